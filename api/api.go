@@ -1,0 +1,293 @@
+// Package api holds the JSON wire types of tarn's HTTP API (v1) and its stable error codes.
+// The server and the Go SDK both use these types, so a field means the same on both sides.
+package api
+
+import (
+	"fmt"
+	"time"
+)
+
+// Prefix is the path prefix of every API endpoint.
+const Prefix = "/api/v1"
+
+// Stable error codes carried in Problem.Code.
+const (
+	CodeInvalid          = "invalid_request"
+	CodeInvalidName      = "invalid_name"
+	CodeInvalidLocation  = "invalid_location"
+	CodeUnauthenticated  = "unauthenticated"
+	CodePermissionDenied = "permission_denied"
+	CodeNotFound         = "not_found"
+	CodeConflict         = "already_exists"
+	CodeInUse            = "in_use"
+	CodeTooLarge         = "body_too_large"
+	CodeUnavailable      = "unavailable"
+	CodeInternal         = "internal"
+)
+
+// Roles of a member in an org, from least to most privileged.
+const (
+	RoleReader = "reader"
+	RoleWriter = "writer"
+	RoleAdmin  = "admin"
+)
+
+// Vend modes.
+const (
+	ModeRead  = "read"
+	ModeWrite = "write"
+)
+
+// Problem is an RFC 9457 problem detail, the body of every error answer
+// (Content-Type application/problem+json).
+type Problem struct {
+	Type      string `json:"type,omitempty"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail,omitempty"`
+	Code      string `json:"code"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// Error returns the problem's detail, which is written for users.
+func (p *Problem) Error() string {
+	if p.Detail != "" {
+		return p.Detail
+	}
+	return fmt.Sprintf("%d %s", p.Status, p.Title)
+}
+
+// Whoami is the answer of GET /whoami.
+type Whoami struct {
+	User      string       `json:"user"`
+	Superuser bool         `json:"superuser"`
+	TokenID   string       `json:"token_id"`
+	TokenOrg  string       `json:"token_org,omitempty"`
+	TokenRole string       `json:"token_role,omitempty"`
+	Orgs      []Membership `json:"orgs"`
+}
+
+// Membership is a user's role in an org.
+type Membership struct {
+	Org  string `json:"org"`
+	User string `json:"user"`
+	Role string `json:"role"`
+}
+
+// CreateUserRequest is the body of POST /users.
+type CreateUserRequest struct {
+	Name      string `json:"name"`
+	Superuser bool   `json:"superuser,omitempty"`
+}
+
+// CreateUserResponse answers POST /users with the user's first token, shown only here.
+type CreateUserResponse struct {
+	User      User   `json:"user"`
+	Token     string `json:"token"`
+	TokenInfo Token  `json:"token_info"`
+}
+
+// User is a person.
+type User struct {
+	Name      string    `json:"name"`
+	Superuser bool      `json:"superuser"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// CreateOrgRequest is the body of POST /orgs.
+type CreateOrgRequest struct {
+	Name string `json:"name"`
+}
+
+// Org is a tenant.
+type Org struct {
+	Name           string          `json:"name"`
+	CreatedAt      time.Time       `json:"created_at"`
+	DefaultStorage *DefaultStorage `json:"default_storage,omitempty"`
+}
+
+// PutMemberRequest is the body of PUT /orgs/{org}/members/{user}.
+type PutMemberRequest struct {
+	Role string `json:"role"`
+}
+
+// CreateTokenRequest is the body of POST /tokens. Org and Role narrow the token; Role needs
+// Org. TTLSeconds 0 means the server default; -1 means no expiry.
+type CreateTokenRequest struct {
+	Name       string `json:"name,omitempty"`
+	Org        string `json:"org,omitempty"`
+	Role       string `json:"role,omitempty"`
+	TTLSeconds int64  `json:"ttl_seconds,omitempty"`
+}
+
+// CreateTokenResponse answers POST /tokens; Token is shown only here.
+type CreateTokenResponse struct {
+	Token     string `json:"token"`
+	TokenInfo Token  `json:"token_info"`
+}
+
+// Token describes an API token. It never carries the secret.
+type Token struct {
+	ID         string     `json:"id"`
+	User       string     `json:"user"`
+	Name       string     `json:"name,omitempty"`
+	Org        string     `json:"org,omitempty"`
+	Role       string     `json:"role,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+}
+
+// TokenList answers GET /tokens.
+type TokenList struct {
+	Tokens []Token `json:"tokens"`
+}
+
+// PutCredsKeyRequest is the body of PUT /orgs/{org}/creds-keys/{key}.
+type PutCredsKeyRequest struct {
+	Provider string         `json:"provider"`
+	Config   CredsKeyConfig `json:"config"`
+}
+
+// CredsKeyConfig is a provider's configuration. Each provider reads its own fields and
+// rejects fields meant for others.
+type CredsKeyConfig struct {
+	// Roots are the locations the key may vend for (provider file: file:// directories,
+	// each inside the server's --file-root allow-list).
+	Roots []string `json:"roots,omitempty"`
+}
+
+// CredsKey describes a managed credential. Secrets are write-only and never appear here.
+type CredsKey struct {
+	Org       string         `json:"org"`
+	Name      string         `json:"name"`
+	Provider  string         `json:"provider"`
+	Config    CredsKeyConfig `json:"config"`
+	Version   int64          `json:"version"`
+	CreatedAt time.Time      `json:"created_at"`
+	UpdatedAt time.Time      `json:"updated_at"`
+}
+
+// CredsKeyList answers GET /orgs/{org}/creds-keys.
+type CredsKeyList struct {
+	CredsKeys []CredsKey `json:"creds_keys"`
+}
+
+// VerifyRequest is the body of POST .../creds-keys/{key}/verify.
+type VerifyRequest struct {
+	Location string `json:"location,omitempty"`
+}
+
+// VerifyResponse lists the checks verify ran.
+type VerifyResponse struct {
+	Checks []Check `json:"checks"`
+}
+
+// Check is one named verification step.
+type Check struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// CredentialsRequest is the body of POST .../creds-keys/{key}/credentials.
+type CredentialsRequest struct {
+	Location string `json:"location"`
+	Mode     string `json:"mode"`
+}
+
+// DatasetCredentialsRequest is the body of POST .../datasets/{name}/credentials.
+type DatasetCredentialsRequest struct {
+	Mode string `json:"mode"`
+}
+
+// LinkedCredentialsRequest is the body of POST .../datasets/{name}/linked-credentials.
+type LinkedCredentialsRequest struct {
+	CredsKey string `json:"creds_key"`
+	Location string `json:"location"`
+}
+
+// Credentials is a vend: temporary credentials limited to Location and Mode until ExpiresAt.
+// Exactly one of the provider fields is set.
+type Credentials struct {
+	Location  string           `json:"location"`
+	Mode      string           `json:"mode"`
+	Provider  string           `json:"provider"`
+	ExpiresAt time.Time        `json:"expires_at"`
+	File      *FileCredentials `json:"file,omitempty"`
+	S3        *S3Credentials   `json:"s3,omitempty"`
+}
+
+// FileCredentials is what provider file vends: the local directory of the location.
+type FileCredentials struct {
+	Path string `json:"path"`
+}
+
+// S3Credentials are temporary AWS credentials for an S3 or S3-compatible store.
+type S3Credentials struct {
+	AccessKeyID     string `json:"access_key_id"`
+	SecretAccessKey string `json:"secret_access_key"`
+	SessionToken    string `json:"session_token"`
+	Region          string `json:"region,omitempty"`
+	Endpoint        string `json:"endpoint,omitempty"`
+	PathStyle       bool   `json:"path_style,omitempty"`
+}
+
+// DefaultStorage is the body of PUT /orgs/{org}/default-storage.
+type DefaultStorage struct {
+	Location string `json:"location"`
+	CredsKey string `json:"creds_key"`
+}
+
+// CreateDatasetRequest is the body of POST /orgs/{org}/datasets. Without Location the
+// dataset goes to the org's default storage; with it, an existing location is connected.
+type CreateDatasetRequest struct {
+	Name     string `json:"name"`
+	Location string `json:"location,omitempty"`
+	CredsKey string `json:"creds_key,omitempty"`
+	Public   bool   `json:"public,omitempty"`
+}
+
+// Dataset is a registry entry al://org/name.
+type Dataset struct {
+	Org             string    `json:"org"`
+	Name            string    `json:"name"`
+	Path            string    `json:"path"`
+	Location        string    `json:"location"`
+	CredsKey        string    `json:"creds_key"`
+	Public          bool      `json:"public"`
+	LinkedCredsKeys []string  `json:"linked_creds_keys"`
+	CreatedAt       time.Time `json:"created_at"`
+	CreatedBy       string    `json:"created_by"`
+}
+
+// DatasetList answers GET /orgs/{org}/datasets.
+type DatasetList struct {
+	Datasets []Dataset `json:"datasets"`
+}
+
+// MemberList answers GET /orgs/{org}/members.
+type MemberList struct {
+	Members []Membership `json:"members"`
+}
+
+// AuditRecord is one audited event.
+type AuditRecord struct {
+	ID        int64     `json:"id"`
+	Time      time.Time `json:"time"`
+	RequestID string    `json:"request_id"`
+	Principal string    `json:"principal"`
+	Org       string    `json:"org,omitempty"`
+	Action    string    `json:"action"`
+	Target    string    `json:"target,omitempty"`
+	Mode      string    `json:"mode,omitempty"`
+	Result    string    `json:"result"`
+	Detail    string    `json:"detail,omitempty"`
+	KeyID     string    `json:"key_id,omitempty"`
+}
+
+// AuditList answers GET /orgs/{org}/audit.
+type AuditList struct {
+	Records []AuditRecord `json:"records"`
+}

@@ -1,0 +1,254 @@
+// Package client is the Go SDK's client of tarn's HTTP API (v1).
+//
+// A Client sends one HTTP request per method call, authenticated with an API token, and
+// decodes the answer into the wire types of package api. Every error answer of the server is
+// returned as an *api.Problem, so callers can branch on its Code:
+//
+//	var p *api.Problem
+//	if errors.As(err, &p) && p.Code == api.CodeNotFound { ... }
+//
+// A Client is safe for concurrent use. It never puts its token into an error or a log line.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tarnhq/tarn/api"
+)
+
+// DefaultEndpoint is the endpoint used when Options.Endpoint is empty: a `tarn serve` on this
+// machine with its default --listen address.
+const DefaultEndpoint = "http://127.0.0.1:7777"
+
+// MaxResponseBytes is the largest response body a Client reads. A longer answer is an error.
+const MaxResponseBytes = 4 << 20
+
+// DefaultTimeout is the timeout of the HTTP client used when Options.HTTPClient is nil.
+const DefaultTimeout = 30 * time.Second
+
+// Options configure a Client. The zero value talks to DefaultEndpoint without a token.
+type Options struct {
+	// Endpoint is the base URL of the tarn server, e.g. "http://127.0.0.1:7777". It must be an
+	// http or https URL without credentials, query or fragment. A path is kept as a prefix,
+	// for servers behind a reverse proxy. Default: DefaultEndpoint.
+	Endpoint string
+	// Token is the API token, sent as "Authorization: Bearer <token>". Empty sends no
+	// Authorization header (anonymous, e.g. for public datasets).
+	Token string
+	// HTTPClient sends the requests. Default: a client with a DefaultTimeout timeout.
+	HTTPClient *http.Client
+	// UserAgent is sent as the User-Agent header. Default: "tarn-go-client".
+	UserAgent string
+}
+
+// Client calls tarn's HTTP API. Create one with New.
+type Client struct {
+	endpoint string // base URL without a trailing slash
+	token    string
+	hc       *http.Client
+	ua       string
+}
+
+// New returns a Client for opts. It returns an error if opts.Endpoint is not an http or https
+// URL with a host, or if it carries credentials, a query or a fragment, or if opts.Token holds
+// characters that cannot go into an HTTP header. Errors never include the token.
+func New(opts Options) (*Client, error) {
+	ep := strings.TrimSpace(opts.Endpoint)
+	if ep == "" {
+		ep = DefaultEndpoint
+	}
+	u, err := url.Parse(ep)
+	switch {
+	case err != nil || u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("invalid endpoint %q: use an http:// or https:// URL such as %s", ep, DefaultEndpoint)
+	case u.Host == "":
+		return nil, fmt.Errorf("invalid endpoint %q: no host", ep)
+	case u.User != nil:
+		return nil, fmt.Errorf("invalid endpoint: it must not contain credentials; pass the token separately")
+	case u.RawQuery != "" || u.ForceQuery:
+		return nil, fmt.Errorf("invalid endpoint %q: it must not have a query", ep)
+	case u.Fragment != "":
+		return nil, fmt.Errorf("invalid endpoint %q: it must not have a fragment", ep)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	for i := 0; i < len(opts.Token); i++ {
+		if c := opts.Token[i]; c <= ' ' || c >= 0x7f {
+			return nil, errors.New("invalid token: it holds a space, control or non-ASCII character")
+		}
+	}
+	hc := opts.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: DefaultTimeout}
+	}
+	ua := opts.UserAgent
+	if ua == "" {
+		ua = "tarn-go-client"
+	}
+	return &Client{endpoint: u.String(), token: opts.Token, hc: hc, ua: ua}, nil
+}
+
+// Endpoint returns the server's base URL, without a trailing slash.
+func (c *Client) Endpoint() string { return c.endpoint }
+
+// UnreachableError is returned when a request could not be sent or its answer not read: the
+// server is down, the address is wrong, the connection broke or timed out.
+type UnreachableError struct {
+	Endpoint string
+	Err      error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach tarn at %s: %s (is \"tarn serve\" running? set TARN_ENDPOINT or run \"tarn login --endpoint URL\")",
+		e.Endpoint, describeNetErr(e.Err))
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// describeNetErr turns a transport error into a short phrase without the request URL.
+func describeNetErr(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timed out"
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return "cannot resolve host " + dnsErr.Name
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
+}
+
+// seg escapes one path segment.
+func seg(s string) string { return url.PathEscape(s) }
+
+// do sends a request to the API path p (below api.Prefix, already escaped), with in as a JSON
+// body when it is not nil, and decodes a 2xx answer into out when out is not nil.
+func (c *Client) do(ctx context.Context, method, p string, query url.Values, in, out any) error {
+	target := c.endpoint + api.Prefix + p
+	if len(query) > 0 {
+		target += "?" + query.Encode()
+	}
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, body)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Accept", "application/json, application/problem+json")
+	req.Header.Set("User-Agent", c.ua)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		return &UnreachableError{Endpoint: c.endpoint, Err: err}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		return &UnreachableError{Endpoint: c.endpoint, Err: err}
+	}
+	if len(data) > MaxResponseBytes {
+		return fmt.Errorf("%s %s: answer is larger than %d bytes", method, api.Prefix+p, MaxResponseBytes)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return decodeProblem(resp, data)
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: cannot decode answer of tarn at %s: %w", method, api.Prefix+p, c.endpoint, err)
+	}
+	return nil
+}
+
+// decodeProblem returns the *api.Problem of an error answer. When the body is not a problem
+// (a proxy's HTML page, an empty body), it synthesizes one from the status.
+func decodeProblem(resp *http.Response, data []byte) *api.Problem {
+	var p api.Problem
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	isJSON := mt == "application/problem+json" || mt == "application/json"
+	if !isJSON || json.Unmarshal(data, &p) != nil || (p.Code == "" && p.Detail == "" && p.Title == "") {
+		p = api.Problem{}
+	}
+	if p.Status == 0 {
+		p.Status = resp.StatusCode
+	}
+	if p.Title == "" {
+		p.Title = http.StatusText(resp.StatusCode)
+		if p.Title == "" {
+			p.Title = "Error"
+		}
+	}
+	if p.Code == "" {
+		p.Code = codeOf(resp.StatusCode)
+	}
+	if p.Detail == "" {
+		p.Detail = fmt.Sprintf("the server answered %d %s", resp.StatusCode, p.Title)
+	}
+	if p.RequestID == "" {
+		p.RequestID = resp.Header.Get("X-Request-Id")
+	}
+	return &p
+}
+
+// codeOf maps an HTTP status to the stable code the server would have used.
+func codeOf(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return api.CodeInvalid
+	case http.StatusUnauthorized:
+		return api.CodeUnauthenticated
+	case http.StatusForbidden:
+		return api.CodePermissionDenied
+	case http.StatusNotFound:
+		return api.CodeNotFound
+	case http.StatusConflict:
+		return api.CodeConflict
+	case http.StatusRequestEntityTooLarge:
+		return api.CodeTooLarge
+	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout, http.StatusTooManyRequests:
+		return api.CodeUnavailable
+	}
+	if status >= 400 && status < 500 {
+		return api.CodeInvalid
+	}
+	return api.CodeInternal
+}

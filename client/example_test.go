@@ -1,0 +1,60 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+
+	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/client"
+)
+
+// fakeTarn stands in for `tarn serve` so that the examples run.
+func fakeTarn() *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/v1/whoami":
+			io.WriteString(w, `{"user":"alice","superuser":false,"token_id":"tok1","orgs":[{"org":"acme","user":"alice","role":"admin"}]}`)
+		default:
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"title":"Not Found","status":404,"code":"not_found","detail":"dataset \"coco\" not found in org \"acme\""}`)
+		}
+	}))
+}
+
+func ExampleNew() {
+	srv := fakeTarn() // in real use: the URL of your tarn server
+	defer srv.Close()
+
+	c, err := client.New(client.Options{Endpoint: srv.URL, Token: "tarn_..."})
+	if err != nil {
+		log.Fatal(err)
+	}
+	me, err := c.Whoami(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(me.User, me.Orgs[0].Org, me.Orgs[0].Role)
+	// Output: alice acme admin
+}
+
+func ExampleClient_Dataset() {
+	srv := fakeTarn()
+	defer srv.Close()
+
+	c, err := client.New(client.Options{Endpoint: srv.URL, Token: "tarn_..."})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = c.Dataset(context.Background(), "acme", "coco")
+	var p *api.Problem
+	if errors.As(err, &p) && p.Code == api.CodeNotFound {
+		fmt.Println("not found:", p.Detail)
+	}
+	// Output: not found: dataset "coco" not found in org "acme"
+}

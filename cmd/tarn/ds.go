@@ -1,0 +1,272 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tarnhq/tarn/api"
+)
+
+func (a *app) dsCmd() *cobra.Command {
+	cmd := group(&cobra.Command{
+		Use:     "ds",
+		Aliases: []string{"dataset"},
+		Short:   "Manage datasets (al://ORG/NAME)",
+	})
+	cmd.AddCommand(a.dsCreateCmd(), a.dsConnectCmd(), a.dsLsCmd(), a.dsInfoCmd(), a.dsRmCmd(), a.dsAddCredsKeyCmd())
+	return cmd
+}
+
+func (a *app) dsCreateCmd() *cobra.Command {
+	var (
+		public bool
+		key    string
+	)
+	cmd := &cobra.Command{
+		Use:   "create al://ORG/NAME [--public] [--creds-key KEY]",
+		Short: "Create a dataset in the org's default storage",
+		Long: `Create the dataset al://ORG/NAME at <default storage>/NAME. The org's default storage
+(tarn storage set-default) picks the location and, unless --creds-key names another, the
+creds key. Needs the writer role in the org.`,
+		Example: `  tarn ds create al://acme/coco
+  tarn ds create al://acme/mnist --public`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ds, err := parseDataset(args[0])
+			if err != nil {
+				return err
+			}
+			if key != "" {
+				if err := checkName("creds key", key); err != nil {
+					return err
+				}
+			}
+			c, err := a.client()
+			if err != nil {
+				return fmt.Errorf("create dataset %s: %w", ds, err)
+			}
+			d, err := c.CreateDataset(cmd.Context(), ds.Org, api.CreateDatasetRequest{Name: ds.Dataset, CredsKey: key, Public: public})
+			if err != nil {
+				return fmt.Errorf("create dataset %s: %w", ds, err)
+			}
+			if a.jsonOut() {
+				return a.printJSON(d)
+			}
+			fmt.Fprintf(a.stdout, "Created %s at %s (creds key %s, %s).\n", datasetPath(d), d.Location, d.CredsKey, visibility(d.Public))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&public, "public", false, "let anyone read the dataset, even without a token")
+	cmd.Flags().StringVar(&key, "creds-key", "", "creds key to vend through (default: the default storage's)")
+	return cmd
+}
+
+func (a *app) dsConnectCmd() *cobra.Command {
+	var (
+		public bool
+		key    string
+	)
+	cmd := &cobra.Command{
+		Use:   "connect LOCATION al://ORG/NAME --creds-key KEY [--public]",
+		Short: "Register an existing location as a dataset",
+		Long: `Register the existing storage location LOCATION as the dataset al://ORG/NAME. The data
+stays where it is; tarn vends for it through the creds key KEY. LOCATION is a storage URL
+or a local directory. Needs the writer role in the org.`,
+		Example: `  tarn ds connect s3://acme-ml/imagenet al://acme/imagenet --creds-key ml-bucket
+  tarn ds connect /srv/datasets/coco al://acme/coco --creds-key local --public`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			loc, err := parseStorage(args[0])
+			if err != nil {
+				return err
+			}
+			ds, err := parseDataset(args[1])
+			if err != nil {
+				return err
+			}
+			if err := checkName("creds key", key); err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return fmt.Errorf("connect dataset %s: %w", ds, err)
+			}
+			d, err := c.CreateDataset(cmd.Context(), ds.Org, api.CreateDatasetRequest{
+				Name: ds.Dataset, Location: loc.String(), CredsKey: key, Public: public,
+			})
+			if err != nil {
+				return fmt.Errorf("connect dataset %s: %w", ds, err)
+			}
+			if a.jsonOut() {
+				return a.printJSON(d)
+			}
+			fmt.Fprintf(a.stdout, "Connected %s to %s (creds key %s, %s).\n", datasetPath(d), d.Location, d.CredsKey, visibility(d.Public))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&public, "public", false, "let anyone read the dataset, even without a token")
+	cmd.Flags().StringVar(&key, "creds-key", "", "creds key that vends for LOCATION (required)")
+	cmd.MarkFlagRequired("creds-key")
+	return cmd
+}
+
+// datasetPath returns the al:// path of d.
+func datasetPath(d *api.Dataset) string {
+	if d.Path != "" {
+		return d.Path
+	}
+	return "al://" + d.Org + "/" + d.Name
+}
+
+func (a *app) dsLsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "ls ORG",
+		Aliases: []string{"list"},
+		Short:   "List an org's datasets",
+		Example: "  tarn ds ls acme\n  tarn ds ls acme --output json",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			org := args[0]
+			if err := checkName("org", org); err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return fmt.Errorf("list datasets of org %s: %w", org, err)
+			}
+			dss, err := c.Datasets(cmd.Context(), org)
+			if err != nil {
+				return fmt.Errorf("list datasets of org %s: %w", org, err)
+			}
+			if a.jsonOut() {
+				return a.printJSON(nonNil(dss))
+			}
+			t := a.table("PATH", "LOCATION", "CREDS_KEY", "VISIBILITY", "CREATED")
+			for i := range dss {
+				d := &dss[i]
+				t.row(datasetPath(d), d.Location, d.CredsKey, visibility(d.Public), fmtTime(d.CreatedAt))
+			}
+			return t.flush()
+		},
+	}
+}
+
+func (a *app) dsInfoCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "info al://ORG/NAME",
+		Aliases: []string{"show"},
+		Short:   "Show a dataset's location, creds key and visibility",
+		Example: "  tarn ds info al://acme/coco",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ds, err := parseDataset(args[0])
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return fmt.Errorf("show dataset %s: %w", ds, err)
+			}
+			d, err := c.Dataset(cmd.Context(), ds.Org, ds.Dataset)
+			if err != nil {
+				return fmt.Errorf("show dataset %s: %w", ds, err)
+			}
+			if a.jsonOut() {
+				d.LinkedCredsKeys = nonNil(d.LinkedCredsKeys)
+				return a.printJSON(d)
+			}
+			return kv(a.stdout,
+				"path", datasetPath(d),
+				"location", d.Location,
+				"creds key", d.CredsKey,
+				"visibility", visibility(d.Public),
+				"linked creds keys", strings.Join(d.LinkedCredsKeys, ", "),
+				"created", fmtTime(d.CreatedAt),
+				"created by", d.CreatedBy,
+			)
+		},
+	}
+}
+
+func (a *app) dsRmCmd() *cobra.Command {
+	var deleteData bool
+	cmd := &cobra.Command{
+		Use:     "rm al://ORG/NAME [--delete-data]",
+		Aliases: []string{"remove"},
+		Short:   "Delete a dataset's registry entry, and with --delete-data its objects",
+		Long: `Delete the registry entry al://ORG/NAME. The data stays where it is unless --delete-data is
+given: then every object of the dataset is deleted first, with write credentials vended for
+it, and the entry only once all are gone.`,
+		Example: `  tarn ds rm al://acme/old
+  tarn ds rm al://acme/scratch --delete-data`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ds, err := parseDataset(args[0])
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return fmt.Errorf("delete dataset %s: %w", ds, err)
+			}
+			deleted := -1
+			if deleteData {
+				n, err := a.deleteAll(cmd.Context(), c, ds.String())
+				if err != nil {
+					return fmt.Errorf("delete data of dataset %s: %w (deleted %d objects; the entry is kept)", ds, err, n)
+				}
+				deleted = n
+			}
+			if err := c.DeleteDataset(cmd.Context(), ds.Org, ds.Dataset); err != nil {
+				return fmt.Errorf("delete dataset %s: %w", ds, err)
+			}
+			switch {
+			case a.jsonOut():
+			case deleted >= 0:
+				fmt.Fprintf(a.stdout, "Deleted %s and its %d objects.\n", ds, deleted)
+			default:
+				fmt.Fprintf(a.stdout, "Deleted %s; its data was left in place.\n", ds)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&deleteData, "delete-data", false, "also delete every object of the dataset")
+	return cmd
+}
+
+func (a *app) dsAddCredsKeyCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "add-creds-key al://ORG/NAME KEY",
+		Short: "Let a dataset's link columns fetch through another creds key",
+		Long: `Link the creds key KEY of the dataset's org to the dataset, so that its link columns (URLs
+of bytes stored elsewhere) can be read with credentials vended through KEY.`,
+		Example: "  tarn ds add-creds-key al://acme/coco web-images",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ds, err := parseDataset(args[0])
+			if err != nil {
+				return err
+			}
+			key := args[1]
+			if err := checkName("creds key", key); err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return fmt.Errorf("link creds key %s to %s: %w", key, ds, err)
+			}
+			d, err := c.AddLinkedCredsKey(cmd.Context(), ds.Org, ds.Dataset, key)
+			if err != nil {
+				return fmt.Errorf("link creds key %s to %s: %w", key, ds, err)
+			}
+			if a.jsonOut() {
+				d.LinkedCredsKeys = nonNil(d.LinkedCredsKeys)
+				return a.printJSON(d)
+			}
+			fmt.Fprintf(a.stdout, "Linked creds key %s to %s.\n", key, datasetPath(d))
+			return nil
+		},
+	}
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// jsonOut reports whether --output json was asked for.
+func (a *app) jsonOut() bool { return a.output == "json" }
+
+// printJSON writes v to stdout as indented JSON.
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// nonNil returns s, or an empty slice for nil, so that JSON output is [] and not null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// table is an aligned text table on stdout. Empty cells print as "-".
+type table struct{ tw *tabwriter.Writer }
+
+func (a *app) table(headers ...string) *table {
+	t := &table{tw: tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)}
+	t.row(headers...)
+	return t
+}
+
+func (t *table) row(cells ...string) {
+	for i, c := range cells {
+		if c == "" {
+			c = "-"
+		}
+		cells[i] = strings.ReplaceAll(strings.ReplaceAll(c, "\t", " "), "\n", " ")
+	}
+	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
+}
+
+func (t *table) flush() error { return t.tw.Flush() }
+
+// kv writes "key: value" lines with aligned values. Empty values print as "-".
+func kv(w io.Writer, pairs ...string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		v := pairs[i+1]
+		if v == "" {
+			v = "-"
+		}
+		fmt.Fprintf(tw, "%s:\t%s\n", pairs[i], v)
+	}
+	return tw.Flush()
+}
+
+// fmtTime prints a time in UTC, RFC 3339, to the second; the zero time prints as "".
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// fmtTimePtr is fmtTime for optional times.
+func fmtTimePtr(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return fmtTime(*t)
+}
+
+// yesNo prints a boolean for people.
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// visibility prints a dataset's visibility.
+func visibility(public bool) string {
+	if public {
+		return "public"
+	}
+	return "private"
+}
+
+// fmtBytes prints a byte count for people: 1.5 MiB.
+func fmtBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tarnhq/tarn/internal/server"
+)
+
+// newServeCmd returns `tarn serve`, the control plane.
+func newServeCmd() *cobra.Command {
+	var (
+		listen, dataDir, database, logLevel string
+		fileRoots                           []string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the tarn control plane",
+		Long: `Run the tarn control plane: the HTTP API under /api/v1, /healthz, /readyz and /metrics.
+
+With no flags it keeps its state in SQLite under ./tarn-data and stores datasets of the
+org "local" in ./tarn-data/datasets. On first start it creates the superuser "admin" and
+writes its token to <data-dir>/admin.token (mode 0600).
+
+For several servers behind a load balancer, point them all at one PostgreSQL database
+with --database postgres://...; they keep no other state.`,
+		Example: `  tarn serve
+  tarn serve --listen 0.0.0.0:7777 --data-dir /var/lib/tarn
+  tarn serve --database postgres://tarn@db:5432/tarn --file-root /srv/datasets`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)
+			}
+			logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			srv, err := server.New(ctx, server.Options{
+				DataDir: dataDir, Database: database, FileRoots: fileRoots,
+				Logger: logger, Out: cmd.OutOrStdout(),
+			})
+			if err != nil {
+				return fmt.Errorf("start server: %w", err)
+			}
+			defer srv.Close()
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w", listen, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "tarn is serving on http://%s (data in %s)\n", ln.Addr(), srv.DataDir)
+			logger.Info("serving", "addr", ln.Addr().String(), "data_dir", srv.DataDir, "database", databaseKind(database))
+			return srv.Serve(ctx, ln)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:7777", "address to listen on")
+	f.StringVar(&dataDir, "data-dir", "tarn-data", "directory for the SQLite database, admin.token and local datasets")
+	f.StringVar(&database, "database", "", "PostgreSQL URL (postgres://...); default: SQLite in --data-dir")
+	f.StringSliceVar(&fileRoots, "file-root", nil, "directory that creds keys of provider file may use (repeatable; default: --data-dir)")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+func databaseKind(url string) string {
+	if url == "" {
+		return "sqlite"
+	}
+	return "postgres"
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/location"
+)
+
+func (a *app) vendCmd() *cobra.Command {
+	var mode, format, org, key string
+	cmd := &cobra.Command{
+		Use:   "vend PATH [--mode read|write] [--format json|env]",
+		Short: "Mint short-lived credentials for a dataset or a storage location",
+		Long: `Mint temporary credentials limited to one location and one mode, and print them.
+
+PATH is a dataset, al://ORG/NAME, or a storage location (a storage URL or a local
+directory) that is not registered as a dataset: the latter needs --org and --creds-key, and
+the creds key must allow the location.
+
+--format json (the default) prints the credentials as JSON; --format env prints shell
+export lines: TARN_FILE_PATH for provider file; AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+AWS_SESSION_TOKEN (and AWS_REGION, AWS_ENDPOINT_URL_S3 when set) for S3.`,
+		Example: `  tarn vend al://acme/coco
+  eval "$(tarn vend al://acme/coco --mode write --format env)"
+  tarn vend /srv/datasets/raw --org acme --creds-key local`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := oneOf("mode", mode, api.ModeRead, api.ModeWrite); err != nil {
+				return err
+			}
+			if err := oneOf("format", format, "json", "env"); err != nil {
+				return err
+			}
+			loc, err := location.FromLocal(args[0])
+			if err != nil {
+				return usagef("%s", err)
+			}
+			if loc.Scheme == location.AL {
+				if loc.Path != "" {
+					return usagef("%q is below a dataset: vend for the whole dataset, al://%s/%s", args[0], loc.Org, loc.Dataset)
+				}
+				if org != "" || key != "" {
+					return usagef("--org and --creds-key are for storage paths; a dataset vends through its own creds key")
+				}
+			} else {
+				if org == "" || key == "" {
+					return usagef("vending for a storage path needs --org ORG and --creds-key KEY (or vend a dataset, al://ORG/NAME)")
+				}
+				if err := checkName("org", org); err != nil {
+					return err
+				}
+				if err := checkName("creds key", key); err != nil {
+					return err
+				}
+			}
+			c, err := a.client()
+			if err != nil {
+				return fmt.Errorf("vend %s credentials for %s: %w", mode, loc, err)
+			}
+			var cr *api.Credentials
+			if loc.Scheme == location.AL {
+				cr, err = c.DatasetCredentials(cmd.Context(), loc.Org, loc.Dataset, mode)
+			} else {
+				cr, err = c.LocationCredentials(cmd.Context(), org, key, loc.String(), mode)
+			}
+			if err != nil {
+				return fmt.Errorf("vend %s credentials for %s: %w", mode, loc, err)
+			}
+			if format == "json" {
+				return a.printJSON(cr)
+			}
+			lines, err := envLines(cr)
+			if err != nil {
+				return fmt.Errorf("vend %s credentials for %s: %w", mode, loc, err)
+			}
+			_, err = fmt.Fprint(a.stdout, lines)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&mode, "mode", api.ModeRead, "read or write")
+	f.StringVar(&format, "format", "json", "output format: json or env")
+	f.StringVar(&org, "org", "", "org whose creds key vends for a storage PATH")
+	f.StringVar(&key, "creds-key", "", "creds key that vends for a storage PATH")
+	return cmd
+}
+
+// envLines returns credentials as shell export lines.
+func envLines(cr *api.Credentials) (string, error) {
+	var b strings.Builder
+	export := func(name, value string) {
+		if value != "" {
+			fmt.Fprintf(&b, "export %s=%s\n", name, shellQuote(value))
+		}
+	}
+	switch {
+	case cr.File != nil:
+		export("TARN_FILE_PATH", cr.File.Path)
+	case cr.S3 != nil:
+		export("AWS_ACCESS_KEY_ID", cr.S3.AccessKeyID)
+		export("AWS_SECRET_ACCESS_KEY", cr.S3.SecretAccessKey)
+		export("AWS_SESSION_TOKEN", cr.S3.SessionToken)
+		export("AWS_REGION", cr.S3.Region)
+		export("AWS_ENDPOINT_URL_S3", cr.S3.Endpoint)
+	default:
+		return "", fmt.Errorf("--format env does not support credentials of provider %q yet; use --format json", cr.Provider)
+	}
+	return b.String(), nil
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	safe := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_@%+=:,./-", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,98 @@
+// Package authz decides whether a principal may act on an org or a dataset. It denies by
+// default: a principal has no role in an org unless a membership (or superuser status) gives
+// one, and a token narrowed to an org or role never acts beyond that.
+package authz
+
+import (
+	"context"
+
+	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/internal/authn"
+	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/store"
+)
+
+// Authorizer answers access questions from the store's memberships.
+type Authorizer struct {
+	Store store.Store
+}
+
+// Role returns p's effective role in org: the membership role (admin for a superuser),
+// lowered to the token's role and emptied when the token is narrowed to another org.
+// It returns "" when p has no role there.
+func (a *Authorizer) Role(ctx context.Context, p authn.Principal, org string) (store.Role, error) {
+	if p.User == "" || p.TokenOrg != "" && p.TokenOrg != org {
+		return "", nil
+	}
+	role := store.Admin
+	if !p.Superuser {
+		m, err := a.Store.Member(ctx, org, p.User)
+		if errs.Is(errs.NotFound, err) {
+			return "", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		role = m.Role
+	}
+	if p.TokenRole.Valid() && p.TokenRole.Rank() < role.Rank() {
+		role = p.TokenRole
+	}
+	return role, nil
+}
+
+// Org returns nil if p has at least role need in org, and an error of kind Permission
+// naming what is missing otherwise.
+func (a *Authorizer) Org(ctx context.Context, p authn.Principal, org string, need store.Role) error {
+	role, err := a.Role(ctx, p, org)
+	if err != nil {
+		return err
+	}
+	if role.AtLeast(need) {
+		return nil
+	}
+	return denied(p, org, role, need)
+}
+
+// Dataset returns nil if p may use dataset d in mode (api.ModeRead or api.ModeWrite):
+// read needs reader in d's org, or d being public; write needs writer.
+func (a *Authorizer) Dataset(ctx context.Context, p authn.Principal, d store.Dataset, mode string) error {
+	need := store.Reader
+	if mode == api.ModeWrite {
+		need = store.Writer
+	} else if d.Public && p.User != "" {
+		return nil
+	}
+	role, err := a.Role(ctx, p, d.Org)
+	if err != nil {
+		return err
+	}
+	if role.AtLeast(need) {
+		return nil
+	}
+	if role.Valid() {
+		return errs.E(errs.Permission, "%s access to al://%s/%s needs role %s; you are %s in org %q: ask an org admin for %s (tarn org member add %s %s --role %s)",
+			mode, d.Org, d.Name, need, role, d.Org, need, d.Org, p.User, need)
+	}
+	return denied(p, d.Org, role, need)
+}
+
+// Superuser returns nil if p is a superuser acting through a token that is not narrowed to an org.
+func (a *Authorizer) Superuser(p authn.Principal) error {
+	if p.Superuser && p.TokenOrg == "" {
+		return nil
+	}
+	return errs.E(errs.Permission, "only a superuser may do this")
+}
+
+func denied(p authn.Principal, org string, role, need store.Role) error {
+	switch {
+	case p.TokenOrg != "" && p.TokenOrg != org:
+		return errs.E(errs.Permission, "this token is limited to org %q and cannot act in org %q", p.TokenOrg, org)
+	case !role.Valid():
+		return errs.E(errs.Permission, "you are not a member of org %q: ask an org admin to add you", org)
+	case p.TokenRole.Valid() && p.TokenRole == role:
+		return errs.E(errs.Permission, "this needs role %s in org %q; this token is limited to %s", need, org, role)
+	}
+	return errs.E(errs.Permission, "this needs role %s in org %q; you are %s", need, org, role)
+}

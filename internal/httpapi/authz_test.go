@@ -1,0 +1,372 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/client"
+	"github.com/tarnhq/tarn/internal/testenv"
+	"github.com/tarnhq/tarn/location"
+)
+
+// principals, in the column order of the expectations below.
+var principals = []string{"anonymous", "revoked", "expired", "outsider", "reader", "writer", "admin", "superuser"}
+
+// fixture is an org "acme" with a file creds key "k", a private dataset "priv" and a public
+// dataset "pub", a member per role, and one user outside the org.
+type fixture struct {
+	env    *testenv.Env
+	tokens map[string]string
+	root   string // file:// root of creds key k
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	env := testenv.New(t, testenv.Options{})
+	ctx := context.Background()
+	admin := env.Admin(t)
+	f := &fixture{env: env, tokens: map[string]string{"anonymous": "", "superuser": env.AdminToken}}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := admin.CreateOrg(ctx, "acme")
+	must(err)
+	root, err := location.FromLocal(filepath.Join(env.DataDir, "acme"))
+	must(err)
+	f.root = root.String()
+	_, err = admin.PutCredsKey(ctx, "acme", "k", api.PutCredsKeyRequest{Provider: "file", Config: api.CredsKeyConfig{Roots: []string{f.root}}})
+	must(err)
+	for _, name := range []string{"priv", "pub"} {
+		_, err = admin.CreateDataset(ctx, "acme", api.CreateDatasetRequest{Name: name, Location: f.root + "/" + name, CredsKey: "k", Public: name == "pub"})
+		must(err)
+	}
+	_, err = admin.AddLinkedCredsKey(ctx, "acme", "priv", "k")
+	must(err)
+	f.tokens["outsider"] = env.NewUser(t, "outsider", "", "")
+	for _, role := range []string{"reader", "writer", "admin"} {
+		f.tokens[role] = env.NewUser(t, "a-"+role, "acme", role)
+	}
+	rev := env.NewUser(t, "revokee", "acme", "admin")
+	revc := env.Client(t, rev)
+	who, err := revc.Whoami(ctx)
+	must(err)
+	must(revc.RevokeToken(ctx, who.TokenID))
+	f.tokens["revoked"] = rev
+	exp := env.NewUser(t, "expiree", "acme", "admin")
+	short, err := env.Client(t, exp).CreateToken(ctx, api.CreateTokenRequest{TTLSeconds: 60})
+	must(err)
+	f.tokens["expired"] = short.Token
+	env.Clock.Advance(2 * time.Minute)
+	return f
+}
+
+// do sends one request and returns the status and the decoded body.
+func (f *fixture) do(t *testing.T, who, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if raw, ok := body.(rawBody); ok {
+		rd = strings.NewReader(string(raw))
+	} else if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, f.env.URL+api.Prefix+path, rd)
+	if tok := f.tokens[who]; tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// endpoint is one row of the table: how to call it as principal p, with any setup that
+// must exist first, and the expected status for outsider, reader, writer, admin, superuser
+// (anonymous, revoked and expired always get 401).
+type endpoint struct {
+	pattern string
+	setup   func(t *testing.T, f *fixture, p string)
+	call    func(p string) (path string, body any)
+	want    [5]int
+}
+
+func TestEveryEndpointDeniesByDefault(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	admin := f.env.Admin(t)
+	fileBody := func(p string) any {
+		return api.PutCredsKeyRequest{Provider: "file", Config: api.CredsKeyConfig{Roots: []string{f.root + "/" + p}}}
+	}
+	const (
+		ok, created, gone, denied = http.StatusOK, http.StatusCreated, http.StatusNoContent, http.StatusForbidden
+	)
+	table := []endpoint{
+		{pattern: "GET /whoami", call: func(p string) (string, any) { return "/whoami", nil },
+			want: [5]int{ok, ok, ok, ok, ok}},
+		{pattern: "POST /users", call: func(p string) (string, any) { return "/users", api.CreateUserRequest{Name: "u-" + p} },
+			want: [5]int{denied, denied, denied, denied, created}},
+		{pattern: "POST /orgs", call: func(p string) (string, any) { return "/orgs", api.CreateOrgRequest{Name: "o-" + p} },
+			want: [5]int{denied, denied, denied, denied, created}},
+		{pattern: "GET /orgs/{org}", call: func(p string) (string, any) { return "/orgs/acme", nil },
+			want: [5]int{denied, ok, ok, ok, ok}},
+		{pattern: "GET /orgs/{org}/members", call: func(p string) (string, any) { return "/orgs/acme/members", nil },
+			want: [5]int{denied, ok, ok, ok, ok}},
+		{pattern: "PUT /orgs/{org}/members/{user}",
+			setup: func(t *testing.T, f *fixture, p string) { f.env.NewUser(t, "p-"+p, "", "") },
+			call: func(p string) (string, any) {
+				return "/orgs/acme/members/p-" + p, api.PutMemberRequest{Role: "reader"}
+			}, want: [5]int{denied, denied, denied, ok, ok}},
+		{pattern: "DELETE /orgs/{org}/members/{user}",
+			setup: func(t *testing.T, f *fixture, p string) { f.env.NewUser(t, "m-"+p, "acme", "reader") },
+			call:  func(p string) (string, any) { return "/orgs/acme/members/m-" + p, nil },
+			want:  [5]int{denied, denied, denied, gone, gone}},
+		{pattern: "POST /tokens", call: func(p string) (string, any) { return "/tokens", api.CreateTokenRequest{Name: "t"} },
+			want: [5]int{created, created, created, created, created}},
+		{pattern: "GET /tokens", call: func(p string) (string, any) { return "/tokens", nil },
+			want: [5]int{ok, ok, ok, ok, ok}},
+		{pattern: "DELETE /tokens/{id}", call: func(p string) (string, any) {
+			// Revoking a token of someone else is not found, unless you are a superuser.
+			tok, err := admin.CreateToken(ctx, api.CreateTokenRequest{Name: "victim-" + p})
+			if err != nil {
+				panic(err)
+			}
+			return "/tokens/" + tok.TokenInfo.ID, nil
+		}, want: [5]int{http.StatusNotFound, http.StatusNotFound, http.StatusNotFound, http.StatusNotFound, gone}},
+		{pattern: "PUT /orgs/{org}/creds-keys/{key}", call: func(p string) (string, any) { return "/orgs/acme/creds-keys/k-" + p, fileBody(p) },
+			want: [5]int{denied, denied, denied, ok, ok}},
+		{pattern: "GET /orgs/{org}/creds-keys", call: func(p string) (string, any) { return "/orgs/acme/creds-keys", nil },
+			want: [5]int{denied, ok, ok, ok, ok}},
+		{pattern: "GET /orgs/{org}/creds-keys/{key}", call: func(p string) (string, any) { return "/orgs/acme/creds-keys/k", nil },
+			want: [5]int{denied, ok, ok, ok, ok}},
+		{pattern: "DELETE /orgs/{org}/creds-keys/{key}",
+			setup: func(t *testing.T, f *fixture, p string) {
+				if _, err := admin.PutCredsKey(ctx, "acme", "del-"+p, fileBody(p).(api.PutCredsKeyRequest)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			call: func(p string) (string, any) { return "/orgs/acme/creds-keys/del-" + p, nil },
+			want: [5]int{denied, denied, denied, gone, gone}},
+		{pattern: "POST /orgs/{org}/creds-keys/{key}/verify", call: func(p string) (string, any) {
+			return "/orgs/acme/creds-keys/k/verify", api.VerifyRequest{Location: f.root + "/priv"}
+		}, want: [5]int{denied, denied, denied, ok, ok}},
+		{pattern: "POST /orgs/{org}/creds-keys/{key}/credentials", call: func(p string) (string, any) {
+			return "/orgs/acme/creds-keys/k/credentials", api.CredentialsRequest{Location: f.root + "/scratch", Mode: "read"}
+		}, want: [5]int{denied, denied, ok, ok, ok}},
+		{pattern: "PUT /orgs/{org}/default-storage", call: func(p string) (string, any) {
+			return "/orgs/acme/default-storage", api.DefaultStorage{Location: f.root, CredsKey: "k"}
+		}, want: [5]int{denied, denied, denied, ok, ok}},
+		{pattern: "POST /orgs/{org}/datasets", call: func(p string) (string, any) {
+			return "/orgs/acme/datasets", api.CreateDatasetRequest{Name: "ds-" + p, Location: f.root + "/ds-" + p, CredsKey: "k"}
+		}, want: [5]int{denied, denied, created, created, created}},
+		{pattern: "GET /orgs/{org}/datasets", call: func(p string) (string, any) { return "/orgs/acme/datasets", nil },
+			want: [5]int{denied, ok, ok, ok, ok}},
+		{pattern: "GET /orgs/{org}/datasets/{name}", call: func(p string) (string, any) { return "/orgs/acme/datasets/priv", nil },
+			want: [5]int{denied, ok, ok, ok, ok}},
+		{pattern: "GET /orgs/{org}/datasets/{name}", call: func(p string) (string, any) { return "/orgs/acme/datasets/pub", nil },
+			want: [5]int{ok, ok, ok, ok, ok}},
+		{pattern: "DELETE /orgs/{org}/datasets/{name}",
+			setup: func(t *testing.T, f *fixture, p string) {
+				if _, err := admin.CreateDataset(ctx, "acme", api.CreateDatasetRequest{Name: "victim-" + p, Location: f.root + "/v", CredsKey: "k"}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			call: func(p string) (string, any) { return "/orgs/acme/datasets/victim-" + p, nil },
+			want: [5]int{denied, denied, gone, gone, gone}},
+		{pattern: "PUT /orgs/{org}/datasets/{name}/linked-creds-keys/{key}", call: func(p string) (string, any) {
+			return "/orgs/acme/datasets/pub/linked-creds-keys/k", nil
+		}, want: [5]int{denied, denied, denied, ok, ok}},
+		{pattern: "POST /orgs/{org}/datasets/{name}/credentials", call: func(p string) (string, any) {
+			return "/orgs/acme/datasets/priv/credentials", api.DatasetCredentialsRequest{Mode: "read"}
+		}, want: [5]int{denied, ok, ok, ok, ok}},
+		{pattern: "POST /orgs/{org}/datasets/{name}/credentials", call: func(p string) (string, any) {
+			return "/orgs/acme/datasets/priv/credentials", api.DatasetCredentialsRequest{Mode: "write"}
+		}, want: [5]int{denied, denied, ok, ok, ok}},
+		{pattern: "POST /orgs/{org}/datasets/{name}/credentials", call: func(p string) (string, any) {
+			return "/orgs/acme/datasets/pub/credentials", api.DatasetCredentialsRequest{Mode: "read"}
+		}, want: [5]int{ok, ok, ok, ok, ok}},
+		{pattern: "POST /orgs/{org}/datasets/{name}/credentials", call: func(p string) (string, any) {
+			return "/orgs/acme/datasets/pub/credentials", api.DatasetCredentialsRequest{Mode: "write"}
+		}, want: [5]int{denied, denied, ok, ok, ok}},
+		{pattern: "POST /orgs/{org}/datasets/{name}/linked-credentials", call: func(p string) (string, any) {
+			return "/orgs/acme/datasets/priv/linked-credentials", api.LinkedCredentialsRequest{CredsKey: "k", Location: f.root + "/images"}
+		}, want: [5]int{denied, ok, ok, ok, ok}},
+		{pattern: "GET /orgs/{org}/audit", call: func(p string) (string, any) { return "/orgs/acme/audit", nil },
+			want: [5]int{denied, denied, denied, ok, ok}},
+	}
+
+	covered := map[string]bool{}
+	for _, e := range table {
+		method, path, _ := strings.Cut(e.pattern, " ")
+		covered[method+" "+api.Prefix+path] = true
+	}
+	for _, r := range f.env.Server.API.Routes() {
+		if !covered[r] {
+			t.Errorf("route %s is missing from the authorization table", r)
+		}
+	}
+
+	for _, e := range table {
+		for i, p := range principals {
+			want := http.StatusUnauthorized
+			if i >= 3 {
+				want = e.want[i-3]
+			}
+			path, body := e.call(p)
+			method, _, _ := strings.Cut(e.pattern, " ")
+			t.Run(fmt.Sprintf("%s %s as %s", method, path, p), func(t *testing.T) {
+				if e.setup != nil {
+					e.setup(t, f, p)
+				}
+				got, out := f.do(t, p, method, path, body)
+				if got != want {
+					t.Fatalf("status %d, want %d; body %v", got, want, out)
+				}
+				if got >= 400 {
+					if out["code"] == "" || out["request_id"] == "" || out["detail"] == "" {
+						t.Errorf("problem lacks code, request_id or detail: %v", out)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestDenialsAreAudited(t *testing.T) {
+	f := newFixture(t)
+	f.do(t, "outsider", "POST", "/orgs/acme/datasets/priv/credentials", api.DatasetCredentialsRequest{Mode: "read"})
+	f.do(t, "reader", "POST", "/orgs/acme/datasets/priv/credentials", api.DatasetCredentialsRequest{Mode: "write"})
+	f.do(t, "anonymous", "GET", "/orgs/acme/datasets", nil)
+	recs, err := f.env.Admin(t).Audit(context.Background(), "acme", clientAuditQuery("vend"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var denials []string
+	for _, r := range recs {
+		if r.Result == "denied" {
+			denials = append(denials, r.Principal+" "+r.Mode+" "+r.Target)
+		}
+	}
+	if len(denials) != 2 || !strings.HasPrefix(denials[0], "outsider") || !strings.HasPrefix(denials[1], "a-reader") ||
+		!strings.Contains(denials[1], "write al://acme/priv") {
+		t.Errorf("denied vends audited as %q", denials)
+	}
+	all, err := f.env.Admin(t).Audit(context.Background(), "acme", clientAuditQuery("dataset.list"))
+	if err != nil || len(all) != 1 || all[0].Principal != "anonymous" || all[0].Result != "denied" {
+		t.Errorf("anonymous denial audited as %+v (err %v)", all, err)
+	}
+}
+
+func TestReaderAskingForWriteGetsClearDetail(t *testing.T) {
+	f := newFixture(t)
+	status, out := f.do(t, "reader", "POST", "/orgs/acme/datasets/priv/credentials", api.DatasetCredentialsRequest{Mode: "write"})
+	detail, _ := out["detail"].(string)
+	if status != http.StatusForbidden || !strings.Contains(detail, "write access to al://acme/priv needs role writer") || !strings.Contains(detail, "you are reader") {
+		t.Fatalf("got %d %q", status, detail)
+	}
+}
+
+func TestNarrowedTokensStayNarrow(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	writer := f.env.Client(t, f.tokens["writer"])
+	ro, err := writer.CreateToken(ctx, api.CreateTokenRequest{Org: "acme", Role: "reader"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.tokens["ro"] = ro.Token
+	if st, _ := f.do(t, "ro", "POST", "/orgs/acme/datasets/priv/credentials", api.DatasetCredentialsRequest{Mode: "write"}); st != http.StatusForbidden {
+		t.Errorf("reader-narrowed token of a writer vended write: %d", st)
+	}
+	if st, _ := f.do(t, "ro", "POST", "/orgs/acme/datasets/priv/credentials", api.DatasetCredentialsRequest{Mode: "read"}); st != http.StatusOK {
+		t.Errorf("reader-narrowed token cannot read: %d", st)
+	}
+	// A narrowed token cannot mint a broader one.
+	if st, _ := f.do(t, "ro", "POST", "/tokens", api.CreateTokenRequest{Org: "acme", Role: "writer"}); st != http.StatusForbidden {
+		t.Errorf("narrowed token minted a writer token: %d", st)
+	}
+	st, out := f.do(t, "ro", "POST", "/tokens", api.CreateTokenRequest{})
+	if st != http.StatusCreated {
+		t.Fatalf("narrowed token cannot mint an equal token: %d %v", st, out)
+	}
+	info := out["token_info"].(map[string]any)
+	if info["org"] != "acme" || info["role"] != "reader" {
+		t.Errorf("token minted by a narrowed token is wider: %v", info)
+	}
+	// A role above your own is refused.
+	if st, _ := f.do(t, "reader", "POST", "/tokens", api.CreateTokenRequest{Org: "acme", Role: "admin"}); st != http.StatusForbidden {
+		t.Errorf("reader minted an admin token: %d", st)
+	}
+	// A superuser token narrowed to acme is not a superuser any more.
+	su, err := f.env.Admin(t).CreateToken(ctx, api.CreateTokenRequest{Org: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.tokens["su-acme"] = su.Token
+	if st, _ := f.do(t, "su-acme", "POST", "/users", api.CreateUserRequest{Name: "sneaky"}); st != http.StatusForbidden {
+		t.Errorf("org-narrowed superuser token created a user: %d", st)
+	}
+	if st, _ := f.do(t, "su-acme", "GET", "/orgs/local", nil); st != http.StatusForbidden {
+		t.Errorf("token narrowed to acme read org local: %d", st)
+	}
+}
+
+func TestRevocationTakesEffectOnNextRequest(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	reader := f.env.Client(t, f.tokens["reader"])
+	tok, err := reader.CreateToken(ctx, api.CreateTokenRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.tokens["second"] = tok.Token
+	if st, _ := f.do(t, "second", "GET", "/whoami", nil); st != http.StatusOK {
+		t.Fatalf("fresh token refused: %d", st)
+	}
+	if err := reader.RevokeToken(ctx, tok.TokenInfo.ID); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := f.do(t, "second", "GET", "/whoami", nil); st != http.StatusUnauthorized {
+		t.Fatalf("revoked token accepted: %d", st)
+	}
+}
+
+func TestUnregisteredVendStaysInsideTheKeysRoots(t *testing.T) {
+	f := newFixture(t)
+	for _, loc := range []string{"file:///etc", "file://" + f.env.DataDir, f.root + "-sibling/x", f.root + "/../escape", "http://169.254.169.254/latest"} {
+		st, out := f.do(t, "writer", "POST", "/orgs/acme/creds-keys/k/credentials", api.CredentialsRequest{Location: loc, Mode: "write"})
+		if st != http.StatusForbidden && st != http.StatusBadRequest {
+			t.Errorf("vend for %s: %d %v", loc, st, out)
+		}
+	}
+}
+
+func TestMissingThingsAreNotFoundForMembersOnly(t *testing.T) {
+	f := newFixture(t)
+	if st, _ := f.do(t, "reader", "GET", "/orgs/nope/datasets", nil); st != http.StatusNotFound {
+		t.Errorf("missing org: %d", st)
+	}
+	if st, _ := f.do(t, "reader", "GET", "/orgs/acme/datasets/nope", nil); st != http.StatusNotFound {
+		t.Errorf("missing dataset for a member: %d", st)
+	}
+	if st, _ := f.do(t, "outsider", "GET", "/orgs/acme/datasets/nope", nil); st != http.StatusForbidden {
+		t.Errorf("missing dataset for an outsider: %d (must not reveal whether it exists)", st)
+	}
+}
+
+func clientAuditQuery(action string) client.AuditQuery { return client.AuditQuery{Action: action} }

@@ -1,0 +1,333 @@
+// Package httpapi serves tarn's HTTP JSON API (v1), /healthz, /readyz and /metrics.
+//
+// Every API route runs the same pipeline: assign a request ID, authenticate the bearer
+// token, check that the org in the path exists, run the handler, write the audit record
+// (for mutations and vends always, for every other route when access was denied), then
+// answer with JSON or an RFC 9457 problem. Handlers return errors; the kind of the error
+// (package errs) decides the status, so no handler writes a status code for a failure.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/internal/audit"
+	"github.com/tarnhq/tarn/internal/authn"
+	"github.com/tarnhq/tarn/internal/authz"
+	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/provider"
+	"github.com/tarnhq/tarn/internal/store"
+	"github.com/tarnhq/tarn/internal/vend"
+)
+
+// MaxBodyBytes is the largest request body accepted.
+const MaxBodyBytes = 1 << 20
+
+// DefaultTokenTTL is the lifetime of a token created without an explicit TTL.
+const DefaultTokenTTL = 30 * 24 * time.Hour
+
+// Options configure the API. Store, Vendor and Logger are required.
+type Options struct {
+	Store    store.Store
+	Vendor   *provider.Vendor
+	Logger   *slog.Logger
+	Registry *prometheus.Registry // nil: a new one
+	Now      func() time.Time     // nil: time.Now
+	VendTTL  time.Duration        // zero: vend.DefaultTTL
+}
+
+// API is the HTTP handler of a tarn server.
+type API struct {
+	store    store.Store
+	authn    *authn.Authenticator
+	authz    *authz.Authorizer
+	vendor   *provider.Vendor
+	vend     *vend.Service
+	audit    *audit.Log
+	log      *slog.Logger
+	now      func() time.Time
+	mux      *http.ServeMux
+	metrics  *metrics
+	patterns []string
+}
+
+// New returns the API handler.
+func New(o Options) *API {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	m := newMetrics(o.Registry)
+	az := &authz.Authorizer{Store: o.Store}
+	a := &API{
+		store:   o.Store,
+		authn:   &authn.Authenticator{Store: o.Store, Now: o.Now},
+		authz:   az,
+		vendor:  o.Vendor,
+		vend:    &vend.Service{Store: o.Store, Authz: az, Vendor: o.Vendor, TTL: o.VendTTL, Vends: m.vends},
+		audit:   &audit.Log{Store: o.Store, Logger: o.Logger, Now: o.Now},
+		log:     o.Logger,
+		now:     o.Now,
+		mux:     http.NewServeMux(),
+		metrics: m,
+	}
+	a.routes()
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	a.mux.HandleFunc("GET /readyz", a.readyz)
+	a.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
+	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		p := problem(errs.E(errs.NotFound, "no such endpoint: %s %s", r.Method, r.URL.Path), "")
+		writeProblem(w, p)
+	})
+	return a
+}
+
+// ServeHTTP serves every route and counts requests by route and status.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	a.mux.ServeHTTP(sw, r)
+	route := r.Pattern
+	if route == "" || route == "/" {
+		route = "unmatched"
+	}
+	a.metrics.observe(route, sw.status, time.Since(start))
+}
+
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.store.Ping(ctx); err != nil {
+		a.log.Warn("readiness check failed", "err", err)
+		writeProblem(w, problem(errs.E(errs.Unavailable, "database unreachable"), ""))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// call is one API request as handlers see it.
+type call struct {
+	r         *http.Request
+	ctx       context.Context
+	principal authn.Principal
+	record    *store.AuditRecord // the pending audit record
+}
+
+// handler serves a call and returns the success status and body, or an error.
+type handler func(c *call) (int, any, error)
+
+// route describes one endpoint.
+type route struct {
+	pattern string // "METHOD /path", relative to api.Prefix
+	action  string // audit action name
+	audited bool   // audit successes too, not only denials
+	h       handler
+}
+
+func (a *API) handle(rt route) {
+	method, path, _ := strings.Cut(rt.pattern, " ")
+	a.patterns = append(a.patterns, method+" "+api.Prefix+path)
+	a.mux.HandleFunc(method+" "+api.Prefix+path, func(w http.ResponseWriter, r *http.Request) {
+		a.serve(w, r, rt)
+	})
+}
+
+func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) {
+	start := time.Now()
+	id := newRequestID()
+	w.Header().Set("X-Request-Id", id)
+	ctx := audit.WithRequestID(r.Context(), id)
+	rec := &store.AuditRecord{Action: rt.action, Org: r.PathValue("org"), Principal: "anonymous"}
+	ctx = audit.WithPending(ctx, rec)
+	c := &call{r: r.WithContext(ctx), ctx: ctx, record: rec}
+
+	status, body, err := a.run(c, rt)
+	if err != nil {
+		status = errs.Status(errs.KindOf(err))
+	}
+	if rt.audited || errs.Is(errs.Permission, err) || errs.Is(errs.Unauthenticated, err) {
+		rec.Result = audit.OK
+		if err != nil {
+			rec.Result = audit.Failed
+			if k := errs.KindOf(err); k == errs.Permission || k == errs.Unauthenticated {
+				rec.Result = audit.Denied
+			}
+			rec.Detail = publicDetail(err)
+		}
+		if aerr := a.audit.Record(ctx, *rec); aerr != nil {
+			a.log.Error("audit record not stored", "request_id", id, "action", rt.action, "err", aerr)
+			if err == nil && rt.audited {
+				err = errs.Wrap(errs.Unavailable, aerr, "the action could not be audited, so it was refused; try again")
+				status, body = errs.Status(errs.Unavailable), nil
+			}
+		}
+	}
+	if err != nil {
+		p := problem(err, id)
+		level := slog.LevelInfo
+		if p.Status >= 500 {
+			level = slog.LevelError
+		}
+		a.log.Log(ctx, level, "request failed", "request_id", id, "method", r.Method, "route", rt.pattern,
+			"status", p.Status, "principal", rec.Principal, "err", err)
+		writeProblem(w, p)
+		return
+	}
+	a.log.Debug("request", "request_id", id, "method", r.Method, "route", rt.pattern, "status", status,
+		"principal", rec.Principal, "duration", time.Since(start))
+	if body == nil {
+		w.WriteHeader(status)
+		return
+	}
+	writeJSON(w, status, body)
+}
+
+// run authenticates, checks that the path's org exists and calls the handler.
+func (a *API) run(c *call, rt route) (int, any, error) {
+	token, err := bearer(c.r)
+	if err != nil {
+		return 0, nil, err
+	}
+	p, err := a.authn.Authenticate(c.ctx, token)
+	if err != nil {
+		return 0, nil, err
+	}
+	c.principal = p
+	c.record.Principal = p.String()
+	if org := c.r.PathValue("org"); org != "" {
+		if _, err := a.store.Org(c.ctx, org); err != nil {
+			return 0, nil, err
+		}
+	}
+	return rt.h(c)
+}
+
+func bearer(r *http.Request) (string, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", nil
+	}
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", errs.E(errs.Unauthenticated, "the Authorization header must be \"Bearer <token>\"")
+	}
+	return strings.TrimSpace(token), nil
+}
+
+// decode reads the JSON body of c into v: at most MaxBodyBytes, no unknown fields, one
+// value. An empty body decodes as the zero value when allowEmpty is set.
+func decode(c *call, v any, allowEmpty bool) error {
+	body := http.MaxBytesReader(nil, c.r.Body, MaxBodyBytes)
+	data, err := io.ReadAll(body)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return errs.E(errs.TooLarge, "request body is larger than %d bytes", MaxBodyBytes)
+	}
+	if err != nil {
+		return errs.Wrap(errs.Invalid, err, "cannot read request body")
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		if allowEmpty {
+			return nil
+		}
+		return errs.E(errs.Invalid, "request body is empty; send a JSON object")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errs.Wrap(errs.Invalid, err, "request body: "+jsonProblem(err))
+	}
+	if dec.More() {
+		return errs.E(errs.Invalid, "request body holds more than one JSON value")
+	}
+	return nil
+}
+
+func jsonProblem(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("invalid JSON at byte %d", syntax.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("field %q must be %s", typ.Field, typ.Type)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated JSON"
+	}
+	return "invalid JSON"
+}
+
+// publicDetail is the user-facing detail of err: the detail of an *errs.Error, or a
+// generic line for anything else, whose text may hold internals.
+func publicDetail(err error) string {
+	var e *errs.Error
+	if errors.As(err, &e) && e.Kind != errs.Internal && e.Detail != "" {
+		return e.Detail
+	}
+	return "internal error; the server log has the details"
+}
+
+func problem(err error, requestID string) *api.Problem {
+	k := errs.KindOf(err)
+	status := errs.Status(k)
+	code := api.CodeInternal
+	var e *errs.Error
+	if errors.As(err, &e) && e.Code != "" {
+		code = e.Code
+	}
+	return &api.Problem{
+		Type:      "about:blank",
+		Title:     http.StatusText(status),
+		Status:    status,
+		Detail:    publicDetail(err),
+		Code:      code,
+		RequestID: requestID,
+	}
+}
+
+func writeProblem(w http.ResponseWriter, p *api.Problem) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	json.NewEncoder(w).Encode(p)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func newRequestID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}

@@ -1,0 +1,658 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/internal/authn/apitoken"
+	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/provider"
+	"github.com/tarnhq/tarn/internal/store"
+	"github.com/tarnhq/tarn/internal/vend"
+	"github.com/tarnhq/tarn/location"
+)
+
+// Audit actions.
+const (
+	ActUserCreate     = "user.create"
+	ActOrgCreate      = "org.create"
+	ActMemberPut      = "member.put"
+	ActMemberDelete   = "member.delete"
+	ActTokenCreate    = "token.create"
+	ActTokenRevoke    = "token.revoke"
+	ActCredsKeyPut    = "creds_key.put"
+	ActCredsKeyDelete = "creds_key.delete"
+	ActCredsKeyVerify = "creds_key.verify"
+	ActDefaultStorage = "default_storage.set"
+	ActDatasetCreate  = "dataset.create"
+	ActDatasetDelete  = "dataset.delete"
+	ActDatasetLink    = "dataset.link_creds_key"
+	ActVend           = "vend"
+	ActVendLinked     = "vend.linked"
+)
+
+// routes lists every API endpoint. Each handler authorizes first, before it reveals or
+// changes anything.
+func (a *API) routes() {
+	for _, rt := range []route{
+		{"GET /whoami", "whoami", false, a.whoami},
+		{"POST /users", ActUserCreate, true, a.createUser},
+		{"POST /orgs", ActOrgCreate, true, a.createOrg},
+		{"GET /orgs/{org}", "org.get", false, a.getOrg},
+		{"GET /orgs/{org}/members", "member.list", false, a.listMembers},
+		{"PUT /orgs/{org}/members/{user}", ActMemberPut, true, a.putMember},
+		{"DELETE /orgs/{org}/members/{user}", ActMemberDelete, true, a.deleteMember},
+		{"POST /tokens", ActTokenCreate, true, a.createToken},
+		{"GET /tokens", "token.list", false, a.listTokens},
+		{"DELETE /tokens/{id}", ActTokenRevoke, true, a.revokeToken},
+		{"PUT /orgs/{org}/creds-keys/{key}", ActCredsKeyPut, true, a.putCredsKey},
+		{"GET /orgs/{org}/creds-keys", "creds_key.list", false, a.listCredsKeys},
+		{"GET /orgs/{org}/creds-keys/{key}", "creds_key.get", false, a.getCredsKey},
+		{"DELETE /orgs/{org}/creds-keys/{key}", ActCredsKeyDelete, true, a.deleteCredsKey},
+		{"POST /orgs/{org}/creds-keys/{key}/verify", ActCredsKeyVerify, true, a.verifyCredsKey},
+		{"POST /orgs/{org}/creds-keys/{key}/credentials", ActVend, true, a.vendLocation},
+		{"PUT /orgs/{org}/default-storage", ActDefaultStorage, true, a.setDefaultStorage},
+		{"POST /orgs/{org}/datasets", ActDatasetCreate, true, a.createDataset},
+		{"GET /orgs/{org}/datasets", "dataset.list", false, a.listDatasets},
+		{"GET /orgs/{org}/datasets/{name}", "dataset.get", false, a.getDataset},
+		{"DELETE /orgs/{org}/datasets/{name}", ActDatasetDelete, true, a.deleteDataset},
+		{"PUT /orgs/{org}/datasets/{name}/linked-creds-keys/{key}", ActDatasetLink, true, a.linkCredsKey},
+		{"POST /orgs/{org}/datasets/{name}/credentials", ActVend, true, a.vendDataset},
+		{"POST /orgs/{org}/datasets/{name}/linked-credentials", ActVendLinked, true, a.vendLinked},
+		{"GET /orgs/{org}/audit", "audit.list", false, a.listAudit},
+	} {
+		a.handle(rt)
+	}
+}
+
+// Routes returns the pattern ("METHOD /api/v1/...") of every API endpoint, for tests that
+// must cover them all.
+func (a *API) Routes() []string { return slices.Clone(a.patterns) }
+
+func (a *API) whoami(c *call) (int, any, error) {
+	p := c.principal
+	ms, err := a.store.Memberships(c.ctx, p.User)
+	if err != nil {
+		return 0, nil, err
+	}
+	w := api.Whoami{User: p.User, Superuser: p.Superuser, TokenID: p.TokenID, TokenOrg: p.TokenOrg,
+		TokenRole: string(p.TokenRole), Orgs: []api.Membership{}}
+	for _, m := range ms {
+		role, err := a.authz.Role(c.ctx, p, m.Org)
+		if err != nil {
+			return 0, nil, err
+		}
+		if role.Valid() {
+			w.Orgs = append(w.Orgs, api.Membership{Org: m.Org, User: m.User, Role: string(role)})
+		}
+	}
+	return http.StatusOK, w, nil
+}
+
+func (a *API) createUser(c *call) (int, any, error) {
+	var req api.CreateUserRequest
+	if err := decode(c, &req, false); err != nil {
+		return 0, nil, err
+	}
+	c.record.Target = "user:" + req.Name
+	if err := a.authz.Superuser(c.principal); err != nil {
+		return 0, nil, err
+	}
+	if err := checkName("user", req.Name); err != nil {
+		return 0, nil, err
+	}
+	u := store.User{Name: req.Name, Superuser: req.Superuser, CreatedAt: a.now().UTC()}
+	if err := a.store.CreateUser(c.ctx, u); err != nil {
+		return 0, nil, err
+	}
+	secret, t, err := a.mintToken(c, store.Token{User: u.Name, Name: "first token"})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, api.CreateUserResponse{User: userJSON(u), Token: secret, TokenInfo: tokenJSON(t)}, nil
+}
+
+// mintToken stores a new token t (ID, hash and creation time filled in) and returns its secret.
+func (a *API) mintToken(c *call, t store.Token) (string, store.Token, error) {
+	secret, hash := apitoken.New()
+	t.ID, t.Hash, t.CreatedAt = apitoken.NewID("tok_"), hash, a.now().UTC()
+	if err := a.store.CreateToken(c.ctx, t); err != nil {
+		return "", t, err
+	}
+	c.record.KeyID = t.ID
+	return secret, t, nil
+}
+
+func (a *API) createOrg(c *call) (int, any, error) {
+	var req api.CreateOrgRequest
+	if err := decode(c, &req, false); err != nil {
+		return 0, nil, err
+	}
+	c.record.Org, c.record.Target = req.Name, "org:"+req.Name
+	if err := a.authz.Superuser(c.principal); err != nil {
+		return 0, nil, err
+	}
+	if err := checkName("org", req.Name); err != nil {
+		return 0, nil, err
+	}
+	o := store.Org{Name: req.Name, CreatedAt: a.now().UTC()}
+	if err := a.store.CreateOrg(c.ctx, o); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, orgJSON(o), nil
+}
+
+func (a *API) getOrg(c *call) (int, any, error) {
+	org := c.r.PathValue("org")
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Reader); err != nil {
+		return 0, nil, err
+	}
+	o, err := a.store.Org(c.ctx, org)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, orgJSON(o), nil
+}
+
+func (a *API) listMembers(c *call) (int, any, error) {
+	org := c.r.PathValue("org")
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Reader); err != nil {
+		return 0, nil, err
+	}
+	ms, err := a.store.Members(c.ctx, org)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := api.MemberList{Members: []api.Membership{}}
+	for _, m := range ms {
+		out.Members = append(out.Members, api.Membership{Org: m.Org, User: m.User, Role: string(m.Role)})
+	}
+	return http.StatusOK, out, nil
+}
+
+func (a *API) putMember(c *call) (int, any, error) {
+	org, user := c.r.PathValue("org"), c.r.PathValue("user")
+	c.record.Target = "user:" + user
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Admin); err != nil {
+		return 0, nil, err
+	}
+	var req api.PutMemberRequest
+	if err := decode(c, &req, false); err != nil {
+		return 0, nil, err
+	}
+	role := store.Role(req.Role)
+	if !role.Valid() {
+		return 0, nil, errs.E(errs.Invalid, "role %q is not reader, writer or admin", req.Role)
+	}
+	c.record.Mode = req.Role
+	if err := checkName("user", user); err != nil {
+		return 0, nil, err
+	}
+	if _, err := a.store.User(c.ctx, user); err != nil {
+		return 0, nil, err
+	}
+	if err := a.store.PutMember(c.ctx, store.Member{Org: org, User: user, Role: role}); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, api.Membership{Org: org, User: user, Role: req.Role}, nil
+}
+
+func (a *API) deleteMember(c *call) (int, any, error) {
+	org, user := c.r.PathValue("org"), c.r.PathValue("user")
+	c.record.Target = "user:" + user
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Admin); err != nil {
+		return 0, nil, err
+	}
+	if err := a.store.DeleteMember(c.ctx, org, user); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+func (a *API) createToken(c *call) (int, any, error) {
+	var req api.CreateTokenRequest
+	if err := decode(c, &req, false); err != nil {
+		return 0, nil, err
+	}
+	p := c.principal
+	t := store.Token{User: p.User, Name: req.Name, Org: req.Org, Role: store.Role(req.Role)}
+	if len(t.Name) > 100 || strings.IndexFunc(t.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		return 0, nil, errs.E(errs.Invalid, "token name must be at most 100 printable characters")
+	}
+	if t.Role != "" && !t.Role.Valid() {
+		return 0, nil, errs.E(errs.Invalid, "role %q is not reader, writer or admin", req.Role)
+	}
+	if t.Role != "" && t.Org == "" {
+		return 0, nil, errs.E(errs.Invalid, "a token role needs an org: pass --org with --role")
+	}
+	// A token never reaches beyond the token that created it.
+	if p.TokenOrg != "" {
+		if t.Org != "" && t.Org != p.TokenOrg {
+			return 0, nil, errs.E(errs.Permission, "this token is limited to org %q and cannot create tokens for org %q", p.TokenOrg, t.Org)
+		}
+		t.Org = p.TokenOrg
+	}
+	if t.Org != "" {
+		c.record.Org = t.Org
+		if err := checkName("org", t.Org); err != nil {
+			return 0, nil, err
+		}
+		if _, err := a.store.Org(c.ctx, t.Org); err != nil {
+			return 0, nil, err
+		}
+		have, err := a.authz.Role(c.ctx, p, t.Org)
+		if err != nil {
+			return 0, nil, err
+		}
+		if !have.Valid() {
+			return 0, nil, errs.E(errs.Permission, "you are not a member of org %q, so you cannot create a token for it", t.Org)
+		}
+		if t.Role.Rank() > have.Rank() {
+			return 0, nil, errs.E(errs.Permission, "cannot create a %s token for org %q: your role there is %s", t.Role, t.Org, have)
+		}
+		if t.Role == "" && p.TokenRole.Valid() {
+			t.Role = have
+		}
+	}
+	now := a.now().UTC()
+	switch {
+	case req.TTLSeconds < -1:
+		return 0, nil, errs.E(errs.Invalid, "ttl_seconds must be positive, 0 for the default (%s) or -1 for no expiry", DefaultTokenTTL)
+	case req.TTLSeconds == 0:
+		t.ExpiresAt = now.Add(DefaultTokenTTL)
+	case req.TTLSeconds > 0:
+		t.ExpiresAt = now.Add(time.Duration(req.TTLSeconds) * time.Second)
+	}
+	if !p.TokenExpiresAt.IsZero() && (t.ExpiresAt.IsZero() || t.ExpiresAt.After(p.TokenExpiresAt)) {
+		t.ExpiresAt = p.TokenExpiresAt // never outlive the creating token
+	}
+	secret, t, err := a.mintToken(c, t)
+	if err != nil {
+		return 0, nil, err
+	}
+	c.record.Target, c.record.Mode = "token:"+t.ID, string(t.Role)
+	return http.StatusCreated, api.CreateTokenResponse{Token: secret, TokenInfo: tokenJSON(t)}, nil
+}
+
+func (a *API) listTokens(c *call) (int, any, error) {
+	ts, err := a.store.Tokens(c.ctx, c.principal.User)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := api.TokenList{Tokens: []api.Token{}}
+	for _, t := range ts {
+		out.Tokens = append(out.Tokens, tokenJSON(t))
+	}
+	return http.StatusOK, out, nil
+}
+
+func (a *API) revokeToken(c *call) (int, any, error) {
+	id := c.r.PathValue("id")
+	c.record.Target = "token:" + id
+	t, err := a.store.Token(c.ctx, id)
+	if err == nil && t.User != c.principal.User && a.authz.Superuser(c.principal) != nil {
+		err = errs.E(errs.NotFound, "token %q not found", id) // others' tokens are not revealed
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	c.record.Org = t.Org
+	if err := a.store.RevokeToken(c.ctx, id, a.now().UTC()); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+func (a *API) putCredsKey(c *call) (int, any, error) {
+	org, name := c.r.PathValue("org"), c.r.PathValue("key")
+	c.record.Target = "creds-key:" + org + "/" + name
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Admin); err != nil {
+		return 0, nil, err
+	}
+	if err := checkName("creds key", name); err != nil {
+		return 0, nil, err
+	}
+	var req api.PutCredsKeyRequest
+	if err := decode(c, &req, false); err != nil {
+		return 0, nil, err
+	}
+	cfg, err := a.vendor.CheckConfig(req.Provider, req.Config)
+	if err != nil {
+		return 0, nil, err
+	}
+	k, err := a.store.PutCredsKey(c.ctx, store.CredsKey{Org: org, Name: name, Provider: req.Provider, Config: cfg, CreatedAt: a.now().UTC(), UpdatedAt: a.now().UTC()})
+	if err != nil {
+		return 0, nil, err
+	}
+	c.record.KeyID = fmt.Sprintf("%s/%s@v%d", org, name, k.Version)
+	return http.StatusOK, credsKeyJSON(k), nil
+}
+
+func (a *API) listCredsKeys(c *call) (int, any, error) {
+	org := c.r.PathValue("org")
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Reader); err != nil {
+		return 0, nil, err
+	}
+	ks, err := a.store.CredsKeys(c.ctx, org)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := api.CredsKeyList{CredsKeys: []api.CredsKey{}}
+	for _, k := range ks {
+		out.CredsKeys = append(out.CredsKeys, credsKeyJSON(k))
+	}
+	return http.StatusOK, out, nil
+}
+
+func (a *API) getCredsKey(c *call) (int, any, error) {
+	org, name := c.r.PathValue("org"), c.r.PathValue("key")
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Reader); err != nil {
+		return 0, nil, err
+	}
+	k, err := a.store.CredsKey(c.ctx, org, name)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, credsKeyJSON(k), nil
+}
+
+func (a *API) deleteCredsKey(c *call) (int, any, error) {
+	org, name := c.r.PathValue("org"), c.r.PathValue("key")
+	c.record.Target = "creds-key:" + org + "/" + name
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Admin); err != nil {
+		return 0, nil, err
+	}
+	if err := a.store.DeleteCredsKey(c.ctx, org, name); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+func (a *API) verifyCredsKey(c *call) (int, any, error) {
+	org, name := c.r.PathValue("org"), c.r.PathValue("key")
+	c.record.Target = "creds-key:" + org + "/" + name
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Admin); err != nil {
+		return 0, nil, err
+	}
+	var req api.VerifyRequest
+	if err := decode(c, &req, true); err != nil {
+		return 0, nil, err
+	}
+	var loc location.Location
+	if req.Location != "" {
+		var err error
+		if loc, err = vend.ParseLocation(req.Location); err != nil {
+			return 0, nil, err
+		}
+	}
+	sk, err := a.store.CredsKey(c.ctx, org, name)
+	if err != nil {
+		return 0, nil, err
+	}
+	key, err := provider.Decode(sk)
+	if err != nil {
+		return 0, nil, err
+	}
+	c.record.KeyID = fmt.Sprintf("%s/%s@v%d", org, name, sk.Version)
+	checks, err := a.vendor.Verify(c.ctx, sk.Provider, key, loc)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, api.VerifyResponse{Checks: checks}, nil
+}
+
+func (a *API) vendLocation(c *call) (int, any, error) {
+	var req api.CredentialsRequest
+	if err := decode(c, &req, false); err != nil {
+		return 0, nil, err
+	}
+	creds, err := a.vend.Location(c.ctx, c.principal, c.r.PathValue("org"), c.r.PathValue("key"), req.Location, req.Mode)
+	return http.StatusOK, creds, err
+}
+
+func (a *API) setDefaultStorage(c *call) (int, any, error) {
+	org := c.r.PathValue("org")
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Admin); err != nil {
+		return 0, nil, err
+	}
+	var req api.DefaultStorage
+	if err := decode(c, &req, false); err != nil {
+		return 0, nil, err
+	}
+	c.record.Target = req.Location
+	loc, err := vend.ParseLocation(req.Location)
+	if err != nil {
+		return 0, nil, err
+	}
+	if _, err := a.keyAllowing(c, org, req.CredsKey, loc); err != nil {
+		return 0, nil, err
+	}
+	if err := a.store.SetDefaultStorage(c.ctx, org, loc.String(), req.CredsKey); err != nil {
+		return 0, nil, err
+	}
+	o, err := a.store.Org(c.ctx, org)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, orgJSON(o), nil
+}
+
+// keyAllowing returns creds key org/name after checking that loc lies within its roots.
+func (a *API) keyAllowing(c *call, org, name string, loc location.Location) (store.CredsKey, error) {
+	if name == "" {
+		return store.CredsKey{}, errs.E(errs.Invalid, "a creds key is needed: pass creds_key (--creds-key)")
+	}
+	sk, err := a.store.CredsKey(c.ctx, org, name)
+	if err != nil {
+		return sk, err
+	}
+	key, err := provider.Decode(sk)
+	if err != nil {
+		return sk, err
+	}
+	c.record.KeyID = fmt.Sprintf("%s/%s@v%d", org, name, sk.Version)
+	if !provider.Allows(key, loc) {
+		return sk, errs.E(errs.Permission, "%s is outside the locations creds key %q may vend for (%s)",
+			loc, name, strings.Join(key.Config.Roots, ", ")).WithCode(api.CodeInvalidLocation)
+	}
+	return sk, nil
+}
+
+func (a *API) createDataset(c *call) (int, any, error) {
+	org := c.r.PathValue("org")
+	var req api.CreateDatasetRequest
+	if err := decode(c, &req, false); err != nil {
+		return 0, nil, err
+	}
+	c.record.Target = "al://" + org + "/" + req.Name
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Writer); err != nil {
+		return 0, nil, err
+	}
+	if err := checkName("dataset", req.Name); err != nil {
+		return 0, nil, err
+	}
+	var loc location.Location
+	var err error
+	if req.Location == "" {
+		o, err := a.store.Org(c.ctx, org)
+		if err != nil {
+			return 0, nil, err
+		}
+		if o.DefaultLocation == "" {
+			return 0, nil, errs.E(errs.Invalid, "org %q has no default storage: set one with \"tarn storage set-default\", or register an existing location with \"tarn ds connect\"", org)
+		}
+		base, err := location.ParseStorage(o.DefaultLocation)
+		if err == nil {
+			loc, err = base.Join(req.Name)
+		}
+		if err != nil {
+			return 0, nil, fmt.Errorf("default storage of org %s: %w", org, err)
+		}
+		if req.CredsKey == "" {
+			req.CredsKey = o.DefaultCredsKey
+		}
+	} else if loc, err = vend.ParseLocation(req.Location); err != nil {
+		return 0, nil, err
+	}
+	c.record.Detail = loc.String()
+	if _, err := a.keyAllowing(c, org, req.CredsKey, loc); err != nil {
+		return 0, nil, err
+	}
+	d := store.Dataset{Org: org, Name: req.Name, Location: loc.String(), CredsKey: req.CredsKey,
+		Public: req.Public, CreatedAt: a.now().UTC(), CreatedBy: c.principal.User}
+	if err := a.store.CreateDataset(c.ctx, d); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, datasetJSON(d), nil
+}
+
+func (a *API) listDatasets(c *call) (int, any, error) {
+	org := c.r.PathValue("org")
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Reader); err != nil {
+		return 0, nil, err
+	}
+	ds, err := a.store.Datasets(c.ctx, org)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := api.DatasetList{Datasets: []api.Dataset{}}
+	for _, d := range ds {
+		out.Datasets = append(out.Datasets, datasetJSON(d))
+	}
+	return http.StatusOK, out, nil
+}
+
+func (a *API) getDataset(c *call) (int, any, error) {
+	d, err := vend.LookupDataset(c.ctx, a.store, a.authz, c.principal, c.r.PathValue("org"), c.r.PathValue("name"))
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := a.authz.Dataset(c.ctx, c.principal, d, api.ModeRead); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, datasetJSON(d), nil
+}
+
+func (a *API) deleteDataset(c *call) (int, any, error) {
+	org, name := c.r.PathValue("org"), c.r.PathValue("name")
+	c.record.Target = "al://" + org + "/" + name
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Writer); err != nil {
+		return 0, nil, err
+	}
+	if err := a.store.DeleteDataset(c.ctx, org, name); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+func (a *API) linkCredsKey(c *call) (int, any, error) {
+	org, name, key := c.r.PathValue("org"), c.r.PathValue("name"), c.r.PathValue("key")
+	c.record.Target = "al://" + org + "/" + name
+	c.record.KeyID = org + "/" + key
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Admin); err != nil {
+		return 0, nil, err
+	}
+	if err := a.store.AddLinkedKey(c.ctx, org, name, key); err != nil {
+		return 0, nil, err
+	}
+	d, err := a.store.Dataset(c.ctx, org, name)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, datasetJSON(d), nil
+}
+
+func (a *API) vendDataset(c *call) (int, any, error) {
+	var req api.DatasetCredentialsRequest
+	if err := decode(c, &req, true); err != nil {
+		return 0, nil, err
+	}
+	creds, err := a.vend.Dataset(c.ctx, c.principal, c.r.PathValue("org"), c.r.PathValue("name"), req.Mode)
+	return http.StatusOK, creds, err
+}
+
+func (a *API) vendLinked(c *call) (int, any, error) {
+	var req api.LinkedCredentialsRequest
+	if err := decode(c, &req, false); err != nil {
+		return 0, nil, err
+	}
+	creds, err := a.vend.Linked(c.ctx, c.principal, c.r.PathValue("org"), c.r.PathValue("name"), req.CredsKey, req.Location)
+	return http.StatusOK, creds, err
+}
+
+func (a *API) listAudit(c *call) (int, any, error) {
+	org := c.r.PathValue("org")
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Admin); err != nil {
+		return 0, nil, err
+	}
+	q := store.AuditQuery{Org: org, Action: c.r.URL.Query().Get("action")}
+	if s := c.r.URL.Query().Get("since"); s != "" {
+		if d, err := time.ParseDuration(s); err == nil {
+			q.Since = a.now().Add(-d)
+		} else if t, err := time.Parse(time.RFC3339, s); err == nil {
+			q.Since = t
+		} else {
+			return 0, nil, errs.E(errs.Invalid, "since %q is neither a duration (1h, 30m) nor an RFC 3339 time", s)
+		}
+	}
+	rs, err := a.store.Audit(c.ctx, q)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := api.AuditList{Records: []api.AuditRecord{}}
+	for _, r := range rs {
+		out.Records = append(out.Records, api.AuditRecord{ID: r.ID, Time: r.Time, RequestID: r.RequestID,
+			Principal: r.Principal, Org: r.Org, Action: r.Action, Target: r.Target, Mode: r.Mode,
+			Result: r.Result, Detail: r.Detail, KeyID: r.KeyID})
+	}
+	return http.StatusOK, out, nil
+}
+
+func checkName(what, name string) error {
+	if err := location.CheckName(what, name); err != nil {
+		return errs.Wrap(errs.Invalid, err, err.Error()).WithCode(api.CodeInvalidName)
+	}
+	return nil
+}
+
+func userJSON(u store.User) api.User {
+	return api.User{Name: u.Name, Superuser: u.Superuser, CreatedAt: u.CreatedAt}
+}
+
+func orgJSON(o store.Org) api.Org {
+	out := api.Org{Name: o.Name, CreatedAt: o.CreatedAt}
+	if o.DefaultLocation != "" {
+		out.DefaultStorage = &api.DefaultStorage{Location: o.DefaultLocation, CredsKey: o.DefaultCredsKey}
+	}
+	return out
+}
+
+func tokenJSON(t store.Token) api.Token {
+	opt := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		return &t
+	}
+	return api.Token{ID: t.ID, User: t.User, Name: t.Name, Org: t.Org, Role: string(t.Role), CreatedAt: t.CreatedAt,
+		ExpiresAt: opt(t.ExpiresAt), LastUsedAt: opt(t.LastUsedAt), RevokedAt: opt(t.RevokedAt)}
+}
+
+func credsKeyJSON(k store.CredsKey) api.CredsKey {
+	key, _ := provider.Decode(k)
+	return api.CredsKey{Org: k.Org, Name: k.Name, Provider: k.Provider, Config: key.Config,
+		Version: k.Version, CreatedAt: k.CreatedAt, UpdatedAt: k.UpdatedAt}
+}
+
+func datasetJSON(d store.Dataset) api.Dataset {
+	linked := slices.Clone(d.LinkedKeys)
+	if linked == nil {
+		linked = []string{}
+	}
+	return api.Dataset{Org: d.Org, Name: d.Name, Path: "al://" + d.Org + "/" + d.Name, Location: d.Location,
+		CredsKey: d.CredsKey, Public: d.Public, LinkedCredsKeys: linked, CreatedAt: d.CreatedAt, CreatedBy: d.CreatedBy}
+}

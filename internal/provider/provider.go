@@ -1,0 +1,182 @@
+// Package provider mints temporary credentials from an org's creds keys. Users of the
+// package get one concrete type, Vendor; each cloud implements the small Driver interface in
+// a package of its own (localfile/, and later awssts/, azuresas/, gcsdownscope/).
+//
+// Vendor enforces what every provider shares: a location must lie within one of the creds
+// key's roots, and the mode must be read or write. Drivers only mint.
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/store"
+	"github.com/tarnhq/tarn/location"
+)
+
+// Key is a creds key as drivers see it: decoded configuration and, where the provider has
+// one, the decrypted secret.
+type Key struct {
+	Org, Name string
+	Version   int64
+	Config    api.CredsKeyConfig
+	Secret    []byte
+}
+
+// Request asks a driver for credentials.
+type Request struct {
+	Key      Key
+	Location location.Location // within one of Key.Config.Roots
+	Mode     string            // api.ModeRead or api.ModeWrite
+	Session  string            // who asks, for the provider's own audit trail (e.g. CloudTrail)
+	TTL      time.Duration     // requested lifetime; drivers may shorten it
+}
+
+// Driver mints credentials for one provider.
+type Driver interface {
+	// CheckConfig validates a creds key configuration for this provider and returns it in
+	// canonical form. It returns an error of kind Invalid naming the bad field.
+	CheckConfig(cfg api.CredsKeyConfig) (api.CredsKeyConfig, error)
+	// Vend returns credentials limited to req.Location and req.Mode. The answer's
+	// Location, Mode, Provider and ExpiresAt are filled in by the Vendor when left empty.
+	Vend(ctx context.Context, req Request) (*api.Credentials, error)
+	// Verify runs the provider's configuration checks against loc.
+	Verify(ctx context.Context, key Key, loc location.Location) []api.Check
+}
+
+// Vendor is the one entry point for minting: it resolves a store.CredsKey to its driver,
+// checks the location and mode, and calls the driver.
+type Vendor struct {
+	drivers map[string]Driver
+	now     func() time.Time
+}
+
+// New returns a Vendor over the given drivers, keyed by provider name. now may be nil.
+func New(drivers map[string]Driver, now func() time.Time) *Vendor {
+	if now == nil {
+		now = time.Now
+	}
+	return &Vendor{drivers: drivers, now: now}
+}
+
+// Providers lists the provider names, sorted.
+func (v *Vendor) Providers() []string {
+	names := make([]string, 0, len(v.drivers))
+	for n := range v.drivers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (v *Vendor) driver(name string) (Driver, error) {
+	d, ok := v.drivers[name]
+	if !ok {
+		return nil, errs.E(errs.Invalid, "unknown provider %q: this server supports %s", name, strings.Join(v.Providers(), ", "))
+	}
+	return d, nil
+}
+
+// CheckConfig validates cfg for provider and returns it in canonical form, with its roots
+// parsed by the location parser.
+func (v *Vendor) CheckConfig(provider string, cfg api.CredsKeyConfig) ([]byte, error) {
+	d, err := v.driver(provider)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Roots) == 0 {
+		return nil, errs.E(errs.Invalid, "a creds key needs at least one root location it may vend for")
+	}
+	for i, r := range cfg.Roots {
+		l, err := location.ParseStorage(r)
+		if err != nil {
+			return nil, errs.Wrap(errs.Invalid, err, err.Error()).WithCode(api.CodeInvalidLocation)
+		}
+		cfg.Roots[i] = l.String()
+	}
+	cfg, err = d.CheckConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(cfg)
+}
+
+// Decode returns the driver view of a stored creds key.
+func Decode(k store.CredsKey) (Key, error) {
+	var cfg api.CredsKeyConfig
+	if err := json.Unmarshal(k.Config, &cfg); err != nil {
+		return Key{}, fmt.Errorf("decode config of creds key %s/%s: %w", k.Org, k.Name, err)
+	}
+	return Key{Org: k.Org, Name: k.Name, Version: k.Version, Config: cfg, Secret: k.Secret}, nil
+}
+
+// Allows reports whether loc lies within one of key's roots.
+func Allows(key Key, loc location.Location) bool {
+	for _, r := range key.Config.Roots {
+		root, err := location.ParseStorage(r)
+		if err == nil && loc.Within(root) {
+			return true
+		}
+	}
+	return false
+}
+
+// Vend mints credentials for req through provider. It returns an error of kind Permission
+// when req.Location is outside the key's roots, and Invalid for an unknown mode or provider.
+func (v *Vendor) Vend(ctx context.Context, provider string, req Request) (*api.Credentials, error) {
+	d, err := v.driver(provider)
+	if err != nil {
+		return nil, err
+	}
+	if req.Mode != api.ModeRead && req.Mode != api.ModeWrite {
+		return nil, errs.E(errs.Invalid, "mode %q is not read or write", req.Mode)
+	}
+	if !Allows(req.Key, req.Location) {
+		return nil, errs.E(errs.Permission, "%s is outside the locations creds key %q may vend for (%s)",
+			req.Location, req.Key.Name, strings.Join(req.Key.Config.Roots, ", "))
+	}
+	c, err := d.Vend(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if c.Location == "" {
+		c.Location = req.Location.String()
+	}
+	if c.Mode == "" {
+		c.Mode = req.Mode
+	}
+	if c.Provider == "" {
+		c.Provider = provider
+	}
+	if c.ExpiresAt.IsZero() {
+		c.ExpiresAt = v.now().Add(req.TTL).UTC().Truncate(time.Second)
+	}
+	return c, nil
+}
+
+// Verify runs provider's checks of key against loc (the key's first root when loc is zero).
+func (v *Vendor) Verify(ctx context.Context, provider string, key Key, loc location.Location) ([]api.Check, error) {
+	d, err := v.driver(provider)
+	if err != nil {
+		return nil, err
+	}
+	if loc.IsZero() {
+		if len(key.Config.Roots) == 0 {
+			return nil, errs.E(errs.Invalid, "creds key %q has no roots", key.Name)
+		}
+		if loc, err = location.ParseStorage(key.Config.Roots[0]); err != nil {
+			return nil, err
+		}
+	}
+	if !Allows(key, loc) {
+		return []api.Check{{Name: "location within roots", OK: false,
+			Detail: fmt.Sprintf("%s is outside the key's roots (%s)", loc, strings.Join(key.Config.Roots, ", "))}}, nil
+	}
+	return append([]api.Check{{Name: "location within roots", OK: true}}, d.Verify(ctx, key, loc)...), nil
+}

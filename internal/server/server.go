@@ -1,0 +1,137 @@
+// Package server builds a tarn control plane from its options: it opens the store, lists the
+// built-in credential providers, bootstraps a fresh installation and serves the HTTP API.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tarnhq/tarn/internal/httpapi"
+	"github.com/tarnhq/tarn/internal/provider"
+	"github.com/tarnhq/tarn/internal/provider/localfile"
+	"github.com/tarnhq/tarn/internal/store"
+	"github.com/tarnhq/tarn/internal/store/postgres"
+	"github.com/tarnhq/tarn/internal/store/sqlite"
+)
+
+// Options configure a server. The zero value serves SQLite in ./tarn-data.
+type Options struct {
+	// DataDir holds the SQLite database, admin.token and the default file storage.
+	// Default "tarn-data".
+	DataDir string
+	// Database is a postgres:// URL; empty means SQLite in DataDir.
+	Database string
+	// FileRoots are the directories creds keys of provider file may use; default DataDir.
+	FileRoots []string
+	// Logger receives JSON logs; nil discards them.
+	Logger *slog.Logger
+	// Out receives the few lines meant for the operator (where the admin token is); nil discards them.
+	Out io.Writer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// VendTTL is the lifetime of vended credentials; zero means one hour.
+	VendTTL time.Duration
+}
+
+// Server is a running control plane's state.
+type Server struct {
+	Store   store.Store
+	API     *httpapi.API
+	DataDir string
+	log     *slog.Logger
+}
+
+// New opens the store (creating and migrating it as needed), bootstraps a fresh
+// installation and builds the API. Close releases the store.
+func New(ctx context.Context, o Options) (*Server, error) {
+	if o.DataDir == "" {
+		o.DataDir = "tarn-data"
+	}
+	dataDir, err := filepath.Abs(o.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if len(o.FileRoots) == 0 {
+		o.FileRoots = []string{dataDir}
+	}
+	st, err := openStore(ctx, o.Database, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	files, err := localfile.New(o.FileRoots)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	// The built-in providers, listed explicitly.
+	vendor := provider.New(map[string]provider.Driver{
+		localfile.Name: files,
+	}, o.Now)
+	b := bootstrapper{store: st, vendor: vendor, dataDir: dataDir, now: o.Now, out: o.Out}
+	if err := b.run(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	a := httpapi.New(httpapi.Options{Store: st, Vendor: vendor, Logger: o.Logger, Now: o.Now, VendTTL: o.VendTTL})
+	return &Server{Store: st, API: a, DataDir: dataDir, log: o.Logger}, nil
+}
+
+func openStore(ctx context.Context, database, dataDir string) (store.Store, error) {
+	switch {
+	case database == "":
+		return sqlite.Open(ctx, filepath.Join(dataDir, "tarn.db"))
+	case strings.HasPrefix(database, "postgres://"), strings.HasPrefix(database, "postgresql://"):
+		return postgres.Open(ctx, database)
+	}
+	return nil, errors.New("--database must be a postgres:// URL (leave it out for the embedded SQLite)")
+}
+
+// Serve answers HTTP on ln until ctx is done, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.API,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return err
+	}
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Close releases the store.
+func (s *Server) Close() error { return s.Store.Close() }

@@ -1,0 +1,203 @@
+// Package store defines tarn's persistent state and the Store interface that holds it.
+// Implementations live in sqlite/ and postgres/; storetest/ is the suite both must pass.
+//
+// Names (users, orgs, datasets, creds keys) are the identifiers: they are validated by the
+// caller with location.CheckName and never change. Every method is safe for concurrent use.
+// Errors are *errs.Error: NotFound when a named row is missing, Conflict when a create meets
+// an existing row or a delete meets a row still in use, Unavailable when the database cannot
+// be reached.
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Role is a member's role in an org. Roles are ordered: reader < writer < admin.
+type Role string
+
+// The roles.
+const (
+	Reader Role = "reader"
+	Writer Role = "writer"
+	Admin  Role = "admin"
+)
+
+// Rank orders roles: 0 for an unknown or empty role, then reader 1, writer 2, admin 3.
+func (r Role) Rank() int {
+	switch r {
+	case Reader:
+		return 1
+	case Writer:
+		return 2
+	case Admin:
+		return 3
+	}
+	return 0
+}
+
+// Valid reports whether r is one of the three roles.
+func (r Role) Valid() bool { return r.Rank() > 0 }
+
+// AtLeast reports whether r grants everything min grants.
+func (r Role) AtLeast(min Role) bool { return r.Valid() && r.Rank() >= min.Rank() }
+
+// User is a person or a service account.
+type User struct {
+	Name      string
+	Superuser bool
+	CreatedAt time.Time
+}
+
+// Org is a tenant. DefaultLocation and DefaultCredsKey are empty until set.
+type Org struct {
+	Name            string
+	CreatedAt       time.Time
+	DefaultLocation string
+	DefaultCredsKey string
+}
+
+// Member is a user's role in an org.
+type Member struct {
+	Org  string
+	User string
+	Role Role
+}
+
+// Token is an API token. Only the SHA-256 of the secret is stored. Org and Role, when set,
+// narrow the token to one org and a role no higher than Role.
+type Token struct {
+	ID         string
+	User       string
+	Name       string
+	Hash       []byte
+	Org        string
+	Role       Role
+	CreatedAt  time.Time
+	ExpiresAt  time.Time // zero: never expires
+	LastUsedAt time.Time // zero: never used
+	RevokedAt  time.Time // zero: not revoked
+}
+
+// CredsKey is a managed credential of an org. Config is the provider's JSON configuration
+// (no secrets); Secret is the provider's secret, already encrypted by the caller, or nil.
+// Version starts at 1 and grows by one on every update.
+type CredsKey struct {
+	Org       string
+	Name      string
+	Provider  string
+	Config    []byte
+	Secret    []byte
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Dataset is a registry entry al://Org/Name.
+type Dataset struct {
+	Org        string
+	Name       string
+	Location   string
+	CredsKey   string
+	Public     bool
+	LinkedKeys []string // sorted, without duplicates
+	CreatedAt  time.Time
+	CreatedBy  string
+}
+
+// AuditRecord is one audited event. Results are "ok", "denied" or "error".
+type AuditRecord struct {
+	ID        int64 // assigned by AppendAudit, increasing
+	Time      time.Time
+	RequestID string
+	Principal string
+	Org       string
+	Action    string
+	Target    string
+	Mode      string
+	Result    string
+	Detail    string
+	KeyID     string
+}
+
+// AuditQuery selects audit records of one org: those at or after Since (zero: all) with
+// action Action (empty: any); of those, the newest Limit (0: 1000), oldest first.
+type AuditQuery struct {
+	Org    string
+	Since  time.Time
+	Action string
+	Limit  int
+}
+
+// Store holds tarn's state.
+type Store interface {
+	// CreateUser adds u; Conflict if the name is taken.
+	CreateUser(ctx context.Context, u User) error
+	// User returns the named user; NotFound if absent.
+	User(ctx context.Context, name string) (User, error)
+
+	// CreateOrg adds o; Conflict if the name is taken.
+	CreateOrg(ctx context.Context, o Org) error
+	// Org returns the named org; NotFound if absent.
+	Org(ctx context.Context, name string) (Org, error)
+	// SetDefaultStorage sets an org's default location and creds key; NotFound if the org is absent.
+	SetDefaultStorage(ctx context.Context, org, location, credsKey string) error
+
+	// PutMember creates or replaces a membership; NotFound if the org or user is absent.
+	PutMember(ctx context.Context, m Member) error
+	// Member returns a user's membership in an org; NotFound if there is none.
+	Member(ctx context.Context, org, user string) (Member, error)
+	// Members lists an org's members ordered by user name.
+	Members(ctx context.Context, org string) ([]Member, error)
+	// Memberships lists a user's memberships ordered by org name.
+	Memberships(ctx context.Context, user string) ([]Member, error)
+	// DeleteMember removes a membership; NotFound if there is none.
+	DeleteMember(ctx context.Context, org, user string) error
+
+	// CreateToken adds t; Conflict if its ID or hash is taken.
+	CreateToken(ctx context.Context, t Token) error
+	// TokenByHash returns the token with the given SHA-256 hash, revoked or not; NotFound if none.
+	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	// Token returns the token with the given ID; NotFound if none.
+	Token(ctx context.Context, id string) (Token, error)
+	// Tokens lists a user's tokens, revoked ones included, oldest first.
+	Tokens(ctx context.Context, user string) ([]Token, error)
+	// RevokeToken sets a token's RevokedAt if it is not yet revoked; NotFound if no such token.
+	RevokeToken(ctx context.Context, id string, at time.Time) error
+	// TouchToken sets a token's LastUsedAt.
+	TouchToken(ctx context.Context, id string, at time.Time) error
+
+	// PutCredsKey creates k with version 1, or replaces the config and secret of an existing
+	// key and increments its version (CreatedAt is kept). It returns the stored key.
+	// NotFound if the org is absent.
+	PutCredsKey(ctx context.Context, k CredsKey) (CredsKey, error)
+	// CredsKey returns the named creds key; NotFound if absent.
+	CredsKey(ctx context.Context, org, name string) (CredsKey, error)
+	// CredsKeys lists an org's creds keys ordered by name.
+	CredsKeys(ctx context.Context, org string) ([]CredsKey, error)
+	// DeleteCredsKey removes a creds key; NotFound if absent; Conflict (code in_use) if a
+	// dataset uses it as its creds key or linked key, or it is the org's default.
+	DeleteCredsKey(ctx context.Context, org, name string) error
+
+	// CreateDataset adds d; Conflict if the name is taken in its org; NotFound if the org is absent.
+	CreateDataset(ctx context.Context, d Dataset) error
+	// Dataset returns the named dataset; NotFound if absent.
+	Dataset(ctx context.Context, org, name string) (Dataset, error)
+	// Datasets lists an org's datasets ordered by name.
+	Datasets(ctx context.Context, org string) ([]Dataset, error)
+	// DeleteDataset removes a dataset entry; NotFound if absent.
+	DeleteDataset(ctx context.Context, org, name string) error
+	// AddLinkedKey adds key to a dataset's linked keys (idempotent); NotFound if the dataset
+	// or the creds key is absent.
+	AddLinkedKey(ctx context.Context, org, name, key string) error
+
+	// AppendAudit stores r and returns its ID.
+	AppendAudit(ctx context.Context, r AuditRecord) (int64, error)
+	// Audit returns the records q selects.
+	Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, error)
+
+	// Ping checks that the database answers; Unavailable if not.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+}

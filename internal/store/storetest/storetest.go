@@ -1,0 +1,809 @@
+// Package storetest is the conformance suite of store.Store. Every implementation runs it
+// against a real database, so that the SQLite and PostgreSQL stores behave the same way:
+// same results, same ordering, same error kinds and the same user-facing details.
+package storetest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/store"
+)
+
+// Run runs the suite. open must return a new, empty store each time it is called; it is
+// called from parallel subtests. Run closes every store it opens when its subtest ends.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		test func(t *testing.T, s store.Store)
+	}{
+		{"Users", testUsers},
+		{"Orgs", testOrgs},
+		{"DefaultStorage", testDefaultStorage},
+		{"Members", testMembers},
+		{"Tokens", testTokens},
+		{"TokenRevokeAndTouch", testTokenRevokeAndTouch},
+		{"CredsKeys", testCredsKeys},
+		{"DeleteCredsKey", testDeleteCredsKey},
+		{"Datasets", testDatasets},
+		{"LinkedKeys", testLinkedKeys},
+		{"Audit", testAudit},
+		{"AuditDefaultLimit", testAuditDefaultLimit},
+		{"TimesRoundTrip", testTimes},
+		{"ConcurrentWriters", testConcurrentWriters},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := open(t)
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			})
+			tt.test(t, s)
+		})
+	}
+	t.Run("ClosedIsUnavailable", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		if err := s.Ping(t.Context()); err != nil {
+			t.Fatalf("Ping on an open store: %v", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		wantErr(t, s.Ping(t.Context()), errs.Unavailable, "")
+		_, err := s.User(t.Context(), "ann")
+		wantErr(t, err, errs.Unavailable, "")
+	})
+}
+
+// t0 is the suite's reference time, a whole number of microseconds.
+var t0 = time.Date(2025, 3, 14, 15, 9, 26, 535897000, time.UTC)
+
+func at(d time.Duration) time.Time { return t0.Add(d) }
+
+// fixture adds users ann, bob and root (a superuser), orgs acme and beta, and creds keys
+// acme/k1, acme/k2 and beta/k1.
+func fixture(t *testing.T, s store.Store) {
+	t.Helper()
+	ctx := t.Context()
+	for _, u := range []store.User{{Name: "ann", CreatedAt: t0}, {Name: "bob", CreatedAt: t0}, {Name: "root", Superuser: true, CreatedAt: t0}} {
+		must(t, s.CreateUser(ctx, u))
+	}
+	for _, o := range []string{"acme", "beta"} {
+		must(t, s.CreateOrg(ctx, store.Org{Name: o, CreatedAt: t0}))
+	}
+	for _, k := range [][2]string{{"acme", "k1"}, {"acme", "k2"}, {"beta", "k1"}} {
+		_, err := s.PutCredsKey(ctx, store.CredsKey{Org: k[0], Name: k[1], Provider: "file", Config: []byte(`{}`), CreatedAt: t0, UpdatedAt: t0})
+		must(t, err)
+	}
+}
+
+func testUsers(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	root := store.User{Name: "root", Superuser: true, CreatedAt: t0}
+	ann := store.User{Name: "ann", CreatedAt: at(time.Hour)}
+	must(t, s.CreateUser(ctx, root))
+	must(t, s.CreateUser(ctx, ann))
+	for _, want := range []store.User{root, ann} {
+		got, err := s.User(ctx, want.Name)
+		must(t, err)
+		equal(t, "User", got, want)
+	}
+	wantErr(t, s.CreateUser(ctx, store.User{Name: "ann"}), errs.Conflict, `user "ann" already exists`)
+	_, err := s.User(ctx, "nobody")
+	wantErr(t, err, errs.NotFound, `user "nobody" not found`)
+}
+
+func testOrgs(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	must(t, s.CreateOrg(ctx, store.Org{Name: "acme", CreatedAt: t0}))
+	got, err := s.Org(ctx, "acme")
+	must(t, err)
+	equal(t, "Org", got, store.Org{Name: "acme", CreatedAt: t0})
+	wantErr(t, s.CreateOrg(ctx, store.Org{Name: "acme"}), errs.Conflict, `org "acme" already exists`)
+	_, err = s.Org(ctx, "nope")
+	wantErr(t, err, errs.NotFound, `org "nope" not found`)
+}
+
+func testDefaultStorage(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	fixture(t, s)
+	must(t, s.SetDefaultStorage(ctx, "acme", "s3://bucket/acme", "k1"))
+	got, err := s.Org(ctx, "acme")
+	must(t, err)
+	equal(t, "Org", got, store.Org{Name: "acme", CreatedAt: t0, DefaultLocation: "s3://bucket/acme", DefaultCredsKey: "k1"})
+
+	must(t, s.SetDefaultStorage(ctx, "acme", "s3://bucket/other", "k2"))
+	got, err = s.Org(ctx, "acme")
+	must(t, err)
+	equal(t, "Org after change", got, store.Org{Name: "acme", CreatedAt: t0, DefaultLocation: "s3://bucket/other", DefaultCredsKey: "k2"})
+
+	other, err := s.Org(ctx, "beta")
+	must(t, err)
+	equal(t, "other org", other, store.Org{Name: "beta", CreatedAt: t0})
+
+	for _, tc := range []struct {
+		name, org, key string
+		kind           errs.Kind
+		detail         string
+	}{
+		{"missing org", "nope", "k1", errs.NotFound, `org "nope" not found`},
+		{"missing creds key", "acme", "k9", errs.NotFound, `creds key "k9" not found in org "acme"`},
+		{"creds key of another org", "beta", "k2", errs.NotFound, `creds key "k2" not found in org "beta"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantErr(t, s.SetDefaultStorage(ctx, tc.org, "s3://b/p", tc.key), tc.kind, tc.detail)
+		})
+	}
+
+	must(t, s.SetDefaultStorage(ctx, "acme", "", ""))
+	got, err = s.Org(ctx, "acme")
+	must(t, err)
+	equal(t, "Org after clearing", got, store.Org{Name: "acme", CreatedAt: t0})
+}
+
+func testMembers(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	fixture(t, s)
+	must(t, s.PutMember(ctx, store.Member{Org: "acme", User: "bob", Role: store.Reader}))
+	must(t, s.PutMember(ctx, store.Member{Org: "acme", User: "ann", Role: store.Writer}))
+	must(t, s.PutMember(ctx, store.Member{Org: "beta", User: "ann", Role: store.Reader}))
+	must(t, s.PutMember(ctx, store.Member{Org: "acme", User: "ann", Role: store.Admin})) // replaces
+
+	m, err := s.Member(ctx, "acme", "ann")
+	must(t, err)
+	equal(t, "Member", m, store.Member{Org: "acme", User: "ann", Role: store.Admin})
+
+	ms, err := s.Members(ctx, "acme")
+	must(t, err)
+	equal(t, "Members", ms, []store.Member{{Org: "acme", User: "ann", Role: store.Admin}, {Org: "acme", User: "bob", Role: store.Reader}})
+	ms, err = s.Memberships(ctx, "ann")
+	must(t, err)
+	equal(t, "Memberships", ms, []store.Member{{Org: "acme", User: "ann", Role: store.Admin}, {Org: "beta", User: "ann", Role: store.Reader}})
+	ms, err = s.Members(ctx, "nope")
+	must(t, err)
+	equal(t, "Members of a missing org", len(ms), 0)
+
+	for _, tc := range []struct {
+		name      string
+		org, user string
+		detail    string
+	}{
+		{"missing org", "nope", "ann", `org "nope" not found`},
+		{"missing user", "acme", "nobody", `user "nobody" not found`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantErr(t, s.PutMember(ctx, store.Member{Org: tc.org, User: tc.user, Role: store.Reader}), errs.NotFound, tc.detail)
+		})
+	}
+
+	must(t, s.DeleteMember(ctx, "acme", "bob"))
+	_, err = s.Member(ctx, "acme", "bob")
+	wantErr(t, err, errs.NotFound, `user "bob" is not a member of org "acme"`)
+	wantErr(t, s.DeleteMember(ctx, "acme", "bob"), errs.NotFound, `user "bob" is not a member of org "acme"`)
+	ms, err = s.Members(ctx, "acme")
+	must(t, err)
+	equal(t, "Members after delete", ms, []store.Member{{Org: "acme", User: "ann", Role: store.Admin}})
+}
+
+func hash(s string) []byte { return []byte("sha256:" + s + strings.Repeat("\x00", 32-8-len(s))) }
+
+func testTokens(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	fixture(t, s)
+	full := store.Token{ID: "t2", User: "ann", Name: "ci", Hash: hash("two"), Org: "acme", Role: store.Writer,
+		CreatedAt: at(2 * time.Hour), ExpiresAt: at(48 * time.Hour), LastUsedAt: at(3 * time.Hour), RevokedAt: at(4 * time.Hour)}
+	plain := store.Token{ID: "t1", User: "ann", Hash: hash("one"), CreatedAt: at(time.Hour)}
+	later := store.Token{ID: "t0", User: "ann", Hash: hash("three"), CreatedAt: at(3 * time.Hour)}
+	bobs := store.Token{ID: "t9", User: "bob", Hash: hash("bob"), CreatedAt: t0}
+	for _, tok := range []store.Token{full, plain, later, bobs} {
+		must(t, s.CreateToken(ctx, tok))
+	}
+	for _, want := range []store.Token{full, plain} {
+		got, err := s.Token(ctx, want.ID)
+		must(t, err)
+		equal(t, "Token", got, want)
+		got, err = s.TokenByHash(ctx, want.Hash)
+		must(t, err)
+		equal(t, "TokenByHash", got, want)
+	}
+	toks, err := s.Tokens(ctx, "ann")
+	must(t, err)
+	equal(t, "Tokens (oldest first)", ids(toks), []string{"t1", "t2", "t0"})
+	toks, err = s.Tokens(ctx, "nobody")
+	must(t, err)
+	equal(t, "Tokens of a missing user", len(toks), 0)
+
+	for _, tc := range []struct {
+		name   string
+		tok    store.Token
+		kind   errs.Kind
+		detail string
+	}{
+		{"ID taken", store.Token{ID: "t1", User: "bob", Hash: hash("new")}, errs.Conflict, `token "t1" already exists`},
+		{"hash taken", store.Token{ID: "t5", User: "bob", Hash: hash("one")}, errs.Conflict, "a token with the same secret already exists"},
+		{"missing user", store.Token{ID: "t6", User: "nobody", Hash: hash("six")}, errs.NotFound, `user "nobody" not found`},
+		{"missing org", store.Token{ID: "t7", User: "ann", Hash: hash("seven"), Org: "nope", Role: store.Reader}, errs.NotFound, `org "nope" not found`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := s.CreateToken(ctx, tc.tok)
+			wantErr(t, err, tc.kind, tc.detail)
+			if strings.Contains(err.Error(), string(tc.tok.Hash)) || strings.Contains(err.Error(), fmt.Sprintf("%x", tc.tok.Hash)) {
+				t.Errorf("error %q shows the token hash", err)
+			}
+		})
+	}
+	_, err = s.Token(ctx, "nope")
+	wantErr(t, err, errs.NotFound, `token "nope" not found`)
+	_, err = s.TokenByHash(ctx, hash("nope"))
+	wantErr(t, err, errs.NotFound, "token not found")
+}
+
+func ids(toks []store.Token) []string {
+	var a []string
+	for _, t := range toks {
+		a = append(a, t.ID)
+	}
+	return a
+}
+
+func testTokenRevokeAndTouch(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	fixture(t, s)
+	tok := store.Token{ID: "t1", User: "ann", Hash: hash("one"), CreatedAt: t0}
+	must(t, s.CreateToken(ctx, tok))
+
+	must(t, s.TouchToken(ctx, "t1", at(time.Minute)))
+	must(t, s.TouchToken(ctx, "t1", at(2*time.Minute)))
+	tok.LastUsedAt = at(2 * time.Minute)
+	got, err := s.Token(ctx, "t1")
+	must(t, err)
+	equal(t, "Token after touch", got, tok)
+
+	must(t, s.RevokeToken(ctx, "t1", at(time.Hour)))
+	must(t, s.RevokeToken(ctx, "t1", at(2*time.Hour))) // already revoked: keeps the first time
+	tok.RevokedAt = at(time.Hour)
+	got, err = s.TokenByHash(ctx, tok.Hash)
+	must(t, err)
+	equal(t, "revoked token by hash", got, tok)
+
+	wantErr(t, s.RevokeToken(ctx, "nope", t0), errs.NotFound, `token "nope" not found`)
+	wantErr(t, s.TouchToken(ctx, "nope", t0), errs.NotFound, `token "nope" not found`)
+}
+
+func testCredsKeys(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	fixture(t, s)
+	in := store.CredsKey{Org: "acme", Name: "aws", Provider: "aws", Config: []byte(`{"role_arn":"arn:aws:iam::1:role/r"}`),
+		Secret: []byte("sealed-1"), Version: 7, CreatedAt: at(time.Hour), UpdatedAt: at(time.Hour)}
+	got, err := s.PutCredsKey(ctx, in)
+	must(t, err)
+	want := in
+	want.Version = 1
+	equalKey(t, "PutCredsKey (create)", got, want)
+	got, err = s.CredsKey(ctx, "acme", "aws")
+	must(t, err)
+	equalKey(t, "CredsKey", got, want)
+
+	up := store.CredsKey{Org: "acme", Name: "aws", Provider: "aws", Config: []byte(`{"role_arn":"arn:aws:iam::1:role/s"}`),
+		Secret: nil, CreatedAt: at(5 * time.Hour), UpdatedAt: at(6 * time.Hour)}
+	got, err = s.PutCredsKey(ctx, up)
+	must(t, err)
+	want = up
+	want.Version, want.CreatedAt = 2, at(time.Hour)
+	equalKey(t, "PutCredsKey (update)", got, want)
+	got, err = s.CredsKey(ctx, "acme", "aws")
+	must(t, err)
+	equalKey(t, "CredsKey after update", got, want)
+	got, err = s.PutCredsKey(ctx, up)
+	must(t, err)
+	equal(t, "version after a second update", got.Version, int64(3))
+
+	keys, err := s.CredsKeys(ctx, "acme")
+	must(t, err)
+	var names []string
+	for _, k := range keys {
+		names = append(names, k.Org+"/"+k.Name)
+	}
+	equal(t, "CredsKeys (by name)", names, []string{"acme/aws", "acme/k1", "acme/k2"})
+	keys, err = s.CredsKeys(ctx, "nope")
+	must(t, err)
+	equal(t, "CredsKeys of a missing org", len(keys), 0)
+
+	_, err = s.PutCredsKey(ctx, store.CredsKey{Org: "nope", Name: "k", Provider: "file", Config: []byte(`{}`)})
+	wantErr(t, err, errs.NotFound, `org "nope" not found`)
+	_, err = s.CredsKey(ctx, "acme", "nope")
+	wantErr(t, err, errs.NotFound, `creds key "nope" not found in org "acme"`)
+	_, err = s.CredsKey(ctx, "beta", "k2")
+	wantErr(t, err, errs.NotFound, `creds key "k2" not found in org "beta"`)
+}
+
+func equalKey(t *testing.T, what string, got, want store.CredsKey) {
+	t.Helper()
+	if !bytes.Equal(got.Config, want.Config) || !bytes.Equal(got.Secret, want.Secret) || (got.Secret == nil) != (want.Secret == nil) {
+		t.Errorf("%s: config, secret = %q, %q; want %q, %q", what, got.Config, got.Secret, want.Config, want.Secret)
+	}
+	got.Config, got.Secret, want.Config, want.Secret = nil, nil, nil, nil
+	equal(t, what, got, want)
+}
+
+func testDeleteCredsKey(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	fixture(t, s)
+	wantErr(t, s.DeleteCredsKey(ctx, "acme", "nope"), errs.NotFound, `creds key "nope" not found in org "acme"`)
+	wantErr(t, s.DeleteCredsKey(ctx, "nope", "k1"), errs.NotFound, `creds key "k1" not found in org "nope"`)
+	must(t, s.SetDefaultStorage(ctx, "acme", "s3://b/acme", "k1"))
+	must(t, s.DeleteCredsKey(ctx, "beta", "k1")) // the same name in another org is independent
+
+	// Each case runs in its own org, with creds keys k1 and k2; ORG in detail is its name.
+	for i, tc := range []struct {
+		name        string
+		setup, undo func(t *testing.T, org string)
+		detail      string
+	}{{
+		name: "creds key of datasets",
+		setup: func(t *testing.T, org string) {
+			must(t, s.CreateDataset(ctx, store.Dataset{Org: org, Name: "coco", Location: "s3://b/coco", CredsKey: "k1"}))
+			must(t, s.CreateDataset(ctx, store.Dataset{Org: org, Name: "alpha", Location: "s3://b/alpha", CredsKey: "k1"}))
+		},
+		undo: func(t *testing.T, org string) {
+			must(t, s.DeleteDataset(ctx, org, "coco"))
+			must(t, s.DeleteDataset(ctx, org, "alpha"))
+		},
+		detail: `creds key "k1" is used by datasets alpha, coco; remove them or point them at another key first`,
+	}, {
+		name: "linked key of a dataset",
+		setup: func(t *testing.T, org string) {
+			must(t, s.CreateDataset(ctx, store.Dataset{Org: org, Name: "coco", Location: "s3://b/coco", CredsKey: "k2"}))
+			must(t, s.AddLinkedKey(ctx, org, "coco", "k1"))
+		},
+		undo:   func(t *testing.T, org string) { must(t, s.DeleteDataset(ctx, org, "coco")) },
+		detail: `creds key "k1" is used by dataset coco; remove it or point it at another key first`,
+	}, {
+		name: "creds key and linked key of datasets",
+		setup: func(t *testing.T, org string) {
+			must(t, s.CreateDataset(ctx, store.Dataset{Org: org, Name: "coco", Location: "s3://b/coco", CredsKey: "k1", LinkedKeys: []string{"k1"}}))
+			must(t, s.CreateDataset(ctx, store.Dataset{Org: org, Name: "beans", Location: "s3://b/beans", CredsKey: "k2", LinkedKeys: []string{"k1"}}))
+		},
+		undo: func(t *testing.T, org string) {
+			must(t, s.DeleteDataset(ctx, org, "coco"))
+			must(t, s.DeleteDataset(ctx, org, "beans"))
+		},
+		detail: `creds key "k1" is used by datasets beans, coco; remove them or point them at another key first`,
+	}, {
+		name:   "default creds key of the org",
+		setup:  func(t *testing.T, org string) { must(t, s.SetDefaultStorage(ctx, org, "s3://b/"+org, "k1")) },
+		undo:   func(t *testing.T, org string) { must(t, s.SetDefaultStorage(ctx, org, "s3://b/"+org, "k2")) },
+		detail: `creds key "k1" is the default storage key of org "ORG"; set another default storage key first`,
+	}, {
+		name: "default and dataset key",
+		setup: func(t *testing.T, org string) {
+			must(t, s.SetDefaultStorage(ctx, org, "s3://b/"+org, "k1"))
+			must(t, s.CreateDataset(ctx, store.Dataset{Org: org, Name: "coco", Location: "s3://b/coco", CredsKey: "k1"}))
+		},
+		undo: func(t *testing.T, org string) {
+			must(t, s.SetDefaultStorage(ctx, org, "", ""))
+			must(t, s.DeleteDataset(ctx, org, "coco"))
+		},
+		detail: `creds key "k1" is the default storage key of org "ORG" and is used by dataset coco; set another default storage key, then remove it or point it at another key first`,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			org := fmt.Sprintf("org%d", i)
+			must(t, s.CreateOrg(ctx, store.Org{Name: org}))
+			for _, k := range []string{"k1", "k2"} {
+				_, err := s.PutCredsKey(ctx, store.CredsKey{Org: org, Name: k, Provider: "file", Config: []byte(`{}`)})
+				must(t, err)
+			}
+			tc.setup(t, org)
+			err := s.DeleteCredsKey(ctx, org, "k1")
+			wantErr(t, err, errs.Conflict, strings.ReplaceAll(tc.detail, "ORG", org))
+			var e *errs.Error
+			if errors.As(err, &e) && e.Code != api.CodeInUse {
+				t.Errorf("code = %q, want %q", e.Code, api.CodeInUse)
+			}
+			if _, err := s.CredsKey(ctx, org, "k1"); err != nil {
+				t.Fatalf("a refused delete removed the key: %v", err)
+			}
+			tc.undo(t, org)
+			must(t, s.DeleteCredsKey(ctx, org, "k1"))
+			_, err = s.CredsKey(ctx, org, "k1")
+			wantErr(t, err, errs.NotFound, fmt.Sprintf(`creds key "k1" not found in org %q`, org))
+			wantErr(t, s.DeleteCredsKey(ctx, org, "k1"), errs.NotFound, fmt.Sprintf(`creds key "k1" not found in org %q`, org))
+		})
+	}
+}
+
+func testDatasets(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	fixture(t, s)
+	coco := store.Dataset{Org: "acme", Name: "coco", Location: "s3://bucket/coco", CredsKey: "k1", Public: true,
+		LinkedKeys: []string{"k2", "k1", "k2"}, CreatedAt: at(time.Hour), CreatedBy: "ann"}
+	mnist := store.Dataset{Org: "acme", Name: "mnist", Location: "file:///data/mnist", CredsKey: "k2", CreatedAt: t0, CreatedBy: "bob"}
+	bare := store.Dataset{Org: "acme", Name: "bare", Location: "mem://bare"}
+	betaCoco := store.Dataset{Org: "beta", Name: "coco", Location: "gs://b/coco", CredsKey: "k1"}
+	for _, d := range []store.Dataset{mnist, coco, bare, betaCoco} {
+		must(t, s.CreateDataset(ctx, d))
+	}
+	coco.LinkedKeys = []string{"k1", "k2"}
+
+	got, err := s.Dataset(ctx, "acme", "coco")
+	must(t, err)
+	equal(t, "Dataset", got, coco)
+	got, err = s.Dataset(ctx, "acme", "bare")
+	must(t, err)
+	equal(t, "Dataset without creds key", got, bare)
+	ds, err := s.Datasets(ctx, "acme")
+	must(t, err)
+	equal(t, "Datasets (by name)", ds, []store.Dataset{bare, coco, mnist})
+	ds, err = s.Datasets(ctx, "beta")
+	must(t, err)
+	equal(t, "Datasets of another org", ds, []store.Dataset{betaCoco})
+	ds, err = s.Datasets(ctx, "nope")
+	must(t, err)
+	equal(t, "Datasets of a missing org", len(ds), 0)
+
+	for _, tc := range []struct {
+		name   string
+		d      store.Dataset
+		kind   errs.Kind
+		detail string
+	}{
+		{"name taken", store.Dataset{Org: "acme", Name: "coco", Location: "s3://b/x", CredsKey: "k2"}, errs.Conflict, `dataset "coco" already exists in org "acme"`},
+		{"missing org", store.Dataset{Org: "nope", Name: "x", Location: "s3://b/x", CredsKey: "k1"}, errs.NotFound, `org "nope" not found`},
+		{"missing creds key", store.Dataset{Org: "acme", Name: "x", Location: "s3://b/x", CredsKey: "k9"}, errs.NotFound, `creds key "k9" not found in org "acme"`},
+		{"missing linked key", store.Dataset{Org: "acme", Name: "x", Location: "s3://b/x", CredsKey: "k1", LinkedKeys: []string{"k2", "k8"}}, errs.NotFound, `creds key "k8" not found in org "acme"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantErr(t, s.CreateDataset(ctx, tc.d), tc.kind, tc.detail)
+		})
+	}
+	_, err = s.Dataset(ctx, "acme", "x")
+	wantErr(t, err, errs.NotFound, `dataset "x" not found in org "acme"`)
+
+	must(t, s.DeleteDataset(ctx, "acme", "coco"))
+	_, err = s.Dataset(ctx, "acme", "coco")
+	wantErr(t, err, errs.NotFound, `dataset "coco" not found in org "acme"`)
+	wantErr(t, s.DeleteDataset(ctx, "acme", "coco"), errs.NotFound, `dataset "coco" not found in org "acme"`)
+	got, err = s.Dataset(ctx, "beta", "coco")
+	must(t, err)
+	equal(t, "same name in another org after delete", got, betaCoco)
+
+	// A dataset created again after a delete starts without the old linked keys.
+	must(t, s.CreateDataset(ctx, store.Dataset{Org: "acme", Name: "coco", Location: "s3://bucket/coco", CredsKey: "k1"}))
+	got, err = s.Dataset(ctx, "acme", "coco")
+	must(t, err)
+	equal(t, "linked keys of a recreated dataset", len(got.LinkedKeys), 0)
+}
+
+func testLinkedKeys(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	fixture(t, s)
+	for _, k := range []string{"k3", "a0"} {
+		_, err := s.PutCredsKey(ctx, store.CredsKey{Org: "acme", Name: k, Provider: "file", Config: []byte(`{}`)})
+		must(t, err)
+	}
+	must(t, s.CreateDataset(ctx, store.Dataset{Org: "acme", Name: "coco", Location: "s3://b/coco", CredsKey: "k1"}))
+	must(t, s.CreateDataset(ctx, store.Dataset{Org: "acme", Name: "mnist", Location: "s3://b/mnist", CredsKey: "k1"}))
+	for _, k := range []string{"k3", "k1", "a0", "k3", "k1"} {
+		must(t, s.AddLinkedKey(ctx, "acme", "coco", k))
+	}
+	must(t, s.AddLinkedKey(ctx, "acme", "mnist", "k2"))
+	d, err := s.Dataset(ctx, "acme", "coco")
+	must(t, err)
+	equal(t, "LinkedKeys", d.LinkedKeys, []string{"a0", "k1", "k3"})
+	ds, err := s.Datasets(ctx, "acme")
+	must(t, err)
+	equal(t, "LinkedKeys in Datasets", [][]string{ds[0].LinkedKeys, ds[1].LinkedKeys}, [][]string{{"a0", "k1", "k3"}, {"k2"}})
+
+	wantErr(t, s.AddLinkedKey(ctx, "acme", "nope", "k1"), errs.NotFound, `dataset "nope" not found in org "acme"`)
+	wantErr(t, s.AddLinkedKey(ctx, "acme", "coco", "k9"), errs.NotFound, `creds key "k9" not found in org "acme"`)
+	wantErr(t, s.AddLinkedKey(ctx, "beta", "coco", "k1"), errs.NotFound, `dataset "coco" not found in org "beta"`)
+
+	// Deleting the dataset releases its linked keys.
+	wantErr(t, s.DeleteCredsKey(ctx, "acme", "k3"), errs.Conflict, "")
+	must(t, s.DeleteDataset(ctx, "acme", "coco"))
+	must(t, s.DeleteCredsKey(ctx, "acme", "k3"))
+}
+
+func testAudit(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	records := []store.AuditRecord{
+		{Time: at(2 * time.Minute), RequestID: "r1", Principal: "user:ann", Org: "acme", Action: "vend", Target: "s3://b/coco", Mode: "read", Result: "ok", KeyID: "AKIA1"},
+		{Time: at(1 * time.Minute), RequestID: "r2", Principal: "user:bob", Org: "acme", Action: "vend", Target: "s3://b/coco", Mode: "write", Result: "denied", Detail: "role reader"},
+		{Time: at(3 * time.Minute), RequestID: "r3", Principal: "user:ann", Org: "beta", Action: "vend", Result: "ok"},
+		{Time: at(3 * time.Minute), RequestID: "r4", Principal: "user:ann", Org: "acme", Action: "creds.put", Target: "k1", Result: "ok"},
+		{Time: at(4 * time.Minute), RequestID: "r5", Principal: "user:ann", Org: "acme", Action: "vend", Mode: "read", Result: "error"},
+	}
+	var last int64
+	for i := range records {
+		id, err := s.AppendAudit(ctx, records[i])
+		must(t, err)
+		if id <= last {
+			t.Fatalf("AppendAudit returned ID %d after %d; IDs must increase", id, last)
+		}
+		records[i].ID, last = id, id
+	}
+	all, err := s.Audit(ctx, store.AuditQuery{Org: "acme"})
+	must(t, err)
+	equal(t, "all records of acme, oldest first", all, []store.AuditRecord{records[1], records[0], records[3], records[4]})
+
+	for _, tc := range []struct {
+		name string
+		q    store.AuditQuery
+		want []string // request IDs
+	}{
+		{"since is inclusive", store.AuditQuery{Org: "acme", Since: at(3 * time.Minute)}, []string{"r4", "r5"}},
+		{"action", store.AuditQuery{Org: "acme", Action: "vend"}, []string{"r2", "r1", "r5"}},
+		{"since and action", store.AuditQuery{Org: "acme", Since: at(90 * time.Second), Action: "vend"}, []string{"r1", "r5"}},
+		{"limit keeps the newest", store.AuditQuery{Org: "acme", Limit: 2}, []string{"r4", "r5"}},
+		{"other org", store.AuditQuery{Org: "beta"}, []string{"r3"}},
+		{"missing org", store.AuditQuery{Org: "nope"}, nil},
+		{"unknown action", store.AuditQuery{Org: "acme", Action: "nope"}, nil},
+		{"since after all", store.AuditQuery{Org: "acme", Since: at(time.Hour)}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs, err := s.Audit(ctx, tc.q)
+			must(t, err)
+			var got []string
+			for _, r := range rs {
+				got = append(got, r.RequestID)
+			}
+			equal(t, "records", got, tc.want)
+		})
+	}
+}
+
+func testAuditDefaultLimit(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	errc := make(chan error, 1001)
+	for w := range 10 {
+		wg.Go(func() {
+			for i := w; i < 1001; i += 10 {
+				_, err := s.AppendAudit(ctx, store.AuditRecord{Time: at(time.Duration(i) * time.Second), Org: "acme", Action: "vend", Result: "ok", RequestID: fmt.Sprint(i)})
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatalf("AppendAudit: %v", err)
+	}
+	rs, err := s.Audit(ctx, store.AuditQuery{Org: "acme"})
+	must(t, err)
+	if len(rs) != 1000 || rs[0].RequestID != "1" || rs[999].RequestID != "1000" {
+		t.Fatalf("Audit without a limit returned %d records, want the newest 1000, oldest first", len(rs))
+	}
+	rs, err = s.Audit(ctx, store.AuditQuery{Org: "acme", Limit: 5000})
+	must(t, err)
+	equal(t, "records with a larger limit", len(rs), 1001)
+}
+
+// testTimes checks that every time column keeps an instant to the microsecond, returns it
+// in UTC and returns the zero time as zero.
+func testTimes(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	fixture(t, s)
+	instants := []struct {
+		name string
+		t    time.Time
+	}{
+		{"zero", time.Time{}},
+		{"nanoseconds in another zone", time.Date(2025, 6, 1, 12, 0, 0, 123456789, time.FixedZone("IST", 5*3600+1800))},
+		{"Unix epoch", time.Unix(0, 0)},
+		{"before the epoch", time.Date(1969, 12, 31, 23, 59, 59, 999999999, time.UTC)},
+		{"far future", time.Date(2199, 12, 31, 23, 59, 59, 999999000, time.UTC)},
+		{"just after the zero time", time.Time{}.Add(time.Microsecond)},
+	}
+	for i, tc := range instants {
+		t.Run(tc.name, func(t *testing.T) {
+			want := tc.t.Truncate(time.Microsecond).UTC()
+			check := func(what string, got time.Time) {
+				t.Helper()
+				if !got.Equal(want) || got.IsZero() != want.IsZero() || got.Location() != time.UTC {
+					t.Errorf("%s = %v (%v), want %v in UTC", what, got, got.Location(), want)
+				}
+			}
+			name := fmt.Sprintf("u%d", i)
+			must(t, s.CreateUser(ctx, store.User{Name: name, CreatedAt: tc.t}))
+			u, err := s.User(ctx, name)
+			must(t, err)
+			check("User.CreatedAt", u.CreatedAt)
+
+			must(t, s.CreateOrg(ctx, store.Org{Name: name, CreatedAt: tc.t}))
+			o, err := s.Org(ctx, name)
+			must(t, err)
+			check("Org.CreatedAt", o.CreatedAt)
+
+			tok := store.Token{ID: name, User: "ann", Hash: hash(name), CreatedAt: tc.t, ExpiresAt: tc.t, LastUsedAt: tc.t}
+			must(t, s.CreateToken(ctx, tok))
+			must(t, s.RevokeToken(ctx, name, tc.t))
+			got, err := s.Token(ctx, name)
+			must(t, err)
+			check("Token.CreatedAt", got.CreatedAt)
+			check("Token.ExpiresAt", got.ExpiresAt)
+			check("Token.LastUsedAt", got.LastUsedAt)
+			check("Token.RevokedAt", got.RevokedAt)
+			must(t, s.TouchToken(ctx, name, tc.t))
+			got, err = s.Token(ctx, name)
+			must(t, err)
+			check("Token.LastUsedAt after TouchToken", got.LastUsedAt)
+
+			k, err := s.PutCredsKey(ctx, store.CredsKey{Org: "acme", Name: name, Provider: "file", Config: []byte(`{}`), CreatedAt: tc.t, UpdatedAt: tc.t})
+			must(t, err)
+			check("PutCredsKey CreatedAt", k.CreatedAt)
+			check("PutCredsKey UpdatedAt", k.UpdatedAt)
+			k, err = s.CredsKey(ctx, "acme", name)
+			must(t, err)
+			check("CredsKey.CreatedAt", k.CreatedAt)
+			check("CredsKey.UpdatedAt", k.UpdatedAt)
+
+			must(t, s.CreateDataset(ctx, store.Dataset{Org: "acme", Name: name, Location: "mem://" + name, CreatedAt: tc.t}))
+			d, err := s.Dataset(ctx, "acme", name)
+			must(t, err)
+			check("Dataset.CreatedAt", d.CreatedAt)
+
+			_, err = s.AppendAudit(ctx, store.AuditRecord{Org: name, Time: tc.t, Action: "test"})
+			must(t, err)
+			rs, err := s.Audit(ctx, store.AuditQuery{Org: name})
+			must(t, err)
+			if len(rs) != 1 {
+				t.Fatalf("Audit returned %d records, want 1", len(rs))
+			}
+			check("AuditRecord.Time", rs[0].Time)
+			if !want.IsZero() {
+				rs, err = s.Audit(ctx, store.AuditQuery{Org: name, Since: tc.t})
+				must(t, err)
+				equal(t, "records since the record's own time", len(rs), 1)
+			}
+		})
+	}
+}
+
+func testConcurrentWriters(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	fixture(t, s)
+	const n = 20
+	run := func(f func(i int) error) []error {
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { errs[i] = f(i) })
+		}
+		wg.Wait()
+		return errs
+	}
+
+	t.Run("distinct datasets", func(t *testing.T) {
+		for i, err := range run(func(i int) error {
+			return s.CreateDataset(ctx, store.Dataset{Org: "acme", Name: fmt.Sprintf("ds%02d", i), Location: "mem://x", CredsKey: "k1", LinkedKeys: []string{"k2"}})
+		}) {
+			if err != nil {
+				t.Errorf("CreateDataset ds%02d: %v", i, err)
+			}
+		}
+		ds, err := s.Datasets(ctx, "acme")
+		must(t, err)
+		equal(t, "datasets created", len(ds), n)
+	})
+
+	t.Run("one name", func(t *testing.T) {
+		created := 0
+		for _, err := range run(func(int) error {
+			return s.CreateDataset(ctx, store.Dataset{Org: "beta", Name: "same", Location: "mem://same", CredsKey: "k1"})
+		}) {
+			switch {
+			case err == nil:
+				created++
+			case errs.Is(errs.Conflict, err):
+			default:
+				t.Errorf("CreateDataset: %v, want nil or Conflict", err)
+			}
+		}
+		equal(t, "creates that succeeded", created, 1)
+	})
+
+	t.Run("one creds key", func(t *testing.T) {
+		var mu sync.Mutex
+		var versions []int64
+		for _, err := range run(func(i int) error {
+			k, err := s.PutCredsKey(ctx, store.CredsKey{Org: "beta", Name: "hot", Provider: "file", Config: fmt.Appendf(nil, `{"i":%d}`, i)})
+			mu.Lock()
+			versions = append(versions, k.Version)
+			mu.Unlock()
+			return err
+		}) {
+			must(t, err)
+		}
+		slices.Sort(versions)
+		want := make([]int64, n)
+		for i := range want {
+			want[i] = int64(i + 1)
+		}
+		equal(t, "versions handed out", versions, want)
+	})
+
+	t.Run("audit", func(t *testing.T) {
+		ids := make([]int64, n)
+		for _, err := range run(func(i int) error {
+			var err error
+			ids[i], err = s.AppendAudit(ctx, store.AuditRecord{Time: t0, Org: "acme", Action: "vend"})
+			return err
+		}) {
+			must(t, err)
+		}
+		slices.Sort(ids)
+		equal(t, "distinct audit IDs", len(slices.Compact(ids)), n)
+	})
+
+	t.Run("members and tokens", func(t *testing.T) {
+		for _, err := range run(func(i int) error {
+			if err := s.PutMember(ctx, store.Member{Org: "acme", User: "ann", Role: []store.Role{store.Reader, store.Writer}[i%2]}); err != nil {
+				return err
+			}
+			id := fmt.Sprintf("tok%02d", i)
+			if err := s.CreateToken(ctx, store.Token{ID: id, User: "bob", Hash: hash(id), CreatedAt: t0}); err != nil {
+				return err
+			}
+			return s.TouchToken(ctx, id, at(time.Second))
+		}) {
+			must(t, err)
+		}
+		toks, err := s.Tokens(ctx, "bob")
+		must(t, err)
+		equal(t, "tokens created", len(toks), n)
+	})
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func equal[T any](t *testing.T, what string, got, want T) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s:\n got  %+v\n want %+v", what, got, want)
+	}
+}
+
+var kindNames = map[errs.Kind]string{
+	errs.Internal: "Internal", errs.Invalid: "Invalid", errs.Unauthenticated: "Unauthenticated",
+	errs.Permission: "Permission", errs.NotFound: "NotFound", errs.Conflict: "Conflict",
+	errs.TooLarge: "TooLarge", errs.Unavailable: "Unavailable",
+}
+
+// wantErr checks that err is an *errs.Error of kind k and, if detail is not empty, that its
+// detail is exactly detail.
+func wantErr(t *testing.T, err error, k errs.Kind, detail string) {
+	t.Helper()
+	var e *errs.Error
+	switch {
+	case err == nil:
+		t.Fatalf("got no error, want %s", kindNames[k])
+	case !errors.As(err, &e):
+		t.Fatalf("got %T %q, want an *errs.Error of kind %s", err, err, kindNames[k])
+	case e.Kind != k:
+		t.Fatalf("got %s error %q (cause: %v), want %s", kindNames[e.Kind], e.Detail, e.Err, kindNames[k])
+	case detail != "" && e.Detail != detail:
+		t.Fatalf("got detail %q, want %q", e.Detail, detail)
+	}
+}

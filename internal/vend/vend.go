@@ -1,0 +1,181 @@
+// Package vend is the vending service: it authorizes a request for credentials, resolves
+// the dataset or location to a creds key, asks the provider to mint, counts the outcome, and
+// fills in the request's audit record (target, mode, creds key and version; never secrets).
+package vend
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/internal/audit"
+	"github.com/tarnhq/tarn/internal/authn"
+	"github.com/tarnhq/tarn/internal/authz"
+	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/provider"
+	"github.com/tarnhq/tarn/internal/store"
+	"github.com/tarnhq/tarn/location"
+)
+
+// DefaultTTL is the lifetime asked of providers when Service.TTL is zero.
+const DefaultTTL = time.Hour
+
+// Service vends credentials on behalf of principals.
+type Service struct {
+	Store  store.Store
+	Authz  *authz.Authorizer
+	Vendor *provider.Vendor
+	TTL    time.Duration
+	// Vends counts vends by provider and result ("ok", "denied", "error"); may be nil.
+	Vends *prometheus.CounterVec
+}
+
+// Dataset vends credentials for dataset org/name in mode. Read needs reader in the org or a
+// public dataset; write needs writer. An empty mode means read.
+func (s *Service) Dataset(ctx context.Context, p authn.Principal, org, name, mode string) (c *api.Credentials, err error) {
+	defer s.count(&c, &err)
+	mode, err = checkMode(mode)
+	if err != nil {
+		return nil, err
+	}
+	audit.Pending(ctx).Mode = mode
+	d, err := LookupDataset(ctx, s.Store, s.Authz, p, org, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Authz.Dataset(ctx, p, d, mode); err != nil {
+		return nil, err
+	}
+	loc, err := location.ParseStorage(d.Location)
+	if err != nil {
+		return nil, fmt.Errorf("stored location of al://%s/%s: %w", org, name, err)
+	}
+	return s.mint(ctx, p, org, d.CredsKey, loc, mode)
+}
+
+// Location vends credentials for a location that is not a registered dataset, through
+// creds key org/key. Both modes need writer: the location may hold anything under the key's roots.
+func (s *Service) Location(ctx context.Context, p authn.Principal, org, key, loc, mode string) (c *api.Credentials, err error) {
+	defer s.count(&c, &err)
+	mode, err = checkMode(mode)
+	if err != nil {
+		return nil, err
+	}
+	pending := audit.Pending(ctx)
+	pending.Mode, pending.Target = mode, loc
+	if err := s.Authz.Org(ctx, p, org, store.Writer); err != nil {
+		return nil, err
+	}
+	l, err := ParseLocation(loc)
+	if err != nil {
+		return nil, err
+	}
+	return s.mint(ctx, p, org, key, l, mode)
+}
+
+// Linked vends read credentials for loc through creds key key, which must be linked to
+// dataset org/name; the caller needs read access to the dataset, nothing more.
+func (s *Service) Linked(ctx context.Context, p authn.Principal, org, name, key, loc string) (c *api.Credentials, err error) {
+	defer s.count(&c, &err)
+	pending := audit.Pending(ctx)
+	pending.Mode, pending.Target = api.ModeRead, loc
+	d, err := LookupDataset(ctx, s.Store, s.Authz, p, org, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Authz.Dataset(ctx, p, d, api.ModeRead); err != nil {
+		return nil, err
+	}
+	if !slices.Contains(d.LinkedKeys, key) {
+		return nil, errs.E(errs.Permission, "creds key %q is not linked to al://%s/%s; an org admin can link it with: tarn ds add-creds-key al://%s/%s %s",
+			key, org, name, org, name, key)
+	}
+	l, err := ParseLocation(loc)
+	if err != nil {
+		return nil, err
+	}
+	return s.mint(ctx, p, org, key, l, api.ModeRead)
+}
+
+func (s *Service) mint(ctx context.Context, p authn.Principal, org, keyName string, loc location.Location, mode string) (*api.Credentials, error) {
+	pending := audit.Pending(ctx)
+	pending.Target = loc.String()
+	sk, err := s.Store.CredsKey(ctx, org, keyName)
+	if err != nil {
+		return nil, err
+	}
+	key, err := provider.Decode(sk)
+	if err != nil {
+		return nil, err
+	}
+	pending.KeyID = fmt.Sprintf("%s/%s@v%d", org, keyName, sk.Version)
+	ttl := s.TTL
+	if ttl <= 0 {
+		ttl = DefaultTTL
+	}
+	pending.Detail = "provider " + sk.Provider
+	return s.Vendor.Vend(ctx, sk.Provider, provider.Request{
+		Key: key, Location: loc, Mode: mode, Session: org + "/" + p.User, TTL: ttl,
+	})
+}
+
+// count counts a vend by provider ("none" when it failed before a creds key was resolved)
+// and result.
+func (s *Service) count(c **api.Credentials, err *error) {
+	if s.Vends == nil {
+		return
+	}
+	prov := "none"
+	if *c != nil {
+		prov = (*c).Provider
+	}
+	s.Vends.WithLabelValues(prov, result(*err)).Inc()
+}
+
+// LookupDataset returns dataset org/name for p. A dataset that does not exist is NotFound
+// for members of the org and Permission for everyone else, so that outsiders cannot probe
+// for names of private datasets.
+func LookupDataset(ctx context.Context, st store.Store, az *authz.Authorizer, p authn.Principal, org, name string) (store.Dataset, error) {
+	audit.Pending(ctx).Target = "al://" + org + "/" + name
+	d, err := st.Dataset(ctx, org, name)
+	if !errs.Is(errs.NotFound, err) {
+		return d, err
+	}
+	if err := az.Org(ctx, p, org, store.Reader); err != nil {
+		return d, err
+	}
+	return d, err
+}
+
+// ParseLocation parses a storage location given in a request body.
+func ParseLocation(s string) (location.Location, error) {
+	l, err := location.ParseStorage(s)
+	if err != nil {
+		return l, errs.Wrap(errs.Invalid, err, err.Error()).WithCode(api.CodeInvalidLocation)
+	}
+	return l, nil
+}
+
+func checkMode(mode string) (string, error) {
+	switch mode {
+	case "":
+		return api.ModeRead, nil
+	case api.ModeRead, api.ModeWrite:
+		return mode, nil
+	}
+	return "", errs.E(errs.Invalid, "mode %q is not read or write", mode)
+}
+
+func result(err error) string {
+	switch {
+	case err == nil:
+		return audit.OK
+	case errs.Is(errs.Permission, err):
+		return audit.Denied
+	}
+	return audit.Failed
+}

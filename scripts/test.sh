@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what tarn's tests need on a fresh machine, then runs every test with the race
+# detector and a short run of each fuzz target. Usage: scripts/test.sh [go test flags]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# PostgreSQL, for the store suite and the two-server test (started per test run on a free
+# port by internal/store/postgres/pgtest; nothing is left running).
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+	echo "installing PostgreSQL from Debian's packages..."
+	as_root apt-get update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+
+go version
+go vet ./...
+go test -race -count=1 "$@" ./...
+
+# Fuzz targets: a short run each, on top of their seed corpora (which the run above replays).
+for target in $(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' . | sed 's/^func //' | sort -u); do
+	pkg=$(grep -rlE "^func ${target}\(" --include='*_test.go' . | head -1 | xargs dirname)
+	echo "fuzzing ${target} in ${pkg} for ${FUZZTIME:-15s}"
+	go test -run='^$' -fuzz="^${target}\$" -fuzztime="${FUZZTIME:-15s}" "${pkg}"
+done

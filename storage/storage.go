@@ -1,0 +1,242 @@
+// Package storage opens any tarn path as a gocloud.dev *blob.Bucket: a registered dataset
+// (al://ORG/DATASET[/PREFIX]) through credentials the tarn server vends, a local directory
+// (file:///abs or a plain path), or in-process scratch space (mem://NAME, alias tmp://).
+//
+// Every path goes through the one parser, package location, before anything else happens, so
+// a path with ".." segments, control characters or a foreign scheme never reaches a vend call
+// or the file system.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/fileblob"
+	"gocloud.dev/blob/memblob"
+
+	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/location"
+)
+
+// Vendor vends credentials. *client.Client satisfies it.
+type Vendor interface {
+	// DatasetCredentials vends credentials for the dataset al://org/name in mode.
+	DatasetCredentials(ctx context.Context, org, name, mode string) (*api.Credentials, error)
+	// LocationCredentials vends credentials for a storage location that is not a registered
+	// dataset, through the org's creds key.
+	LocationCredentials(ctx context.Context, org, key, location, mode string) (*api.Credentials, error)
+}
+
+// Options configures OpenBucket. The zero value opens file:// and mem:// paths for reading.
+type Options struct {
+	// Client vends credentials. It is needed for al:// paths and for storage paths opened
+	// through a creds key.
+	Client Vendor
+	// Mode is api.ModeRead (the default when empty) or api.ModeWrite. For al:// paths and creds
+	// keys it is the mode of the vended credentials. A write-mode open of a directory creates
+	// it; a read-mode open of a missing directory fails. Read mode does not make a file:// or
+	// mem:// bucket read-only: there is no credential to limit.
+	Mode string
+	// Org and CredsKey, set together, open a storage path (s3://, gs://, az://, file:///)
+	// through the org's creds key: its credentials are vended for the path as an unregistered
+	// location. They are ignored for al:// paths, which use their dataset's creds key, and for
+	// mem:// paths, which need none.
+	Org, CredsKey string
+}
+
+// OpenBucket opens the bucket rooted at path: keys of the returned bucket are relative to
+// path. path is al://ORG/DATASET[/PREFIX], file:///abs, mem://NAME[/PREFIX] (alias tmp://),
+// or a plain local path, which is resolved against the working directory.
+//
+// An al:// path asks opts.Client for the dataset's credentials in opts.Mode and opens what
+// they grant, scoped to PREFIX. A file:// path opens the directory; blobs carry no metadata
+// sidecar files. A mem:// path opens scratch space shared by every bucket of the same NAME in
+// the process; closing a bucket keeps the data. s3://, gs:// and az:// paths cannot be
+// opened yet, except through a creds key (opts.Org, opts.CredsKey) whose provider is file.
+//
+// Errors are one line that names path; they never hold credentials. An invalid path is a
+// *location.Error. The caller closes the bucket.
+func OpenBucket(ctx context.Context, path string, opts Options) (*blob.Bucket, error) {
+	loc, err := location.FromLocal(path)
+	if err != nil {
+		return nil, err
+	}
+	mode := opts.Mode
+	switch mode {
+	case "":
+		mode = api.ModeRead
+	case api.ModeRead, api.ModeWrite:
+	default:
+		return nil, fmt.Errorf("%s: mode %q is neither %q nor %q", loc, mode, api.ModeRead, api.ModeWrite)
+	}
+	if (opts.Org == "") != (opts.CredsKey == "") {
+		return nil, fmt.Errorf("%s: Options.Org and Options.CredsKey must be set together", loc)
+	}
+
+	switch {
+	case loc.Scheme == location.Mem:
+		return openMem(loc), nil
+
+	case loc.Scheme == location.AL:
+		if opts.Client == nil {
+			return nil, fmt.Errorf("%s: opening al:// paths needs a tarn client: set Options.Client", loc)
+		}
+		v := &vend{path: loc, mode: mode, fetch: func(ctx context.Context) (*api.Credentials, error) {
+			return opts.Client.DatasetCredentials(ctx, loc.Org, loc.Dataset, mode)
+		}}
+		return openVended(ctx, v, loc.Path)
+
+	case opts.CredsKey != "":
+		if err := location.CheckName("org", opts.Org); err != nil {
+			return nil, fmt.Errorf("%s: %w", loc, err)
+		}
+		if err := location.CheckName("creds key", opts.CredsKey); err != nil {
+			return nil, fmt.Errorf("%s: %w", loc, err)
+		}
+		if opts.Client == nil {
+			return nil, fmt.Errorf("%s: opening a path through a creds key needs a tarn client: set Options.Client", loc)
+		}
+		v := &vend{path: loc, mode: mode, fetch: func(ctx context.Context) (*api.Credentials, error) {
+			return opts.Client.LocationCredentials(ctx, opts.Org, opts.CredsKey, loc.String(), mode)
+		}}
+		return openVended(ctx, v, "") // the vend is for the whole path, prefix included
+
+	case loc.Scheme == location.File:
+		b, err := openDir(loc.FilePath(), mode)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", loc, err)
+		}
+		return b, nil
+
+	default:
+		return nil, fmt.Errorf("%s: opening %s:// paths is not supported yet", loc, loc.Scheme)
+	}
+}
+
+// vend fetches the credentials of one path in one mode. Every vended credential goes
+// through it, so that credentials which expire (api.Credentials.ExpiresAt) can be renewed in
+// one place: a cloud provider's credentials source will call get again at about 80 % of the
+// lifetime and once more on an expired or denied answer. Credentials of provider file do not
+// expire in any way that matters: they name a directory.
+type vend struct {
+	path  location.Location // the path being opened, for errors
+	mode  string
+	fetch func(ctx context.Context) (*api.Credentials, error)
+}
+
+// get vends and checks the answer. Its errors never include the credentials.
+func (v *vend) get(ctx context.Context) (*api.Credentials, error) {
+	c, err := v.fetch(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: vend %s credentials: %w", v.path, v.mode, err)
+	}
+	if c == nil {
+		return nil, fmt.Errorf("%s: vend %s credentials: the server answered none", v.path, v.mode)
+	}
+	if c.Mode != "" && c.Mode != v.mode {
+		return nil, fmt.Errorf("%s: asked for %s credentials, the server vended %s", v.path, v.mode, c.Mode)
+	}
+	return c, nil
+}
+
+// openVended vends credentials with v and opens what they grant, scoped to prefix.
+func openVended(ctx context.Context, v *vend, prefix string) (*blob.Bucket, error) {
+	c, err := v.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var b *blob.Bucket
+	switch c.Provider {
+	case "file":
+		dir, err := vendedDir(c)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", v.path, err)
+		}
+		if b, err = openDir(dir, v.mode); err != nil {
+			return nil, fmt.Errorf("%s: directory %s: %w", v.path, dir, err)
+		}
+	case "":
+		return nil, fmt.Errorf("%s: the server vended credentials without a provider", v.path)
+	default:
+		return nil, fmt.Errorf("%s: credentials of provider %q cannot be opened by this version of tarn", v.path, c.Provider)
+	}
+	if prefix != "" {
+		b = blob.PrefixedBucket(b, prefix+"/")
+	}
+	return b, nil
+}
+
+// vendedDir returns the directory that credentials of provider file grant. It holds the
+// server's answer to the same rules as a path: absolute, no "..", no control characters.
+func vendedDir(c *api.Credentials) (string, error) {
+	if c.File == nil || c.File.Path == "" {
+		return "", errors.New("the server vended file credentials without a directory")
+	}
+	if !filepath.IsAbs(c.File.Path) {
+		return "", fmt.Errorf("the server vended a directory that is not absolute: %q", c.File.Path)
+	}
+	l, err := location.Parse("file://" + filepath.ToSlash(c.File.Path))
+	if err != nil {
+		return "", fmt.Errorf("the server vended an unusable directory: %w", err)
+	}
+	return l.FilePath(), nil
+}
+
+// errNoDir is the error of a read-mode open of a missing directory.
+var errNoDir = errors.New("no such directory")
+
+// openDir opens the local directory dir, creating it in write mode. Blobs are stored as plain
+// files, without .attrs sidecar files.
+func openDir(dir, mode string) (*blob.Bucket, error) {
+	st, err := os.Stat(dir)
+	switch {
+	case err == nil && !st.IsDir():
+		return nil, errors.New("not a directory")
+	case errors.Is(err, fs.ErrNotExist) && mode != api.ModeWrite:
+		return nil, errNoDir
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	return fileblob.OpenBucket(dir, &fileblob.Options{
+		CreateDir: mode == api.ModeWrite,
+		Metadata:  fileblob.MetadataDontWrite,
+		// Temporary files go next to their object, so the final rename never crosses
+		// file systems (os.TempDir is often a different mount).
+		NoTempDir: true,
+	})
+}
+
+// mem holds the scratch buckets of the process by name. A bucket's data lives as long as the
+// process: closing a bucket opened on it does not drop it.
+var mem struct {
+	sync.Mutex
+	roots map[string]*blob.Bucket
+}
+
+// openMem opens a view of the scratch bucket l.Bucket, scoped to l.Path.
+func openMem(l location.Location) *blob.Bucket {
+	mem.Lock()
+	defer mem.Unlock()
+	root, ok := mem.roots[l.Bucket]
+	if !ok {
+		if mem.roots == nil {
+			mem.roots = map[string]*blob.Bucket{}
+		}
+		root = memblob.OpenBucket(nil)
+		mem.roots[l.Bucket] = root
+	}
+	prefix := ""
+	if l.Path != "" {
+		prefix = l.Path + "/"
+	}
+	// PrefixedBucket marks root closed and returns a new bucket over root's driver, which is
+	// what every view shares; root itself is never used for I/O, and closing a view closes
+	// only the view (the memblob driver's Close keeps the data).
+	return blob.PrefixedBucket(root, prefix)
+}
