@@ -16,11 +16,12 @@ fi
 
 go version
 go vet ./...
-go test -race -count=1 "$@" ./...
-
-# Fuzz targets: a short run each, on top of their seed corpora (which the run above replays).
+# Fuzz targets: a short run each on top of their seed corpora (the test run below replays them too).
 for target in $(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' . | sed 's/^func //' | sort -u); do
 	pkg=$(grep -rlE "^func ${target}\(" --include='*_test.go' . | head -1 | xargs dirname)
 	echo "fuzzing ${target} in ${pkg} for ${FUZZTIME:-15s}"
 	go test -run='^$' -fuzz="^${target}\$" -fuzztime="${FUZZTIME:-15s}" "${pkg}"
 done
+
+# Every test, with the race detector.
+go test -race -count=1 "$@" ./...

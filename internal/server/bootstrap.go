@@ -34,8 +34,10 @@ type bootstrapper struct {
 	store   store.Store
 	vendor  *provider.Vendor
 	dataDir string
-	now     func() time.Time
-	out     io.Writer
+	// fileRoots are the operator's --file-root directories.
+	fileRoots []string
+	now       func() time.Time
+	out       io.Writer
 }
 
 func (b *bootstrapper) run(ctx context.Context) error {
@@ -52,15 +54,7 @@ func (b *bootstrapper) run(ctx context.Context) error {
 		}
 	}
 	if _, err := b.store.CredsKey(ctx, LocalOrg, LocalKey); errs.Is(errs.NotFound, err) {
-		dir := filepath.Join(b.dataDir, datasetDir)
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return err
-		}
-		root, err := location.FromLocal(dir)
-		if err != nil {
-			return err
-		}
-		cfg, err := b.vendor.CheckConfig(localfile.Name, api.CredsKeyConfig{Roots: []string{root.String()}})
+		root, cfg, err := b.localRoot()
 		if err != nil {
 			return err
 		}
@@ -82,6 +76,30 @@ func (b *bootstrapper) run(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// localRoot picks the directory of the org local's datasets: <data-dir>/datasets, or
+// <first file root>/local when the operator's --file-root leaves the data dir out. It
+// creates the directory and returns the creds key configuration for it.
+func (b *bootstrapper) localRoot() (location.Location, []byte, error) {
+	dirs := []string{filepath.Join(b.dataDir, datasetDir)}
+	if len(b.fileRoots) > 0 {
+		dirs = append(dirs, filepath.Join(b.fileRoots[0], LocalOrg))
+	}
+	var lastErr error
+	for _, dir := range dirs {
+		root, err := location.FromLocal(dir)
+		if err != nil {
+			return root, nil, err
+		}
+		cfg, err := b.vendor.CheckConfig(localfile.Name, api.CredsKeyConfig{Roots: []string{root.String()}})
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		return root, cfg, os.MkdirAll(dir, 0o750)
+	}
+	return location.Location{}, nil, lastErr
 }
 
 // admin creates the superuser and writes its token file. It reports whether it created them.

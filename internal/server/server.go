@@ -88,7 +88,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	vendor := provider.New(map[string]provider.Driver{
 		localfile.Name: files,
 	}, o.Now)
-	b := bootstrapper{store: st, vendor: vendor, dataDir: dataDir, now: o.Now, out: o.Out}
+	b := bootstrapper{store: st, vendor: vendor, dataDir: dataDir, fileRoots: o.FileRoots, now: o.Now, out: o.Out}
 	if err := b.run(ctx); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("bootstrap: %w", err)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/errs"
@@ -103,7 +104,8 @@ func (d *Driver) contained(key provider.Key, loc location.Location) error {
 	return errs.E(errs.Permission, "%s leads outside its creds key's roots through a symbolic link", loc)
 }
 
-// Verify checks that the directory exists and that a probe file round-trips in it.
+// Verify checks that the directory exists (creating it, as a vend would) and that a probe
+// file round-trips in it.
 func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Location) []api.Check {
 	dir := loc.FilePath()
 	checks := []api.Check{}
@@ -118,13 +120,13 @@ func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Loca
 	if !add("inside allowed file roots", d.contained(key, loc)) {
 		return checks
 	}
-	st, err := os.Stat(dir)
-	if err == nil && !st.IsDir() {
+	err := os.MkdirAll(dir, 0o750)
+	if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
 		err = fmt.Errorf("%s is not a directory", dir)
-	} else if errors.Is(err, fs.ErrNotExist) {
-		err = fmt.Errorf("%s does not exist; it is created on the first write", dir)
+	} else if err != nil {
+		err = fmt.Errorf("cannot create %s: check the server's file permissions", dir)
 	}
-	if !add("directory exists", err) {
+	if !add("directory exists or can be created", err) {
 		return checks
 	}
 	add("probe object round trip", probe(dir))

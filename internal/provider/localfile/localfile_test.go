@@ -89,10 +89,7 @@ func TestCheckConfigEnforcesTheAllowList(t *testing.T) {
 
 func TestVerifyRoundTripsAProbe(t *testing.T) {
 	v, key, allowed := setup(t)
-	dir := filepath.Join(allowed, "org")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := filepath.Join(allowed, "org") // not there yet: verify creates it, as a vend would
 	checks, err := v.Verify(context.Background(), Name, key, location.Location{})
 	if err != nil {
 		t.Fatal(err)
@@ -107,5 +104,20 @@ func TestVerifyRoundTripsAProbe(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("verify left %d files behind", len(entries))
+	}
+}
+
+func TestVerifyNamesAFileWhereTheDirectoryShouldBe(t *testing.T) {
+	v, key, allowed := setup(t)
+	if err := os.WriteFile(filepath.Join(allowed, "org"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	checks, err := v.Verify(context.Background(), Name, key, location.Location{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := checks[len(checks)-1]
+	if last.OK || last.Detail != filepath.Join(allowed, "org")+" is not a directory" {
+		t.Errorf("last check = %+v", last)
 	}
 }
