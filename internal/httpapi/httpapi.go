@@ -29,6 +29,7 @@ import (
 	"github.com/tarnhq/tarn/internal/authz"
 	"github.com/tarnhq/tarn/internal/errs"
 	"github.com/tarnhq/tarn/internal/provider"
+	"github.com/tarnhq/tarn/internal/secretbox"
 	"github.com/tarnhq/tarn/internal/store"
 	"github.com/tarnhq/tarn/internal/vend"
 )
@@ -43,6 +44,7 @@ const DefaultTokenTTL = 30 * 24 * time.Hour
 type Options struct {
 	Store    store.Store
 	Vendor   *provider.Vendor
+	Secrets  *secretbox.Box // seals creds-key secrets
 	Logger   *slog.Logger
 	Registry *prometheus.Registry // nil: a new one
 	Now      func() time.Time     // nil: time.Now
@@ -55,6 +57,7 @@ type API struct {
 	authn    *authn.Authenticator
 	authz    *authz.Authorizer
 	vendor   *provider.Vendor
+	secrets  *secretbox.Box
 	vend     *vend.Service
 	audit    *audit.Log
 	log      *slog.Logger
@@ -79,7 +82,9 @@ func New(o Options) *API {
 		authn:   &authn.Authenticator{Store: o.Store, Now: o.Now},
 		authz:   az,
 		vendor:  o.Vendor,
-		vend:    &vend.Service{Store: o.Store, Authz: az, Vendor: o.Vendor, TTL: o.VendTTL, Vends: m.vends},
+		secrets: o.Secrets,
+		vend: vend.New(vend.Options{Store: o.Store, Authz: az, Vendor: o.Vendor, Secrets: o.Secrets,
+			TTL: o.VendTTL, Now: o.Now, Metrics: vend.NewMetrics(o.Registry)}),
 		audit:   &audit.Log{Store: o.Store, Logger: o.Logger, Now: o.Now},
 		log:     o.Logger,
 		now:     o.Now,

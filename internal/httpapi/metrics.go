@@ -11,7 +11,6 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
-	vends    *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -25,12 +24,8 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Help:    "Time to serve HTTP requests, by route pattern.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"route"}),
-		vends: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tarn_vends_total",
-			Help: "Credential vends, by provider and result (ok, denied, error).",
-		}, []string{"provider", "result"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.vends,
+	reg.MustRegister(m.requests, m.latency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

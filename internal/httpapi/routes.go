@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -27,6 +28,7 @@ const (
 	ActCredsKeyPut    = "creds_key.put"
 	ActCredsKeyDelete = "creds_key.delete"
 	ActCredsKeyVerify = "creds_key.verify"
+	ActCredsKeyRotate = "creds_key.rotate_external_id"
 	ActDefaultStorage = "default_storage.set"
 	ActDatasetCreate  = "dataset.create"
 	ActDatasetDelete  = "dataset.delete"
@@ -54,6 +56,7 @@ func (a *API) routes() {
 		{"GET /orgs/{org}/creds-keys/{key}", "creds_key.get", false, a.getCredsKey},
 		{"DELETE /orgs/{org}/creds-keys/{key}", ActCredsKeyDelete, true, a.deleteCredsKey},
 		{"POST /orgs/{org}/creds-keys/{key}/verify", ActCredsKeyVerify, true, a.verifyCredsKey},
+		{"POST /orgs/{org}/creds-keys/{key}/rotate-external-id", ActCredsKeyRotate, true, a.rotateExternalID},
 		{"POST /orgs/{org}/creds-keys/{key}/credentials", ActVend, true, a.vendLocation},
 		{"PUT /orgs/{org}/default-storage", ActDefaultStorage, true, a.setDefaultStorage},
 		{"POST /orgs/{org}/datasets", ActDatasetCreate, true, a.createDataset},
@@ -320,16 +323,65 @@ func (a *API) putCredsKey(c *call) (int, any, error) {
 	if err := decode(c, &req, false); err != nil {
 		return 0, nil, err
 	}
-	cfg, err := a.vendor.CheckConfig(req.Provider, req.Config)
+	// An update keeps the secret and the external ID unless the provider changes.
+	var prev *api.CredsKeyConfig
+	var secret []byte
+	if old, err := a.store.CredsKey(c.ctx, org, name); err == nil && old.Provider == req.Provider {
+		key, err := provider.Decode(old)
+		if err != nil {
+			return 0, nil, err
+		}
+		prev, secret = &key.Config, old.Secret
+	} else if err != nil && !errs.Is(errs.NotFound, err) {
+		return 0, nil, err
+	}
+	if req.Secret != "" {
+		if a.secrets == nil {
+			return 0, nil, errs.E(errs.Unavailable, "this server has no master key to encrypt secrets with")
+		}
+		secret = a.secrets.Seal([]byte(req.Secret), vend.SecretContext(org, name))
+	}
+	cfg, err := a.vendor.CheckConfig(req.Provider, req.Config, prev, len(secret) > 0)
 	if err != nil {
 		return 0, nil, err
 	}
-	k, err := a.store.PutCredsKey(c.ctx, store.CredsKey{Org: org, Name: name, Provider: req.Provider, Config: cfg, CreatedAt: a.now().UTC(), UpdatedAt: a.now().UTC()})
+	return a.saveCredsKey(c, store.CredsKey{Org: org, Name: name, Provider: req.Provider, Config: cfg, Secret: secret})
+}
+
+// saveCredsKey stores k, drops credentials cached for its previous versions and answers it.
+func (a *API) saveCredsKey(c *call, k store.CredsKey) (int, any, error) {
+	k.CreatedAt, k.UpdatedAt = a.now().UTC(), a.now().UTC()
+	k, err := a.store.PutCredsKey(c.ctx, k)
 	if err != nil {
 		return 0, nil, err
 	}
-	c.record.KeyID = fmt.Sprintf("%s/%s@v%d", org, name, k.Version)
+	a.vend.Forget(k.Org, k.Name)
+	c.record.KeyID = fmt.Sprintf("%s/%s@v%d", k.Org, k.Name, k.Version)
 	return http.StatusOK, credsKeyJSON(k), nil
+}
+
+func (a *API) rotateExternalID(c *call) (int, any, error) {
+	org, name := c.r.PathValue("org"), c.r.PathValue("key")
+	c.record.Target = "creds-key:" + org + "/" + name
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Admin); err != nil {
+		return 0, nil, err
+	}
+	k, err := a.store.CredsKey(c.ctx, org, name)
+	if err != nil {
+		return 0, nil, err
+	}
+	key, err := provider.Decode(k)
+	if err != nil {
+		return 0, nil, err
+	}
+	if key.Config.ExternalID == "" {
+		return 0, nil, errs.E(errs.Invalid, "creds key %s/%s (provider %s) has no external ID", org, name, k.Provider)
+	}
+	key.Config.ExternalID = provider.NewExternalID()
+	if k.Config, err = json.Marshal(key.Config); err != nil {
+		return 0, nil, err
+	}
+	return a.saveCredsKey(c, k)
 }
 
 func (a *API) listCredsKeys(c *call) (int, any, error) {
@@ -369,6 +421,7 @@ func (a *API) deleteCredsKey(c *call) (int, any, error) {
 	if err := a.store.DeleteCredsKey(c.ctx, org, name); err != nil {
 		return 0, nil, err
 	}
+	a.vend.Forget(org, name)
 	return http.StatusNoContent, nil, nil
 }
 
@@ -389,11 +442,7 @@ func (a *API) verifyCredsKey(c *call) (int, any, error) {
 			return 0, nil, err
 		}
 	}
-	sk, err := a.store.CredsKey(c.ctx, org, name)
-	if err != nil {
-		return 0, nil, err
-	}
-	key, err := provider.Decode(sk)
+	sk, key, err := a.vend.Key(c.ctx, org, name)
 	if err != nil {
 		return 0, nil, err
 	}

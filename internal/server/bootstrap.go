@@ -92,7 +92,7 @@ func (b *bootstrapper) localRoot() (location.Location, []byte, error) {
 		if err != nil {
 			return root, nil, err
 		}
-		cfg, err := b.vendor.CheckConfig(localfile.Name, api.CredsKeyConfig{Roots: []string{root.String()}})
+		cfg, err := b.vendor.CheckConfig(localfile.Name, api.CredsKeyConfig{Roots: []string{root.String()}}, nil, false)
 		if err != nil {
 			lastErr = err
 			continue

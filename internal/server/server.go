@@ -18,6 +18,7 @@ import (
 	"github.com/tarnhq/tarn/internal/httpapi"
 	"github.com/tarnhq/tarn/internal/provider"
 	"github.com/tarnhq/tarn/internal/provider/localfile"
+	"github.com/tarnhq/tarn/internal/secretbox"
 	"github.com/tarnhq/tarn/internal/store"
 	"github.com/tarnhq/tarn/internal/store/postgres"
 	"github.com/tarnhq/tarn/internal/store/sqlite"
@@ -88,12 +89,17 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	vendor := provider.New(map[string]provider.Driver{
 		localfile.Name: files,
 	}, o.Now)
+	secrets, err := secretbox.Load(dataDir)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	b := bootstrapper{store: st, vendor: vendor, dataDir: dataDir, fileRoots: o.FileRoots, now: o.Now, out: o.Out}
 	if err := b.run(ctx); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
-	a := httpapi.New(httpapi.Options{Store: st, Vendor: vendor, Logger: o.Logger, Now: o.Now, VendTTL: o.VendTTL})
+	a := httpapi.New(httpapi.Options{Store: st, Vendor: vendor, Secrets: secrets, Logger: o.Logger, Now: o.Now, VendTTL: o.VendTTL})
 	return &Server{Store: st, API: a, DataDir: dataDir, log: o.Logger}, nil
 }
 

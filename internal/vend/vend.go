@@ -9,30 +9,74 @@ import (
 	"slices"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/audit"
 	"github.com/tarnhq/tarn/internal/authn"
 	"github.com/tarnhq/tarn/internal/authz"
 	"github.com/tarnhq/tarn/internal/errs"
 	"github.com/tarnhq/tarn/internal/provider"
+	"github.com/tarnhq/tarn/internal/secretbox"
 	"github.com/tarnhq/tarn/internal/store"
 	"github.com/tarnhq/tarn/location"
 )
 
-// DefaultTTL is the lifetime asked of providers when Service.TTL is zero.
+// DefaultTTL is the lifetime asked of providers when Options.TTL is zero.
 const DefaultTTL = time.Hour
 
-// Service vends credentials on behalf of principals.
-type Service struct {
-	Store  store.Store
-	Authz  *authz.Authorizer
-	Vendor *provider.Vendor
-	TTL    time.Duration
-	// Vends counts vends by provider and result ("ok", "denied", "error"); may be nil.
-	Vends *prometheus.CounterVec
+// Options configure a Service. Store, Authz and Vendor are required.
+type Options struct {
+	Store   store.Store
+	Authz   *authz.Authorizer
+	Vendor  *provider.Vendor
+	Secrets *secretbox.Box // opens creds-key secrets; nil when no key has one
+	TTL     time.Duration  // lifetime asked of providers; zero: DefaultTTL
+	Now     func() time.Time
+	Metrics *Metrics // nil: not counted
 }
+
+// Service vends credentials on behalf of principals. It is safe for concurrent use.
+type Service struct {
+	Options
+	cache *cache
+}
+
+// New returns a vending service.
+func New(o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.TTL <= 0 {
+		o.TTL = DefaultTTL
+	}
+	return &Service{Options: o, cache: newCache(o.Now)}
+}
+
+// Forget drops cached credentials of creds key org/key; call it when the key changes or goes.
+func (s *Service) Forget(org, key string) { s.cache.drop(org, key) }
+
+// Key returns creds key org/name with its secret decrypted, as drivers see it.
+func (s *Service) Key(ctx context.Context, org, name string) (store.CredsKey, provider.Key, error) {
+	sk, err := s.Store.CredsKey(ctx, org, name)
+	if err != nil {
+		return sk, provider.Key{}, err
+	}
+	key, err := provider.Decode(sk)
+	if err != nil {
+		return sk, key, err
+	}
+	if len(sk.Secret) > 0 {
+		if s.Secrets == nil {
+			return sk, key, fmt.Errorf("creds key %s/%s has a secret but the server has no master key", org, name)
+		}
+		if key.Secret, err = s.Secrets.Open(sk.Secret, SecretContext(org, name)); err != nil {
+			return sk, key, errs.Wrap(errs.Internal, err, fmt.Sprintf("creds key %s/%s: %v", org, name, err))
+		}
+	}
+	return sk, key, nil
+}
+
+// SecretContext is what a creds key's secret is bound to when sealed.
+func SecretContext(org, name string) string { return org + "/" + name }
 
 // Dataset vends credentials for dataset org/name in mode. Read needs reader in the org or a
 // public dataset; write needs writer. An empty mode means read.
@@ -104,36 +148,51 @@ func (s *Service) Linked(ctx context.Context, p authn.Principal, org, name, key,
 func (s *Service) mint(ctx context.Context, p authn.Principal, org, keyName string, loc location.Location, mode string) (*api.Credentials, error) {
 	pending := audit.Pending(ctx)
 	pending.Target = loc.String()
-	sk, err := s.Store.CredsKey(ctx, org, keyName)
-	if err != nil {
-		return nil, err
-	}
-	key, err := provider.Decode(sk)
+	sk, key, err := s.Key(ctx, org, keyName)
 	if err != nil {
 		return nil, err
 	}
 	pending.KeyID = fmt.Sprintf("%s/%s@v%d", org, keyName, sk.Version)
-	ttl := s.TTL
-	if ttl <= 0 {
-		ttl = DefaultTTL
-	}
 	pending.Detail = "provider " + sk.Provider
-	return s.Vendor.Vend(ctx, sk.Provider, provider.Request{
-		Key: key, Location: loc, Mode: mode, Session: org + "/" + p.User, TTL: ttl,
+	k := cacheKey{org: org, key: keyName, version: sk.Version, location: loc.String(), mode: mode}
+	creds, hit, err := s.cache.get(ctx, k, func(ctx context.Context) (*api.Credentials, error) {
+		start := time.Now()
+		c, err := s.Vendor.Vend(ctx, sk.Provider, provider.Request{
+			Key: key, Location: loc, Mode: mode, Session: org + "/" + p.User, TTL: s.TTL,
+		})
+		if m := s.Metrics; m != nil && !errs.Is(errs.Permission, err) && !errs.Is(errs.Invalid, err) {
+			m.upstream.WithLabelValues(sk.Provider, okOrError(err)).Inc()
+			m.latency.WithLabelValues(sk.Provider).Observe(time.Since(start).Seconds())
+		}
+		return c, err
 	})
+	if m := s.Metrics; m != nil && err == nil {
+		m.cache.WithLabelValues(sk.Provider, map[bool]string{true: "hit", false: "miss"}[hit]).Inc()
+	}
+	if hit {
+		pending.Detail += ", cached"
+	}
+	return creds, err
 }
 
 // count counts a vend by provider ("none" when it failed before a creds key was resolved)
 // and result.
 func (s *Service) count(c **api.Credentials, err *error) {
-	if s.Vends == nil {
+	if s.Metrics == nil {
 		return
 	}
 	prov := "none"
 	if *c != nil {
 		prov = (*c).Provider
 	}
-	s.Vends.WithLabelValues(prov, result(*err)).Inc()
+	s.Metrics.vends.WithLabelValues(prov, result(*err)).Inc()
+}
+
+func okOrError(err error) string {
+	if err != nil {
+		return "error"
+	}
+	return "ok"
 }
 
 // LookupDataset returns dataset org/name for p. A dataset that does not exist is NotFound

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 
@@ -44,7 +45,10 @@ func New(allowedRoots []string) (*Driver, error) {
 }
 
 // CheckConfig accepts roots that are file:// directories inside the allow-list.
-func (d *Driver) CheckConfig(cfg api.CredsKeyConfig) (api.CredsKeyConfig, error) {
+func (d *Driver) CheckConfig(cfg api.CredsKeyConfig, hasSecret bool) (api.CredsKeyConfig, error) {
+	if hasSecret || !reflect.DeepEqual(cfg, api.CredsKeyConfig{Roots: cfg.Roots}) {
+		return cfg, errs.E(errs.Invalid, "provider file takes only roots (--root)")
+	}
 	for _, r := range cfg.Roots {
 		l, _ := location.ParseStorage(r) // already parsed by the Vendor
 		if l.Scheme != location.File {

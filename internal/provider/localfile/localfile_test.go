@@ -21,7 +21,7 @@ func setup(t *testing.T) (v *provider.Vendor, key provider.Key, allowed string) 
 	}
 	v = provider.New(map[string]provider.Driver{Name: d}, nil)
 	root := "file://" + filepath.Join(allowed, "org")
-	if _, err := v.CheckConfig(Name, api.CredsKeyConfig{Roots: []string{root}}); err != nil {
+	if _, err := v.CheckConfig(Name, api.CredsKeyConfig{Roots: []string{root}}, nil, false); err != nil {
 		t.Fatal(err)
 	}
 	return v, provider.Key{Org: "acme", Name: "k", Config: api.CredsKeyConfig{Roots: []string{root}}}, allowed
@@ -81,7 +81,7 @@ func TestCheckConfigEnforcesTheAllowList(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, root := range []string{"file://" + outside, "file:///", "file://" + allowed + "/escape/x", "s3://bucket/x"} {
-		if _, err := v.CheckConfig(Name, api.CredsKeyConfig{Roots: []string{root}}); !errs.Is(errs.Invalid, err) {
+		if _, err := v.CheckConfig(Name, api.CredsKeyConfig{Roots: []string{root}}, nil, false); !errs.Is(errs.Invalid, err) {
 			t.Errorf("root %s accepted (err %v)", root, err)
 		}
 	}

@@ -1,0 +1,116 @@
+package vend
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/tarnhq/tarn/api"
+)
+
+// cacheKey identifies interchangeable credentials: same creds key and version, same
+// location, same mode. Who asked is not part of it: authorization happens before the cache.
+type cacheKey struct {
+	org, key string
+	version  int64
+	location string
+	mode     string
+}
+
+func (k cacheKey) String() string {
+	return fmt.Sprintf("%s/%s@%d %s %s", k.org, k.key, k.version, k.mode, k.location)
+}
+
+type cacheEntry struct {
+	creds *api.Credentials
+	until time.Time // reusable until half the credential's lifetime is spent
+}
+
+// maxEntries bounds the cache; past it, a miss first sweeps out spent entries.
+const maxEntries = 10000
+
+// upstreamTimeout bounds one upstream call, which runs detached from the request that
+// started it because other requests may be waiting for it.
+const upstreamTimeout = 30 * time.Second
+
+// cache holds vended credentials until half their lifetime is spent. Concurrent misses
+// for one key share a single upstream call; errors are not cached.
+type cache struct {
+	now     func() time.Time
+	mu      sync.Mutex
+	entries map[cacheKey]cacheEntry
+	flight  singleflight.Group
+}
+
+func newCache(now func() time.Time) *cache {
+	return &cache{now: now, entries: map[cacheKey]cacheEntry{}}
+}
+
+// get returns cached credentials for k, or calls mint once for all concurrent callers.
+// hit reports whether no upstream call was needed.
+func (c *cache) get(ctx context.Context, k cacheKey, mint func(context.Context) (*api.Credentials, error)) (creds *api.Credentials, hit bool, err error) {
+	if creds := c.lookup(k); creds != nil {
+		return creds, true, nil
+	}
+	v, err, _ := c.flight.Do(k.String(), func() (any, error) {
+		if creds := c.lookup(k); creds != nil { // filled while we waited for the lock
+			return creds, nil
+		}
+		issued := c.now()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), upstreamTimeout)
+		defer cancel()
+		creds, err := mint(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.store(k, creds, issued)
+		return creds, nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	cp := *v.(*api.Credentials)
+	return &cp, false, nil
+}
+
+func (c *cache) lookup(k cacheKey) *api.Credentials {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[k]
+	if !ok || !c.now().Before(e.until) {
+		return nil
+	}
+	cp := *e.creds
+	return &cp
+}
+
+func (c *cache) store(k cacheKey, creds *api.Credentials, issued time.Time) {
+	until := issued.Add(creds.ExpiresAt.Sub(issued) / 2)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= maxEntries {
+		now := c.now()
+		for key, e := range c.entries {
+			if !now.Before(e.until) {
+				delete(c.entries, key)
+			}
+		}
+	}
+	if len(c.entries) < maxEntries {
+		c.entries[k] = cacheEntry{creds: creds, until: until}
+	}
+}
+
+// drop removes every entry of creds key org/key, whatever its version.
+func (c *cache) drop(org, key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.entries {
+		if k.org == org && k.key == key {
+			delete(c.entries, k)
+		}
+	}
+}

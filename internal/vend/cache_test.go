@@ -1,0 +1,127 @@
+package vend
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tarnhq/tarn/api"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// minter counts upstream calls and answers credentials valid for an hour.
+type minter struct {
+	calls atomic.Int64
+	clock *clock
+	fail  atomic.Bool
+	gate  chan struct{} // when set, every call waits for it
+}
+
+func (m *minter) mint(ctx context.Context) (*api.Credentials, error) {
+	m.calls.Add(1)
+	if m.gate != nil {
+		<-m.gate
+	}
+	if m.fail.Load() {
+		return nil, errors.New("upstream down")
+	}
+	return &api.Credentials{Provider: "test", ExpiresAt: m.clock.now().Add(time.Hour)}, nil
+}
+
+var k1 = cacheKey{org: "acme", key: "k", version: 1, location: "s3://b/ds", mode: "read"}
+
+func TestCacheReusesUntilHalfLifetime(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	m := &minter{clock: clk}
+	c := newCache(clk.now)
+	ctx := context.Background()
+	if _, hit, _ := c.get(ctx, k1, m.mint); hit {
+		t.Fatal("cold cache hit")
+	}
+	clk.add(29 * time.Minute)
+	if _, hit, _ := c.get(ctx, k1, m.mint); !hit || m.calls.Load() != 1 {
+		t.Fatalf("at 29 of 60 minutes: hit %v, %d upstream calls", hit, m.calls.Load())
+	}
+	clk.add(time.Minute)
+	if _, hit, _ := c.get(ctx, k1, m.mint); hit || m.calls.Load() != 2 {
+		t.Fatalf("at half lifetime: hit %v, %d upstream calls; want a fresh vend", hit, m.calls.Load())
+	}
+	for _, other := range []cacheKey{
+		{org: "acme", key: "k", version: 2, location: k1.location, mode: k1.mode},
+		{org: "acme", key: "k", version: 1, location: "s3://b/ds2", mode: k1.mode},
+		{org: "acme", key: "k", version: 1, location: k1.location, mode: "write"},
+		{org: "beta", key: "k", version: 1, location: k1.location, mode: k1.mode},
+	} {
+		before := m.calls.Load()
+		if _, hit, _ := c.get(ctx, other, m.mint); hit || m.calls.Load() != before+1 {
+			t.Errorf("%v shared credentials of %v", other, k1)
+		}
+	}
+}
+
+func TestCacheSharesOneUpstreamCallAmongConcurrentMisses(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	m := &minter{clock: clk, gate: make(chan struct{})}
+	c := newCache(clk.now)
+	var wg sync.WaitGroup
+	for i := 0; i < 1000; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, _, err := c.get(context.Background(), k1, m.mint); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	// Whether a goroutine joins the flight or arrives after it, it must not call upstream.
+	close(m.gate)
+	wg.Wait()
+	if n := m.calls.Load(); n != 1 {
+		t.Fatalf("1000 concurrent misses made %d upstream calls, want 1", n)
+	}
+}
+
+func TestCacheDoesNotKeepErrorsAndForgets(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	m := &minter{clock: clk}
+	c := newCache(clk.now)
+	ctx := context.Background()
+	m.fail.Store(true)
+	if _, _, err := c.get(ctx, k1, m.mint); err == nil {
+		t.Fatal("error not returned")
+	}
+	m.fail.Store(false)
+	if _, _, err := c.get(ctx, k1, m.mint); err != nil || m.calls.Load() != 2 {
+		t.Fatalf("after an error: %v, %d calls; the error must not be cached", err, m.calls.Load())
+	}
+	c.drop("acme", "k")
+	if _, hit, _ := c.get(ctx, k1, m.mint); hit {
+		t.Fatal("entry survived drop")
+	}
+}
+
+func TestCacheAnswersAreCopies(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	m := &minter{clock: clk}
+	c := newCache(clk.now)
+	a, _, _ := c.get(context.Background(), k1, m.mint)
+	a.Mode = "tampered"
+	b, _, _ := c.get(context.Background(), k1, m.mint)
+	if b.Mode == "tampered" {
+		t.Fatal("callers share one credentials value")
+	}
+}
