@@ -3,6 +3,7 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -228,6 +229,25 @@ type Check struct {
 	Name   string `json:"name"`
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail,omitempty"`
+}
+
+// ProvisionRequest is the body of POST .../creds-keys/{key}/provision: what the cloud-side
+// setup should grant. PrincipalARN is who assumes the role; empty means the server's own
+// identity.
+type ProvisionRequest struct {
+	Bucket       string `json:"bucket"`
+	Prefix       string `json:"prefix,omitempty"`
+	KMSKeyARN    string `json:"kms_key_arn,omitempty"`
+	PrincipalARN string `json:"principal_arn,omitempty"`
+}
+
+// ProvisionResponse holds the policies to paste into the cloud: the role's permission
+// policy and its trust policy (with the creds key's external ID).
+type ProvisionResponse struct {
+	PrincipalARN     string          `json:"principal_arn"`
+	ExternalID       string          `json:"external_id"`
+	PermissionPolicy json.RawMessage `json:"permission_policy"`
+	TrustPolicy      json.RawMessage `json:"trust_policy"`
 }
 
 // CredentialsRequest is the body of POST .../creds-keys/{key}/credentials.

@@ -142,6 +142,26 @@ func (c *Client) VerifyCredsKey(ctx context.Context, org, key, location string) 
 	return &out, nil
 }
 
+// RotateExternalID gives the creds key a new server-generated external ID and returns the
+// key. Update the role's trust policy (tarn provision aws) before the next vend.
+func (c *Client) RotateExternalID(ctx context.Context, org, key string) (*api.CredsKey, error) {
+	var out api.CredsKey
+	if err := c.do(ctx, http.MethodPost, credsKeyPath(org, key)+"/rotate-external-id", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Provision returns the cloud-side policies the creds key needs (for provider aws: the
+// role's permission policy and trust policy).
+func (c *Client) Provision(ctx context.Context, org, key string, req api.ProvisionRequest) (*api.ProvisionResponse, error) {
+	var out api.ProvisionResponse
+	if err := c.do(ctx, http.MethodPost, credsKeyPath(org, key)+"/provision", nil, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // LocationCredentials vends credentials for a storage location that is not a registered
 // dataset, through the creds key named key of org. mode is api.ModeRead or api.ModeWrite.
 func (c *Client) LocationCredentials(ctx context.Context, org, key, location, mode string) (*api.Credentials, error) {

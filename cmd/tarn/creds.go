@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -17,38 +20,60 @@ func (a *app) credsCmd() *cobra.Command {
 from which tarn mints short-lived credentials. Secrets, where a provider needs one, are
 write-only. Managing creds keys needs the admin role in the org.`,
 	})
-	cmd.AddCommand(a.credsAddCmd(), a.credsLsCmd(), a.credsShowCmd(), a.credsVerifyCmd(), a.credsRmCmd())
+	cmd.AddCommand(a.credsAddCmd(), a.credsLsCmd(), a.credsShowCmd(), a.credsVerifyCmd(), a.credsRotateCmd(), a.credsRmCmd())
 	return cmd
 }
 
 func (a *app) credsAddCmd() *cobra.Command {
 	var (
-		provider string
-		roots    []string
+		provider    string
+		roots       []string
+		allowed     []string
+		cfg         api.CredsKeyConfig
+		secretStdin bool
 	)
 	cmd := &cobra.Command{
 		Use:   "add ORG/KEY --provider PROVIDER [provider flags]",
 		Short: "Create or replace a creds key",
-		Long: `Create the creds key KEY of org ORG, or replace its configuration.
+		Long: `Create the creds key KEY of org ORG, or replace its configuration. Replacing keeps the
+key's secret and external ID unless new ones are given.
 
 Provider file vends local directories: give each directory it may vend with --root, as a
 plain path or a file:/// URL. Each must lie inside one of the server's --file-root
-directories.`,
+directories.
+
+Provider aws vends S3 credentials through one STS AssumeRole with a session policy limited
+to the dataset's prefix and mode. It works with AWS and S3-compatible stores (MinIO: give
+--sts-endpoint, --s3-endpoint and --path-style). --allowed lists the s3:// locations the key
+may vend for (at least one). The server generates the external ID that every AssumeRole
+sends; see it with "tarn creds show" and put it in the role's trust policy ("tarn provision
+aws" prints it). --source default uses the server's own AWS identity (default credential
+chain); --source access-key stores an access key, encrypted: give its ID with
+--access-key-id and its secret on standard input (never as a flag).`,
 		Example: `  tarn creds add acme/local --provider file --root /srv/datasets
-  tarn creds add acme/local --provider file --root ./data --root file:///mnt/shared`,
+  tarn creds add acme/s3 --provider aws --role-arn arn:aws:iam::123456789012:role/tarn \
+      --allowed s3://acme-ml/datasets
+  tarn creds add acme/minio --provider aws --role-arn arn:minio:iam:::role/tarn \
+      --allowed s3://datasets --sts-endpoint http://127.0.0.1:9000 --s3-endpoint http://127.0.0.1:9000 \
+      --path-style --source access-key --access-key-id tarn-vendor --secret-stdin < secret.txt`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			org, key, err := parseOrgKey(args[0])
 			if err != nil {
 				return err
 			}
-			req := api.PutCredsKeyRequest{Provider: provider}
-			for _, r := range roots {
+			req := api.PutCredsKeyRequest{Provider: provider, Config: cfg}
+			for _, r := range append(roots, allowed...) {
 				l, err := parseStorage(r)
 				if err != nil {
 					return err
 				}
 				req.Config.Roots = append(req.Config.Roots, l.String())
+			}
+			if secretStdin {
+				if req.Secret, err = a.readSecretLine("secret access key"); err != nil {
+					return err
+				}
 			}
 			c, err := a.client()
 			if err != nil {
@@ -62,14 +87,79 @@ directories.`,
 				return a.printJSON(k)
 			}
 			fmt.Fprintf(a.stdout, "Saved creds key %s/%s (provider %s, version %d).\n", k.Org, k.Name, k.Provider, k.Version)
+			if k.Config.ExternalID != "" {
+				fmt.Fprintf(a.stdout, "External ID: %s (put it in the role's trust policy: tarn provision aws %s/%s --bucket B)\n", k.Config.ExternalID, org, key)
+			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&provider, "provider", "", "provider: aws, s3, azure, gcs or file (required)")
+	f.StringVar(&provider, "provider", "", "provider: file or aws (required)")
 	f.StringArrayVar(&roots, "root", nil, "provider file: a directory the key may vend (repeatable)")
+	f.StringArrayVar(&allowed, "allowed", nil, "provider aws: an s3://bucket[/prefix] the key may vend for (repeatable)")
+	f.StringVar(&cfg.RoleARN, "role-arn", "", "provider aws: the role to assume")
+	f.StringVar(&cfg.Region, "region", "", "provider aws: region (default us-east-1)")
+	f.StringVar(&cfg.KMSKeyARN, "kms-key-arn", "", "provider aws: the KMS key of the bucket, if any")
+	f.StringVar(&cfg.STSEndpoint, "sts-endpoint", "", "provider aws: STS endpoint of an S3-compatible store")
+	f.StringVar(&cfg.S3Endpoint, "s3-endpoint", "", "provider aws: S3 endpoint of an S3-compatible store")
+	f.BoolVar(&cfg.PathStyle, "path-style", false, "provider aws: path-style bucket addressing")
+	f.StringVar(&cfg.Source, "source", "", "provider aws: default (the server's AWS identity) or access-key")
+	f.StringVar(&cfg.AccessKeyID, "access-key-id", "", "provider aws, --source access-key: the access key ID")
+	f.Int64Var(&cfg.MaxDurationSeconds, "max-duration", 0, "provider aws: longest credential lifetime in seconds (default 3600)")
+	f.BoolVar(&secretStdin, "secret-stdin", false, "read the key's secret (e.g. the secret access key) from one line of standard input")
 	cmd.MarkFlagRequired("provider")
 	return cmd
+}
+
+// readSecretLine reads one line from standard input, prompting without echo on a terminal.
+func (a *app) readSecretLine(what string) (string, error) {
+	if a.stdinTerminal && a.readSecret != nil {
+		fmt.Fprintf(a.stderr, "%s: ", what)
+		s, err := a.readSecret()
+		fmt.Fprintln(a.stderr)
+		if err != nil {
+			return "", fmt.Errorf("read %s: %w", what, err)
+		}
+		return strings.TrimSpace(s), nil
+	}
+	line, err := bufio.NewReader(io.LimitReader(a.stdin, 64<<10)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read %s from stdin: %w", what, err)
+	}
+	if s := strings.TrimSpace(line); s != "" {
+		return s, nil
+	}
+	return "", usagef("--secret-stdin: no %s on standard input", what)
+}
+
+func (a *app) credsRotateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "rotate-external-id ORG/KEY",
+		Short: "Give a creds key a new external ID",
+		Long: `Give the creds key a new server-generated external ID. AssumeRole calls send the new ID
+at once, so update the role's trust policy (tarn provision aws prints it) right away.`,
+		Example: "  tarn creds rotate-external-id acme/s3",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			org, key, err := parseOrgKey(args[0])
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return fmt.Errorf("rotate external ID of %s/%s: %w", org, key, err)
+			}
+			k, err := c.RotateExternalID(cmd.Context(), org, key)
+			if err != nil {
+				return fmt.Errorf("rotate external ID of %s/%s: %w", org, key, err)
+			}
+			if a.jsonOut() {
+				return a.printJSON(k)
+			}
+			fmt.Fprintf(a.stdout, "New external ID of %s/%s: %s (version %d). Update the role's trust policy now.\n", org, key, k.Config.ExternalID, k.Version)
+			return nil
+		},
+	}
 }
 
 func (a *app) credsLsCmd() *cobra.Command {
@@ -126,15 +216,31 @@ func (a *app) credsShowCmd() *cobra.Command {
 			if a.jsonOut() {
 				return a.printJSON(k)
 			}
-			return kv(a.stdout,
+			pairs := []string{
 				"org", k.Org,
 				"name", k.Name,
 				"provider", k.Provider,
 				"version", fmt.Sprint(k.Version),
 				"roots", strings.Join(k.Config.Roots, ", "),
-				"created", fmtTime(k.CreatedAt),
-				"updated", fmtTime(k.UpdatedAt),
-			)
+			}
+			cfg := k.Config
+			for _, f := range [][2]string{
+				{"role arn", cfg.RoleARN}, {"region", cfg.Region}, {"kms key arn", cfg.KMSKeyARN},
+				{"sts endpoint", cfg.STSEndpoint}, {"s3 endpoint", cfg.S3Endpoint}, {"source", cfg.Source},
+				{"access key id", cfg.AccessKeyID}, {"external id", cfg.ExternalID},
+			} {
+				if f[1] != "" {
+					pairs = append(pairs, f[0], f[1])
+				}
+			}
+			if cfg.PathStyle {
+				pairs = append(pairs, "path style", "yes")
+			}
+			if cfg.MaxDurationSeconds > 0 {
+				pairs = append(pairs, "max duration", fmt.Sprintf("%ds", cfg.MaxDurationSeconds))
+			}
+			pairs = append(pairs, "created", fmtTime(k.CreatedAt), "updated", fmtTime(k.UpdatedAt))
+			return kv(a.stdout, pairs...)
 		},
 	}
 }

@@ -168,6 +168,9 @@ func TestEveryEndpointDeniesByDefault(t *testing.T) {
 		{pattern: "POST /orgs/{org}/creds-keys/{key}/rotate-external-id", call: func(p string) (string, any) {
 			return "/orgs/acme/creds-keys/k/rotate-external-id", nil // provider file has none: 400 once allowed
 		}, want: [5]int{denied, denied, denied, http.StatusBadRequest, http.StatusBadRequest}},
+		{pattern: "POST /orgs/{org}/creds-keys/{key}/provision", call: func(p string) (string, any) {
+			return "/orgs/acme/creds-keys/k/provision", api.ProvisionRequest{Bucket: "b"} // provider file needs none: 400 once allowed
+		}, want: [5]int{denied, denied, denied, http.StatusBadRequest, http.StatusBadRequest}},
 		{pattern: "POST /orgs/{org}/creds-keys/{key}/credentials", call: func(p string) (string, any) {
 			return "/orgs/acme/creds-keys/k/credentials", api.CredentialsRequest{Location: f.root + "/scratch", Mode: "read"}
 		}, want: [5]int{denied, denied, ok, ok, ok}},

@@ -57,6 +57,7 @@ func (a *API) routes() {
 		{"DELETE /orgs/{org}/creds-keys/{key}", ActCredsKeyDelete, true, a.deleteCredsKey},
 		{"POST /orgs/{org}/creds-keys/{key}/verify", ActCredsKeyVerify, true, a.verifyCredsKey},
 		{"POST /orgs/{org}/creds-keys/{key}/rotate-external-id", ActCredsKeyRotate, true, a.rotateExternalID},
+		{"POST /orgs/{org}/creds-keys/{key}/provision", "creds_key.provision", false, a.provision},
 		{"POST /orgs/{org}/creds-keys/{key}/credentials", ActVend, true, a.vendLocation},
 		{"PUT /orgs/{org}/default-storage", ActDefaultStorage, true, a.setDefaultStorage},
 		{"POST /orgs/{org}/datasets", ActDatasetCreate, true, a.createDataset},
@@ -452,6 +453,23 @@ func (a *API) verifyCredsKey(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	return http.StatusOK, api.VerifyResponse{Checks: checks}, nil
+}
+
+func (a *API) provision(c *call) (int, any, error) {
+	org, name := c.r.PathValue("org"), c.r.PathValue("key")
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Admin); err != nil {
+		return 0, nil, err
+	}
+	var req api.ProvisionRequest
+	if err := decode(c, &req, false); err != nil {
+		return 0, nil, err
+	}
+	sk, key, err := a.vend.Key(c.ctx, org, name)
+	if err != nil {
+		return 0, nil, err
+	}
+	out, err := a.vendor.Provision(c.ctx, sk.Provider, key, req)
+	return http.StatusOK, out, err
 }
 
 func (a *API) vendLocation(c *call) (int, any, error) {

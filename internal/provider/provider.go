@@ -11,8 +11,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"slices"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -58,6 +58,26 @@ type Driver interface {
 // AssumeRole). The Vendor then generates one for every new creds key and keeps it stable.
 type ExternalIDUser interface {
 	UsesExternalID() bool
+}
+
+// Provisioner is implemented by drivers that can describe the cloud-side setup a creds key
+// needs (for AWS: the role's permission and trust policies).
+type Provisioner interface {
+	Provision(ctx context.Context, key Key, req api.ProvisionRequest) (*api.ProvisionResponse, error)
+}
+
+// Provision describes the cloud-side setup of key through provider's driver. It returns an
+// error of kind Invalid when the provider needs none.
+func (v *Vendor) Provision(ctx context.Context, provider string, key Key, req api.ProvisionRequest) (*api.ProvisionResponse, error) {
+	d, err := v.driver(provider)
+	if err != nil {
+		return nil, err
+	}
+	p, ok := d.(Provisioner)
+	if !ok {
+		return nil, errs.E(errs.Invalid, "provider %s needs no cloud-side setup", provider)
+	}
+	return p.Provision(ctx, key, req)
 }
 
 // NewExternalID returns a fresh random external ID.

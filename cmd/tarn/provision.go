@@ -1,0 +1,70 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tarnhq/tarn/api"
+)
+
+func (a *app) provisionCmd() *cobra.Command {
+	cmd := group(&cobra.Command{
+		Use:   "provision",
+		Short: "Print the cloud-side setup a creds key needs",
+	})
+	cmd.AddCommand(a.provisionAWSCmd())
+	return cmd
+}
+
+func (a *app) provisionAWSCmd() *cobra.Command {
+	var req api.ProvisionRequest
+	cmd := &cobra.Command{
+		Use:   "aws ORG/KEY --bucket B [--prefix P] [--kms-key-arn A] [--principal-arn ARN]",
+		Short: "Print the IAM permission policy and trust policy of an aws creds key's role",
+		Long: `Print, ready to paste, the IAM permission policy the creds key's role needs on the bucket
+(prefix) and the trust policy that lets tarn assume it: the principal is the tarn server's
+own AWS identity (or --principal-arn) and the condition requires the key's external ID, so
+nobody else can make the role act for them (confused deputy).`,
+		Example: `  tarn provision aws acme/s3 --bucket acme-ml --prefix datasets
+  tarn provision aws acme/s3 --bucket acme-ml --principal-arn arn:aws:iam::123456789012:role/tarn-server`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			org, key, err := parseOrgKey(args[0])
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return fmt.Errorf("provision %s/%s: %w", org, key, err)
+			}
+			out, err := c.Provision(cmd.Context(), org, key, req)
+			if err != nil {
+				return fmt.Errorf("provision %s/%s: %w", org, key, err)
+			}
+			if a.jsonOut() {
+				return a.printJSON(out)
+			}
+			fmt.Fprintf(a.stdout, "# Permission policy: attach to the role.\n%s\n\n", indentJSON(out.PermissionPolicy))
+			fmt.Fprintf(a.stdout, "# Trust policy: lets %s assume the role with external ID %s.\n%s\n", out.PrincipalARN, out.ExternalID, indentJSON(out.TrustPolicy))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Bucket, "bucket", "", "the bucket (required)")
+	f.StringVar(&req.Prefix, "prefix", "", "limit the role to this prefix of the bucket")
+	f.StringVar(&req.KMSKeyARN, "kms-key-arn", "", "the bucket's KMS key, if any")
+	f.StringVar(&req.PrincipalARN, "principal-arn", "", "who assumes the role (default: the tarn server's AWS identity)")
+	cmd.MarkFlagRequired("bucket")
+	return cmd
+}
+
+func indentJSON(raw json.RawMessage) string {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return string(raw)
+	}
+	b, _ := json.MarshalIndent(v, "", "  ")
+	return string(b)
+}
