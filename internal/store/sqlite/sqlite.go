@@ -30,6 +30,9 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// maxConns bounds the connection pool.
+const maxConns = 8
+
 // busyTimeout is how long a statement waits for the write lock before failing.
 const busyTimeout = 10 * time.Second
 
@@ -62,6 +65,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, errs.Wrap(errs.Unavailable, err, fmt.Sprintf("cannot open SQLite database %s", path))
 	}
+	// Keep connections open: opening one costs far more than a query. WAL lets the readers
+	// run alongside the one writer.
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, errs.Wrap(errs.Unavailable, err, fmt.Sprintf("cannot open SQLite database %s", path))
