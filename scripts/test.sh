@@ -15,6 +15,11 @@ if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb 
 fi
 
 go version
+
+# MinIO (S3 + STS), built once with `go install` from the Go module proxy and cached under
+# ~/.cache/tarn-test (TARN_TEST_CACHE); a cold build takes several minutes.
+go run ./internal/miniotest/cmd/install-minio
+
 go vet ./...
 # Fuzz targets: a short run each on top of their seed corpora (the test run below replays them too).
 for target in $(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' . | sed 's/^func //' | sort -u); do

@@ -1,6 +1,8 @@
 // Package storage opens any tarn path as a gocloud.dev *blob.Bucket: a registered dataset
-// (al://ORG/DATASET[/PREFIX]) through credentials the tarn server vends, a local directory
-// (file:///abs or a plain path), or in-process scratch space (mem://NAME, alias tmp://).
+// (al://ORG/DATASET[/PREFIX]) or a storage location through credentials the tarn server
+// vends, a local directory (file:///abs or a plain path), or in-process scratch space
+// (mem://NAME, alias tmp://). Vended credentials that expire are renewed by the bucket
+// itself, so a bucket can be used for as long as the caller may still vend.
 //
 // Every path goes through the one parser, package location, before anything else happens, so
 // a path with ".." segments, control characters or a foreign scheme never reaches a vend call
@@ -15,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
@@ -48,6 +51,9 @@ type Options struct {
 	// location. They are ignored for al:// paths, which use their dataset's creds key, and for
 	// mem:// paths, which need none.
 	Org, CredsKey string
+	// Now is the clock that decides when vended credentials are renewed; nil means
+	// time.Now. It is for tests, which move time forward without waiting.
+	Now func() time.Time
 }
 
 // OpenBucket opens the bucket rooted at path: keys of the returned bucket are relative to
@@ -57,8 +63,15 @@ type Options struct {
 // An al:// path asks opts.Client for the dataset's credentials in opts.Mode and opens what
 // they grant, scoped to PREFIX. A file:// path opens the directory; blobs carry no metadata
 // sidecar files. A mem:// path opens scratch space shared by every bucket of the same NAME in
-// the process; closing a bucket keeps the data. s3://, gs:// and az:// paths cannot be
-// opened yet, except through a creds key (opts.Org, opts.CredsKey) whose provider is file.
+// the process; closing a bucket keeps the data. Storage paths (s3://, gs://, az://) are
+// opened through a creds key (opts.Org, opts.CredsKey). This version opens what providers
+// file, s3 and aws vend; S3 buckets are opened with gocloud.dev/blob/s3blob.
+//
+// Vended S3 credentials are renewed by the bucket: at about 80 % of each credential's
+// lifetime (concurrent operations share one vend; a failed renewal keeps the old credential
+// in service while it is valid and is tried again later), and once more for an operation
+// that S3 refuses because its credential is expired, unknown or otherwise stale. The first
+// vend happens in OpenBucket, so that a path the caller may not open fails here.
 //
 // Errors are one line that names path; they never hold credentials. An invalid path is a
 // *location.Error. The caller closes the bucket.
@@ -90,7 +103,7 @@ func OpenBucket(ctx context.Context, path string, opts Options) (*blob.Bucket, e
 		v := &vend{path: loc, mode: mode, fetch: func(ctx context.Context) (*api.Credentials, error) {
 			return opts.Client.DatasetCredentials(ctx, loc.Org, loc.Dataset, mode)
 		}}
-		return openVended(ctx, v, loc.Path)
+		return openVended(ctx, v, loc.Path, opts.Now)
 
 	case opts.CredsKey != "":
 		if err := location.CheckName("org", opts.Org); err != nil {
@@ -105,7 +118,7 @@ func OpenBucket(ctx context.Context, path string, opts Options) (*blob.Bucket, e
 		v := &vend{path: loc, mode: mode, fetch: func(ctx context.Context) (*api.Credentials, error) {
 			return opts.Client.LocationCredentials(ctx, opts.Org, opts.CredsKey, loc.String(), mode)
 		}}
-		return openVended(ctx, v, "") // the vend is for the whole path, prefix included
+		return openVended(ctx, v, "", opts.Now) // the vend is for the whole path, prefix included
 
 	case loc.Scheme == location.File:
 		b, err := openDir(loc.FilePath(), mode)
@@ -121,9 +134,9 @@ func OpenBucket(ctx context.Context, path string, opts Options) (*blob.Bucket, e
 
 // vend fetches the credentials of one path in one mode. Every vended credential goes
 // through it, so that credentials which expire (api.Credentials.ExpiresAt) can be renewed in
-// one place: a cloud provider's credentials source will call get again at about 80 % of the
-// lifetime and once more on an expired or denied answer. Credentials of provider file do not
-// expire in any way that matters: they name a directory.
+// one place: the credentials source of an S3 bucket (refresher) calls get again at about
+// 80 % of the lifetime and once more on an expired or denied answer. Credentials of
+// provider file do not expire in any way that matters: they name a directory.
 type vend struct {
 	path  location.Location // the path being opened, for errors
 	mode  string
@@ -145,8 +158,9 @@ func (v *vend) get(ctx context.Context) (*api.Credentials, error) {
 	return c, nil
 }
 
-// openVended vends credentials with v and opens what they grant, scoped to prefix.
-func openVended(ctx context.Context, v *vend, prefix string) (*blob.Bucket, error) {
+// openVended vends credentials with v and opens what they grant, scoped to prefix. now is
+// the clock of credential renewal (nil: time.Now).
+func openVended(ctx context.Context, v *vend, prefix string, now func() time.Time) (*blob.Bucket, error) {
 	c, err := v.get(ctx)
 	if err != nil {
 		return nil, err
@@ -161,6 +175,8 @@ func openVended(ctx context.Context, v *vend, prefix string) (*blob.Bucket, erro
 		if b, err = openDir(dir, v.mode); err != nil {
 			return nil, fmt.Errorf("%s: directory %s: %w", v.path, dir, err)
 		}
+	case providerS3, api.ProviderAWS:
+		return openS3(v, c, prefix, now)
 	case "":
 		return nil, fmt.Errorf("%s: the server vended credentials without a provider", v.path)
 	default:

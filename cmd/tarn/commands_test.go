@@ -149,7 +149,7 @@ func TestTextOutput(t *testing.T) {
 			"export TARN_FILE_PATH='/srv/ds/it'\\''s'\n", ""},
 		{[]string{"vend", "al://acme/coco", "--format", "env"}, "POST /api/v1/orgs/acme/datasets/coco/credentials",
 			`{"location":"s3://b/coco","mode":"read","provider":"s3","expires_at":"2025-03-01T13:00:00Z","s3":{"access_key_id":"AK","secret_access_key":"S/K+","session_token":"ST","region":"us-east-1"}}`,
-			"export AWS_ACCESS_KEY_ID=AK\nexport AWS_SECRET_ACCESS_KEY=S/K+\nexport AWS_SESSION_TOKEN=ST\nexport AWS_REGION=us-east-1\n", ""},
+			"export AWS_ACCESS_KEY_ID=AK\nexport AWS_SECRET_ACCESS_KEY=S/K+\nexport AWS_SESSION_TOKEN=ST\nexport AWS_REGION=us-east-1\nexport AWS_DEFAULT_REGION=us-east-1\n", ""},
 		{[]string{"vend", "al://acme/coco"}, "POST /api/v1/orgs/acme/datasets/coco/credentials",
 			`{"location":"file:///srv/ds/coco","mode":"read","provider":"file","expires_at":"2025-03-01T13:00:00Z","file":{"path":"/srv/ds/coco"}}`,
 			"{\n  \"location\": \"file:///srv/ds/coco\",\n  \"mode\": \"read\",\n  \"provider\": \"file\",\n  \"expires_at\": \"2025-03-01T13:00:00Z\",\n  \"file\": {\n    \"path\": \"/srv/ds/coco\"\n  }\n}\n", ""},

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,7 +15,7 @@ import (
 func (a *app) vendCmd() *cobra.Command {
 	var mode, format, org, key string
 	cmd := &cobra.Command{
-		Use:   "vend PATH [--mode read|write] [--format json|env]",
+		Use:   "vend PATH [--mode read|write] [--format json|env|aws-process]",
 		Short: "Mint short-lived credentials for a dataset or a storage location",
 		Long: `Mint temporary credentials limited to one location and one mode, and print them.
 
@@ -21,18 +23,28 @@ PATH is a dataset, al://ORG/NAME, or a storage location (a storage URL or a loca
 directory) that is not registered as a dataset: the latter needs --org and --creds-key, and
 the creds key must allow the location.
 
---format json (the default) prints the credentials as JSON; --format env prints shell
-export lines: TARN_FILE_PATH for provider file; AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-AWS_SESSION_TOKEN (and AWS_REGION, AWS_ENDPOINT_URL_S3 when set) for S3.`,
+--format json (the default) prints the credentials as JSON.
+
+--format env prints shell export lines: TARN_FILE_PATH for provider file;
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION and
+AWS_DEFAULT_REGION, and AWS_ENDPOINT_URL_S3 for a store other than AWS, for S3.
+
+--format aws-process prints S3 credentials in the JSON that the AWS CLI, the AWS SDKs and
+the tools built on them read from a credential_process command in ~/.aws/config, with
+their expiry, so that they run tarn vend again before the credentials expire:
+
+  [profile coco]
+  credential_process = tarn vend al://acme/coco --format aws-process`,
 		Example: `  tarn vend al://acme/coco
   eval "$(tarn vend al://acme/coco --mode write --format env)"
+  tarn vend al://acme/coco --format aws-process
   tarn vend /srv/datasets/raw --org acme --creds-key local`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := oneOf("mode", mode, api.ModeRead, api.ModeWrite); err != nil {
 				return err
 			}
-			if err := oneOf("format", format, "json", "env"); err != nil {
+			if err := oneOf("format", format, "json", "env", "aws-process"); err != nil {
 				return err
 			}
 			loc, err := location.FromLocal(args[0])
@@ -70,20 +82,25 @@ AWS_SESSION_TOKEN (and AWS_REGION, AWS_ENDPOINT_URL_S3 when set) for S3.`,
 			if err != nil {
 				return fmt.Errorf("vend %s credentials for %s: %w", mode, loc, err)
 			}
-			if format == "json" {
+			var out string
+			switch format {
+			case "json":
 				return a.printJSON(cr)
+			case "env":
+				out, err = envLines(cr)
+			case "aws-process":
+				out, err = awsProcess(cr)
 			}
-			lines, err := envLines(cr)
 			if err != nil {
 				return fmt.Errorf("vend %s credentials for %s: %w", mode, loc, err)
 			}
-			_, err = fmt.Fprint(a.stdout, lines)
+			_, err = fmt.Fprint(a.stdout, out)
 			return err
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&mode, "mode", api.ModeRead, "read or write")
-	f.StringVar(&format, "format", "json", "output format: json or env")
+	f.StringVar(&format, "format", "json", "output format: json, env or aws-process")
 	f.StringVar(&org, "org", "", "org whose creds key vends for a storage PATH")
 	f.StringVar(&key, "creds-key", "", "creds key that vends for a storage PATH")
 	return cmd
@@ -104,12 +121,54 @@ func envLines(cr *api.Credentials) (string, error) {
 		export("AWS_ACCESS_KEY_ID", cr.S3.AccessKeyID)
 		export("AWS_SECRET_ACCESS_KEY", cr.S3.SecretAccessKey)
 		export("AWS_SESSION_TOKEN", cr.S3.SessionToken)
+		// The AWS CLI and the Go, Java and JavaScript SDKs read AWS_REGION; boto3 (and so
+		// most Python tools) reads only AWS_DEFAULT_REGION.
 		export("AWS_REGION", cr.S3.Region)
+		export("AWS_DEFAULT_REGION", cr.S3.Region)
 		export("AWS_ENDPOINT_URL_S3", cr.S3.Endpoint)
+		if cr.S3.PathStyle {
+			// No environment variable sets the addressing style for the AWS CLI or boto3
+			// (botocore never merged AWS_S3_ADDRESSING_STYLE); with a custom endpoint they
+			// address buckets by path by default.
+			b.WriteString("# path-style addressing (ENDPOINT/BUCKET/KEY): AWS CLI and boto3 use it with AWS_ENDPOINT_URL_S3;\n" +
+				"# elsewhere set s3 addressing_style = path (~/.aws/config), URL_STYLE 'path' (DuckDB), force_path_style = true (rclone)\n")
+		}
 	default:
 		return "", fmt.Errorf("--format env does not support credentials of provider %q yet; use --format json", cr.Provider)
 	}
 	return b.String(), nil
+}
+
+// awsProcessOutput is what an AWS credential_process command prints (Version 1).
+type awsProcessOutput struct {
+	Version         int    `json:"Version"`
+	AccessKeyID     string `json:"AccessKeyId"`
+	SecretAccessKey string `json:"SecretAccessKey"`
+	SessionToken    string `json:"SessionToken,omitempty"`
+	// Expiration is RFC 3339; without it, tools take the credentials as never expiring and
+	// never run the command again.
+	Expiration string `json:"Expiration,omitempty"`
+}
+
+// awsProcess returns S3 credentials as AWS credential_process JSON, one line.
+func awsProcess(cr *api.Credentials) (string, error) {
+	if cr.S3 == nil {
+		return "", fmt.Errorf("--format aws-process is for S3 credentials; these are of provider %q: use --format json or env", cr.Provider)
+	}
+	out := awsProcessOutput{
+		Version:         1,
+		AccessKeyID:     cr.S3.AccessKeyID,
+		SecretAccessKey: cr.S3.SecretAccessKey,
+		SessionToken:    cr.S3.SessionToken,
+	}
+	if !cr.ExpiresAt.IsZero() {
+		out.Expiration = cr.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	data, err := json.Marshal(out)
+	if err != nil {
+		return "", err
+	}
+	return string(data) + "\n", nil
 }
 
 // shellQuote quotes s for a POSIX shell.

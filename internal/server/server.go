@@ -17,6 +17,7 @@ import (
 
 	"github.com/tarnhq/tarn/internal/httpapi"
 	"github.com/tarnhq/tarn/internal/provider"
+	"github.com/tarnhq/tarn/internal/provider/awssts"
 	"github.com/tarnhq/tarn/internal/provider/localfile"
 	"github.com/tarnhq/tarn/internal/secretbox"
 	"github.com/tarnhq/tarn/internal/store"
@@ -88,6 +89,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	// The built-in providers, listed explicitly.
 	vendor := provider.New(map[string]provider.Driver{
 		localfile.Name: files,
+		awssts.Name:    awssts.New(awssts.Options{Now: o.Now}),
 	}, o.Now)
 	secrets, err := secretbox.Load(dataDir)
 	if err != nil {

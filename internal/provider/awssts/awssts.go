@@ -1,0 +1,472 @@
+// Package awssts is the provider "aws": it vends credentials for AWS S3 and S3-compatible
+// stores (MinIO) with one STS AssumeRole per vend. The role is assumed with an inline session
+// policy that limits the temporary credentials to one location prefix and one mode, and with
+// the creds key's server-generated external ID, so a role that trusts tarn cannot be used by a
+// confused deputy.
+//
+// The driver's own identity, the one that calls AssumeRole, is either the server's AWS
+// default credential chain (Source "default") or an access key stored encrypted in the creds
+// key (Source "access-key", the usual choice for S3-compatible stores).
+package awssts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"reflect"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+
+	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/provider"
+	"github.com/tarnhq/tarn/location"
+)
+
+// Name is the provider name of this driver.
+const Name = api.ProviderAWS
+
+// Defaults and bounds of a creds key's configuration.
+const (
+	DefaultRegion      = "us-east-1"
+	DefaultMaxDuration = 3600  // seconds
+	MinDuration        = 900   // seconds; the shortest session STS grants
+	MaxDuration        = 43200 // seconds; the longest role session AWS allows
+)
+
+// Options configure a Driver. The zero value is usable.
+type Options struct {
+	// DefaultCredentials are the server's own AWS credentials, used by creds keys with Source
+	// "default". Nil means the AWS default credential chain, loaded with
+	// config.LoadDefaultConfig on first use.
+	DefaultCredentials aws.CredentialsProvider
+	// HTTPClient carries the STS and S3 requests; nil means the AWS SDK's default client.
+	HTTPClient *http.Client
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Driver vends AWS and S3-compatible credentials. It is safe for concurrent use.
+type Driver struct {
+	httpClient *http.Client
+	now        func() time.Time
+
+	mu           sync.Mutex
+	defaultCreds aws.CredentialsProvider // nil until loaded
+}
+
+// New returns a driver with the given options.
+func New(o Options) *Driver {
+	d := &Driver{httpClient: o.HTTPClient, now: o.Now}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	if o.DefaultCredentials != nil {
+		d.defaultCreds = cached(o.DefaultCredentials)
+	}
+	return d
+}
+
+func cached(p aws.CredentialsProvider) aws.CredentialsProvider {
+	if _, ok := p.(*aws.CredentialsCache); ok {
+		return p
+	}
+	return aws.NewCredentialsCache(p)
+}
+
+// UsesExternalID reports true: the Vendor generates and keeps an external ID for every creds
+// key of this provider, and every AssumeRole sends it.
+func (d *Driver) UsesExternalID() bool { return true }
+
+var (
+	// An IAM role ARN: partition, 12-digit account, optional path, name.
+	roleARNRe = regexp.MustCompile(`^arn:(aws(?:-[a-z]+)*):iam::\d{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$`)
+	// Any ARN-looking string, for S3-compatible stores that ignore the role (arn:minio:...).
+	anyARNRe  = regexp.MustCompile(`^arn:[A-Za-z0-9-]+:\S+$`)
+	kmsARNRe  = regexp.MustCompile(`^arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$`)
+	awsRegion = regexp.MustCompile(`^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$`)
+	anyRegion = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
+	keyIDRe   = regexp.MustCompile(`^[\x21-\x7e]{3,128}$`)
+)
+
+// CheckConfig validates an aws creds key configuration and returns it in canonical form,
+// with Region, Source and MaxDurationSeconds defaulted and endpoints without a trailing
+// slash. It returns an error of kind Invalid naming the bad field.
+func (d *Driver) CheckConfig(cfg api.CredsKeyConfig, hasSecret bool) (api.CredsKeyConfig, error) {
+	if f := foreignField(cfg); f != "" {
+		return cfg, errs.E(errs.Invalid, "provider aws does not take %s", f)
+	}
+	if len(cfg.Roots) == 0 {
+		return cfg, errs.E(errs.Invalid, "provider aws needs at least one s3:// root (--allowed)")
+	}
+	for _, r := range cfg.Roots {
+		l, err := location.ParseStorage(r)
+		if err != nil || l.Scheme != location.S3 {
+			return cfg, errs.E(errs.Invalid, "provider aws takes s3:// roots, not %s", r).WithCode(api.CodeInvalidLocation)
+		}
+	}
+	var err error
+	if cfg.STSEndpoint, err = checkEndpoint("sts_endpoint", cfg.STSEndpoint); err != nil {
+		return cfg, err
+	}
+	if cfg.S3Endpoint, err = checkEndpoint("s3_endpoint", cfg.S3Endpoint); err != nil {
+		return cfg, err
+	}
+	if (cfg.STSEndpoint == "") != (cfg.S3Endpoint == "") {
+		return cfg, errs.E(errs.Invalid, "sts_endpoint and s3_endpoint go together: set both for an S3-compatible store, neither for AWS")
+	}
+	compatible := cfg.STSEndpoint != ""
+	switch {
+	case cfg.RoleARN == "":
+		return cfg, errs.E(errs.Invalid, "role_arn is required: the ARN of the IAM role tarn assumes (tarn provision aws prints its policies)")
+	case !compatible && !roleARNRe.MatchString(cfg.RoleARN):
+		return cfg, errs.E(errs.Invalid, "role_arn %q is not an IAM role ARN like arn:aws:iam::123456789012:role/NAME", cfg.RoleARN)
+	case compatible && !anyARNRe.MatchString(cfg.RoleARN):
+		return cfg, errs.E(errs.Invalid, "role_arn %q is not an ARN (S3-compatible stores ignore it, but it must look like arn:PARTITION:...)", cfg.RoleARN)
+	}
+	if cfg.Region == "" {
+		cfg.Region = DefaultRegion
+	}
+	if (!compatible && !awsRegion.MatchString(cfg.Region)) || !anyRegion.MatchString(cfg.Region) {
+		return cfg, errs.E(errs.Invalid, "region %q is not a region name like us-east-1", cfg.Region)
+	}
+	if cfg.KMSKeyARN != "" && compatible {
+		return cfg, errs.E(errs.Invalid, "kms_key_arn is for AWS KMS; S3-compatible stores do not take AWS KMS keys in session policies (leave it out)")
+	}
+	if cfg.KMSKeyARN != "" && !kmsARNRe.MatchString(cfg.KMSKeyARN) {
+		return cfg, errs.E(errs.Invalid, "kms_key_arn %q is not a KMS key ARN like arn:aws:kms:us-east-1:123456789012:key/ID (aliases are not accepted)", cfg.KMSKeyARN)
+	}
+	if cfg.Source == "" {
+		cfg.Source = api.SourceDefault
+	}
+	switch cfg.Source {
+	case api.SourceDefault:
+		if cfg.AccessKeyID != "" || hasSecret {
+			return cfg, errs.E(errs.Invalid, "access_key_id and a secret go with source %q, not %q", api.SourceAccessKey, api.SourceDefault)
+		}
+	case api.SourceAccessKey:
+		if !keyIDRe.MatchString(cfg.AccessKeyID) {
+			return cfg, errs.E(errs.Invalid, "source %q needs access_key_id (3 to 128 printable characters)", api.SourceAccessKey)
+		}
+		if !hasSecret {
+			return cfg, errs.E(errs.Invalid, "source %q needs the secret access key as the creds key's secret", api.SourceAccessKey)
+		}
+	default:
+		return cfg, errs.E(errs.Invalid, "source %q is not %q (the server's AWS credentials) or %q", cfg.Source, api.SourceDefault, api.SourceAccessKey)
+	}
+	if cfg.ExternalID == "" {
+		return cfg, errs.E(errs.Invalid, "external_id is missing; the server generates it")
+	}
+	if cfg.MaxDurationSeconds == 0 {
+		cfg.MaxDurationSeconds = DefaultMaxDuration
+	}
+	if cfg.MaxDurationSeconds < MinDuration || cfg.MaxDurationSeconds > MaxDuration {
+		return cfg, errs.E(errs.Invalid, "max_duration_seconds %d is outside %d..%d", cfg.MaxDurationSeconds, MinDuration, MaxDuration)
+	}
+	return cfg, nil
+}
+
+// foreignField returns the JSON name of the first set field of cfg that provider aws does
+// not read, or "".
+func foreignField(cfg api.CredsKeyConfig) string {
+	own := api.CredsKeyConfig{
+		Roots: cfg.Roots, RoleARN: cfg.RoleARN, Region: cfg.Region, KMSKeyARN: cfg.KMSKeyARN,
+		STSEndpoint: cfg.STSEndpoint, S3Endpoint: cfg.S3Endpoint, PathStyle: cfg.PathStyle,
+		Source: cfg.Source, AccessKeyID: cfg.AccessKeyID, ExternalID: cfg.ExternalID,
+		MaxDurationSeconds: cfg.MaxDurationSeconds,
+	}
+	if reflect.DeepEqual(cfg, own) {
+		return ""
+	}
+	v, o := reflect.ValueOf(cfg), reflect.ValueOf(own)
+	for i := range v.NumField() {
+		if !reflect.DeepEqual(v.Field(i).Interface(), o.Field(i).Interface()) {
+			name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+			return name
+		}
+	}
+	return "a field meant for another provider"
+}
+
+// checkEndpoint validates an http(s) endpoint URL without path, query or user information
+// and returns it without a trailing slash.
+func checkEndpoint(field, s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	bad := func(why string) (string, error) {
+		return "", errs.E(errs.Invalid, "%s %q %s; use a URL like http://127.0.0.1:9000", field, s, why)
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return bad("is not a URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return bad("is not an http:// or https:// URL")
+	case u.Hostname() == "" || u.Opaque != "":
+		return bad("has no host")
+	case u.User != nil:
+		return bad("carries user information")
+	case u.Path != "" && u.Path != "/", u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return bad("has a path, query or fragment")
+	}
+	if ip, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil && (ip.IsLinkLocalUnicast() || ip.IsUnspecified() || ip.IsMulticast()) {
+		return bad("is a link-local, unspecified or multicast address")
+	}
+	return u.Scheme + "://" + u.Host, nil
+}
+
+// Vend assumes the creds key's role with a session policy limited to req.Location and
+// req.Mode. The lifetime is req.TTL (MaxDurationSeconds when zero), capped at
+// MaxDurationSeconds and at least 15 minutes. It returns an error of kind Invalid for a
+// location that is not s3://, whose policy is too long, or, on an S3-compatible store, whose
+// prefix holds "*", "?" or "$" (such stores do not implement IAM's escapes), and of kind Unavailable when STS
+// refuses or cannot be reached; errors carry the AWS error code and message, never a secret.
+func (d *Driver) Vend(ctx context.Context, req provider.Request) (*api.Credentials, error) {
+	seconds := durationSeconds(req.TTL, req.Key.Config.MaxDurationSeconds)
+	return d.assume(ctx, req.Key, req.Location, req.Mode, seconds, SessionName(req.Session), true)
+}
+
+// durationSeconds returns the session length for a requested ttl.
+func durationSeconds(ttl time.Duration, maxSeconds int64) int32 {
+	if maxSeconds <= 0 {
+		maxSeconds = DefaultMaxDuration
+	}
+	s := int64(ttl / time.Second)
+	if s <= 0 || s > maxSeconds {
+		s = maxSeconds
+	}
+	return int32(max(s, MinDuration))
+}
+
+// partition returns the ARN partition of the key's role (aws, aws-cn, aws-us-gov), "aws" for
+// S3-compatible stores.
+func partition(cfg api.CredsKeyConfig) string {
+	if cfg.STSEndpoint == "" {
+		if m := roleARNRe.FindStringSubmatch(cfg.RoleARN); m != nil {
+			return m[1]
+		}
+	}
+	return "aws"
+}
+
+// assume calls AssumeRole for loc and mode and returns the answer as credentials. Without
+// withExternalID it leaves the external ID out (the negative check of Verify).
+func (d *Driver) assume(ctx context.Context, key provider.Key, loc location.Location, mode string, seconds int32, session string, withExternalID bool) (*api.Credentials, error) {
+	cfg := key.Config
+	if loc.Scheme != location.S3 {
+		return nil, errs.E(errs.Invalid, "provider aws cannot vend for %s: not an s3:// location", loc).WithCode(api.CodeInvalidLocation)
+	}
+	if cfg.STSEndpoint != "" && strings.ContainsAny(loc.Path, "*?$") {
+		// MinIO and its kind do not implement IAM's ${*} escapes: a policy for such a prefix
+		// would either match other prefixes or nothing.
+		return nil, errs.E(errs.Invalid, "%s cannot be vended on an S3-compatible store: its session policies cannot limit credentials to a prefix containing *, ? or $; rename the location", loc).WithCode(api.CodeInvalidLocation)
+	}
+	policy, err := sessionPolicy(partition(cfg), loc, mode, cfg.KMSKeyARN)
+	if err != nil {
+		return nil, err
+	}
+	client, err := d.stsClient(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	in := &sts.AssumeRoleInput{
+		RoleArn:         aws.String(cfg.RoleARN),
+		RoleSessionName: aws.String(session),
+		DurationSeconds: aws.Int32(seconds),
+		Policy:          aws.String(policy),
+	}
+	if withExternalID {
+		in.ExternalId = aws.String(cfg.ExternalID)
+	}
+	out, err := client.AssumeRole(ctx, in)
+	if err != nil {
+		return nil, assumeError(key, err)
+	}
+	c := out.Credentials
+	if c == nil || c.AccessKeyId == nil || c.SecretAccessKey == nil {
+		return nil, errs.E(errs.Unavailable, "AssumeRole of %s answered without credentials", cfg.RoleARN)
+	}
+	exp := d.now().Add(time.Duration(seconds) * time.Second)
+	if c.Expiration != nil {
+		exp = *c.Expiration
+	}
+	return &api.Credentials{
+		Location:  loc.String(),
+		Mode:      mode,
+		Provider:  Name,
+		ExpiresAt: exp.UTC().Truncate(time.Second),
+		S3: &api.S3Credentials{
+			AccessKeyID:     aws.ToString(c.AccessKeyId),
+			SecretAccessKey: aws.ToString(c.SecretAccessKey),
+			SessionToken:    aws.ToString(c.SessionToken),
+			Region:          cfg.Region,
+			Endpoint:        cfg.S3Endpoint,
+			PathStyle:       cfg.PathStyle,
+		},
+	}, nil
+}
+
+// stsClient returns an STS client that signs with the key's source credentials. Clients are
+// cheap to build; the server's default credentials are cached across them.
+func (d *Driver) stsClient(ctx context.Context, key provider.Key) (*sts.Client, error) {
+	creds, err := d.sourceCredentials(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	o := sts.Options{Region: region(key.Config), Credentials: creds}
+	if key.Config.STSEndpoint != "" {
+		o.BaseEndpoint = aws.String(key.Config.STSEndpoint)
+	}
+	if d.httpClient != nil {
+		o.HTTPClient = d.httpClient
+	}
+	return sts.New(o), nil
+}
+
+func region(cfg api.CredsKeyConfig) string {
+	if cfg.Region == "" {
+		return DefaultRegion
+	}
+	return cfg.Region
+}
+
+// sourceCredentials returns the credentials that call STS for key: its access key, or the
+// server's default credentials. Errors retrieving them are marked as sourceError.
+func (d *Driver) sourceCredentials(ctx context.Context, key provider.Key) (aws.CredentialsProvider, error) {
+	if key.Config.Source == api.SourceAccessKey {
+		if len(key.Secret) == 0 {
+			return nil, errs.E(errs.Invalid, "creds key %s/%s has source %q but no secret; set it again with tarn creds add", key.Org, key.Name, api.SourceAccessKey)
+		}
+		return credentials.NewStaticCredentialsProvider(key.Config.AccessKeyID, string(key.Secret), ""), nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.defaultCreds == nil {
+		c, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region(key.Config)))
+		if err != nil {
+			return nil, errs.Wrap(errs.Unavailable, err, "cannot load the server's AWS configuration: check AWS_* variables and ~/.aws/config of the tarn server")
+		}
+		if c.Credentials == nil {
+			return nil, errs.E(errs.Unavailable, "the tarn server has no AWS credentials (default chain); configure them or use source %q", api.SourceAccessKey)
+		}
+		d.defaultCreds = cached(c.Credentials)
+	}
+	return sourceProvider{d.defaultCreds}, nil
+}
+
+// sourceProvider marks failures to retrieve the server's own credentials.
+type sourceProvider struct{ p aws.CredentialsProvider }
+
+func (s sourceProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c, err := s.p.Retrieve(ctx)
+	if err != nil {
+		return c, &sourceError{err}
+	}
+	return c, nil
+}
+
+type sourceError struct{ err error }
+
+func (e *sourceError) Error() string {
+	return "retrieve the server's AWS credentials: " + e.err.Error()
+}
+func (e *sourceError) Unwrap() error { return e.err }
+
+// awsError returns the AWS error code and message of err, or two empty strings.
+func awsError(err error) (code, msg string) {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode(), oneLine(ae.ErrorMessage())
+	}
+	return "", ""
+}
+
+// oneLine flattens and shortens an upstream message for a user-facing detail.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
+
+// transportError describes a failure to reach an endpoint, or "".
+func transportError(err error) string {
+	var se *sourceError
+	if errors.As(err, &se) {
+		return "the tarn server's own AWS credentials are unavailable (default chain): configure them on the server or use source access-key"
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return "the request was cancelled or timed out"
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return "cannot reach the endpoint: " + oe.Error()
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return "cannot resolve the endpoint: " + dnsErr.Error()
+	}
+	return ""
+}
+
+// assumeHint tells what to check for an AssumeRole error code and message.
+func assumeHint(code, msg string, cfg api.CredsKeyConfig) string {
+	lower := strings.ToLower(msg)
+	if code == "AccessDenied" && (strings.Contains(lower, "signature") || strings.Contains(lower, "access key") || strings.Contains(lower, "security token")) {
+		code = "SignatureDoesNotMatch" // how S3-compatible stores report a bad source key
+	}
+	switch code {
+	case "AccessDenied":
+		if cfg.STSEndpoint != "" {
+			return "the store refused AssumeRole for this access key: S3-compatible stores such as MinIO grant it only to regular users, not to temporary credentials or service accounts"
+		}
+		return "check the role's trust policy (it must trust tarn's principal) and its sts:ExternalId condition (tarn provision aws prints both)"
+	case "InvalidClientTokenId", "SignatureDoesNotMatch", "InvalidAccessKeyId", "UnrecognizedClientException", "IncompleteSignature", "ExpiredToken":
+		if cfg.Source == api.SourceAccessKey {
+			return fmt.Sprintf("the access key %s or its secret was refused; set them again with tarn creds add", cfg.AccessKeyID)
+		}
+		return "the tarn server's own AWS credentials were refused; check them on the server"
+	case "ValidationError":
+		return "check role_arn and max_duration_seconds (it may not exceed the role's maximum session duration, nor 1 hour when the server's identity is itself a role session)"
+	case "MalformedPolicyDocument", "PackedPolicyTooLarge":
+		return "the store refused tarn's session policy; use a shorter or simpler location"
+	case "RegionDisabledException":
+		return fmt.Sprintf("activate STS in region %s or choose another region", cfg.Region)
+	}
+	return "check the role's trust policy and external ID"
+}
+
+// assumeError classifies an AssumeRole failure. STS refusals are configuration problems on
+// the server's side, hence of kind Unavailable.
+func assumeError(key provider.Key, err error) error {
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	cfg := key.Config
+	code, msg := awsError(err)
+	var detail string
+	switch {
+	case code != "":
+		detail = fmt.Sprintf("AssumeRole of %s failed: %s: %s; %s (tarn creds verify %s/%s)", cfg.RoleARN, code, msg, assumeHint(code, msg, cfg), key.Org, key.Name)
+	case transportError(err) != "":
+		detail = fmt.Sprintf("AssumeRole of %s failed: %s", cfg.RoleARN, transportError(err))
+	default:
+		detail = fmt.Sprintf("AssumeRole of %s failed; check the creds key with tarn creds verify %s/%s", cfg.RoleARN, key.Org, key.Name)
+	}
+	return errs.Wrap(errs.Unavailable, err, detail)
+}

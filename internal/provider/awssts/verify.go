@@ -1,0 +1,288 @@
+package awssts
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/provider"
+	"github.com/tarnhq/tarn/location"
+)
+
+// Names of the checks Verify runs, in order.
+const (
+	CheckAssumeRole         = "assume role"
+	CheckExternalID         = "assume role without external ID is refused"
+	CheckList               = "list location"
+	CheckProbe              = "probe object round trip"
+	CheckReadRefusedWrite   = "read credential refused for write"
+	CheckReadRefusedOutside = "read credential refused outside the prefix"
+)
+
+// verifySession is the role session name of Verify's AssumeRole calls.
+const verifySession = "tarn-verify"
+
+// Verify checks key against loc the way a vend uses it: it assumes the role with the
+// external ID (CheckAssumeRole); on AWS, checks that the role refuses AssumeRole without the
+// external ID (CheckExternalID; S3-compatible stores ignore external IDs, which is reported as
+// a warning that passes); lists the location and round-trips a probe object in it with a
+// write credential; and checks that a read credential is refused for writes and outside the
+// prefix. A failed check's detail names the likely cause and what to change. Checks that
+// cannot run after a failure are left out. Verify writes and deletes only objects named
+// .tarn-verify-* below loc.
+func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Location) []api.Check {
+	var checks []api.Check
+	add := func(name string, ok bool, detail string) {
+		checks = append(checks, api.Check{Name: name, OK: ok, Detail: detail})
+	}
+	if loc.Scheme != location.S3 {
+		add(CheckAssumeRole, false, fmt.Sprintf("%s is not an s3:// location", loc))
+		return checks
+	}
+	cfg := key.Config
+	write, err := d.assume(ctx, key, loc, api.ModeWrite, MinDuration, verifySession, true)
+	if err != nil {
+		add(CheckAssumeRole, false, detailOf(err))
+		return checks
+	}
+	add(CheckAssumeRole, true, "")
+
+	if cfg.STSEndpoint != "" {
+		add(CheckExternalID, true, "warning: this store ignores external IDs (S3-compatible)")
+	} else {
+		_, err := d.assume(ctx, key, loc, api.ModeRead, MinDuration, verifySession, false)
+		code := ""
+		var e *errs.Error
+		if errors.As(err, &e) {
+			code, _ = awsError(e.Err)
+		}
+		switch {
+		case err == nil:
+			add(CheckExternalID, false, fmt.Sprintf("%s can be assumed without the external ID, so anyone it trusts can make tarn a confused deputy: add the condition StringEquals sts:ExternalId %q to its trust policy (tarn provision aws prints it)", cfg.RoleARN, cfg.ExternalID))
+		case code == "AccessDenied":
+			add(CheckExternalID, true, "")
+		default:
+			add(CheckExternalID, false, "could not tell: "+detailOf(err))
+		}
+	}
+
+	w := d.s3Client(write.S3)
+	bucketARN := "arn:" + partition(cfg) + ":s3:::" + loc.Bucket
+	_, err = w.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(loc.Bucket), Prefix: aws.String(dirPrefix(loc.Path)), MaxKeys: aws.Int32(1)})
+	add(CheckList, err == nil, s3Detail(err, cfg, loc, fmt.Sprintf("s3:ListBucket on %s for s3:prefix %q", bucketARN, dirPrefix(loc.Path)+"*")))
+
+	probeKey := path.Join(loc.Path, ".tarn-verify-"+randomHex())
+	err = roundTrip(ctx, w, loc.Bucket, probeKey)
+	add(CheckProbe, err == nil, s3Detail(err, cfg, loc, "s3:PutObject, s3:GetObject and s3:DeleteObject on "+bucketARN+"/"+dirPrefix(loc.Path)+"*"))
+
+	read, err := d.assume(ctx, key, loc, api.ModeRead, MinDuration, verifySession, true)
+	if err != nil {
+		add(CheckReadRefusedWrite, false, "cannot get a read credential: "+detailOf(err))
+		return checks
+	}
+	r := d.s3Client(read.S3)
+	readKey := path.Join(loc.Path, ".tarn-verify-"+randomHex())
+	_, err = r.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(loc.Bucket), Key: aws.String(readKey), Body: strings.NewReader("tarn verify probe")})
+	switch {
+	case err == nil:
+		w.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(loc.Bucket), Key: aws.String(readKey)})
+		add(CheckReadRefusedWrite, false, "a read credential could write "+objectURL(loc.Bucket, readKey)+": the store did not apply tarn's session policy; it cannot limit credentials to a mode")
+	case denied(err):
+		add(CheckReadRefusedWrite, true, "")
+	default:
+		add(CheckReadRefusedWrite, false, "could not tell: "+s3Detail(err, cfg, loc, "s3:PutObject"))
+	}
+
+	if loc.Path == "" {
+		add(CheckReadRefusedOutside, true, fmt.Sprintf("the location is the whole bucket %s; nothing in it lies outside", loc.Root()))
+		return checks
+	}
+	ok, detail := d.refusedOutside(ctx, r, cfg, loc)
+	add(CheckReadRefusedOutside, ok, detail)
+	return checks
+}
+
+// refusedOutside checks that a read credential for loc can neither read a sibling key that
+// shares loc's prefix as a string (s3://b/p-tarn-verify-sibling/x next to s3://b/p) nor list
+// loc's parent.
+func (d *Driver) refusedOutside(ctx context.Context, r *s3.Client, cfg api.CredsKeyConfig, loc location.Location) (bool, string) {
+	sibling := loc.Path + "-tarn-verify-sibling/x"
+	_, err := r.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(loc.Bucket), Key: aws.String(sibling)})
+	switch {
+	case err == nil || isCode(err, "NoSuchKey", "NotFound"):
+		return false, fmt.Sprintf("a read credential for %s may read %s: the session policy is not limited to the prefix (the store did not apply it?)", loc, objectURL(loc.Bucket, sibling))
+	case !denied(err):
+		return false, "could not tell: " + s3Detail(err, cfg, loc, "s3:GetObject")
+	}
+	parent := dirPrefix(path.Dir(loc.Path))
+	if parent == "./" {
+		parent = ""
+	}
+	_, err = r.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(loc.Bucket), Prefix: aws.String(parent), MaxKeys: aws.Int32(1)})
+	switch {
+	case err == nil:
+		return false, fmt.Sprintf("a read credential for %s may list %s: the session policy's s3:prefix condition was not applied", loc, objectURL(loc.Bucket, parent))
+	case !denied(err):
+		return false, "could not tell: " + s3Detail(err, cfg, loc, "s3:ListBucket")
+	}
+	return true, ""
+}
+
+// roundTrip writes, reads back and deletes a probe object.
+func roundTrip(ctx context.Context, c *s3.Client, bucket, key string) error {
+	want := []byte("tarn verify probe")
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(want)}); err != nil {
+		return fmt.Errorf("write %s: %w", objectURL(bucket, key), err)
+	}
+	del := func() error {
+		_, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		return err
+	}
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		del()
+		return fmt.Errorf("read back %s: %w", objectURL(bucket, key), err)
+	}
+	got, err := io.ReadAll(out.Body)
+	out.Body.Close()
+	if err != nil || !bytes.Equal(got, want) {
+		del()
+		return fmt.Errorf("read back %s: the content differs from what was written", objectURL(bucket, key))
+	}
+	if err := del(); err != nil {
+		return fmt.Errorf("delete %s: %w", objectURL(bucket, key), err)
+	}
+	return nil
+}
+
+// s3Client returns an S3 client that uses vended credentials c.
+func (d *Driver) s3Client(c *api.S3Credentials) *s3.Client {
+	o := s3.Options{
+		Region:       c.Region,
+		Credentials:  credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, c.SessionToken),
+		UsePathStyle: c.PathStyle,
+	}
+	if c.Endpoint != "" {
+		o.BaseEndpoint = aws.String(c.Endpoint)
+		// S3-compatible stores vary in their support of the SDK's default checksums.
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	}
+	if d.httpClient != nil {
+		o.HTTPClient = d.httpClient
+	}
+	return s3.New(o)
+}
+
+// dirPrefix returns p as a listing prefix: "" for the bucket root, else p + "/".
+func dirPrefix(p string) string {
+	if p == "" || p == "." {
+		return ""
+	}
+	return p + "/"
+}
+
+func objectURL(bucket, key string) string { return "s3://" + bucket + "/" + key }
+
+func randomHex() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// detailOf returns the user-facing detail of err.
+func detailOf(err error) string {
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return e.Detail
+	}
+	return err.Error()
+}
+
+func isCode(err error, codes ...string) bool {
+	code, _ := awsError(err)
+	for _, c := range codes {
+		if code == c {
+			return true
+		}
+	}
+	return false
+}
+
+func denied(err error) bool { return isCode(err, "AccessDenied", "Forbidden") }
+
+// s3Detail explains an S3 error for a verify check; needs names the permissions the step
+// needs. It returns "" for a nil error.
+func s3Detail(err error, cfg api.CredsKeyConfig, loc location.Location, needs string) string {
+	if err == nil {
+		return ""
+	}
+	code, msg := awsError(err)
+	what := code
+	if msg != "" {
+		what += ": " + msg
+	}
+	lower := strings.ToLower(code + " " + msg)
+	switch {
+	case strings.Contains(lower, "kms"):
+		return fmt.Sprintf("%s; KMS: the credential may not use the bucket's encryption key: set kms_key_arn to it and allow kms:Decrypt and kms:GenerateDataKey* on it in the role's policy", what)
+	case (code == "AccessDenied" || code == "Forbidden") && cfg.STSEndpoint != "":
+		return fmt.Sprintf("%s; the policy of the store's user %s must allow %s; tarn provision aws prints a policy that does", what, cfg.AccessKeyID, needs)
+	case code == "AccessDenied" || code == "Forbidden":
+		return fmt.Sprintf("%s; the role's permission policy (or the bucket policy) must allow %s; tarn provision aws prints a policy that does", what, needs)
+	case code == "NoSuchBucket":
+		return fmt.Sprintf("%s; bucket %s does not exist at this endpoint", what, loc.Bucket)
+	case code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" || code == "IllegalLocationConstraintException":
+		return fmt.Sprintf("%s; bucket %s is not in region %s: set region to the bucket's", what, loc.Bucket, cfg.Region)
+	case code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "InvalidToken":
+		return fmt.Sprintf("%s; the store does not accept the credentials STS issued: do sts_endpoint and s3_endpoint point at the same store?", what)
+	case code != "":
+		return what
+	}
+	if t := transportError(err); t != "" {
+		return "S3: " + t
+	}
+	return err.Error()
+}
+
+// CallerARN returns the ARN of the identity that a creds key configured as cfg calls STS
+// with: the access key cfg.AccessKeyID with its secret for source "access-key", the server's
+// AWS default credential chain otherwise. It uses sts:GetCallerIdentity. Provision takes the
+// answer as the principal of the trust policy. Errors are of kind Unavailable and carry the
+// AWS error code, never the secret.
+func CallerARN(ctx context.Context, cfg api.CredsKeyConfig, secret []byte) (string, error) {
+	return New(Options{}).CallerARN(ctx, provider.Key{Config: cfg, Secret: secret})
+}
+
+// CallerARN is like the package function CallerARN, with the driver's default credentials
+// and HTTP client.
+func (d *Driver) CallerARN(ctx context.Context, key provider.Key) (string, error) {
+	client, err := d.stsClient(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	out, err := client.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		detail := "GetCallerIdentity failed"
+		if code, msg := awsError(err); code != "" {
+			detail += ": " + code + ": " + msg + "; " + assumeHint(code, msg, key.Config)
+		} else if t := transportError(err); t != "" {
+			detail += ": " + t
+		}
+		return "", errs.Wrap(errs.Unavailable, err, detail+"; give the principal with --principal-arn instead")
+	}
+	return aws.ToString(out.Arn), nil
+}

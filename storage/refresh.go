@@ -1,0 +1,186 @@
+package storage
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+)
+
+const (
+	// renewAt is the fraction of a credential's lifetime after which it is renewed.
+	renewAt = 0.8
+	// renewRetry bounds how long a failed renewal waits before the next attempt, while the
+	// old credential is still valid. The wait is also at most half of what is left of it.
+	renewRetry = 30 * time.Second
+	// fetchTimeout bounds one vend. The vend runs detached from the context of the caller
+	// that started it, because every concurrent caller waits for the same vend.
+	fetchTimeout = time.Minute
+)
+
+// refresher holds one vended credential and renews it: at renewAt (80 %) of its lifetime,
+// which it measures from when the credential arrived to its Expires, and at once after
+// invalidate. It is an aws.CredentialsProvider. It is safe for concurrent use: concurrent
+// callers that need a new credential share one vend, and a vend that fails while the old
+// credential is still valid leaves the old one in service and is tried again later.
+//
+// Its clock is now, which tests replace; the AWS SDK's own credentials cache
+// (aws.CredentialsCache) cannot be given a clock and knows only a fixed ExpiryWindow, which
+// is why the 80 % rule lives here.
+type refresher struct {
+	fetch func(ctx context.Context) (aws.Credentials, error)
+	now   func() time.Time
+
+	mu       sync.Mutex
+	cur      *held     // the credential in service; nil before the first vend and after invalidate
+	flight   *flight   // the vend in progress, shared by every caller that waits for it
+	retryAt  time.Time // after a failed renewal: no new vend before this, the old credential serves
+	replaced bool      // the next vend replaces a credential that a denial invalidated
+}
+
+// held is a credential with the times that govern its renewal.
+type held struct {
+	creds     aws.Credentials
+	fetched   time.Time // when the vend answered, on the refresher's clock
+	renewAt   time.Time // fetched + 80 % of (Expires - fetched); zero when it never expires
+	expires   time.Time // zero when it never expires
+	afterDeny bool      // vended to replace a credential that a denial invalidated
+}
+
+// due reports whether h should be renewed at now.
+func (h *held) due(now time.Time) bool { return !h.renewAt.IsZero() && !now.Before(h.renewAt) }
+
+// valid reports whether h has not expired at now.
+func (h *held) valid(now time.Time) bool { return h.expires.IsZero() || now.Before(h.expires) }
+
+// flight is one vend; done is closed when h or err is set.
+type flight struct {
+	done chan struct{}
+	h    *held
+	err  error
+}
+
+// newRefresher returns a refresher that vends with fetch. first, when set, is a credential
+// already vended, put in service as if fetch had just answered it.
+func newRefresher(fetch func(context.Context) (aws.Credentials, error), now func() time.Time, first *aws.Credentials) *refresher {
+	if now == nil {
+		now = time.Now
+	}
+	r := &refresher{fetch: fetch, now: now}
+	if first != nil {
+		r.cur = r.hold(*first, now(), false)
+	}
+	return r
+}
+
+// hold wraps a credential that arrived at fetched.
+func (r *refresher) hold(c aws.Credentials, fetched time.Time, afterDeny bool) *held {
+	h := &held{creds: c, fetched: fetched, afterDeny: afterDeny}
+	if c.CanExpire && !c.Expires.IsZero() {
+		h.expires = c.Expires
+		life := max(c.Expires.Sub(fetched), 0)
+		h.renewAt = fetched.Add(time.Duration(float64(life) * renewAt))
+	}
+	return h
+}
+
+// Retrieve returns the credential in service, renewing it first when it is due. It
+// implements aws.CredentialsProvider.
+func (r *refresher) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	h, err := r.get(ctx)
+	if err != nil {
+		return aws.Credentials{}, err
+	}
+	if s, ok := ctx.Value(usedKey{}).(*usedSlot); ok {
+		s.h = h
+	}
+	return h.creds, nil
+}
+
+// get returns the credential in service, or vends a new one when there is none, it has
+// expired, or it is due for renewal. A caller waits for the vend only as long as ctx lets
+// it; the vend itself goes on for the other callers.
+func (r *refresher) get(ctx context.Context) (*held, error) {
+	r.mu.Lock()
+	now := r.now()
+	old := r.cur
+	if old != nil && !old.due(now) {
+		r.mu.Unlock()
+		return old, nil
+	}
+	usable := old != nil && old.valid(now)
+	if usable && now.Before(r.retryAt) {
+		r.mu.Unlock()
+		return old, nil
+	}
+	f := r.flight
+	if f == nil {
+		f = r.start(ctx)
+	}
+	r.mu.Unlock()
+
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if f.err == nil {
+		return f.h, nil
+	}
+	if usable {
+		r.mu.Lock()
+		still := r.cur == old && old.valid(r.now())
+		r.mu.Unlock()
+		if still {
+			return old, nil
+		}
+	}
+	return nil, f.err
+}
+
+// start begins a vend. r.mu is held.
+func (r *refresher) start(ctx context.Context) *flight {
+	f := &flight{done: make(chan struct{})}
+	r.flight = f
+	afterDeny := r.replaced
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+		c, err := r.fetch(ctx)
+		cancel()
+
+		r.mu.Lock()
+		now := r.now()
+		if err == nil {
+			f.h = r.hold(c, now, afterDeny)
+			r.cur, r.retryAt, r.replaced = f.h, time.Time{}, false
+		} else {
+			f.err = err
+			if r.cur != nil && r.cur.valid(now) {
+				r.retryAt = now.Add(min(renewRetry, r.cur.expires.Sub(now)/2))
+			}
+		}
+		r.flight = nil
+		r.mu.Unlock()
+		close(f.done)
+	}()
+	return f
+}
+
+// invalidate takes h out of service, if it still is, so that the next caller vends. denied
+// says that a request was refused for a reason that may or may not be h's fault (see
+// worthRetry); the credential that replaces h remembers it.
+func (r *refresher) invalidate(h *held, denied bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cur == h {
+		r.cur, r.retryAt, r.replaced = nil, time.Time{}, denied
+	}
+}
+
+// usedKey is the context key of a *usedSlot: Retrieve records there the credential it
+// handed out, so that the middleware that sees the answer knows which credential S3
+// refused.
+type usedKey struct{}
+
+type usedSlot struct{ h *held }
