@@ -14,10 +14,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/tarnhq/tarn/internal/miniotest"
 	"github.com/tarnhq/tarn/internal/store/postgres/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	os.Exit(pgtest.Run(func() int { return miniotest.Run(m.Run) }))
+}
 
 var built struct {
 	once       sync.Once
@@ -488,4 +494,125 @@ func TestTwoServersShareOnePostgres(t *testing.T) {
 	carolOnB.json(&who, "whoami")
 	carolOnB.ok("token", "revoke", who.TokenID)
 	carolOnA.fails(1, "revoked", "whoami")
+}
+
+// TestS3Walkthrough drives the aws provider against a real MinIO through the real binary:
+// a creds key with an encrypted access key, verify, a dataset on S3, object operations
+// through al:// paths, least privilege from the attacker's side, and the AWS
+// credential_process format; no secret reaches the logs.
+func TestS3Walkthrough(t *testing.T) {
+	bin, serveBin := tarnBinary(t)
+	minio := miniotest.Start(t)
+	work := t.TempDir()
+	logs := &syncBuffer{}
+	srv := serve(t, serveBin, logs, "--data-dir", filepath.Join(work, "data"))
+	adminToken, _ := os.ReadFile(filepath.Join(work, "data", "admin.token"))
+	admin := newCLI(t, bin, filepath.Join(work, "admin")).with("TARN_ENDPOINT="+srv.url, "TARN_TOKEN="+strings.TrimSpace(string(adminToken)))
+	secrets := []string{strings.TrimSpace(string(adminToken)), minio.UserSecretKey}
+
+	admin.ok("org", "create", "acme")
+	bucket := "s3://" + minio.Bucket
+	add := []string{"creds", "add", "acme/s3", "--provider", "aws", "--role-arn", "arn:aws:iam::123456789012:role/tarn",
+		"--allowed", bucket + "/datasets", "--sts-endpoint", minio.Endpoint, "--s3-endpoint", minio.Endpoint, "--path-style",
+		"--source", "access-key", "--access-key-id", minio.UserAccessKey, "--secret-stdin"}
+	if out, errOut, code := admin.run(minio.UserSecretKey+"\n", add...); code != 0 || !strings.Contains(out, "External ID: tarn-") {
+		t.Fatalf("creds add: %d\n%s%s", code, out, errOut)
+	}
+	var key struct {
+		Config struct {
+			ExternalID  string `json:"external_id"`
+			AccessKeyID string `json:"access_key_id"`
+		}
+	}
+	admin.json(&key, "creds", "show", "acme/s3")
+	if key.Config.ExternalID == "" || key.Config.AccessKeyID != minio.UserAccessKey {
+		t.Errorf("creds show: %+v", key)
+	}
+	if out := admin.ok("creds", "show", "acme/s3", "--output", "json"); strings.Contains(out, minio.UserSecretKey) {
+		t.Fatal("creds show reveals the secret access key")
+	}
+	if out := admin.ok("creds", "verify", "acme/s3", "--location", bucket+"/datasets/verify"); strings.Contains(out, "FAILED") {
+		t.Errorf("verify:\n%s", out)
+	}
+	var rotated struct {
+		Config struct {
+			ExternalID string `json:"external_id"`
+		}
+	}
+	admin.json(&rotated, "creds", "rotate-external-id", "acme/s3")
+	if rotated.Config.ExternalID == key.Config.ExternalID || rotated.Config.ExternalID == "" {
+		t.Errorf("rotate-external-id kept %q", key.Config.ExternalID)
+	}
+	var policies struct {
+		ExternalID  string          `json:"external_id"`
+		TrustPolicy json.RawMessage `json:"trust_policy"`
+	}
+	admin.json(&policies, "provision", "aws", "acme/s3", "--bucket", minio.Bucket, "--prefix", "datasets",
+		"--principal-arn", "arn:aws:iam::123456789012:role/tarn-server")
+	if policies.ExternalID != rotated.Config.ExternalID || !strings.Contains(string(policies.TrustPolicy), rotated.Config.ExternalID) {
+		t.Errorf("provision: %+v", policies)
+	}
+	admin.fails(1, "outside", "ds", "connect", "s3://"+minio.Bucket+"/elsewhere", "al://acme/nope", "--creds-key", "s3")
+
+	admin.ok("ds", "connect", bucket+"/datasets/coco", "al://acme/coco", "--creds-key", "s3")
+	admin.ok("ds", "connect", bucket+"/datasets/coco-private", "al://acme/coco-private", "--creds-key", "s3")
+	readerToken := strings.TrimSpace(admin.ok("user", "create", "rita"))
+	secrets = append(secrets, readerToken)
+	admin.ok("org", "member", "add", "acme", "rita", "--role", "reader")
+	rita := newCLI(t, bin, filepath.Join(work, "rita")).with("TARN_ENDPOINT="+srv.url, "TARN_TOKEN="+readerToken)
+
+	local := filepath.Join(work, "img.bin")
+	payload := strings.Repeat("tarn", 300_000) // 1.2 MB: a multipart upload
+	os.WriteFile(local, []byte(payload), 0o644)
+	admin.ok("cp", local, "al://acme/coco/images/0.bin")
+	admin.ok("cp", local, "al://acme/coco-private/secret.bin")
+	if out := rita.ok("cat", "al://acme/coco/images/0.bin"); out != payload {
+		t.Errorf("cat returned %d bytes, want %d", len(out), len(payload))
+	}
+	if out := rita.ok("ls", "-r", "al://acme/coco"); !strings.Contains(out, "images/0.bin") || strings.Contains(out, "secret") {
+		t.Errorf("ls:\n%s", out)
+	}
+	rita.fails(1, "writer", "cp", local, "al://acme/coco/images/1.bin")
+
+	// The vended read credential, used directly against S3 as any AWS tool would.
+	var proc struct {
+		Version                                                int
+		AccessKeyId, SecretAccessKey, SessionToken, Expiration string
+	}
+	rita.json(&proc, "vend", "al://acme/coco", "--format", "aws-process")
+	if proc.Version != 1 || proc.SessionToken == "" || proc.Expiration == "" {
+		t.Fatalf("aws-process: %+v", proc)
+	}
+	secrets = append(secrets, proc.SecretAccessKey, proc.SessionToken)
+	s3c := minio.S3(proc.AccessKeyId, proc.SecretAccessKey, proc.SessionToken)
+	ctx := t.Context()
+	if _, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: &minio.Bucket, Key: aws.String("datasets/coco/images/0.bin")}); err != nil {
+		t.Errorf("vended read credential cannot read its dataset: %v", err)
+	}
+	for name, err := range map[string]error{
+		"read a sibling dataset": func() error {
+			_, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: &minio.Bucket, Key: aws.String("datasets/coco-private/secret.bin")})
+			return err
+		}(),
+		"write": func() error {
+			_, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: &minio.Bucket, Key: aws.String("datasets/coco/x"), Body: strings.NewReader("x")})
+			return err
+		}(),
+		"list the bucket": func() error {
+			_, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &minio.Bucket})
+			return err
+		}(),
+	} {
+		if err == nil || !strings.Contains(err.Error(), "AccessDenied") {
+			t.Errorf("a read credential for al://acme/coco could %s: %v", name, err)
+		}
+	}
+
+	srv.stop(t)
+	all := logs.String()
+	for _, s := range secrets {
+		if s != "" && strings.Contains(all, s) {
+			t.Errorf("server logs hold a secret (%.6s…)", s)
+		}
+	}
 }

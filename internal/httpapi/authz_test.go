@@ -48,6 +48,10 @@ func newFixture(t *testing.T) *fixture {
 	f.root = root.String()
 	_, err = admin.PutCredsKey(ctx, "acme", "k", api.PutCredsKeyRequest{Provider: "file", Config: api.CredsKeyConfig{Roots: []string{f.root}}})
 	must(err)
+	_, err = admin.PutCredsKey(ctx, "acme", "s3", api.PutCredsKeyRequest{Provider: "aws", Secret: "not-a-real-secret",
+		Config: api.CredsKeyConfig{Roots: []string{"s3://bucket/datasets"}, RoleARN: "arn:aws:iam::123456789012:role/tarn",
+			Source: "access-key", AccessKeyID: "AKIAEXAMPLE"}})
+	must(err)
 	for _, name := range []string{"priv", "pub"} {
 		_, err = admin.CreateDataset(ctx, "acme", api.CreateDatasetRequest{Name: name, Location: f.root + "/" + name, CredsKey: "k", Public: name == "pub"})
 		must(err)
@@ -166,11 +170,12 @@ func TestEveryEndpointDeniesByDefault(t *testing.T) {
 			return "/orgs/acme/creds-keys/k/verify", api.VerifyRequest{Location: f.root + "/priv"}
 		}, want: [5]int{denied, denied, denied, ok, ok}},
 		{pattern: "POST /orgs/{org}/creds-keys/{key}/rotate-external-id", call: func(p string) (string, any) {
-			return "/orgs/acme/creds-keys/k/rotate-external-id", nil // provider file has none: 400 once allowed
-		}, want: [5]int{denied, denied, denied, http.StatusBadRequest, http.StatusBadRequest}},
+			return "/orgs/acme/creds-keys/s3/rotate-external-id", nil
+		}, want: [5]int{denied, denied, denied, ok, ok}},
 		{pattern: "POST /orgs/{org}/creds-keys/{key}/provision", call: func(p string) (string, any) {
-			return "/orgs/acme/creds-keys/k/provision", api.ProvisionRequest{Bucket: "b"} // provider file needs none: 400 once allowed
-		}, want: [5]int{denied, denied, denied, http.StatusBadRequest, http.StatusBadRequest}},
+			return "/orgs/acme/creds-keys/s3/provision", api.ProvisionRequest{Bucket: "bucket", Prefix: "datasets",
+				PrincipalARN: "arn:aws:iam::123456789012:role/tarn-server"}
+		}, want: [5]int{denied, denied, denied, ok, ok}},
 		{pattern: "POST /orgs/{org}/creds-keys/{key}/credentials", call: func(p string) (string, any) {
 			return "/orgs/acme/creds-keys/k/credentials", api.CredentialsRequest{Location: f.root + "/scratch", Mode: "read"}
 		}, want: [5]int{denied, denied, ok, ok, ok}},

@@ -82,10 +82,14 @@ func newS3(endpoint, accessKey, secretKey, sessionToken string) *s3.Client {
 
 // Main runs the tests, stops the MinIO started by Start (SIGTERM, then SIGKILL after 15 s),
 // removes its data, and exits with the tests' status.
-func Main(m *testing.M) {
-	code := m.Run()
+func Main(m *testing.M) { os.Exit(Run(m.Run)) }
+
+// Run calls run (a testing.M's Run), then stops every MinIO started by Start, and returns
+// run's exit code. It lets a TestMain combine several test peers.
+func Run(run func() int) int {
+	code := run()
 	stop()
-	os.Exit(code)
+	return code
 }
 
 // Start returns the process-wide MinIO, starting it on first use, with a new bucket and a

@@ -48,13 +48,17 @@ var (
 
 // Main runs the tests of m and then stops the throwaway cluster, if URL started one. Use it
 // as the TestMain of every package that calls URL.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m.Run)) }
+
+// Run calls run (a testing.M's Run), then stops the throwaway cluster, and returns run's
+// exit code. It lets a TestMain combine several test peers.
+func Run(run func() int) int {
 	mainRunning.Store(true)
-	code := m.Run()
+	code := run()
 	if cl != nil {
 		cl.stop()
 	}
-	os.Exit(code)
+	return code
 }
 
 // URL returns the URL of a new, empty database, which is dropped when t ends. Without
