@@ -40,6 +40,7 @@ const busyTimeout = 10 * time.Second
 // processes on the same file.
 type Store struct {
 	db        *sql.DB
+	stmts     sync.Map // query text -> *sql.Stmt, prepared once per connection
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -131,9 +132,50 @@ func migrate(ctx context.Context, db *sql.DB) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 		s.closeErr = s.db.Close()
 	})
 	return s.closeErr
+}
+
+// prepared returns the prepared statement of query, preparing it on first use. Parsing SQL
+// costs more than running these small queries, so every query of the store is prepared.
+// It returns nil when preparing fails; callers then run the query unprepared, which
+// reports the error.
+func (s *Store) prepared(ctx context.Context, query string) *sql.Stmt {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt)
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt)
+	}
+	return st
+}
+
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := s.prepared(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.db.QueryRowContext(ctx, query, args...)
+}
+
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := s.prepared(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.db.QueryContext(ctx, query, args...)
+}
+
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := s.prepared(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return s.db.ExecContext(ctx, query, args...)
 }
 
 // Ping checks that the database answers; it returns an error of kind Unavailable if not.
@@ -142,12 +184,12 @@ func (s *Store) Ping(ctx context.Context) error {
 		return s.fail("ping", err)
 	}
 	var one int
-	return s.fail("ping", s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one))
+	return s.fail("ping", s.queryRow(ctx, `SELECT 1`).Scan(&one))
 }
 
 // CreateUser adds u; Conflict if the name is taken.
 func (s *Store) CreateUser(ctx context.Context, u store.User) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO users (name, superuser, created_at) VALUES (?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO users (name, superuser, created_at) VALUES (?, ?, ?)`,
 		u.Name, u.Superuser, micros(u.CreatedAt))
 	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
 		return errs.E(errs.Conflict, "user %q already exists", u.Name)
@@ -158,7 +200,7 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 // User returns the named user; NotFound if absent.
 func (s *Store) User(ctx context.Context, name string) (store.User, error) {
 	u := store.User{Name: name}
-	err := s.db.QueryRowContext(ctx, `SELECT superuser, created_at FROM users WHERE name = ?`, name).
+	err := s.queryRow(ctx, `SELECT superuser, created_at FROM users WHERE name = ?`, name).
 		Scan(&u.Superuser, ts(&u.CreatedAt))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.User{}, errs.E(errs.NotFound, "user %q not found", name)
@@ -172,7 +214,7 @@ func (s *Store) User(ctx context.Context, name string) (store.User, error) {
 // CreateOrg adds o; Conflict if the name is taken; NotFound if o has a default creds key,
 // which cannot exist yet.
 func (s *Store) CreateOrg(ctx context.Context, o store.Org) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO orgs (name, created_at, default_location, default_creds_key) VALUES (?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO orgs (name, created_at, default_location, default_creds_key) VALUES (?, ?, ?, ?)`,
 		o.Name, micros(o.CreatedAt), o.DefaultLocation, null(o.DefaultCredsKey))
 	switch {
 	case isConstraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY):
@@ -186,7 +228,7 @@ func (s *Store) CreateOrg(ctx context.Context, o store.Org) error {
 // Org returns the named org; NotFound if absent.
 func (s *Store) Org(ctx context.Context, name string) (store.Org, error) {
 	o := store.Org{Name: name}
-	err := s.db.QueryRowContext(ctx, `SELECT created_at, default_location, coalesce(default_creds_key, '') FROM orgs WHERE name = ?`, name).
+	err := s.queryRow(ctx, `SELECT created_at, default_location, coalesce(default_creds_key, '') FROM orgs WHERE name = ?`, name).
 		Scan(ts(&o.CreatedAt), &o.DefaultLocation, &o.DefaultCredsKey)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Org{}, errs.E(errs.NotFound, "org %q not found", name)
@@ -200,7 +242,7 @@ func (s *Store) Org(ctx context.Context, name string) (store.Org, error) {
 // SetDefaultStorage sets an org's default location and creds key (empty clears it). It
 // returns NotFound if the org or the creds key is absent.
 func (s *Store) SetDefaultStorage(ctx context.Context, org, location, credsKey string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE orgs SET default_location = ?, default_creds_key = ? WHERE name = ?`,
+	res, err := s.exec(ctx, `UPDATE orgs SET default_location = ?, default_creds_key = ? WHERE name = ?`,
 		location, null(credsKey), org)
 	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
 		return errs.E(errs.NotFound, "creds key %q not found in org %q", credsKey, org)
@@ -210,7 +252,7 @@ func (s *Store) SetDefaultStorage(ctx context.Context, org, location, credsKey s
 
 // PutMember creates or replaces a membership; NotFound if the org or user is absent.
 func (s *Store) PutMember(ctx context.Context, m store.Member) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO members (org, user_name, role) VALUES (?, ?, ?)
+	_, err := s.exec(ctx, `INSERT INTO members (org, user_name, role) VALUES (?, ?, ?)
 		ON CONFLICT (org, user_name) DO UPDATE SET role = excluded.role`,
 		m.Org, m.User, string(m.Role))
 	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
@@ -222,7 +264,7 @@ func (s *Store) PutMember(ctx context.Context, m store.Member) error {
 // Member returns a user's membership in an org; NotFound if there is none.
 func (s *Store) Member(ctx context.Context, org, user string) (store.Member, error) {
 	m := store.Member{Org: org, User: user}
-	err := s.db.QueryRowContext(ctx, `SELECT role FROM members WHERE org = ? AND user_name = ?`, org, user).
+	err := s.queryRow(ctx, `SELECT role FROM members WHERE org = ? AND user_name = ?`, org, user).
 		Scan((*string)(&m.Role))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Member{}, errs.E(errs.NotFound, "user %q is not a member of org %q", user, org)
@@ -244,7 +286,7 @@ func (s *Store) Memberships(ctx context.Context, user string) ([]store.Member, e
 }
 
 func (s *Store) members(ctx context.Context, query string, arg string) ([]store.Member, error) {
-	rows, err := s.db.QueryContext(ctx, query, arg)
+	rows, err := s.query(ctx, query, arg)
 	if err != nil {
 		return nil, s.fail("list members", err)
 	}
@@ -262,7 +304,7 @@ func (s *Store) members(ctx context.Context, query string, arg string) ([]store.
 
 // DeleteMember removes a membership; NotFound if there is none.
 func (s *Store) DeleteMember(ctx context.Context, org, user string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM members WHERE org = ? AND user_name = ?`, org, user)
+	res, err := s.exec(ctx, `DELETE FROM members WHERE org = ? AND user_name = ?`, org, user)
 	return s.mustChange(res, err, "delete member", "user %q is not a member of org %q", user, org)
 }
 
@@ -278,7 +320,7 @@ func scanToken(row interface{ Scan(...any) error }) (store.Token, error) {
 // CreateToken adds t; Conflict if its ID or hash is taken; NotFound if its user or org is
 // absent.
 func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens (id, user_name, name, hash, org, role, created_at, expires_at, last_used_at, revoked_at)
+	_, err := s.exec(ctx, `INSERT INTO tokens (id, user_name, name, hash, org, role, created_at, expires_at, last_used_at, revoked_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.ID, t.User, t.Name, nonNil(t.Hash), null(t.Org), string(t.Role),
 		micros(t.CreatedAt), micros(t.ExpiresAt), micros(t.LastUsedAt), micros(t.RevokedAt))
@@ -295,7 +337,7 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
 
 // TokenByHash returns the token with the given SHA-256 hash, revoked or not; NotFound if none.
 func (s *Store) TokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
-	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = ?`, nonNil(hash)))
+	t, err := scanToken(s.queryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = ?`, nonNil(hash)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Token{}, errs.E(errs.NotFound, "token not found")
 	}
@@ -307,7 +349,7 @@ func (s *Store) TokenByHash(ctx context.Context, hash []byte) (store.Token, erro
 
 // Token returns the token with the given ID; NotFound if none.
 func (s *Store) Token(ctx context.Context, id string) (store.Token, error) {
-	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE id = ?`, id))
+	t, err := scanToken(s.queryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Token{}, errs.E(errs.NotFound, "token %q not found", id)
 	}
@@ -319,7 +361,7 @@ func (s *Store) Token(ctx context.Context, id string) (store.Token, error) {
 
 // Tokens lists a user's tokens, revoked ones included, oldest first.
 func (s *Store) Tokens(ctx context.Context, user string) ([]store.Token, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE user_name = ? ORDER BY created_at, id`, user)
+	rows, err := s.query(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE user_name = ? ORDER BY created_at, id`, user)
 	if err != nil {
 		return nil, s.fail("list tokens", err)
 	}
@@ -338,13 +380,13 @@ func (s *Store) Tokens(ctx context.Context, user string) ([]store.Token, error) 
 // RevokeToken sets a token's RevokedAt to at unless it is already revoked; NotFound if no
 // such token.
 func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, micros(at), id)
+	res, err := s.exec(ctx, `UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, micros(at), id)
 	return s.mustChange(res, err, "revoke token", "token %q not found", id)
 }
 
 // TouchToken sets a token's LastUsedAt to at; NotFound if no such token.
 func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE tokens SET last_used_at = ? WHERE id = ?`, micros(at), id)
+	res, err := s.exec(ctx, `UPDATE tokens SET last_used_at = ? WHERE id = ?`, micros(at), id)
 	return s.mustChange(res, err, "touch token", "token %q not found", id)
 }
 
@@ -361,7 +403,7 @@ func scanCredsKey(row interface{ Scan(...any) error }) (store.CredsKey, error) {
 // CreatedAt. It returns the stored key. NotFound if the org is absent.
 func (s *Store) PutCredsKey(ctx context.Context, k store.CredsKey) (store.CredsKey, error) {
 	k.Config = nonNil(k.Config)
-	err := s.db.QueryRowContext(ctx, `INSERT INTO creds_keys (org, name, provider, config, secret, version, created_at, updated_at)
+	err := s.queryRow(ctx, `INSERT INTO creds_keys (org, name, provider, config, secret, version, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, 1, ?, ?)
 		ON CONFLICT (org, name) DO UPDATE SET provider = excluded.provider, config = excluded.config,
 			secret = excluded.secret, version = creds_keys.version + 1, updated_at = excluded.updated_at
@@ -379,7 +421,7 @@ func (s *Store) PutCredsKey(ctx context.Context, k store.CredsKey) (store.CredsK
 
 // CredsKey returns the named creds key; NotFound if absent.
 func (s *Store) CredsKey(ctx context.Context, org, name string) (store.CredsKey, error) {
-	k, err := scanCredsKey(s.db.QueryRowContext(ctx, `SELECT `+credsKeyColumns+` FROM creds_keys WHERE org = ? AND name = ?`, org, name))
+	k, err := scanCredsKey(s.queryRow(ctx, `SELECT `+credsKeyColumns+` FROM creds_keys WHERE org = ? AND name = ?`, org, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.CredsKey{}, errs.E(errs.NotFound, "creds key %q not found in org %q", name, org)
 	}
@@ -391,7 +433,7 @@ func (s *Store) CredsKey(ctx context.Context, org, name string) (store.CredsKey,
 
 // CredsKeys lists an org's creds keys ordered by name; none if the org is absent.
 func (s *Store) CredsKeys(ctx context.Context, org string) ([]store.CredsKey, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+credsKeyColumns+` FROM creds_keys WHERE org = ? ORDER BY name`, org)
+	rows, err := s.query(ctx, `SELECT `+credsKeyColumns+` FROM creds_keys WHERE org = ? ORDER BY name`, org)
 	if err != nil {
 		return nil, s.fail("list creds keys", err)
 	}
@@ -411,7 +453,7 @@ func (s *Store) CredsKeys(ctx context.Context, org string) ([]store.CredsKey, er
 // dataset uses it as its creds key or linked key, or it is the org's default. The foreign
 // keys refuse the delete, so a dataset created concurrently cannot be left dangling.
 func (s *Store) DeleteCredsKey(ctx context.Context, org, name string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM creds_keys WHERE org = ? AND name = ?`, org, name)
+	res, err := s.exec(ctx, `DELETE FROM creds_keys WHERE org = ? AND name = ?`, org, name)
 	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
 		return s.inUse(ctx, org, name)
 	}
@@ -421,10 +463,10 @@ func (s *Store) DeleteCredsKey(ctx context.Context, org, name string) error {
 // inUse explains why creds key org/name cannot be deleted.
 func (s *Store) inUse(ctx context.Context, org, name string) error {
 	var isDefault int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM orgs WHERE name = ? AND default_creds_key = ?`, org, name).Scan(&isDefault); err != nil {
+	if err := s.queryRow(ctx, `SELECT count(*) FROM orgs WHERE name = ? AND default_creds_key = ?`, org, name).Scan(&isDefault); err != nil {
 		return s.fail("delete creds key", err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT name FROM datasets WHERE org = ? AND creds_key = ?
+	rows, err := s.query(ctx, `SELECT name FROM datasets WHERE org = ? AND creds_key = ?
 		UNION SELECT dataset FROM dataset_linked_keys WHERE org = ? AND creds_key = ?
 		ORDER BY 1`, org, name, org, name)
 	if err != nil {
@@ -518,7 +560,7 @@ func (s *Store) createDataset(ctx context.Context, d store.Dataset) error {
 
 // Dataset returns the named dataset; NotFound if absent.
 func (s *Store) Dataset(ctx context.Context, org, name string) (store.Dataset, error) {
-	d, err := scanDataset(s.db.QueryRowContext(ctx, `SELECT `+datasetColumns+` FROM datasets WHERE org = ? AND name = ?`, org, name))
+	d, err := scanDataset(s.queryRow(ctx, `SELECT `+datasetColumns+` FROM datasets WHERE org = ? AND name = ?`, org, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Dataset{}, errs.E(errs.NotFound, "dataset %q not found in org %q", name, org)
 	}
@@ -535,7 +577,7 @@ func (s *Store) Dataset(ctx context.Context, org, name string) (store.Dataset, e
 
 // Datasets lists an org's datasets ordered by name; none if the org is absent.
 func (s *Store) Datasets(ctx context.Context, org string) ([]store.Dataset, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+datasetColumns+` FROM datasets WHERE org = ? ORDER BY name`, org)
+	rows, err := s.query(ctx, `SELECT `+datasetColumns+` FROM datasets WHERE org = ? ORDER BY name`, org)
 	if err != nil {
 		return nil, s.fail("list datasets", err)
 	}
@@ -564,7 +606,7 @@ func (s *Store) Datasets(ctx context.Context, org string) ([]store.Dataset, erro
 // linkedKeys runs query, which selects (dataset, creds_key) ordered by creds key, and
 // groups the keys by dataset.
 func (s *Store) linkedKeys(ctx context.Context, query string, args ...any) (map[string][]string, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, s.fail("list linked keys", err)
 	}
@@ -582,14 +624,14 @@ func (s *Store) linkedKeys(ctx context.Context, query string, args ...any) (map[
 
 // DeleteDataset removes a dataset entry and its linked keys; NotFound if absent.
 func (s *Store) DeleteDataset(ctx context.Context, org, name string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM datasets WHERE org = ? AND name = ?`, org, name)
+	res, err := s.exec(ctx, `DELETE FROM datasets WHERE org = ? AND name = ?`, org, name)
 	return s.mustChange(res, err, "delete dataset", "dataset %q not found in org %q", name, org)
 }
 
 // AddLinkedKey adds key to a dataset's linked keys (idempotent); NotFound if the dataset or
 // the creds key is absent.
 func (s *Store) AddLinkedKey(ctx context.Context, org, name, key string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO dataset_linked_keys (org, dataset, creds_key) VALUES (?, ?, ?)
+	_, err := s.exec(ctx, `INSERT INTO dataset_linked_keys (org, dataset, creds_key) VALUES (?, ?, ?)
 		ON CONFLICT DO NOTHING`, org, name, key)
 	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
 		return s.notFound(ctx, "add linked key", err, datasetRow(org, name), keyRow(org, key))
@@ -600,7 +642,7 @@ func (s *Store) AddLinkedKey(ctx context.Context, org, name, key string) error {
 // AppendAudit stores r and returns its ID; IDs increase.
 func (s *Store) AppendAudit(ctx context.Context, r store.AuditRecord) (int64, error) {
 	var id int64
-	err := s.db.QueryRowContext(ctx, `INSERT INTO audit (time, request_id, principal, org, action, target, mode, result, detail, key_id)
+	err := s.queryRow(ctx, `INSERT INTO audit (time, request_id, principal, org, action, target, mode, result, detail, key_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		micros(r.Time), r.RequestID, r.Principal, r.Org, r.Action, r.Target, r.Mode, r.Result, r.Detail, r.KeyID).Scan(&id)
 	if err != nil {
@@ -629,7 +671,7 @@ func (s *Store) Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditRec
 	}
 	query += ` ORDER BY time DESC, id DESC LIMIT ?`
 	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, s.fail("query audit", err)
 	}
@@ -681,7 +723,7 @@ func (s *Store) notFound(ctx context.Context, op string, cause error, lookups ..
 			continue
 		}
 		var one int
-		err := s.db.QueryRowContext(ctx, l.query, l.args...).Scan(&one)
+		err := s.queryRow(ctx, l.query, l.args...).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return errs.E(errs.NotFound, "%s", l.notFound)
 		}
