@@ -289,7 +289,7 @@ func TestNewUserWalkthrough(t *testing.T) {
 	alice.fails(1, "admin", "token", "create", "--org", "acme", "--role", "admin")
 
 	// 4. Creds keys (file roots inside the data dir, the default --file-root).
-	acmeRoot := filepath.Join(data, "acme")
+	acmeRoot := filepath.Join(data, "datasets", "acme")
 	admin.ok("creds", "add", "acme/k", "--provider", "file", "--root", acmeRoot)
 	if out := admin.ok("creds", "show", "acme/k"); !strings.Contains(out, "file://"+acmeRoot) {
 		t.Errorf("creds show:\n%s", out)
@@ -298,7 +298,7 @@ func TestNewUserWalkthrough(t *testing.T) {
 		t.Errorf("creds ls:\n%s", out)
 	}
 	admin.fails(1, "--file-root", "creds", "add", "acme/etc", "--provider", "file", "--root", "/etc")
-	admin.ok("creds", "add", "acme/tmp", "--provider", "file", "--root", filepath.Join(data, "scratch"))
+	admin.ok("creds", "add", "acme/tmp", "--provider", "file", "--root", filepath.Join(data, "datasets", "scratch"))
 	admin.ok("creds", "rm", "acme/tmp")
 
 	// 5. Default storage.
@@ -401,7 +401,7 @@ func TestNewUserWalkthrough(t *testing.T) {
 	// Restart: nothing is lost, the superuser is not created again.
 	srv.stop(t)
 	srv = serve(t, serveBin, logs, "--data-dir", data)
-	if strings.Contains(srv.stdout, "Created the superuser") {
+	if strings.Contains(srv.stdout, "token is in") {
 		t.Errorf("restart bootstrapped again:\n%s", srv.stdout)
 	}
 	if again, _ := os.ReadFile(tokenFile); string(again) != string(adminToken) {
@@ -463,6 +463,11 @@ func TestTwoServersShareOnePostgres(t *testing.T) {
 	shared := filepath.Join(work, "shared")
 	os.MkdirAll(shared, 0o755)
 	logs := &syncBuffer{}
+	t.Setenv("TARN_MASTER_KEY", "")
+	if _, errOut, code := newCLI(t, bin, work).run("", "serve", "--data-dir", filepath.Join(work, "x"), "--database", db); code != 1 || !strings.Contains(errOut, "TARN_MASTER_KEY") {
+		t.Errorf("serve --database without a master key: exit %d, %q", code, errOut)
+	}
+	t.Setenv("TARN_MASTER_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
 	a := serve(t, serveBin, logs, "--data-dir", filepath.Join(work, "a"), "--database", db, "--file-root", shared)
 	b := serve(t, serveBin, logs, "--data-dir", filepath.Join(work, "b"), "--database", db, "--file-root", shared)
 	tok, err := os.ReadFile(filepath.Join(work, "a", "admin.token"))

@@ -55,12 +55,13 @@ func (a *Authorizer) Org(ctx context.Context, p authn.Principal, org string, nee
 }
 
 // Dataset returns nil if p may use dataset d in mode (api.ModeRead or api.ModeWrite):
-// read needs reader in d's org, or d being public; write needs writer.
+// read needs reader in d's org, or d being public (for any signed-in user whose token is
+// not narrowed to another org); write needs writer.
 func (a *Authorizer) Dataset(ctx context.Context, p authn.Principal, d store.Dataset, mode string) error {
 	need := store.Reader
 	if mode == api.ModeWrite {
 		need = store.Writer
-	} else if d.Public && p.User != "" {
+	} else if d.Public && p.User != "" && (p.TokenOrg == "" || p.TokenOrg == d.Org) {
 		return nil
 	}
 	role, err := a.Role(ctx, p, d.Org)

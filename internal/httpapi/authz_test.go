@@ -43,7 +43,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	_, err := admin.CreateOrg(ctx, "acme")
 	must(err)
-	root, err := location.FromLocal(filepath.Join(env.DataDir, "acme"))
+	root, err := location.FromLocal(filepath.Join(env.DataDir, "datasets", "acme"))
 	must(err)
 	f.root = root.String()
 	_, err = admin.PutCredsKey(ctx, "acme", "k", api.PutCredsKeyRequest{Provider: "file", Config: api.CredsKeyConfig{Roots: []string{f.root}}})
@@ -369,8 +369,11 @@ func TestUnregisteredVendStaysInsideTheKeysRoots(t *testing.T) {
 
 func TestMissingThingsAreNotFoundForMembersOnly(t *testing.T) {
 	f := newFixture(t)
-	if st, _ := f.do(t, "reader", "GET", "/orgs/nope/datasets", nil); st != http.StatusNotFound {
-		t.Errorf("missing org: %d", st)
+	if st, _ := f.do(t, "superuser", "GET", "/orgs/nope/datasets", nil); st != http.StatusNotFound {
+		t.Errorf("missing org for a superuser: %d", st)
+	}
+	if st, _ := f.do(t, "reader", "GET", "/orgs/nope/datasets", nil); st != http.StatusForbidden {
+		t.Errorf("missing org for a non-member: %d (must not reveal whether it exists)", st)
 	}
 	if st, _ := f.do(t, "reader", "GET", "/orgs/acme/datasets/nope", nil); st != http.StatusNotFound {
 		t.Errorf("missing dataset for a member: %d", st)
@@ -381,3 +384,107 @@ func TestMissingThingsAreNotFoundForMembersOnly(t *testing.T) {
 }
 
 func clientAuditQuery(action string) client.AuditQuery { return client.AuditQuery{Action: action} }
+
+func TestPublicDatasetsDoNotOpenTheirLinkedKeys(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.env.Admin(t).AddLinkedCredsKey(ctx, "acme", "pub", "k"); err != nil {
+		t.Fatal(err)
+	}
+	// k's roots hold the private dataset too: an outsider must not reach it through pub.
+	body := api.LinkedCredentialsRequest{CredsKey: "k", Location: f.root + "/priv"}
+	if st, out := f.do(t, "outsider", "POST", "/orgs/acme/datasets/pub/linked-credentials", body); st != http.StatusForbidden {
+		t.Errorf("outsider got linked credentials of a public dataset: %d %v", st, out)
+	}
+	if st, _ := f.do(t, "reader", "POST", "/orgs/acme/datasets/pub/linked-credentials", body); st != http.StatusOK {
+		t.Errorf("reader of the org: %d", st)
+	}
+	if st, _ := f.do(t, "outsider", "POST", "/orgs/acme/datasets/priv/linked-credentials", api.LinkedCredentialsRequest{CredsKey: "nope", Location: f.root}); st != http.StatusForbidden {
+		t.Errorf("unlinked key: %d", st)
+	}
+	// A token narrowed to another org does not read public datasets either.
+	tok, err := f.env.Admin(t).CreateToken(ctx, api.CreateTokenRequest{Org: "local"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.tokens["local-only"] = tok.Token
+	if st, _ := f.do(t, "local-only", "POST", "/orgs/acme/datasets/pub/credentials", api.DatasetCredentialsRequest{Mode: "read"}); st != http.StatusForbidden {
+		t.Errorf("a token narrowed to org local read a public dataset of acme: %d", st)
+	}
+}
+
+func TestNarrowedTokenCannotTouchItsOwnersOtherTokens(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	writer := f.env.Client(t, f.tokens["writer"])
+	ci, err := writer.CreateToken(ctx, api.CreateTokenRequest{Org: "acme", Role: "reader", Name: "ci"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.tokens["ci"] = ci.Token
+	who, err := writer.Whoami(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := f.do(t, "ci", "DELETE", "/tokens/"+who.TokenID, nil); st != http.StatusNotFound {
+		t.Errorf("a narrowed token revoked its owner's unrestricted token: %d", st)
+	}
+	_, out := f.do(t, "ci", "GET", "/tokens", nil)
+	for _, tk := range out["tokens"].([]any) {
+		if tk.(map[string]any)["org"] != "acme" {
+			t.Errorf("a narrowed token lists %v", tk)
+		}
+	}
+	if _, err := writer.Whoami(ctx); err != nil {
+		t.Errorf("owner's token stopped working: %v", err)
+	}
+}
+
+func TestRecreatedCredsKeyDoesNotServeCachedCredentials(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	admin := f.env.Admin(t)
+	root := func(sub string) api.PutCredsKeyRequest {
+		return api.PutCredsKeyRequest{Provider: "file", Config: api.CredsKeyConfig{Roots: []string{f.root + "/" + sub}}}
+	}
+	if _, err := admin.PutCredsKey(ctx, "acme", "tmp", root("a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.LocationCredentials(ctx, "acme", "tmp", f.root+"/a/x", "read"); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.DeleteCredsKey(ctx, "acme", "tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.PutCredsKey(ctx, "acme", "tmp", root("b")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.LocationCredentials(ctx, "acme", "tmp", f.root+"/a/x", "read"); err == nil {
+		t.Fatal("the recreated key vended a location outside its new roots")
+	}
+}
+
+func TestUpdatesKeepASecretOnlyForTheSameIdentity(t *testing.T) {
+	f := newFixture(t)
+	cfg := api.CredsKeyConfig{Roots: []string{"s3://bucket/datasets"}, RoleARN: "arn:aws:iam::123456789012:role/tarn",
+		Source: "access-key", AccessKeyID: "AKIAEXAMPLE"}
+	put := func(cfg api.CredsKeyConfig) (int, map[string]any) {
+		return f.do(t, "admin", "PUT", "/orgs/acme/creds-keys/s3", api.PutCredsKeyRequest{Provider: "aws", Config: cfg})
+	}
+	if st, out := put(cfg); st != http.StatusOK {
+		t.Fatalf("same identity without the secret: %d %v (the stored secret must be kept)", st, out)
+	}
+	other := cfg
+	other.AccessKeyID = "AKIAOTHER"
+	if st, _ := put(other); st != http.StatusBadRequest {
+		t.Errorf("another access key reused the stored secret: %d", st)
+	}
+	moved := cfg
+	moved.STSEndpoint, moved.S3Endpoint = "http://127.0.0.1:9999", "http://127.0.0.1:9999"
+	if st, _ := put(moved); st != http.StatusBadRequest {
+		t.Errorf("the stored secret followed the key to new endpoints: %d", st)
+	}
+	if st, out := put(api.CredsKeyConfig{Roots: cfg.Roots, RoleARN: cfg.RoleARN, Source: "default"}); st != http.StatusOK {
+		t.Errorf("switching to the server's identity: %d %v", st, out)
+	}
+}

@@ -217,7 +217,13 @@ func (a *API) run(c *call, rt route) (int, any, error) {
 	c.principal = p
 	c.record.Principal = p.String()
 	if org := c.r.PathValue("org"); org != "" {
-		if _, err := a.store.Org(c.ctx, org); err != nil {
+		_, err := a.store.Org(c.ctx, org)
+		if errs.Is(errs.NotFound, err) && a.authz.Superuser(p) != nil {
+			// Only superusers learn that an org does not exist; others cannot tell it
+			// from an org they are not a member of.
+			err = errs.E(errs.Permission, "you are not a member of org %q: ask an org admin to add you", org)
+		}
+		if err != nil {
 			return 0, nil, err
 		}
 	}

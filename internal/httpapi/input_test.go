@@ -37,6 +37,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"al path as storage", "PUT", "/orgs/acme/default-storage", api.DefaultStorage{Location: "al://acme/x", CredsKey: "k"}, 400, api.CodeInvalidLocation, "storage location"},
 		{"location outside the key", "POST", "/orgs/acme/datasets", api.CreateDatasetRequest{Name: "x", Location: "file:///etc", CredsKey: "k"}, 403, api.CodeInvalidLocation, "outside the locations"},
 		{"file root outside the allow-list", "PUT", "/orgs/acme/creds-keys/etc", api.PutCredsKeyRequest{Provider: "file", Config: api.CredsKeyConfig{Roots: []string{"file:///etc"}}}, 400, api.CodeInvalidLocation, "--file-root"},
+		{"file root at the data dir (master.key, tarn.db)", "PUT", "/orgs/acme/creds-keys/dd", api.PutCredsKeyRequest{Provider: "file", Config: api.CredsKeyConfig{Roots: []string{"file://" + f.env.DataDir}}}, 400, api.CodeInvalidLocation, "--file-root"},
 		{"unknown provider", "PUT", "/orgs/acme/creds-keys/x", api.PutCredsKeyRequest{Provider: "ftp", Config: api.CredsKeyConfig{Roots: []string{f.root}}}, 400, api.CodeInvalid, `unknown provider "ftp"`},
 		{"unknown JSON field", "POST", "/orgs", rawBody(`{"name":"x","owner":"me"}`), 400, api.CodeInvalid, `unknown field "owner"`},
 		{"wrong JSON type", "POST", "/orgs", rawBody(`{"name":7}`), 400, api.CodeInvalid, `field "name" must be string`},

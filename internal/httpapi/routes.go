@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/internal/authn"
 	"github.com/tarnhq/tarn/internal/authn/apitoken"
 	"github.com/tarnhq/tarn/internal/errs"
 	"github.com/tarnhq/tarn/internal/provider"
@@ -289,16 +290,25 @@ func (a *API) listTokens(c *call) (int, any, error) {
 	}
 	out := api.TokenList{Tokens: []api.Token{}}
 	for _, t := range ts {
-		out.Tokens = append(out.Tokens, tokenJSON(t))
+		if sees(c.principal, t) {
+			out.Tokens = append(out.Tokens, tokenJSON(t))
+		}
 	}
 	return http.StatusOK, out, nil
+}
+
+// sees reports whether p may list and revoke token t of its own user: a token narrowed to
+// an org reaches only the tokens narrowed to that org, so a leaked CI token cannot revoke
+// its owner's other tokens.
+func sees(p authn.Principal, t store.Token) bool {
+	return t.User == p.User && (p.TokenOrg == "" || t.Org == p.TokenOrg)
 }
 
 func (a *API) revokeToken(c *call) (int, any, error) {
 	id := c.r.PathValue("id")
 	c.record.Target = "token:" + id
 	t, err := a.store.Token(c.ctx, id)
-	if err == nil && t.User != c.principal.User && a.authz.Superuser(c.principal) != nil {
+	if err == nil && a.authz.Superuser(c.principal) != nil && (t.User != c.principal.User || !sees(c.principal, t)) {
 		err = errs.E(errs.NotFound, "token %q not found", id) // others' tokens are not revealed
 	}
 	if err != nil {
@@ -324,7 +334,8 @@ func (a *API) putCredsKey(c *call) (int, any, error) {
 	if err := decode(c, &req, false); err != nil {
 		return 0, nil, err
 	}
-	// An update keeps the secret and the external ID unless the provider changes.
+	// An update keeps the external ID unless the provider changes, and keeps the secret
+	// only while it still belongs to the same identity at the same endpoints.
 	var prev *api.CredsKeyConfig
 	var secret []byte
 	if old, err := a.store.CredsKey(c.ctx, org, name); err == nil && old.Provider == req.Provider {
@@ -332,7 +343,11 @@ func (a *API) putCredsKey(c *call) (int, any, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		prev, secret = &key.Config, old.Secret
+		prev = &key.Config
+		n := req.Config
+		if n.Source == prev.Source && n.AccessKeyID == prev.AccessKeyID && n.STSEndpoint == prev.STSEndpoint && n.S3Endpoint == prev.S3Endpoint {
+			secret = old.Secret
+		}
 	} else if err != nil && !errs.Is(errs.NotFound, err) {
 		return 0, nil, err
 	}
@@ -490,11 +505,11 @@ func (a *API) setDefaultStorage(c *call) (int, any, error) {
 	if err := decode(c, &req, false); err != nil {
 		return 0, nil, err
 	}
-	c.record.Target = req.Location
 	loc, err := vend.ParseLocation(req.Location)
 	if err != nil {
 		return 0, nil, err
 	}
+	c.record.Target = loc.String()
 	if _, err := a.keyAllowing(c, org, req.CredsKey, loc); err != nil {
 		return 0, nil, err
 	}
@@ -523,8 +538,7 @@ func (a *API) keyAllowing(c *call, org, name string, loc location.Location) (sto
 	}
 	c.record.KeyID = fmt.Sprintf("%s/%s@v%d", org, name, sk.Version)
 	if !provider.Allows(key, loc) {
-		return sk, errs.E(errs.Permission, "%s is outside the locations creds key %q may vend for (%s)",
-			loc, name, strings.Join(key.Config.Roots, ", ")).WithCode(api.CodeInvalidLocation)
+		return sk, provider.OutsideRoots(key, loc)
 	}
 	return sk, nil
 }

@@ -182,6 +182,12 @@ func Allows(key Key, loc location.Location) bool {
 	return false
 }
 
+// OutsideRoots is the error for a location that key may not vend for.
+func OutsideRoots(key Key, loc location.Location) error {
+	return errs.E(errs.Permission, "%s is outside the locations creds key %q may vend for (%s)",
+		loc, key.Name, strings.Join(key.Config.Roots, ", ")).WithCode(api.CodeInvalidLocation)
+}
+
 // Vend mints credentials for req through provider. It returns an error of kind Permission
 // when req.Location is outside the key's roots, and Invalid for an unknown mode or provider.
 func (v *Vendor) Vend(ctx context.Context, provider string, req Request) (*api.Credentials, error) {
@@ -193,8 +199,7 @@ func (v *Vendor) Vend(ctx context.Context, provider string, req Request) (*api.C
 		return nil, errs.E(errs.Invalid, "mode %q is not read or write", req.Mode)
 	}
 	if !Allows(req.Key, req.Location) {
-		return nil, errs.E(errs.Permission, "%s is outside the locations creds key %q may vend for (%s)",
-			req.Location, req.Key.Name, strings.Join(req.Key.Config.Roots, ", "))
+		return nil, OutsideRoots(req.Key, req.Location)
 	}
 	c, err := d.Vend(ctx, req)
 	if err != nil {

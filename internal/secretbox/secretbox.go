@@ -64,23 +64,7 @@ func Load(dataDir string) (*Box, error) {
 	path := filepath.Join(dataDir, KeyFile)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		key := make([]byte, KeySize)
-		rand.Read(key)
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, fs.ErrExist) {
-			return Load(dataDir) // another server created it first
-		}
-		if err != nil {
-			return nil, fmt.Errorf("create master key: %w", err)
-		}
-		if _, err := f.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("write master key: %w", err)
-		}
-		if err := f.Close(); err != nil {
-			return nil, fmt.Errorf("write master key: %w", err)
-		}
-		return New(key)
+		return create(path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read master key: %w", err)
@@ -88,6 +72,31 @@ func Load(dataDir string) (*Box, error) {
 	key, err := decodeKey(strings.TrimSpace(string(data)))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return New(key)
+}
+
+// create writes a random master key to path: to a temporary file first, then linked into
+// place, so no reader ever sees a partial key and a concurrent creator's key wins whole.
+func create(path string) (*Box, error) {
+	key := make([]byte, KeySize)
+	rand.Read(key)
+	tmp, err := os.CreateTemp(filepath.Dir(path), KeyFile+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("create master key: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
+		tmp.Close()
+		return nil, fmt.Errorf("write master key: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, fmt.Errorf("write master key: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+		return Load(filepath.Dir(path)) // another server created it first
+	} else if err != nil {
+		return nil, fmt.Errorf("create master key: %w", err)
 	}
 	return New(key)
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/tarnhq/tarn/api"
@@ -41,100 +42,103 @@ type bootstrapper struct {
 }
 
 func (b *bootstrapper) run(ctx context.Context) error {
-	created, err := b.admin(ctx)
+	if err := b.admin(ctx); err != nil {
+		return err
+	}
+	err := b.store.CreateOrg(ctx, store.Org{Name: LocalOrg, CreatedAt: b.now().UTC()})
+	if errs.Is(errs.Conflict, err) {
+		return nil // set up before, by this server or another: leave it as its admins made it
+	}
 	if err != nil {
 		return err
 	}
-	if err := ignoreConflict(b.store.CreateOrg(ctx, store.Org{Name: LocalOrg, CreatedAt: b.now().UTC()})); err != nil {
+	if err := b.store.PutMember(ctx, store.Member{Org: LocalOrg, User: AdminUser, Role: store.Admin}); err != nil {
 		return err
 	}
-	if created {
-		if err := b.store.PutMember(ctx, store.Member{Org: LocalOrg, User: AdminUser, Role: store.Admin}); err != nil {
-			return err
-		}
-	}
-	if _, err := b.store.CredsKey(ctx, LocalOrg, LocalKey); errs.Is(errs.NotFound, err) {
-		root, cfg, err := b.localRoot()
-		if err != nil {
-			return err
-		}
-		now := b.now().UTC()
-		if _, err := b.store.PutCredsKey(ctx, store.CredsKey{Org: LocalOrg, Name: LocalKey, Provider: localfile.Name,
-			Config: cfg, CreatedAt: now, UpdatedAt: now}); err != nil {
-			return err
-		}
-		org, err := b.store.Org(ctx, LocalOrg)
-		if err != nil {
-			return err
-		}
-		if org.DefaultLocation == "" {
-			if err := b.store.SetDefaultStorage(ctx, LocalOrg, root.String(), LocalKey); err != nil {
-				return err
-			}
-		}
-	} else if err != nil {
+	root, cfg, err := b.localRoot()
+	if err != nil {
 		return err
-	}
-	return nil
-}
-
-// localRoot picks the directory of the org local's datasets: <data-dir>/datasets, or
-// <first file root>/local when the operator's --file-root leaves the data dir out. It
-// creates the directory and returns the creds key configuration for it.
-func (b *bootstrapper) localRoot() (location.Location, []byte, error) {
-	dirs := []string{filepath.Join(b.dataDir, datasetDir)}
-	if len(b.fileRoots) > 0 {
-		dirs = append(dirs, filepath.Join(b.fileRoots[0], LocalOrg))
-	}
-	var lastErr error
-	for _, dir := range dirs {
-		root, err := location.FromLocal(dir)
-		if err != nil {
-			return root, nil, err
-		}
-		cfg, err := b.vendor.CheckConfig(localfile.Name, api.CredsKeyConfig{Roots: []string{root.String()}}, nil, false)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		return root, cfg, os.MkdirAll(dir, 0o750)
-	}
-	return location.Location{}, nil, lastErr
-}
-
-// admin creates the superuser and writes its token file. It reports whether it created them.
-func (b *bootstrapper) admin(ctx context.Context) (bool, error) {
-	if _, err := b.store.User(ctx, AdminUser); err == nil || !errs.Is(errs.NotFound, err) {
-		return false, err
 	}
 	now := b.now().UTC()
-	err := b.store.CreateUser(ctx, store.User{Name: AdminUser, Superuser: true, CreatedAt: now})
-	if errs.Is(errs.Conflict, err) {
-		return false, nil // another server got there first
+	if _, err := b.store.PutCredsKey(ctx, store.CredsKey{Org: LocalOrg, Name: LocalKey, Provider: localfile.Name,
+		Config: cfg, CreatedAt: now, UpdatedAt: now}); err != nil {
+		return err
 	}
+	return b.store.SetDefaultStorage(ctx, LocalOrg, root.String(), LocalKey)
+}
+
+// localRoot picks the directory of the org local's datasets, <data-dir>/datasets, or
+// <first file root>/local when the operator's --file-root leaves it out. It creates the
+// directory and returns the creds key configuration for it.
+func (b *bootstrapper) localRoot() (location.Location, []byte, error) {
+	dir := filepath.Join(b.dataDir, datasetDir)
+	if !slices.Contains(b.fileRoots, dir) {
+		dir = filepath.Join(b.fileRoots[0], LocalOrg)
+	}
+	root, err := location.FromLocal(dir)
 	if err != nil {
-		return false, err
+		return root, nil, err
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return root, nil, err
+	}
+	cfg, err := b.vendor.CheckConfig(localfile.Name, api.CredsKeyConfig{Roots: []string{root.String()}}, nil, false)
+	return root, cfg, err
+}
+
+// admin creates the superuser and writes a token of it to <data-dir>/admin.token. When the
+// superuser exists but has no usable token and the file is gone (a first start that failed
+// half-way), it mints a new token, so the installation never locks its operator out.
+func (b *bootstrapper) admin(ctx context.Context) error {
+	now := b.now().UTC()
+	_, err := b.store.User(ctx, AdminUser)
+	switch {
+	case errs.Is(errs.NotFound, err):
+		err = b.store.CreateUser(ctx, store.User{Name: AdminUser, Superuser: true, CreatedAt: now})
+		if errs.Is(errs.Conflict, err) {
+			return nil // another server got there first
+		}
+		if err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		if usable, err := b.hasUsableToken(ctx, now); usable || err != nil {
+			return err
+		}
 	}
 	secret, hash := apitoken.New()
 	if err := b.store.CreateToken(ctx, store.Token{ID: apitoken.NewID("tok_"), User: AdminUser, Name: "bootstrap",
 		Hash: hash, CreatedAt: now}); err != nil {
-		return false, err
+		return err
 	}
 	path := filepath.Join(b.dataDir, TokenFile)
 	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
-		return false, fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil { // WriteFile keeps the mode of an existing file
-		return false, err
+		return err
 	}
-	fmt.Fprintf(b.out, "Created the superuser %q; its token is in %s (readable only by you).\n", AdminUser, path)
+	fmt.Fprintf(b.out, "The superuser %q's token is in %s (readable only by you).\n", AdminUser, path)
 	fmt.Fprintf(b.out, "Log in with:\n  tarn login --token-stdin < %s\n", path)
-	return true, nil
+	return nil
 }
 
-func ignoreConflict(err error) error {
-	if errs.Is(errs.Conflict, err) {
-		return nil
+// hasUsableToken reports whether the superuser can still log in: admin.token exists, or
+// the superuser has a token that is neither revoked nor expired.
+func (b *bootstrapper) hasUsableToken(ctx context.Context, now time.Time) (bool, error) {
+	if _, err := os.Stat(filepath.Join(b.dataDir, TokenFile)); err == nil {
+		return true, nil
 	}
-	return err
+	ts, err := b.store.Tokens(ctx, AdminUser)
+	if err != nil {
+		return false, err
+	}
+	for _, t := range ts {
+		if t.RevokedAt.IsZero() && (t.ExpiresAt.IsZero() || now.Before(t.ExpiresAt)) {
+			return true, nil
+		}
+	}
+	return false, nil
 }

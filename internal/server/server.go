@@ -32,7 +32,8 @@ type Options struct {
 	DataDir string
 	// Database is a postgres:// URL; empty means SQLite in DataDir.
 	Database string
-	// FileRoots are the directories creds keys of provider file may use; default DataDir.
+	// FileRoots are the directories creds keys of provider file may use; default
+	// <DataDir>/datasets.
 	FileRoots []string
 	// Logger receives JSON logs; nil discards them.
 	Logger *slog.Logger
@@ -75,7 +76,11 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		o.Now = time.Now
 	}
 	if len(o.FileRoots) == 0 {
-		o.FileRoots = []string{dataDir}
+		// Not the data dir itself: it holds the database, master.key and admin.token.
+		o.FileRoots = []string{filepath.Join(dataDir, datasetDir)}
+		if err := os.MkdirAll(o.FileRoots[0], 0o750); err != nil {
+			return nil, fmt.Errorf("create %s: %w", o.FileRoots[0], err)
+		}
 	}
 	st, err := openStore(ctx, o.Database, dataDir)
 	if err != nil {
@@ -91,6 +96,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		localfile.Name: files,
 		awssts.Name:    awssts.New(awssts.Options{Now: o.Now}),
 	}, o.Now)
+	if o.Database != "" && os.Getenv(secretbox.EnvMasterKey) == "" {
+		st.Close()
+		return nil, fmt.Errorf("with --database every server must share one master key: set %s (64 hex characters, e.g. from: openssl rand -hex 32) on all of them", secretbox.EnvMasterKey)
+	}
 	secrets, err := secretbox.Load(dataDir)
 	if err != nil {
 		st.Close()

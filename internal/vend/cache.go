@@ -11,17 +11,19 @@ import (
 	"github.com/tarnhq/tarn/api"
 )
 
-// cacheKey identifies interchangeable credentials: same creds key and version, same
-// location, same mode. Who asked is not part of it: authorization happens before the cache.
+// cacheKey identifies interchangeable credentials: same creds key (the same incarnation of
+// it: a key deleted and created again starts at version 1 anew) and version, same location,
+// same mode. Who asked is not part of it: authorization happens before the cache.
 type cacheKey struct {
 	org, key string
+	created  int64 // the key's CreatedAt, in Unix nanoseconds
 	version  int64
 	location string
 	mode     string
 }
 
 func (k cacheKey) String() string {
-	return fmt.Sprintf("%s/%s@%d %s %s", k.org, k.key, k.version, k.mode, k.location)
+	return fmt.Sprintf("%s/%s@%d.%d %s %s", k.org, k.key, k.created, k.version, k.mode, k.location)
 }
 
 type cacheEntry struct {

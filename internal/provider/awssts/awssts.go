@@ -52,7 +52,8 @@ type Options struct {
 	// "default". Nil means the AWS default credential chain, loaded with
 	// config.LoadDefaultConfig on first use.
 	DefaultCredentials aws.CredentialsProvider
-	// HTTPClient carries the STS and S3 requests; nil means the AWS SDK's default client.
+	// HTTPClient carries the STS and S3 requests; nil means a client that refuses
+	// link-local and metadata addresses (see refuseMetadata).
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -70,6 +71,9 @@ type Driver struct {
 // New returns a driver with the given options.
 func New(o Options) *Driver {
 	d := &Driver{httpClient: o.HTTPClient, now: o.Now}
+	if d.httpClient == nil {
+		d.httpClient = guardedClient()
+	}
 	if d.now == nil {
 		d.now = time.Now
 	}
@@ -155,6 +159,10 @@ func (d *Driver) CheckConfig(cfg api.CredsKeyConfig, hasSecret bool) (api.CredsK
 	case api.SourceDefault:
 		if cfg.AccessKeyID != "" || hasSecret {
 			return cfg, errs.E(errs.Invalid, "access_key_id and a secret go with source %q, not %q", api.SourceAccessKey, api.SourceDefault)
+		}
+		if cfg.STSEndpoint != "" {
+			// The server's own AWS identity signs only for AWS, never for a host an org admin names.
+			return cfg, errs.E(errs.Invalid, "an S3-compatible store (sts_endpoint) needs source %q with that store's access key", api.SourceAccessKey)
 		}
 	case api.SourceAccessKey:
 		if !keyIDRe.MatchString(cfg.AccessKeyID) {

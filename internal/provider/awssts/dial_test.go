@@ -1,0 +1,29 @@
+package awssts
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestEndpointsCannotReachMetadataAddresses(t *testing.T) {
+	c := guardedClient()
+	for _, url := range []string{
+		"http://169.254.169.254/latest/meta-data/",
+		"http://[fd00:ec2::254]/latest/meta-data/",
+		"http://[fe80::1]/",
+		"http://0.0.0.0/",
+	} {
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+		_, err := c.Do(req)
+		if err == nil || !strings.Contains(err.Error(), "refusing to connect") {
+			t.Errorf("%s: %v", url, err)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:9000", "10.0.0.5:443", "[::1]:9000", "52.216.1.1:443"} {
+		if err := refuseMetadata("tcp", addr, nil); err != nil {
+			t.Errorf("%s refused: %v", addr, err)
+		}
+	}
+}

@@ -1,0 +1,58 @@
+package server_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/internal/testenv"
+)
+
+func TestRestartKeepsWhatAdminsChanged(t *testing.T) {
+	dir := t.TempDir()
+	first := testenv.New(t, testenv.Options{DataDir: dir})
+	ctx := context.Background()
+	admin := first.Admin(t)
+	if _, err := admin.SetDefaultStorage(ctx, "local", api.DefaultStorage{Location: "file://" + filepath.Join(dir, "datasets", "elsewhere"), CredsKey: "local"}); err != nil {
+		t.Fatal(err)
+	}
+	first.Server.Close()
+
+	second := testenv.New(t, testenv.Options{DataDir: dir})
+	if second.AdminToken != first.AdminToken {
+		t.Error("a restart minted a new admin token although the old one works")
+	}
+	org, err := second.Admin(t).Org(ctx, "local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if org.DefaultStorage == nil || org.DefaultStorage.Location != "file://"+filepath.Join(dir, "datasets", "elsewhere") {
+		t.Errorf("a restart reset the default storage: %+v", org.DefaultStorage)
+	}
+}
+
+func TestRestartRecoversALostAdminToken(t *testing.T) {
+	dir := t.TempDir()
+	first := testenv.New(t, testenv.Options{DataDir: dir})
+	ctx := context.Background()
+	admin := first.Admin(t)
+	who, err := admin.Whoami(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.RevokeToken(ctx, who.TokenID); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "admin.token"))
+	first.Server.Close()
+
+	second := testenv.New(t, testenv.Options{DataDir: dir})
+	if second.AdminToken == first.AdminToken {
+		t.Fatal("no new admin token")
+	}
+	if me, err := second.Admin(t).Whoami(ctx); err != nil || !me.Superuser {
+		t.Fatalf("the new admin token does not work: %v %+v", err, me)
+	}
+}
