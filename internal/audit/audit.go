@@ -5,9 +5,11 @@ package audit
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/tarnhq/tarn/internal/errs"
 	"github.com/tarnhq/tarn/internal/store"
 )
 
@@ -46,6 +48,21 @@ func (l *Log) Record(ctx context.Context, r store.AuditRecord) error {
 	}
 	return err
 }
+
+// ResultOf classifies the outcome of an action: OK, Denied (refused for lack of
+// authentication or permission) or Failed.
+func ResultOf(err error) string {
+	switch k := errs.KindOf(err); {
+	case err == nil:
+		return OK
+	case k == errs.Permission || k == errs.Unauthenticated:
+		return Denied
+	}
+	return Failed
+}
+
+// KeyID names a creds key version in audit records: "org/name@vN".
+func KeyID(k store.CredsKey) string { return fmt.Sprintf("%s/%s@v%d", k.Org, k.Name, k.Version) }
 
 type requestIDKey struct{}
 

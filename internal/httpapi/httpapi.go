@@ -168,12 +168,8 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) {
 		status = errs.Status(errs.KindOf(err))
 	}
 	if rt.audited || errs.Is(errs.Permission, err) || errs.Is(errs.Unauthenticated, err) {
-		rec.Result = audit.OK
+		rec.Result = audit.ResultOf(err)
 		if err != nil {
-			rec.Result = audit.Failed
-			if k := errs.KindOf(err); k == errs.Permission || k == errs.Unauthenticated {
-				rec.Result = audit.Denied
-			}
 			rec.Detail = publicDetail(err)
 		}
 		if aerr := a.audit.Record(ctx, *rec); aerr != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/internal/audit"
 	"github.com/tarnhq/tarn/internal/authn"
 	"github.com/tarnhq/tarn/internal/authn/apitoken"
 	"github.com/tarnhq/tarn/internal/errs"
@@ -372,7 +373,7 @@ func (a *API) saveCredsKey(c *call, k store.CredsKey) (int, any, error) {
 		return 0, nil, err
 	}
 	a.vend.Forget(k.Org, k.Name)
-	c.record.KeyID = fmt.Sprintf("%s/%s@v%d", k.Org, k.Name, k.Version)
+	c.record.KeyID = audit.KeyID(k)
 	return http.StatusOK, credsKeyJSON(k), nil
 }
 
@@ -462,7 +463,7 @@ func (a *API) verifyCredsKey(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	c.record.KeyID = fmt.Sprintf("%s/%s@v%d", org, name, sk.Version)
+	c.record.KeyID = audit.KeyID(sk)
 	checks, err := a.vendor.Verify(c.ctx, sk.Provider, key, loc)
 	if err != nil {
 		return 0, nil, err
@@ -536,7 +537,7 @@ func (a *API) keyAllowing(c *call, org, name string, loc location.Location) (sto
 	if err != nil {
 		return sk, err
 	}
-	c.record.KeyID = fmt.Sprintf("%s/%s@v%d", org, name, sk.Version)
+	c.record.KeyID = audit.KeyID(sk)
 	if !provider.Allows(key, loc) {
 		return sk, provider.OutsideRoots(key, loc)
 	}

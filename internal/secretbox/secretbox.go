@@ -113,9 +113,11 @@ func decodeKey(s string) ([]byte, error) {
 
 // Seal encrypts plaintext bound to context (e.g. "org/key").
 func (b *Box) Seal(plaintext []byte, context string) []byte {
-	nonce := make([]byte, b.aead.NonceSize(), 1+b.aead.NonceSize()+len(plaintext)+b.aead.Overhead())
+	n := b.aead.NonceSize()
+	out := make([]byte, 1+n, 1+n+len(plaintext)+b.aead.Overhead())
+	out[0] = version
+	nonce := out[1:]
 	rand.Read(nonce)
-	out := append([]byte{version}, nonce...)
 	return b.aead.Seal(out, nonce, plaintext, []byte(context))
 }
 

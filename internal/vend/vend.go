@@ -151,7 +151,7 @@ func (s *Service) mint(ctx context.Context, p authn.Principal, org, keyName stri
 	if err != nil {
 		return nil, err
 	}
-	pending.KeyID = fmt.Sprintf("%s/%s@v%d", org, keyName, sk.Version)
+	pending.KeyID = audit.KeyID(sk)
 	pending.Detail = "provider " + sk.Provider
 	if !provider.Allows(key, loc) { // checked here too: a cache hit skips the Vendor
 		return nil, provider.OutsideRoots(key, loc)
@@ -187,7 +187,7 @@ func (s *Service) count(c **api.Credentials, err *error) {
 	if *c != nil {
 		prov = (*c).Provider
 	}
-	s.Metrics.vends.WithLabelValues(prov, result(*err)).Inc()
+	s.Metrics.vends.WithLabelValues(prov, audit.ResultOf(*err)).Inc()
 }
 
 func okOrError(err error) string {
@@ -229,14 +229,4 @@ func checkMode(mode string) (string, error) {
 		return mode, nil
 	}
 	return "", errs.E(errs.Invalid, "mode %q is not read or write", mode)
-}
-
-func result(err error) string {
-	switch {
-	case err == nil:
-		return audit.OK
-	case errs.Is(errs.Permission, err):
-		return audit.Denied
-	}
-	return audit.Failed
 }

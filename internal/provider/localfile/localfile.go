@@ -24,7 +24,7 @@ import (
 )
 
 // Name is the provider name of this driver.
-const Name = "file"
+const Name = api.ProviderFile
 
 // Driver vends local directories.
 type Driver struct {
