@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/client"
 )
 
@@ -34,22 +35,19 @@ with its principal, target, mode, result and request id. Needs the admin role in
 				}
 				q.Since = t
 			}
-			c, err := a.client()
+			recs, err := fetch(a, fmt.Sprintf("read audit of org %s", org), func(c *client.Client) ([]api.AuditRecord, error) {
+				return c.Audit(cmd.Context(), org, q)
+			})
 			if err != nil {
-				return fmt.Errorf("read audit of org %s: %w", org, err)
+				return err
 			}
-			recs, err := c.Audit(cmd.Context(), org, q)
-			if err != nil {
-				return fmt.Errorf("read audit of org %s: %w", org, err)
-			}
-			if a.jsonOut() {
-				return a.printJSON(nonNil(recs))
-			}
-			t := a.table("TIME", "PRINCIPAL", "ACTION", "TARGET", "MODE", "RESULT", "REQUEST_ID", "DETAIL")
-			for _, r := range recs {
-				t.row(fmtTime(r.Time), r.Principal, r.Action, r.Target, r.Mode, r.Result, r.RequestID, r.Detail)
-			}
-			return t.flush()
+			return a.show(nonNil(recs), func() error {
+				t := a.table("TIME", "PRINCIPAL", "ACTION", "TARGET", "MODE", "RESULT", "REQUEST_ID", "DETAIL")
+				for _, r := range recs {
+					t.row(fmtTime(r.Time), r.Principal, r.Action, r.Target, r.Mode, r.Result, r.RequestID, r.Detail)
+				}
+				return t.flush()
+			})
 		},
 	}
 	cmd.Flags().StringVar(&since, "since", "", "only records since this long ago (1h) or this RFC 3339 time")

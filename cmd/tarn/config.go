@@ -154,6 +154,29 @@ func (a *app) client() (*client.Client, error) {
 	return a.newClient(s)
 }
 
+// call builds the API client and runs fn with it. An error of either comes back as
+// "what: error", the line the CLI prints when the command fails.
+func (a *app) call(what string, fn func(*client.Client) error) error {
+	c, err := a.client()
+	if err == nil {
+		err = fn(c)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// fetch is call for a request that answers with a value: it returns what fn returns.
+func fetch[T any](a *app, what string, fn func(*client.Client) (T, error)) (T, error) {
+	var v T
+	err := a.call(what, func(c *client.Client) (err error) {
+		v, err = fn(c)
+		return err
+	})
+	return v, err
+}
+
 func (a *app) newClient(s settings) (*client.Client, error) {
 	c, err := client.New(client.Options{
 		Endpoint:   s.endpoint,

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/client"
 )
 
 func (a *app) credsCmd() *cobra.Command {
@@ -75,22 +76,19 @@ chain); --source access-key stores an access key, encrypted: give its ID with
 					return err
 				}
 			}
-			c, err := a.client()
+			k, err := fetch(a, fmt.Sprintf("add creds key %s/%s", org, key), func(c *client.Client) (*api.CredsKey, error) {
+				return c.PutCredsKey(cmd.Context(), org, key, req)
+			})
 			if err != nil {
-				return fmt.Errorf("add creds key %s/%s: %w", org, key, err)
+				return err
 			}
-			k, err := c.PutCredsKey(cmd.Context(), org, key, req)
-			if err != nil {
-				return fmt.Errorf("add creds key %s/%s: %w", org, key, err)
-			}
-			if a.jsonOut() {
-				return a.printJSON(k)
-			}
-			fmt.Fprintf(a.stdout, "Saved creds key %s/%s (provider %s, version %d).\n", k.Org, k.Name, k.Provider, k.Version)
-			if k.Config.ExternalID != "" {
-				fmt.Fprintf(a.stdout, "External ID: %s (put it in the role's trust policy: tarn provision aws %s/%s --bucket B)\n", k.Config.ExternalID, org, key)
-			}
-			return nil
+			return a.show(k, func() error {
+				fmt.Fprintf(a.stdout, "Saved creds key %s/%s (provider %s, version %d).\n", k.Org, k.Name, k.Provider, k.Version)
+				if k.Config.ExternalID != "" {
+					fmt.Fprintf(a.stdout, "External ID: %s (put it in the role's trust policy: tarn provision aws %s/%s --bucket B)\n", k.Config.ExternalID, org, key)
+				}
+				return nil
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -114,22 +112,39 @@ chain); --source access-key stores an access key, encrypted: give its ID with
 // readSecretLine reads one line from standard input, prompting without echo on a terminal.
 func (a *app) readSecretLine(what string) (string, error) {
 	if a.stdinTerminal && a.readSecret != nil {
-		fmt.Fprintf(a.stderr, "%s: ", what)
-		s, err := a.readSecret()
-		fmt.Fprintln(a.stderr)
+		s, err := a.prompt(what + ": ")
 		if err != nil {
 			return "", fmt.Errorf("read %s: %w", what, err)
 		}
-		return strings.TrimSpace(s), nil
+		return s, nil
 	}
-	line, err := bufio.NewReader(io.LimitReader(a.stdin, 64<<10)).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
+	s, err := a.stdinLine(64 << 10)
+	if err != nil {
 		return "", fmt.Errorf("read %s from stdin: %w", what, err)
 	}
-	if s := strings.TrimSpace(line); s != "" {
+	if s != "" {
 		return s, nil
 	}
 	return "", usagef("--secret-stdin: no %s on standard input", what)
+}
+
+// prompt writes prompt to stderr and reads a line from the terminal without echo, trimmed
+// of spaces.
+func (a *app) prompt(prompt string) (string, error) {
+	fmt.Fprint(a.stderr, prompt)
+	s, err := a.readSecret()
+	fmt.Fprintln(a.stderr)
+	return strings.TrimSpace(s), err
+}
+
+// stdinLine reads one line of at most limit bytes from standard input, trimmed of spaces.
+// End of input ends the line.
+func (a *app) stdinLine(limit int64) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(a.stdin, limit)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	return strings.TrimSpace(line), nil
 }
 
 func (a *app) credsRotateCmd() *cobra.Command {
@@ -145,19 +160,13 @@ at once, so update the role's trust policy (tarn provision aws prints it) right 
 			if err != nil {
 				return err
 			}
-			c, err := a.client()
+			k, err := fetch(a, fmt.Sprintf("rotate external ID of %s/%s", org, key), func(c *client.Client) (*api.CredsKey, error) {
+				return c.RotateExternalID(cmd.Context(), org, key)
+			})
 			if err != nil {
-				return fmt.Errorf("rotate external ID of %s/%s: %w", org, key, err)
+				return err
 			}
-			k, err := c.RotateExternalID(cmd.Context(), org, key)
-			if err != nil {
-				return fmt.Errorf("rotate external ID of %s/%s: %w", org, key, err)
-			}
-			if a.jsonOut() {
-				return a.printJSON(k)
-			}
-			fmt.Fprintf(a.stdout, "New external ID of %s/%s: %s (version %d). Update the role's trust policy now.\n", org, key, k.Config.ExternalID, k.Version)
-			return nil
+			return a.showf(k, "New external ID of %s/%s: %s (version %d). Update the role's trust policy now.\n", org, key, k.Config.ExternalID, k.Version)
 		},
 	}
 }
@@ -174,22 +183,19 @@ func (a *app) credsLsCmd() *cobra.Command {
 			if err := checkName("org", org); err != nil {
 				return err
 			}
-			c, err := a.client()
+			keys, err := fetch(a, fmt.Sprintf("list creds keys of org %s", org), func(c *client.Client) ([]api.CredsKey, error) {
+				return c.CredsKeys(cmd.Context(), org)
+			})
 			if err != nil {
-				return fmt.Errorf("list creds keys of org %s: %w", org, err)
+				return err
 			}
-			keys, err := c.CredsKeys(cmd.Context(), org)
-			if err != nil {
-				return fmt.Errorf("list creds keys of org %s: %w", org, err)
-			}
-			if a.jsonOut() {
-				return a.printJSON(nonNil(keys))
-			}
-			t := a.table("NAME", "PROVIDER", "VERSION", "UPDATED", "ROOTS")
-			for _, k := range keys {
-				t.row(k.Name, k.Provider, fmt.Sprint(k.Version), fmtTime(k.UpdatedAt), strings.Join(k.Config.Roots, ","))
-			}
-			return t.flush()
+			return a.show(nonNil(keys), func() error {
+				t := a.table("NAME", "PROVIDER", "VERSION", "UPDATED", "ROOTS")
+				for _, k := range keys {
+					t.row(k.Name, k.Provider, fmt.Sprint(k.Version), fmtTime(k.UpdatedAt), strings.Join(k.Config.Roots, ","))
+				}
+				return t.flush()
+			})
 		},
 	}
 }
@@ -205,44 +211,43 @@ func (a *app) credsShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := a.client()
+			k, err := fetch(a, fmt.Sprintf("show creds key %s/%s", org, key), func(c *client.Client) (*api.CredsKey, error) {
+				return c.CredsKey(cmd.Context(), org, key)
+			})
 			if err != nil {
-				return fmt.Errorf("show creds key %s/%s: %w", org, key, err)
+				return err
 			}
-			k, err := c.CredsKey(cmd.Context(), org, key)
-			if err != nil {
-				return fmt.Errorf("show creds key %s/%s: %w", org, key, err)
-			}
-			if a.jsonOut() {
-				return a.printJSON(k)
-			}
-			pairs := []string{
-				"org", k.Org,
-				"name", k.Name,
-				"provider", k.Provider,
-				"version", fmt.Sprint(k.Version),
-				"roots", strings.Join(k.Config.Roots, ", "),
-			}
-			cfg := k.Config
-			for _, f := range [][2]string{
-				{"role arn", cfg.RoleARN}, {"region", cfg.Region}, {"kms key arn", cfg.KMSKeyARN},
-				{"sts endpoint", cfg.STSEndpoint}, {"s3 endpoint", cfg.S3Endpoint}, {"source", cfg.Source},
-				{"access key id", cfg.AccessKeyID}, {"external id", cfg.ExternalID},
-			} {
-				if f[1] != "" {
-					pairs = append(pairs, f[0], f[1])
-				}
-			}
-			if cfg.PathStyle {
-				pairs = append(pairs, "path style", "yes")
-			}
-			if cfg.MaxDurationSeconds > 0 {
-				pairs = append(pairs, "max duration", fmt.Sprintf("%ds", cfg.MaxDurationSeconds))
-			}
-			pairs = append(pairs, "created", fmtTime(k.CreatedAt), "updated", fmtTime(k.UpdatedAt))
-			return kv(a.stdout, pairs...)
+			return a.show(k, func() error { return kv(a.stdout, credsKeyPairs(k)...) })
 		},
 	}
+}
+
+// credsKeyPairs returns the lines of "tarn creds show" as kv pairs; unset options are left out.
+func credsKeyPairs(k *api.CredsKey) []string {
+	pairs := []string{
+		"org", k.Org,
+		"name", k.Name,
+		"provider", k.Provider,
+		"version", fmt.Sprint(k.Version),
+		"roots", strings.Join(k.Config.Roots, ", "),
+	}
+	cfg := k.Config
+	for _, f := range [][2]string{
+		{"role arn", cfg.RoleARN}, {"region", cfg.Region}, {"kms key arn", cfg.KMSKeyARN},
+		{"sts endpoint", cfg.STSEndpoint}, {"s3 endpoint", cfg.S3Endpoint}, {"source", cfg.Source},
+		{"access key id", cfg.AccessKeyID}, {"external id", cfg.ExternalID},
+	} {
+		if f[1] != "" {
+			pairs = append(pairs, f[0], f[1])
+		}
+	}
+	if cfg.PathStyle {
+		pairs = append(pairs, "path style", "yes")
+	}
+	if cfg.MaxDurationSeconds > 0 {
+		pairs = append(pairs, "max duration", fmt.Sprintf("%ds", cfg.MaxDurationSeconds))
+	}
+	return append(pairs, "created", fmtTime(k.CreatedAt), "updated", fmtTime(k.UpdatedAt))
 }
 
 func (a *app) credsVerifyCmd() *cobra.Command {
@@ -273,26 +278,15 @@ the server checks the key's own configuration.`,
 				}
 				where = l.String()
 			}
-			c, err := a.client()
+			what := fmt.Sprintf("verify creds key %s/%s", org, key)
+			res, err := fetch(a, what, func(c *client.Client) (*api.VerifyResponse, error) {
+				return c.VerifyCredsKey(cmd.Context(), org, key, where)
+			})
 			if err != nil {
-				return fmt.Errorf("verify creds key %s/%s: %w", org, key, err)
+				return err
 			}
-			res, err := c.VerifyCredsKey(cmd.Context(), org, key, where)
-			if err != nil {
-				return fmt.Errorf("verify creds key %s/%s: %w", org, key, err)
-			}
-			failed := 0
-			for _, ch := range res.Checks {
-				if !ch.OK {
-					failed++
-				}
-			}
-			if a.jsonOut() {
-				res.Checks = nonNil(res.Checks)
-				if err := a.printJSON(res); err != nil {
-					return err
-				}
-			} else {
+			res.Checks = nonNil(res.Checks)
+			err = a.show(res, func() error {
 				t := a.table("CHECK", "RESULT", "DETAIL")
 				for _, ch := range res.Checks {
 					result := "ok"
@@ -301,12 +295,19 @@ the server checks the key's own configuration.`,
 					}
 					t.row(ch.Name, result, ch.Detail)
 				}
-				if err := t.flush(); err != nil {
-					return err
+				return t.flush()
+			})
+			if err != nil {
+				return err
+			}
+			failed := 0
+			for _, ch := range res.Checks {
+				if !ch.OK {
+					failed++
 				}
 			}
 			if failed > 0 {
-				return fmt.Errorf("verify creds key %s/%s: %d of %d checks failed", org, key, failed, len(res.Checks))
+				return fmt.Errorf("%s: %d of %d checks failed", what, failed, len(res.Checks))
 			}
 			return nil
 		},
@@ -327,16 +328,13 @@ func (a *app) credsRmCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := a.client()
+			err = a.call(fmt.Sprintf("delete creds key %s/%s", org, key), func(c *client.Client) error {
+				return c.DeleteCredsKey(cmd.Context(), org, key)
+			})
 			if err != nil {
-				return fmt.Errorf("delete creds key %s/%s: %w", org, key, err)
+				return err
 			}
-			if err := c.DeleteCredsKey(cmd.Context(), org, key); err != nil {
-				return fmt.Errorf("delete creds key %s/%s: %w", org, key, err)
-			}
-			if !a.jsonOut() {
-				fmt.Fprintf(a.stdout, "Deleted creds key %s/%s.\n", org, key)
-			}
+			a.say("Deleted creds key %s/%s.\n", org, key)
 			return nil
 		},
 	}

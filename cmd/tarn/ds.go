@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/client"
 )
 
 func (a *app) dsCmd() *cobra.Command {
@@ -43,19 +44,14 @@ creds key. Needs the writer role in the org.`,
 					return err
 				}
 			}
-			c, err := a.client()
+			req := api.CreateDatasetRequest{Name: ds.Dataset, CredsKey: key, Public: public}
+			d, err := fetch(a, fmt.Sprintf("create dataset %s", ds), func(c *client.Client) (*api.Dataset, error) {
+				return c.CreateDataset(cmd.Context(), ds.Org, req)
+			})
 			if err != nil {
-				return fmt.Errorf("create dataset %s: %w", ds, err)
+				return err
 			}
-			d, err := c.CreateDataset(cmd.Context(), ds.Org, api.CreateDatasetRequest{Name: ds.Dataset, CredsKey: key, Public: public})
-			if err != nil {
-				return fmt.Errorf("create dataset %s: %w", ds, err)
-			}
-			if a.jsonOut() {
-				return a.printJSON(d)
-			}
-			fmt.Fprintf(a.stdout, "Created %s at %s (creds key %s, %s).\n", datasetPath(d), d.Location, d.CredsKey, visibility(d.Public))
-			return nil
+			return a.showf(d, "Created %s at %s (creds key %s, %s).\n", datasetPath(d), d.Location, d.CredsKey, visibility(d.Public))
 		},
 	}
 	cmd.Flags().BoolVar(&public, "public", false, "let anyone read the dataset, even without a token")
@@ -89,21 +85,14 @@ or a local directory. Needs the writer role in the org.`,
 			if err := checkName("creds key", key); err != nil {
 				return err
 			}
-			c, err := a.client()
-			if err != nil {
-				return fmt.Errorf("connect dataset %s: %w", ds, err)
-			}
-			d, err := c.CreateDataset(cmd.Context(), ds.Org, api.CreateDatasetRequest{
-				Name: ds.Dataset, Location: loc.String(), CredsKey: key, Public: public,
+			req := api.CreateDatasetRequest{Name: ds.Dataset, Location: loc.String(), CredsKey: key, Public: public}
+			d, err := fetch(a, fmt.Sprintf("connect dataset %s", ds), func(c *client.Client) (*api.Dataset, error) {
+				return c.CreateDataset(cmd.Context(), ds.Org, req)
 			})
 			if err != nil {
-				return fmt.Errorf("connect dataset %s: %w", ds, err)
+				return err
 			}
-			if a.jsonOut() {
-				return a.printJSON(d)
-			}
-			fmt.Fprintf(a.stdout, "Connected %s to %s (creds key %s, %s).\n", datasetPath(d), d.Location, d.CredsKey, visibility(d.Public))
-			return nil
+			return a.showf(d, "Connected %s to %s (creds key %s, %s).\n", datasetPath(d), d.Location, d.CredsKey, visibility(d.Public))
 		},
 	}
 	cmd.Flags().BoolVar(&public, "public", false, "let anyone read the dataset, even without a token")
@@ -132,23 +121,20 @@ func (a *app) dsLsCmd() *cobra.Command {
 			if err := checkName("org", org); err != nil {
 				return err
 			}
-			c, err := a.client()
+			dss, err := fetch(a, fmt.Sprintf("list datasets of org %s", org), func(c *client.Client) ([]api.Dataset, error) {
+				return c.Datasets(cmd.Context(), org)
+			})
 			if err != nil {
-				return fmt.Errorf("list datasets of org %s: %w", org, err)
+				return err
 			}
-			dss, err := c.Datasets(cmd.Context(), org)
-			if err != nil {
-				return fmt.Errorf("list datasets of org %s: %w", org, err)
-			}
-			if a.jsonOut() {
-				return a.printJSON(nonNil(dss))
-			}
-			t := a.table("PATH", "LOCATION", "CREDS_KEY", "VISIBILITY", "CREATED")
-			for i := range dss {
-				d := &dss[i]
-				t.row(datasetPath(d), d.Location, d.CredsKey, visibility(d.Public), fmtTime(d.CreatedAt))
-			}
-			return t.flush()
+			return a.show(nonNil(dss), func() error {
+				t := a.table("PATH", "LOCATION", "CREDS_KEY", "VISIBILITY", "CREATED")
+				for i := range dss {
+					d := &dss[i]
+					t.row(datasetPath(d), d.Location, d.CredsKey, visibility(d.Public), fmtTime(d.CreatedAt))
+				}
+				return t.flush()
+			})
 		},
 	}
 }
@@ -165,27 +151,24 @@ func (a *app) dsInfoCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := a.client()
+			d, err := fetch(a, fmt.Sprintf("show dataset %s", ds), func(c *client.Client) (*api.Dataset, error) {
+				return c.Dataset(cmd.Context(), ds.Org, ds.Dataset)
+			})
 			if err != nil {
-				return fmt.Errorf("show dataset %s: %w", ds, err)
+				return err
 			}
-			d, err := c.Dataset(cmd.Context(), ds.Org, ds.Dataset)
-			if err != nil {
-				return fmt.Errorf("show dataset %s: %w", ds, err)
-			}
-			if a.jsonOut() {
-				d.LinkedCredsKeys = nonNil(d.LinkedCredsKeys)
-				return a.printJSON(d)
-			}
-			return kv(a.stdout,
-				"path", datasetPath(d),
-				"location", d.Location,
-				"creds key", d.CredsKey,
-				"visibility", visibility(d.Public),
-				"linked creds keys", strings.Join(d.LinkedCredsKeys, ", "),
-				"created", fmtTime(d.CreatedAt),
-				"created by", d.CreatedBy,
-			)
+			d.LinkedCredsKeys = nonNil(d.LinkedCredsKeys)
+			return a.show(d, func() error {
+				return kv(a.stdout,
+					"path", datasetPath(d),
+					"location", d.Location,
+					"creds key", d.CredsKey,
+					"visibility", visibility(d.Public),
+					"linked creds keys", strings.Join(d.LinkedCredsKeys, ", "),
+					"created", fmtTime(d.CreatedAt),
+					"created by", d.CreatedBy,
+				)
+			})
 		},
 	}
 }
@@ -222,12 +205,10 @@ it, and the entry only once all are gone.`,
 			if err := c.DeleteDataset(cmd.Context(), ds.Org, ds.Dataset); err != nil {
 				return fmt.Errorf("delete dataset %s: %w", ds, err)
 			}
-			switch {
-			case a.jsonOut():
-			case deleted >= 0:
-				fmt.Fprintf(a.stdout, "Deleted %s and its %d objects.\n", ds, deleted)
-			default:
-				fmt.Fprintf(a.stdout, "Deleted %s; its data was left in place.\n", ds)
+			if deleted >= 0 {
+				a.say("Deleted %s and its %d objects.\n", ds, deleted)
+			} else {
+				a.say("Deleted %s; its data was left in place.\n", ds)
 			}
 			return nil
 		},
@@ -253,20 +234,14 @@ of bytes stored elsewhere) can be read with credentials vended through KEY.`,
 			if err := checkName("creds key", key); err != nil {
 				return err
 			}
-			c, err := a.client()
+			d, err := fetch(a, fmt.Sprintf("link creds key %s to %s", key, ds), func(c *client.Client) (*api.Dataset, error) {
+				return c.AddLinkedCredsKey(cmd.Context(), ds.Org, ds.Dataset, key)
+			})
 			if err != nil {
-				return fmt.Errorf("link creds key %s to %s: %w", key, ds, err)
+				return err
 			}
-			d, err := c.AddLinkedCredsKey(cmd.Context(), ds.Org, ds.Dataset, key)
-			if err != nil {
-				return fmt.Errorf("link creds key %s to %s: %w", key, ds, err)
-			}
-			if a.jsonOut() {
-				d.LinkedCredsKeys = nonNil(d.LinkedCredsKeys)
-				return a.printJSON(d)
-			}
-			fmt.Fprintf(a.stdout, "Linked creds key %s to %s.\n", key, datasetPath(d))
-			return nil
+			d.LinkedCredsKeys = nonNil(d.LinkedCredsKeys)
+			return a.showf(d, "Linked creds key %s to %s.\n", key, datasetPath(d))
 		},
 	}
 }

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -64,11 +61,7 @@ TARN_ENDPOINT and TARN_TOKEN, when set, still take precedence over the saved fil
 			if env := strings.TrimSpace(a.getenv(envToken)); env != "" && env != tok {
 				fmt.Fprintf(a.stderr, "note: TARN_TOKEN is set and takes precedence over the saved token\n")
 			}
-			if a.jsonOut() {
-				return a.printJSON(me)
-			}
-			fmt.Fprintf(a.stdout, "Logged in to %s as %s. Saved to %s.\n", c.Endpoint(), me.User, path)
-			return nil
+			return a.showf(me, "Logged in to %s as %s. Saved to %s.\n", c.Endpoint(), me.User, path)
 		},
 	}
 	cmd.Flags().StringVar(&token, "token", "", "API token (visible in process listings; prefer --token-stdin)")
@@ -83,24 +76,22 @@ func (a *app) loginToken(flag string, fromStdin bool) (string, error) {
 	case flag != "":
 		return strings.TrimSpace(flag), nil
 	case fromStdin:
-		line, err := bufio.NewReader(io.LimitReader(a.stdin, 4096)).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
+		t, err := a.stdinLine(4096)
+		if err != nil {
 			return "", fmt.Errorf("login: read token from stdin: %w", err)
 		}
-		if t := strings.TrimSpace(line); t != "" {
+		if t != "" {
 			return t, nil
 		}
 		return "", usagef("--token-stdin: no token on standard input")
 	case a.getenv(envToken) != "":
 		return strings.TrimSpace(a.getenv(envToken)), nil
 	case a.stdinTerminal && a.readSecret != nil:
-		fmt.Fprint(a.stderr, "API token: ")
-		t, err := a.readSecret()
-		fmt.Fprintln(a.stderr)
+		t, err := a.prompt("API token: ")
 		if err != nil {
 			return "", fmt.Errorf("login: read token: %w", err)
 		}
-		if t = strings.TrimSpace(t); t != "" {
+		if t != "" {
 			return t, nil
 		}
 		return "", usagef("no token given")
@@ -115,24 +106,23 @@ func (a *app) whoamiCmd() *cobra.Command {
 		Example: "  tarn whoami\n  tarn whoami --output json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			var endpoint string
+			me, err := fetch(a, "whoami", func(c *client.Client) (*api.Whoami, error) {
+				endpoint = c.Endpoint()
+				return c.Whoami(cmd.Context())
+			})
 			if err != nil {
-				return fmt.Errorf("whoami: %w", err)
+				return err
 			}
-			me, err := c.Whoami(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("whoami: %w", err)
-			}
-			if a.jsonOut() {
-				return a.printJSON(me)
-			}
-			return kv(a.stdout,
-				"endpoint", c.Endpoint(),
-				"user", me.User,
-				"superuser", yesNo(me.Superuser),
-				"token", tokenScope(me.TokenID, me.TokenOrg, me.TokenRole),
-				"orgs", memberships(me),
-			)
+			return a.show(me, func() error {
+				return kv(a.stdout,
+					"endpoint", endpoint,
+					"user", me.User,
+					"superuser", yesNo(me.Superuser),
+					"token", tokenScope(me.TokenID, me.TokenOrg, me.TokenRole),
+					"orgs", memberships(me),
+				)
+			})
 		},
 	}
 }

@@ -57,6 +57,22 @@ type objPath struct {
 	slash bool
 }
 
+// parse checks --org and --creds-key and parses the one path argument s of ls or cat, which
+// they must apply to if given.
+func (v *viaKey) parse(s string) (objPath, error) {
+	if err := v.check(); err != nil {
+		return objPath{}, err
+	}
+	p, err := parseObjPath(s)
+	if err != nil {
+		return objPath{}, err
+	}
+	if v.org != "" && !v.appliesTo(p) {
+		return objPath{}, usagef("--org and --creds-key apply to storage URLs (s3://, gs://, az://, file:///), not to %q", s)
+	}
+	return p, nil
+}
+
 func parseObjPath(s string) (objPath, error) {
 	l, err := location.FromLocal(s)
 	if err != nil {
@@ -126,15 +142,9 @@ key.`,
   tarn ls file:///srv/datasets/raw --org acme --creds-key local`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := v.check(); err != nil {
-				return err
-			}
-			p, err := parseObjPath(args[0])
+			p, err := v.parse(args[0])
 			if err != nil {
 				return err
-			}
-			if v.org != "" && !v.appliesTo(p) {
-				return usagef("--org and --creds-key apply to storage URLs (s3://, gs://, az://, file:///), not to %q", args[0])
 			}
 			ctx := cmd.Context()
 			b, err := a.open(ctx, p, p.loc, api.ModeRead, v)
@@ -201,15 +211,9 @@ file, or a storage URL (see "tarn ls" for --org and --creds-key).`,
   tarn cat al://acme/coco/labels.csv | head`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := v.check(); err != nil {
-				return err
-			}
-			p, err := parseObjPath(args[0])
+			p, err := v.parse(args[0])
 			if err != nil {
 				return err
-			}
-			if v.org != "" && !v.appliesTo(p) {
-				return usagef("--org and --creds-key apply to storage URLs (s3://, gs://, az://, file:///), not to %q", args[0])
 			}
 			dir, name := p.loc.Split()
 			if name == "" {
@@ -377,19 +381,9 @@ func (a *app) copyTree(ctx context.Context, src, dst objPath, v viaKey) ([]copie
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer sb.Close()
-	var keys []string
-	it := sb.List(nil)
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: list %s: %w", what, src.loc, err)
-		}
-		if !obj.IsDir {
-			keys = append(keys, obj.Key)
-		}
+	keys, err := listKeys(ctx, sb)
+	if err != nil {
+		return nil, fmt.Errorf("%s: list %s: %w", what, src.loc, err)
 	}
 	db, err := a.open(ctx, dst, dstTree, api.ModeWrite, v)
 	if err != nil {
@@ -409,6 +403,24 @@ func (a *app) copyTree(ctx context.Context, src, dst objPath, v viaKey) ([]copie
 	}
 	pr.finish(true)
 	return done, nil
+}
+
+// listKeys returns the key of every object in b.
+func listKeys(ctx context.Context, b *blob.Bucket) ([]string, error) {
+	var keys []string
+	it := b.List(nil)
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			return keys, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !obj.IsDir {
+			keys = append(keys, obj.Key)
+		}
+	}
 }
 
 // treeName is the name a tree keeps when copied into a directory: the last path segment,
@@ -559,19 +571,9 @@ func (a *app) deleteAll(ctx context.Context, c storage.Vendor, path string) (int
 		return 0, err
 	}
 	defer b.Close()
-	var keys []string
-	it := b.List(nil)
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return 0, fmt.Errorf("list: %w", err)
-		}
-		if !obj.IsDir {
-			keys = append(keys, obj.Key)
-		}
+	keys, err := listKeys(ctx, b)
+	if err != nil {
+		return 0, fmt.Errorf("list: %w", err)
 	}
 	for i, k := range keys {
 		if err := b.Delete(ctx, k); err != nil && gcerrors.Code(err) != gcerrors.NotFound {

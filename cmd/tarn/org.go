@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/client"
 )
 
 var roles = []string{api.RoleReader, api.RoleWriter, api.RoleAdmin}
@@ -38,19 +39,13 @@ func (a *app) orgCreateCmd() *cobra.Command {
 			if err := checkName("org", name); err != nil {
 				return err
 			}
-			c, err := a.client()
+			org, err := fetch(a, fmt.Sprintf("create org %s", name), func(c *client.Client) (*api.Org, error) {
+				return c.CreateOrg(cmd.Context(), name)
+			})
 			if err != nil {
-				return fmt.Errorf("create org %s: %w", name, err)
+				return err
 			}
-			org, err := c.CreateOrg(cmd.Context(), name)
-			if err != nil {
-				return fmt.Errorf("create org %s: %w", name, err)
-			}
-			if a.jsonOut() {
-				return a.printJSON(org)
-			}
-			fmt.Fprintf(a.stdout, "Created org %s.\n", org.Name)
-			return nil
+			return a.showf(org, "Created org %s.\n", org.Name)
 		},
 	}
 }
@@ -66,27 +61,24 @@ func (a *app) orgShowCmd() *cobra.Command {
 			if err := checkName("org", name); err != nil {
 				return err
 			}
-			c, err := a.client()
+			org, err := fetch(a, fmt.Sprintf("show org %s", name), func(c *client.Client) (*api.Org, error) {
+				return c.Org(cmd.Context(), name)
+			})
 			if err != nil {
-				return fmt.Errorf("show org %s: %w", name, err)
+				return err
 			}
-			org, err := c.Org(cmd.Context(), name)
-			if err != nil {
-				return fmt.Errorf("show org %s: %w", name, err)
-			}
-			if a.jsonOut() {
-				return a.printJSON(org)
-			}
-			var loc, key string
-			if ds := org.DefaultStorage; ds != nil {
-				loc, key = ds.Location, ds.CredsKey
-			}
-			return kv(a.stdout,
-				"name", org.Name,
-				"created", fmtTime(org.CreatedAt),
-				"default storage", loc,
-				"default creds key", key,
-			)
+			return a.show(org, func() error {
+				var loc, key string
+				if ds := org.DefaultStorage; ds != nil {
+					loc, key = ds.Location, ds.CredsKey
+				}
+				return kv(a.stdout,
+					"name", org.Name,
+					"created", fmtTime(org.CreatedAt),
+					"default storage", loc,
+					"default creds key", key,
+				)
+			})
 		},
 	}
 }
@@ -110,19 +102,13 @@ func (a *app) orgMemberAddCmd() *cobra.Command {
 			if err := checkName("user", user); err != nil {
 				return err
 			}
-			c, err := a.client()
+			m, err := fetch(a, fmt.Sprintf("add %s to org %s", user, org), func(c *client.Client) (*api.Membership, error) {
+				return c.PutMember(cmd.Context(), org, user, role)
+			})
 			if err != nil {
-				return fmt.Errorf("add %s to org %s: %w", user, org, err)
+				return err
 			}
-			m, err := c.PutMember(cmd.Context(), org, user, role)
-			if err != nil {
-				return fmt.Errorf("add %s to org %s: %w", user, org, err)
-			}
-			if a.jsonOut() {
-				return a.printJSON(m)
-			}
-			fmt.Fprintf(a.stdout, "%s is %s of org %s.\n", m.User, article(m.Role), m.Org)
-			return nil
+			return a.showf(m, "%s is %s of org %s.\n", m.User, article(m.Role), m.Org)
 		},
 	}
 	cmd.Flags().StringVar(&role, "role", "", "role in the org: reader, writer or admin (required)")
@@ -150,22 +136,19 @@ func (a *app) orgMemberLsCmd() *cobra.Command {
 			if err := checkName("org", org); err != nil {
 				return err
 			}
-			c, err := a.client()
+			ms, err := fetch(a, fmt.Sprintf("list members of org %s", org), func(c *client.Client) ([]api.Membership, error) {
+				return c.Members(cmd.Context(), org)
+			})
 			if err != nil {
-				return fmt.Errorf("list members of org %s: %w", org, err)
+				return err
 			}
-			ms, err := c.Members(cmd.Context(), org)
-			if err != nil {
-				return fmt.Errorf("list members of org %s: %w", org, err)
-			}
-			if a.jsonOut() {
-				return a.printJSON(nonNil(ms))
-			}
-			t := a.table("USER", "ROLE")
-			for _, m := range ms {
-				t.row(m.User, m.Role)
-			}
-			return t.flush()
+			return a.show(nonNil(ms), func() error {
+				t := a.table("USER", "ROLE")
+				for _, m := range ms {
+					t.row(m.User, m.Role)
+				}
+				return t.flush()
+			})
 		},
 	}
 }
@@ -185,16 +168,13 @@ func (a *app) orgMemberRmCmd() *cobra.Command {
 			if err := checkName("user", user); err != nil {
 				return err
 			}
-			c, err := a.client()
+			err := a.call(fmt.Sprintf("remove %s from org %s", user, org), func(c *client.Client) error {
+				return c.DeleteMember(cmd.Context(), org, user)
+			})
 			if err != nil {
-				return fmt.Errorf("remove %s from org %s: %w", user, org, err)
+				return err
 			}
-			if err := c.DeleteMember(cmd.Context(), org, user); err != nil {
-				return fmt.Errorf("remove %s from org %s: %w", user, org, err)
-			}
-			if !a.jsonOut() {
-				fmt.Fprintf(a.stdout, "Removed %s from org %s.\n", user, org)
-			}
+			a.say("Removed %s from org %s.\n", user, org)
 			return nil
 		},
 	}

@@ -20,6 +20,30 @@ func (a *app) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
+// show prints v as JSON with --output json, and otherwise runs text.
+func (a *app) show(v any, text func() error) error {
+	if a.jsonOut() {
+		return a.printJSON(v)
+	}
+	return text()
+}
+
+// showf prints v as JSON with --output json, and otherwise the line format.
+func (a *app) showf(v any, format string, args ...any) error {
+	return a.show(v, func() error {
+		fmt.Fprintf(a.stdout, format, args...)
+		return nil
+	})
+}
+
+// say prints the line format on stdout unless --output json was asked for: a command that
+// has nothing to answer with prints no JSON.
+func (a *app) say(format string, args ...any) {
+	if !a.jsonOut() {
+		fmt.Fprintf(a.stdout, format, args...)
+	}
+}
+
 // nonNil returns s, or an empty slice for nil, so that JSON output is [] and not null.
 func nonNil[T any](s []T) []T {
 	if s == nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/client"
 )
 
 func (a *app) provisionCmd() *cobra.Command {
@@ -35,20 +36,17 @@ nobody else can make the role act for them (confused deputy).`,
 			if err != nil {
 				return err
 			}
-			c, err := a.client()
+			out, err := fetch(a, fmt.Sprintf("provision %s/%s", org, key), func(c *client.Client) (*api.ProvisionResponse, error) {
+				return c.Provision(cmd.Context(), org, key, req)
+			})
 			if err != nil {
-				return fmt.Errorf("provision %s/%s: %w", org, key, err)
+				return err
 			}
-			out, err := c.Provision(cmd.Context(), org, key, req)
-			if err != nil {
-				return fmt.Errorf("provision %s/%s: %w", org, key, err)
-			}
-			if a.jsonOut() {
-				return a.printJSON(out)
-			}
-			fmt.Fprintf(a.stdout, "# Permission policy: attach to the role.\n%s\n\n", indentJSON(out.PermissionPolicy))
-			fmt.Fprintf(a.stdout, "# Trust policy: lets %s assume the role with external ID %s.\n%s\n", out.PrincipalARN, out.ExternalID, indentJSON(out.TrustPolicy))
-			return nil
+			return a.show(out, func() error {
+				fmt.Fprintf(a.stdout, "# Permission policy: attach to the role.\n%s\n\n", indentJSON(out.PermissionPolicy))
+				fmt.Fprintf(a.stdout, "# Trust policy: lets %s assume the role with external ID %s.\n%s\n", out.PrincipalARN, out.ExternalID, indentJSON(out.TrustPolicy))
+				return nil
+			})
 		},
 	}
 	f := cmd.Flags()

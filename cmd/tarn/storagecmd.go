@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/client"
 )
 
 func (a *app) storageCmd() *cobra.Command {
@@ -40,19 +41,13 @@ local directory. Needs the admin role in the org.`,
 			if err := checkName("creds key", key); err != nil {
 				return err
 			}
-			c, err := a.client()
+			o, err := fetch(a, fmt.Sprintf("set default storage of org %s", org), func(c *client.Client) (*api.Org, error) {
+				return c.SetDefaultStorage(cmd.Context(), org, api.DefaultStorage{Location: loc.String(), CredsKey: key})
+			})
 			if err != nil {
-				return fmt.Errorf("set default storage of org %s: %w", org, err)
+				return err
 			}
-			o, err := c.SetDefaultStorage(cmd.Context(), org, api.DefaultStorage{Location: loc.String(), CredsKey: key})
-			if err != nil {
-				return fmt.Errorf("set default storage of org %s: %w", org, err)
-			}
-			if a.jsonOut() {
-				return a.printJSON(o)
-			}
-			fmt.Fprintf(a.stdout, "New datasets of org %s go to %s (creds key %s).\n", org, loc, key)
-			return nil
+			return a.showf(o, "New datasets of org %s go to %s (creds key %s).\n", org, loc, key)
 		},
 	}
 	cmd.Flags().StringVar(&key, "creds-key", "", "creds key that vends for the location (required)")

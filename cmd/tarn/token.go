@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/client"
 )
 
 func (a *app) tokenCmd() *cobra.Command {
@@ -61,26 +62,23 @@ your own there, e.g. a reader token for a training job. --ttl sets its lifetime 
 					req.TTLSeconds = int64((ttl + time.Second - 1) / time.Second)
 				}
 			}
-			c, err := a.client()
+			res, err := fetch(a, "create token", func(c *client.Client) (*api.CreateTokenResponse, error) {
+				return c.CreateToken(cmd.Context(), req)
+			})
 			if err != nil {
-				return fmt.Errorf("create token: %w", err)
+				return err
 			}
-			res, err := c.CreateToken(cmd.Context(), req)
-			if err != nil {
-				return fmt.Errorf("create token: %w", err)
-			}
-			if a.jsonOut() {
-				return a.printJSON(res)
-			}
-			ti := res.TokenInfo
-			expires := "never expires"
-			if ti.ExpiresAt != nil {
-				expires = "expires " + fmtTime(*ti.ExpiresAt)
-			}
-			fmt.Fprintln(a.stdout, res.Token)
-			fmt.Fprintf(a.stderr, "Created token %s, %s. The token above is shown only once: store it now.\n",
-				tokenScope(ti.ID, ti.Org, ti.Role), expires)
-			return nil
+			return a.show(res, func() error {
+				ti := res.TokenInfo
+				expires := "never expires"
+				if ti.ExpiresAt != nil {
+					expires = "expires " + fmtTime(*ti.ExpiresAt)
+				}
+				fmt.Fprintln(a.stdout, res.Token)
+				fmt.Fprintf(a.stderr, "Created token %s, %s. The token above is shown only once: store it now.\n",
+					tokenScope(ti.ID, ti.Org, ti.Role), expires)
+				return nil
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -99,24 +97,21 @@ func (a *app) tokenLsCmd() *cobra.Command {
 		Example: "  tarn token ls\n  tarn token ls --output json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			toks, err := fetch(a, "list tokens", func(c *client.Client) ([]api.Token, error) {
+				return c.Tokens(cmd.Context())
+			})
 			if err != nil {
-				return fmt.Errorf("list tokens: %w", err)
+				return err
 			}
-			toks, err := c.Tokens(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("list tokens: %w", err)
-			}
-			if a.jsonOut() {
-				return a.printJSON(nonNil(toks))
-			}
-			now := a.now()
-			t := a.table("ID", "NAME", "ORG", "ROLE", "STATUS", "CREATED", "EXPIRES", "LAST_USED")
-			for _, tk := range toks {
-				t.row(tk.ID, tk.Name, tk.Org, tk.Role, tokenStatus(tk, now),
-					fmtTime(tk.CreatedAt), fmtTimePtr(tk.ExpiresAt), fmtTimePtr(tk.LastUsedAt))
-			}
-			return t.flush()
+			return a.show(nonNil(toks), func() error {
+				now := a.now()
+				t := a.table("ID", "NAME", "ORG", "ROLE", "STATUS", "CREATED", "EXPIRES", "LAST_USED")
+				for _, tk := range toks {
+					t.row(tk.ID, tk.Name, tk.Org, tk.Role, tokenStatus(tk, now),
+						fmtTime(tk.CreatedAt), fmtTimePtr(tk.ExpiresAt), fmtTimePtr(tk.LastUsedAt))
+				}
+				return t.flush()
+			})
 		},
 	}
 }
@@ -140,16 +135,13 @@ func (a *app) tokenRevokeCmd() *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
-			c, err := a.client()
+			err := a.call(fmt.Sprintf("revoke token %s", id), func(c *client.Client) error {
+				return c.RevokeToken(cmd.Context(), id)
+			})
 			if err != nil {
-				return fmt.Errorf("revoke token %s: %w", id, err)
+				return err
 			}
-			if err := c.RevokeToken(cmd.Context(), id); err != nil {
-				return fmt.Errorf("revoke token %s: %w", id, err)
-			}
-			if !a.jsonOut() {
-				fmt.Fprintf(a.stdout, "Revoked token %s.\n", id)
-			}
+			a.say("Revoked token %s.\n", id)
 			return nil
 		},
 	}

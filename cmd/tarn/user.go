@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/client"
 )
 
 func (a *app) userCmd() *cobra.Command {
@@ -36,20 +37,17 @@ and the token's description.`,
 			if err := checkName("user", name); err != nil {
 				return err
 			}
-			c, err := a.client()
+			res, err := fetch(a, fmt.Sprintf("create user %s", name), func(c *client.Client) (*api.CreateUserResponse, error) {
+				return c.CreateUser(cmd.Context(), api.CreateUserRequest{Name: name, Superuser: superuser})
+			})
 			if err != nil {
-				return fmt.Errorf("create user %s: %w", name, err)
+				return err
 			}
-			res, err := c.CreateUser(cmd.Context(), api.CreateUserRequest{Name: name, Superuser: superuser})
-			if err != nil {
-				return fmt.Errorf("create user %s: %w", name, err)
-			}
-			if a.jsonOut() {
-				return a.printJSON(res)
-			}
-			fmt.Fprintln(a.stdout, res.Token)
-			fmt.Fprintf(a.stderr, "Created user %s (token %s). The token above is shown only once: store it now.\n", res.User.Name, res.TokenInfo.ID)
-			return nil
+			return a.show(res, func() error {
+				fmt.Fprintln(a.stdout, res.Token)
+				fmt.Fprintf(a.stderr, "Created user %s (token %s). The token above is shown only once: store it now.\n", res.User.Name, res.TokenInfo.ID)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&superuser, "superuser", false, "make the user a superuser (may create users and orgs)")

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/client"
 	"github.com/tarnhq/tarn/location"
 )
 
@@ -69,18 +70,15 @@ their expiry, so that they run tarn vend again before the credentials expire:
 					return err
 				}
 			}
-			c, err := a.client()
+			what := fmt.Sprintf("vend %s credentials for %s", mode, loc)
+			cr, err := fetch(a, what, func(c *client.Client) (*api.Credentials, error) {
+				if loc.Scheme == location.AL {
+					return c.DatasetCredentials(cmd.Context(), loc.Org, loc.Dataset, mode)
+				}
+				return c.LocationCredentials(cmd.Context(), org, key, loc.String(), mode)
+			})
 			if err != nil {
-				return fmt.Errorf("vend %s credentials for %s: %w", mode, loc, err)
-			}
-			var cr *api.Credentials
-			if loc.Scheme == location.AL {
-				cr, err = c.DatasetCredentials(cmd.Context(), loc.Org, loc.Dataset, mode)
-			} else {
-				cr, err = c.LocationCredentials(cmd.Context(), org, key, loc.String(), mode)
-			}
-			if err != nil {
-				return fmt.Errorf("vend %s credentials for %s: %w", mode, loc, err)
+				return err
 			}
 			var out string
 			switch format {
@@ -92,7 +90,7 @@ their expiry, so that they run tarn vend again before the credentials expire:
 				out, err = awsProcess(cr)
 			}
 			if err != nil {
-				return fmt.Errorf("vend %s credentials for %s: %w", mode, loc, err)
+				return fmt.Errorf("%s: %w", what, err)
 			}
 			_, err = fmt.Fprint(a.stdout, out)
 			return err
