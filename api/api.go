@@ -251,14 +251,19 @@ type ProvisionResponse struct {
 }
 
 // CredentialsRequest is the body of POST .../creds-keys/{key}/credentials.
+// RefusedAccessKeyID, when set, names credentials the storage refused (e.g. a store that lost
+// its sessions); the server then mints new ones instead of answering those from its cache.
 type CredentialsRequest struct {
-	Location string `json:"location"`
-	Mode     string `json:"mode"`
+	Location           string `json:"location"`
+	Mode               string `json:"mode"`
+	RefusedAccessKeyID string `json:"refused_access_key_id,omitempty"`
 }
 
-// DatasetCredentialsRequest is the body of POST .../datasets/{name}/credentials.
+// DatasetCredentialsRequest is the body of POST .../datasets/{name}/credentials;
+// RefusedAccessKeyID as in CredentialsRequest.
 type DatasetCredentialsRequest struct {
-	Mode string `json:"mode"`
+	Mode               string `json:"mode"`
+	RefusedAccessKeyID string `json:"refused_access_key_id,omitempty"`
 }
 
 // LinkedCredentialsRequest is the body of POST .../datasets/{name}/linked-credentials.

@@ -167,7 +167,8 @@ func (c *Client) Provision(ctx context.Context, org, key string, req api.Provisi
 func (c *Client) LocationCredentials(ctx context.Context, org, key, location, mode string) (*api.Credentials, error) {
 	var out api.Credentials
 	p := credsKeyPath(org, key) + "/credentials"
-	if err := c.do(ctx, http.MethodPost, p, nil, api.CredentialsRequest{Location: location, Mode: mode}, &out); err != nil {
+	req := api.CredentialsRequest{Location: location, Mode: mode, RefusedAccessKeyID: refusedKey(ctx)}
+	if err := c.do(ctx, http.MethodPost, p, nil, req, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -236,7 +237,8 @@ func (c *Client) AddLinkedCredsKey(ctx context.Context, org, name, key string) (
 func (c *Client) DatasetCredentials(ctx context.Context, org, name, mode string) (*api.Credentials, error) {
 	var out api.Credentials
 	p := datasetPath(org, name) + "/credentials"
-	if err := c.do(ctx, http.MethodPost, p, nil, api.DatasetCredentialsRequest{Mode: mode}, &out); err != nil {
+	req := api.DatasetCredentialsRequest{Mode: mode, RefusedAccessKeyID: refusedKey(ctx)}
+	if err := c.do(ctx, http.MethodPost, p, nil, req, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -273,4 +275,19 @@ func (c *Client) Audit(ctx context.Context, org string, q AuditQuery) ([]api.Aud
 		return nil, err
 	}
 	return out.Records, nil
+}
+
+type refusedKeyCtx struct{}
+
+// WithRefusedKey returns ctx carrying the access key ID of credentials the storage refused.
+// DatasetCredentials and LocationCredentials called with it ask the server for new
+// credentials rather than the ones it may hold in its cache. storage.OpenBucket's buckets
+// do this on their own when S3 refuses a credential.
+func WithRefusedKey(ctx context.Context, accessKeyID string) context.Context {
+	return context.WithValue(ctx, refusedKeyCtx{}, accessKeyID)
+}
+
+func refusedKey(ctx context.Context) string {
+	id, _ := ctx.Value(refusedKeyCtx{}).(string)
+	return id
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/tarnhq/tarn/client"
 )
 
 const (
@@ -37,6 +39,7 @@ type refresher struct {
 	flight   *flight   // the vend in progress, shared by every caller that waits for it
 	retryAt  time.Time // after a failed renewal: no new vend before this, the old credential serves
 	replaced bool      // the next vend replaces a credential that a denial invalidated
+	refused  string    // access key ID of the credential last invalidated, for the next vend
 }
 
 // held is a credential with the times that govern its renewal.
@@ -143,9 +146,13 @@ func (r *refresher) get(ctx context.Context) (*held, error) {
 func (r *refresher) start(ctx context.Context) *flight {
 	f := &flight{done: make(chan struct{})}
 	r.flight = f
-	afterDeny := r.replaced
+	afterDeny, refused := r.replaced, r.refused
 	go func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+		if refused != "" {
+			// Tell the server, so that it does not answer the refused credential from its cache.
+			ctx = client.WithRefusedKey(ctx, refused)
+		}
 		c, err := r.fetch(ctx)
 		cancel()
 
@@ -153,7 +160,7 @@ func (r *refresher) start(ctx context.Context) *flight {
 		now := r.now()
 		if err == nil {
 			f.h = r.hold(c, now, afterDeny)
-			r.cur, r.retryAt, r.replaced = f.h, time.Time{}, false
+			r.cur, r.retryAt, r.replaced, r.refused = f.h, time.Time{}, false, ""
 		} else {
 			f.err = err
 			if r.cur != nil && r.cur.valid(now) {
@@ -174,7 +181,7 @@ func (r *refresher) invalidate(h *held, denied bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.cur == h {
-		r.cur, r.retryAt, r.replaced = nil, time.Time{}, denied
+		r.cur, r.retryAt, r.replaced, r.refused = nil, time.Time{}, denied, h.creds.AccessKeyID
 	}
 }
 

@@ -493,7 +493,7 @@ func (a *API) vendLocation(c *call) (int, any, error) {
 	if err := decode(c, &req, false); err != nil {
 		return 0, nil, err
 	}
-	creds, err := a.vend.Location(c.ctx, c.principal, c.r.PathValue("org"), c.r.PathValue("key"), req.Location, req.Mode)
+	creds, err := a.vend.Location(c.ctx, c.principal, c.r.PathValue("org"), c.r.PathValue("key"), req.Location, req.Mode, req.RefusedAccessKeyID)
 	return http.StatusOK, creds, err
 }
 
@@ -653,7 +653,7 @@ func (a *API) vendDataset(c *call) (int, any, error) {
 	if err := decode(c, &req, true); err != nil {
 		return 0, nil, err
 	}
-	creds, err := a.vend.Dataset(c.ctx, c.principal, c.r.PathValue("org"), c.r.PathValue("name"), req.Mode)
+	creds, err := a.vend.Dataset(c.ctx, c.principal, c.r.PathValue("org"), c.r.PathValue("name"), req.Mode, req.RefusedAccessKeyID)
 	return http.StatusOK, creds, err
 }
 

@@ -52,8 +52,12 @@ func newCache(now func() time.Time) *cache {
 }
 
 // get returns cached credentials for k, or calls mint once for all concurrent callers.
-// hit reports whether no upstream call was needed.
-func (c *cache) get(ctx context.Context, k cacheKey, mint func(context.Context) (*api.Credentials, error)) (creds *api.Credentials, hit bool, err error) {
+// Cached S3 credentials whose access key ID is refused are dropped first: their holder saw
+// the store refuse them. hit reports whether no upstream call was needed.
+func (c *cache) get(ctx context.Context, k cacheKey, refused string, mint func(context.Context) (*api.Credentials, error)) (creds *api.Credentials, hit bool, err error) {
+	if refused != "" {
+		c.dropRefused(k, refused)
+	}
 	if creds := c.lookup(k); creds != nil {
 		return creds, true, nil
 	}
@@ -103,6 +107,15 @@ func (c *cache) store(k cacheKey, creds *api.Credentials, issued time.Time) {
 	}
 	if len(c.entries) < maxEntries {
 		c.entries[k] = cacheEntry{creds: creds, until: until}
+	}
+}
+
+// dropRefused removes the entry of k if its S3 access key ID is refused.
+func (c *cache) dropRefused(k cacheKey, refused string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[k]; ok && e.creds.S3 != nil && e.creds.S3.AccessKeyID == refused {
+		delete(c.entries, k)
 	}
 }
 

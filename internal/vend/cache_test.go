@@ -3,6 +3,7 @@ package vend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -49,15 +50,15 @@ func TestCacheReusesUntilHalfLifetime(t *testing.T) {
 	m := &minter{clock: clk}
 	c := newCache(clk.now)
 	ctx := context.Background()
-	if _, hit, _ := c.get(ctx, k1, m.mint); hit {
+	if _, hit, _ := c.get(ctx, k1, "", m.mint); hit {
 		t.Fatal("cold cache hit")
 	}
 	clk.add(29 * time.Minute)
-	if _, hit, _ := c.get(ctx, k1, m.mint); !hit || m.calls.Load() != 1 {
+	if _, hit, _ := c.get(ctx, k1, "", m.mint); !hit || m.calls.Load() != 1 {
 		t.Fatalf("at 29 of 60 minutes: hit %v, %d upstream calls", hit, m.calls.Load())
 	}
 	clk.add(time.Minute)
-	if _, hit, _ := c.get(ctx, k1, m.mint); hit || m.calls.Load() != 2 {
+	if _, hit, _ := c.get(ctx, k1, "", m.mint); hit || m.calls.Load() != 2 {
 		t.Fatalf("at half lifetime: hit %v, %d upstream calls; want a fresh vend", hit, m.calls.Load())
 	}
 	for _, other := range []cacheKey{
@@ -67,7 +68,7 @@ func TestCacheReusesUntilHalfLifetime(t *testing.T) {
 		{org: "beta", key: "k", version: 1, location: k1.location, mode: k1.mode},
 	} {
 		before := m.calls.Load()
-		if _, hit, _ := c.get(ctx, other, m.mint); hit || m.calls.Load() != before+1 {
+		if _, hit, _ := c.get(ctx, other, "", m.mint); hit || m.calls.Load() != before+1 {
 			t.Errorf("%v shared credentials of %v", other, k1)
 		}
 	}
@@ -82,7 +83,7 @@ func TestCacheSharesOneUpstreamCallAmongConcurrentMisses(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, _, err := c.get(context.Background(), k1, m.mint); err != nil {
+			if _, _, err := c.get(context.Background(), k1, "", m.mint); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -101,15 +102,15 @@ func TestCacheDoesNotKeepErrorsAndForgets(t *testing.T) {
 	c := newCache(clk.now)
 	ctx := context.Background()
 	m.fail.Store(true)
-	if _, _, err := c.get(ctx, k1, m.mint); err == nil {
+	if _, _, err := c.get(ctx, k1, "", m.mint); err == nil {
 		t.Fatal("error not returned")
 	}
 	m.fail.Store(false)
-	if _, _, err := c.get(ctx, k1, m.mint); err != nil || m.calls.Load() != 2 {
+	if _, _, err := c.get(ctx, k1, "", m.mint); err != nil || m.calls.Load() != 2 {
 		t.Fatalf("after an error: %v, %d calls; the error must not be cached", err, m.calls.Load())
 	}
 	c.drop("acme", "k")
-	if _, hit, _ := c.get(ctx, k1, m.mint); hit {
+	if _, hit, _ := c.get(ctx, k1, "", m.mint); hit {
 		t.Fatal("entry survived drop")
 	}
 }
@@ -118,10 +119,32 @@ func TestCacheAnswersAreCopies(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	m := &minter{clock: clk}
 	c := newCache(clk.now)
-	a, _, _ := c.get(context.Background(), k1, m.mint)
+	a, _, _ := c.get(context.Background(), k1, "", m.mint)
 	a.Mode = "tampered"
-	b, _, _ := c.get(context.Background(), k1, m.mint)
+	b, _, _ := c.get(context.Background(), k1, "", m.mint)
 	if b.Mode == "tampered" {
 		t.Fatal("callers share one credentials value")
+	}
+}
+
+func TestCacheDropsCredentialsTheirHolderSawRefused(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	n := 0
+	mint := func(ctx context.Context) (*api.Credentials, error) {
+		n++
+		return &api.Credentials{ExpiresAt: clk.now().Add(time.Hour), S3: &api.S3Credentials{AccessKeyID: fmt.Sprint("AK", n)}}, nil
+	}
+	c := newCache(clk.now)
+	ctx := context.Background()
+	first, _, _ := c.get(ctx, k1, "", mint)
+	if again, hit, _ := c.get(ctx, k1, "AK-other", mint); !hit || again.S3.AccessKeyID != first.S3.AccessKeyID {
+		t.Fatal("a refusal of other credentials dropped the cached ones")
+	}
+	fresh, hit, _ := c.get(ctx, k1, first.S3.AccessKeyID, mint)
+	if hit || fresh.S3.AccessKeyID == first.S3.AccessKeyID {
+		t.Fatalf("refused credentials were answered again: %+v", fresh.S3)
+	}
+	if again, hit, _ := c.get(ctx, k1, first.S3.AccessKeyID, mint); !hit || again.S3.AccessKeyID != fresh.S3.AccessKeyID {
+		t.Fatal("a stale refusal dropped the fresh credentials")
 	}
 }

@@ -80,7 +80,7 @@ func SecretContext(org, name string) string { return org + "/" + name }
 
 // Dataset vends credentials for dataset org/name in mode. Read needs reader in the org or a
 // public dataset; write needs writer. An empty mode means read.
-func (s *Service) Dataset(ctx context.Context, p authn.Principal, org, name, mode string) (c *api.Credentials, err error) {
+func (s *Service) Dataset(ctx context.Context, p authn.Principal, org, name, mode, refused string) (c *api.Credentials, err error) {
 	defer s.count(&c, &err)
 	mode, err = checkMode(mode)
 	if err != nil {
@@ -98,12 +98,12 @@ func (s *Service) Dataset(ctx context.Context, p authn.Principal, org, name, mod
 	if err != nil {
 		return nil, fmt.Errorf("stored location of al://%s/%s: %w", org, name, err)
 	}
-	return s.mint(ctx, p, org, d.CredsKey, loc, mode)
+	return s.mint(ctx, p, org, d.CredsKey, loc, mode, refused)
 }
 
 // Location vends credentials for a location that is not a registered dataset, through
 // creds key org/key. Both modes need writer: the location may hold anything under the key's roots.
-func (s *Service) Location(ctx context.Context, p authn.Principal, org, key, loc, mode string) (c *api.Credentials, err error) {
+func (s *Service) Location(ctx context.Context, p authn.Principal, org, key, loc, mode, refused string) (c *api.Credentials, err error) {
 	defer s.count(&c, &err)
 	mode, err = checkMode(mode)
 	if err != nil {
@@ -117,7 +117,7 @@ func (s *Service) Location(ctx context.Context, p authn.Principal, org, key, loc
 	if err != nil {
 		return nil, err
 	}
-	return s.mint(ctx, p, org, key, l, mode)
+	return s.mint(ctx, p, org, key, l, mode, refused)
 }
 
 // Linked vends read credentials for loc through creds key key, which must be linked to
@@ -141,10 +141,12 @@ func (s *Service) Linked(ctx context.Context, p authn.Principal, org, name, key,
 	if err != nil {
 		return nil, err
 	}
-	return s.mint(ctx, p, org, key, l, api.ModeRead)
+	return s.mint(ctx, p, org, key, l, api.ModeRead, "")
 }
 
-func (s *Service) mint(ctx context.Context, p authn.Principal, org, keyName string, loc location.Location, mode string) (*api.Credentials, error) {
+// mint answers credentials for loc through creds key org/keyName, from the cache unless
+// the cached ones carry the access key ID refused.
+func (s *Service) mint(ctx context.Context, p authn.Principal, org, keyName string, loc location.Location, mode, refused string) (*api.Credentials, error) {
 	pending := audit.Pending(ctx)
 	pending.Target = loc.String()
 	sk, key, err := s.Key(ctx, org, keyName)
@@ -157,7 +159,7 @@ func (s *Service) mint(ctx context.Context, p authn.Principal, org, keyName stri
 		return nil, provider.OutsideRoots(key, loc)
 	}
 	k := cacheKey{org: org, key: keyName, created: sk.CreatedAt.UnixNano(), version: sk.Version, location: loc.String(), mode: mode}
-	creds, hit, err := s.cache.get(ctx, k, func(ctx context.Context) (*api.Credentials, error) {
+	creds, hit, err := s.cache.get(ctx, k, refused, func(ctx context.Context) (*api.Credentials, error) {
 		start := time.Now()
 		c, err := s.Vendor.Vend(ctx, sk.Provider, provider.Request{
 			Key: key, Location: loc, Mode: mode, Session: org + "/" + p.User, TTL: s.TTL,

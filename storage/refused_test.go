@@ -1,0 +1,63 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/client"
+)
+
+// After S3 refuses a credential, the next vend tells the server which one, so that the
+// server does not answer it again from its cache.
+func TestRefusedCredentialIsNamedToTheServer(t *testing.T) {
+	var mu sync.Mutex
+	var refused []string
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req api.DatasetCredentialsRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		mu.Lock()
+		n++
+		refused = append(refused, req.RefusedAccessKeyID)
+		id := fmt.Sprint("AK", n)
+		mu.Unlock()
+		json.NewEncoder(w).Encode(api.Credentials{Mode: "read", Provider: "aws", ExpiresAt: time.Now().Add(time.Hour),
+			S3: &api.S3Credentials{AccessKeyID: id, SecretAccessKey: "s", SessionToken: "t"}})
+	}))
+	defer srv.Close()
+	c, err := client.New(client.Options{Endpoint: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetch := func(ctx context.Context) (aws.Credentials, error) {
+		cr, err := c.DatasetCredentials(ctx, "acme", "coco", "read")
+		if err != nil {
+			return aws.Credentials{}, err
+		}
+		return aws.Credentials{AccessKeyID: cr.S3.AccessKeyID, CanExpire: true, Expires: cr.ExpiresAt}, nil
+	}
+	r := newRefresher(fetch, nil, nil)
+	h, err := r.get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.invalidate(h, false)
+	if _, err := r.get(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r.invalidate(&held{}, false) // not the one in service: changes nothing
+	mu.Lock()
+	defer mu.Unlock()
+	if len(refused) != 2 || refused[0] != "" || refused[1] != "AK1" {
+		t.Fatalf("vends named refused credentials %q; want none, then AK1", refused)
+	}
+}
