@@ -34,6 +34,9 @@ type Vendor interface {
 	// LocationCredentials vends credentials for a storage location that is not a registered
 	// dataset, through the org's creds key.
 	LocationCredentials(ctx context.Context, org, key, location, mode string) (*api.Credentials, error)
+	// LinkedCredentials vends read credentials for a location through a creds key linked to
+	// the dataset al://org/name.
+	LinkedCredentials(ctx context.Context, org, name, key, location string) (*api.Credentials, error)
 }
 
 // Options configures OpenBucket. The zero value opens file:// and mem:// paths for reading.
@@ -51,6 +54,10 @@ type Options struct {
 	// location. They are ignored for al:// paths, which use their dataset's creds key, and for
 	// mem:// paths, which need none.
 	Org, CredsKey string
+	// LinkedTo, an al://ORG/DATASET path, with CredsKey opens a storage path through a creds
+	// key linked to that dataset: read-only credentials for what the dataset's link columns
+	// point at, granted to the dataset's readers. Org is not needed then.
+	LinkedTo string
 	// Now is the clock that decides when vended credentials are renewed; nil means
 	// time.Now. It is for tests, which move time forward without waiting.
 	Now func() time.Time
@@ -88,13 +95,33 @@ func OpenBucket(ctx context.Context, path string, opts Options) (*blob.Bucket, e
 	default:
 		return nil, fmt.Errorf("%s: mode %q is neither %q nor %q", loc, mode, api.ModeRead, api.ModeWrite)
 	}
-	if (opts.Org == "") != (opts.CredsKey == "") {
+	if opts.LinkedTo == "" && (opts.Org == "") != (opts.CredsKey == "") {
 		return nil, fmt.Errorf("%s: Options.Org and Options.CredsKey must be set together", loc)
 	}
 
 	switch {
 	case loc.Scheme == location.Mem:
 		return openMem(loc), nil
+
+	case opts.LinkedTo != "" && loc.Scheme != location.AL:
+		ds, err := location.Parse(opts.LinkedTo)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("%s: Options.LinkedTo: %w", loc, err)
+		case ds.Scheme != location.AL || ds.Path != "":
+			return nil, fmt.Errorf("%s: Options.LinkedTo must be a dataset path al://ORG/DATASET", loc)
+		case mode != api.ModeRead:
+			return nil, fmt.Errorf("%s: linked locations open for reading only", loc)
+		case opts.Client == nil:
+			return nil, fmt.Errorf("%s: opening a linked location needs a tarn client: set Options.Client", loc)
+		}
+		if err := location.CheckName("creds key", opts.CredsKey); err != nil {
+			return nil, fmt.Errorf("%s: %w", loc, err)
+		}
+		v := &vend{path: loc, mode: mode, fetch: func(ctx context.Context) (*api.Credentials, error) {
+			return opts.Client.LinkedCredentials(ctx, ds.Org, ds.Dataset, opts.CredsKey, loc.String())
+		}}
+		return openVended(ctx, v, "", opts.Now)
 
 	case loc.Scheme == location.AL:
 		if opts.Client == nil {

@@ -43,6 +43,19 @@ func (v *fakeVendor) LocationCredentials(ctx context.Context, org, key, loc, mod
 	return v.serve(call{method: "LocationCredentials", org: org, name: key, location: loc, mode: mode})
 }
 
+func (v *fakeVendor) LinkedCredentials(ctx context.Context, org, name, key, loc string) (*api.Credentials, error) {
+	c := call{method: "LinkedCredentials", org: org, name: name, location: loc, mode: api.ModeRead}
+	v.mu.Lock()
+	v.calls = append(v.calls, c)
+	v.mu.Unlock()
+	l, err := location.Parse(loc)
+	if err != nil {
+		return nil, err
+	}
+	return &api.Credentials{Location: loc, Mode: api.ModeRead, Provider: "file", ExpiresAt: time.Now().Add(time.Hour),
+		File: &api.FileCredentials{Path: l.FilePath()}}, nil
+}
+
 func (v *fakeVendor) serve(c call) (*api.Credentials, error) {
 	v.mu.Lock()
 	v.calls = append(v.calls, c)
@@ -480,5 +493,39 @@ func TestInvalidPathIsLocationError(t *testing.T) {
 	var lerr *location.Error
 	if !errors.As(err, &lerr) {
 		t.Fatalf("error %v (%T) is not a *location.Error", err, err)
+	}
+}
+
+func TestOpenLinkedLocationVendsThroughTheDataset(t *testing.T) {
+	v := newFakeVendor(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "cat.jpg"), []byte("jpeg"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	b, err := OpenBucket(ctx, "file://"+dir, Options{Client: v, LinkedTo: "al://acme/coco", CredsKey: "images"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if got, err := b.ReadAll(ctx, "cat.jpg"); err != nil || string(got) != "jpeg" {
+		t.Fatalf("ReadAll = %q, %v", got, err)
+	}
+	calls := v.recorded()
+	if len(calls) != 1 || calls[0].method != "LinkedCredentials" || calls[0].org != "acme" || calls[0].name != "coco" || calls[0].location != "file://"+dir {
+		t.Errorf("calls = %+v", calls)
+	}
+	for _, o := range []Options{
+		{Client: v, LinkedTo: "al://acme/coco", CredsKey: "images", Mode: api.ModeWrite},
+		{Client: v, LinkedTo: "s3://bucket/x", CredsKey: "images"},
+		{Client: v, LinkedTo: "al://acme/coco/sub", CredsKey: "images"},
+		{LinkedTo: "al://acme/coco", CredsKey: "images"},
+	} {
+		if _, err := OpenBucket(ctx, "file://"+dir, o); err == nil {
+			t.Errorf("OpenBucket with %+v succeeded", o)
+		}
+	}
+	if n := len(v.recorded()); n != 1 {
+		t.Errorf("refused opens vended: %d calls", n)
 	}
 }
