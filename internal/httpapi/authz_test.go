@@ -488,3 +488,19 @@ func TestUpdatesKeepASecretOnlyForTheSameIdentity(t *testing.T) {
 		t.Errorf("switching to the server's identity: %d %v", st, out)
 	}
 }
+
+func TestLastUsedAtIsKept(t *testing.T) {
+	f := newFixture(t)
+	before := f.env.Clock.Now()
+	f.do(t, "reader", "GET", "/whoami", nil)
+	_, out := f.do(t, "reader", "GET", "/tokens", nil)
+	tokens := out["tokens"].([]any)
+	if len(tokens) != 1 {
+		t.Fatalf("tokens: %v", tokens)
+	}
+	used, _ := tokens[0].(map[string]any)["last_used_at"].(string)
+	at, err := time.Parse(time.RFC3339Nano, used)
+	if err != nil || at.Before(before) {
+		t.Errorf("last_used_at = %q, want at or after %s", used, before)
+	}
+}
