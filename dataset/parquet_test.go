@@ -1,0 +1,107 @@
+package dataset_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/tarnhq/tarn/dataset"
+)
+
+// TestDataFilesArePlainParquet reads a data file with arrow-go's generic Parquet reader, not
+// through the dataset package, and compares the values with what was appended.
+func TestDataFilesArePlainParquet(t *testing.T) {
+	ctx := context.Background()
+	b, opts := fileBucket(t)
+	ds, err := dataset.Create(ctx, b, allTypes, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := ds.Appender(dataset.AppenderOptions{})
+	defer w.Close()
+	const n = 50
+	for i := 0; i < n; i++ {
+		if err := w.Append(ctx, allTypesRow(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := w.Commit(ctx, "rows")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Files) != 1 {
+		t.Fatalf("%d data files, want 1", len(v.Files))
+	}
+
+	pf, err := file.OpenParquetFile(filepath.Join(opts.Dir, filepath.FromSlash(v.Files[0].Path)), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	cc, err := pf.MetaData().RowGroup(0).ColumnChunk(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cc.Compression(); got != compress.Codecs.Zstd {
+		t.Errorf("compression %v, want zstd", got)
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := fr.ReadTable(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Release()
+	if tbl.NumRows() != n || int(tbl.NumCols()) != len(allTypes.Columns) {
+		t.Fatalf("table of %d rows × %d columns, want %d × %d", tbl.NumRows(), tbl.NumCols(), n, len(allTypes.Columns))
+	}
+	col := func(name string) any {
+		idx := tbl.Schema().FieldIndices(name)
+		if len(idx) != 1 || len(tbl.Column(idx[0]).Data().Chunks()) != 1 {
+			t.Fatalf("column %s: %v", name, idx)
+		}
+		return tbl.Column(idx[0]).Data().Chunk(0)
+	}
+	ids := col("id").(*array.Int64)
+	text := col("text").(*array.String)
+	u64 := col("u64").(*array.Uint64)
+	img := col("image").(*array.Struct)
+	emb := col("emb").(*array.List)
+	for i := 0; i < n; i++ {
+		want := allTypesRow(i)
+		if ids.Value(i) != int64(i) {
+			t.Errorf("row %d: id %d", i, ids.Value(i))
+		}
+		if want["text"] == nil {
+			if !text.IsNull(i) || !u64.IsNull(i) || !img.IsNull(i) || !emb.IsNull(i) {
+				t.Errorf("row %d: want nulls", i)
+			}
+			continue
+		}
+		if text.Value(i) != want["text"] || u64.Value(i) != want["u64"] {
+			t.Errorf("row %d: text %q, u64 %d", i, text.Value(i), u64.Value(i))
+		}
+		if f, d := img.Field(0).(*array.String).Value(i), img.Field(1).(*array.Binary).Value(i); f != "png" || string(d) != string(want["image"].(dataset.ImageValue).Data) {
+			t.Errorf("row %d: image %s %q", i, f, d)
+		}
+		start, end := emb.ValueOffsets(i)
+		vals := emb.ListValues().(*array.Float32).Float32Values()[start:end]
+		if fmt.Sprint(vals) != fmt.Sprint(want["emb"]) {
+			t.Errorf("row %d: emb %v, want %v", i, vals, want["emb"])
+		}
+	}
+	// The tarn type of each column is in the field metadata.
+	f, _ := tbl.Schema().FieldsByName("tensor")
+	if typ, ok := f[0].Metadata.GetValue("tarn.type"); !ok || typ != `{"kind":"tensor","dtype":"uint8","shape":[2,3]}` {
+		t.Errorf("tensor field metadata tarn.type = %q", typ)
+	}
+}
