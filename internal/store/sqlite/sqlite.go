@@ -512,11 +512,18 @@ func inUseError(org, name string, isDefault bool, datasets []string) error {
 	return errs.E(errs.Conflict, "creds key %q %s; %s first", name, strings.Join(why, " and "), strings.Join(fix, ", then ")).WithCode(api.CodeInUse)
 }
 
-const datasetColumns = `org, name, location, coalesce(creds_key, ''), public, created_at, created_by`
+// datasetColumns selects a dataset row with its linked keys, comma-separated (creds key
+// names hold no commas).
+const datasetColumns = `org, name, location, coalesce(creds_key, ''), public, created_at, created_by,
+	coalesce((SELECT group_concat(creds_key, ',') FROM (SELECT creds_key FROM dataset_linked_keys l WHERE l.org = datasets.org AND l.dataset = datasets.name ORDER BY creds_key)), '')`
 
 func scanDataset(row interface{ Scan(...any) error }) (store.Dataset, error) {
 	var d store.Dataset
-	err := row.Scan(&d.Org, &d.Name, &d.Location, &d.CredsKey, &d.Public, ts(&d.CreatedAt), &d.CreatedBy)
+	var linked string
+	err := row.Scan(&d.Org, &d.Name, &d.Location, &d.CredsKey, &d.Public, ts(&d.CreatedAt), &d.CreatedBy, &linked)
+	if linked != "" {
+		d.LinkedKeys = strings.Split(linked, ",")
+	}
 	return d, err
 }
 
@@ -567,11 +574,6 @@ func (s *Store) Dataset(ctx context.Context, org, name string) (store.Dataset, e
 	if err != nil {
 		return store.Dataset{}, s.fail("get dataset", err)
 	}
-	links, err := s.linkedKeys(ctx, `SELECT dataset, creds_key FROM dataset_linked_keys WHERE org = ? AND dataset = ? ORDER BY creds_key`, org, name)
-	if err != nil {
-		return store.Dataset{}, err
-	}
-	d.LinkedKeys = links[name]
 	return d, nil
 }
 
@@ -593,33 +595,7 @@ func (s *Store) Datasets(ctx context.Context, org string) ([]store.Dataset, erro
 	if err := rows.Err(); err != nil {
 		return nil, s.fail("list datasets", err)
 	}
-	links, err := s.linkedKeys(ctx, `SELECT dataset, creds_key FROM dataset_linked_keys WHERE org = ? ORDER BY dataset, creds_key`, org)
-	if err != nil {
-		return nil, err
-	}
-	for i := range ds {
-		ds[i].LinkedKeys = links[ds[i].Name]
-	}
 	return ds, nil
-}
-
-// linkedKeys runs query, which selects (dataset, creds_key) ordered by creds key, and
-// groups the keys by dataset.
-func (s *Store) linkedKeys(ctx context.Context, query string, args ...any) (map[string][]string, error) {
-	rows, err := s.query(ctx, query, args...)
-	if err != nil {
-		return nil, s.fail("list linked keys", err)
-	}
-	defer rows.Close()
-	links := map[string][]string{}
-	for rows.Next() {
-		var d, k string
-		if err := rows.Scan(&d, &k); err != nil {
-			return nil, s.fail("list linked keys", err)
-		}
-		links[d] = append(links[d], k)
-	}
-	return links, s.fail("list linked keys", rows.Err())
 }
 
 // DeleteDataset removes a dataset entry and its linked keys; NotFound if absent.
