@@ -74,6 +74,9 @@ func (a *Appender) Append(ctx context.Context, rows ...Row) error {
 	if a.rb == nil {
 		return errors.New("append: appender is closed")
 	}
+	if err := a.ds.checkReadOnly(); err != nil {
+		return fmt.Errorf("append: %w", err)
+	}
 	for i, r := range rows {
 		for name := range r {
 			if _, ok := a.schema.Column(name); !ok {
@@ -179,6 +182,9 @@ func (a *Appender) Commit(ctx context.Context, message string) (Version, error) 
 	}
 	if a.rb == nil {
 		return Version{}, errors.New("commit: appender is closed")
+	}
+	if err := a.ds.checkReadOnly(); err != nil {
+		return Version{}, fmt.Errorf("commit: %w", err)
 	}
 	if err := a.flush(ctx); err != nil {
 		return Version{}, err

@@ -60,6 +60,15 @@ type Dataset struct {
 	opts Options
 	id   string
 
+	// Set by OpenPath and CreatePath (path.go).
+	path     string     // the path it was opened by, for errors
+	owned    bool       // Close closes b
+	readOnly bool       // commits and appends are refused
+	via      linkVia    // how link columns are read
+	links    linkCache  // buckets of link targets, by parent and creds key
+	closeMu  sync.Mutex // guards closed
+	closed   bool
+
 	mu sync.Mutex
 	m  *manifest
 }
@@ -383,8 +392,12 @@ func (ds *Dataset) checkDir() error {
 	return nil
 }
 
-// checkWritable refuses commits that could not create manifests atomically.
+// checkWritable refuses commits to a read-only dataset and commits that could not create
+// manifests atomically.
 func (ds *Dataset) checkWritable() error {
+	if err := ds.checkReadOnly(); err != nil {
+		return err
+	}
 	if _, local := isLocalDir(ds.b); local && ds.opts.Dir == "" {
 		return errors.New("dataset: the bucket is a local directory, whose create-if-absent is not atomic: set Options.Dir to commit")
 	}

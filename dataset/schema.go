@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/tarnhq/tarn/location"
 )
 
 // Kind is the kind of a column type.
@@ -146,6 +148,14 @@ type Column struct {
 	Name     string `json:"name"`
 	Type     Type   `json:"type"`
 	Nullable bool   `json:"nullable,omitempty"`
+	// LinkKey, for a link column only, names the creds key of the dataset's org through
+	// which the column's URLs are read (Dataset.ReadLink): the key must be linked to the
+	// dataset on the control plane (client.AddLinkedCredsKey, `tarn ds add-creds-key`), and
+	// readers of the dataset then get read credentials for the linked objects through it.
+	// Empty means the links are read without a creds key, which works only for file:// and
+	// mem:// URLs. It is kept in the manifest as "link_key" (omitted when empty, so
+	// manifests without link keys are unchanged); change it with Dataset.SetLinkKey.
+	LinkKey string `json:"link_key,omitempty"`
 }
 
 // Schema is the ordered list of a dataset's columns.
@@ -188,6 +198,14 @@ func (s Schema) Validate() error {
 		seen[c.Name] = true
 		if err := c.Type.validate(); err != nil {
 			return fmt.Errorf("column %q: %w", c.Name, err)
+		}
+		if c.LinkKey != "" {
+			if c.Type.Kind != Link {
+				return fmt.Errorf("column %q: only link columns have a link key", c.Name)
+			}
+			if err := location.CheckName("creds key", c.LinkKey); err != nil {
+				return fmt.Errorf("column %q: link key: %w", c.Name, err)
+			}
 		}
 	}
 	return nil

@@ -58,6 +58,14 @@ type Options struct {
 	// key linked to that dataset: read-only credentials for what the dataset's link columns
 	// point at, granted to the dataset's readers. Org is not needed then.
 	LinkedTo string
+	// LocalDir, when set, is called before OpenBucket returns with the absolute directory of
+	// a bucket that is a local directory: a file:// or plain path, or a path whose vended
+	// credentials are of provider file (then the vended directory, joined with the al://
+	// path's PREFIX). Callers that need the directory itself, such as dataset commits that
+	// create files atomically with hard links, take it from here rather than vending a
+	// second time. It is not called for other buckets. It receives only the directory, never
+	// credentials.
+	LocalDir func(dir string)
 	// Now is the clock that decides when vended credentials are renewed; nil means
 	// time.Now. It is for tests, which move time forward without waiting.
 	Now func() time.Time
@@ -121,7 +129,7 @@ func OpenBucket(ctx context.Context, path string, opts Options) (*blob.Bucket, e
 		v := &vend{path: loc, mode: mode, fetch: func(ctx context.Context) (*api.Credentials, error) {
 			return opts.Client.LinkedCredentials(ctx, ds.Org, ds.Dataset, opts.CredsKey, loc.String())
 		}}
-		return openVended(ctx, v, "", opts.Now)
+		return openVended(ctx, v, "", opts)
 
 	case loc.Scheme == location.AL:
 		if opts.Client == nil {
@@ -130,7 +138,7 @@ func OpenBucket(ctx context.Context, path string, opts Options) (*blob.Bucket, e
 		v := &vend{path: loc, mode: mode, fetch: func(ctx context.Context) (*api.Credentials, error) {
 			return opts.Client.DatasetCredentials(ctx, loc.Org, loc.Dataset, mode)
 		}}
-		return openVended(ctx, v, loc.Path, opts.Now)
+		return openVended(ctx, v, loc.Path, opts)
 
 	case opts.CredsKey != "":
 		if err := location.CheckName("org", opts.Org); err != nil {
@@ -145,12 +153,15 @@ func OpenBucket(ctx context.Context, path string, opts Options) (*blob.Bucket, e
 		v := &vend{path: loc, mode: mode, fetch: func(ctx context.Context) (*api.Credentials, error) {
 			return opts.Client.LocationCredentials(ctx, opts.Org, opts.CredsKey, loc.String(), mode)
 		}}
-		return openVended(ctx, v, "", opts.Now) // the vend is for the whole path, prefix included
+		return openVended(ctx, v, "", opts) // the vend is for the whole path, prefix included
 
 	case loc.Scheme == location.File:
 		b, err := openDir(loc.FilePath(), mode)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", loc, err)
+		}
+		if opts.LocalDir != nil {
+			opts.LocalDir(loc.FilePath())
 		}
 		return b, nil
 
@@ -185,17 +196,21 @@ func (v *vend) get(ctx context.Context) (*api.Credentials, error) {
 	return c, nil
 }
 
-// openVended vends credentials with v and opens what they grant, scoped to prefix. now is
-// the clock of credential renewal (nil: time.Now).
-func openVended(ctx context.Context, v *vend, prefix string, now func() time.Time) (*blob.Bucket, error) {
+// openVended vends credentials with v and opens what they grant, scoped to prefix.
+// opts.Now is the clock of credential renewal (nil: time.Now); opts.LocalDir is told the
+// directory that credentials of provider file grant.
+func openVended(ctx context.Context, v *vend, prefix string, opts Options) (*blob.Bucket, error) {
 	c, err := v.get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var b *blob.Bucket
+	var (
+		b   *blob.Bucket
+		dir string
+	)
 	switch c.Provider {
 	case "file":
-		dir, err := vendedDir(c)
+		dir, err = vendedDir(c)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", v.path, err)
 		}
@@ -203,11 +218,14 @@ func openVended(ctx context.Context, v *vend, prefix string, now func() time.Tim
 			return nil, fmt.Errorf("%s: directory %s: %w", v.path, dir, err)
 		}
 	case providerS3, api.ProviderAWS:
-		return openS3(v, c, prefix, now)
+		return openS3(v, c, prefix, opts.Now)
 	case "":
 		return nil, fmt.Errorf("%s: the server vended credentials without a provider", v.path)
 	default:
 		return nil, fmt.Errorf("%s: credentials of provider %q cannot be opened by this version of tarn", v.path, c.Provider)
+	}
+	if opts.LocalDir != nil {
+		opts.LocalDir(filepath.Join(dir, filepath.FromSlash(prefix)))
 	}
 	if prefix != "" {
 		b = blob.PrefixedBucket(b, prefix+"/")

@@ -16,7 +16,7 @@ func (a *app) dsCmd() *cobra.Command {
 		Aliases: []string{"dataset"},
 		Short:   "Manage datasets (al://ORG/NAME)",
 	})
-	cmd.AddCommand(a.dsCreateCmd(), a.dsConnectCmd(), a.dsLsCmd(), a.dsInfoCmd(), a.dsRmCmd(), a.dsAddCredsKeyCmd())
+	cmd.AddCommand(append([]*cobra.Command{a.dsCreateCmd(), a.dsConnectCmd(), a.dsLsCmd(), a.dsInfoCmd(), a.dsRmCmd(), a.dsAddCredsKeyCmd()}, a.dsDataCmds()...)...)
 	return cmd
 }
 
