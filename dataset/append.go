@@ -77,26 +77,31 @@ func (a *Appender) Append(ctx context.Context, rows ...Row) error {
 	if err := a.ds.checkReadOnly(); err != nil {
 		return fmt.Errorf("append: %w", err)
 	}
+	// Check the whole batch first, so that a bad row appends nothing.
+	canon := make([][]any, len(rows))
 	for i, r := range rows {
 		for name := range r {
 			if _, ok := a.schema.Column(name); !ok {
 				return fmt.Errorf("append: row %d: unknown column %q", i, name)
 			}
 		}
-		for _, c := range a.schema.Columns {
-			if err := checkValue(c, r[c.Name]); err != nil {
+		canon[i] = make([]any, len(a.schema.Columns))
+		for j, c := range a.schema.Columns {
+			v, err := canonical(c, r[c.Name])
+			if err != nil {
 				return fmt.Errorf("append: row %d: column %q (%s): %w", i, c.Name, c.Type, err)
 			}
+			canon[i][j] = v
 		}
 	}
-	for i, r := range rows {
+	for i, vals := range canon {
 		for j, c := range a.schema.Columns {
-			v := r[c.Name]
-			if err := appendValue(c, a.rb.Field(j), v); err != nil {
-				a.err = fmt.Errorf("append: row %d: column %q (%s): %w", i, c.Name, c.Type, err)
-				return a.err
+			if b := a.rb.Field(j); vals[j] == nil {
+				b.AppendNull()
+			} else {
+				appendCanonical(c.Type, b, vals[j])
 			}
-			a.buffered += sizeOf(c, v)
+			a.buffered += sizeOf(c, rows[i][c.Name])
 		}
 		if a.buffered >= a.opts.RowGroupBytes {
 			if err := a.flush(ctx); err != nil {

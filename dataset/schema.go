@@ -274,42 +274,9 @@ type ImageValue struct {
 
 // arrow types
 
-func arrowKind(k Kind) arrow.DataType {
-	switch k {
-	case Bool:
-		return arrow.FixedWidthTypes.Boolean
-	case Int8:
-		return arrow.PrimitiveTypes.Int8
-	case Int16:
-		return arrow.PrimitiveTypes.Int16
-	case Int32:
-		return arrow.PrimitiveTypes.Int32
-	case Int64:
-		return arrow.PrimitiveTypes.Int64
-	case Uint8:
-		return arrow.PrimitiveTypes.Uint8
-	case Uint16:
-		return arrow.PrimitiveTypes.Uint16
-	case Uint32:
-		return arrow.PrimitiveTypes.Uint32
-	case Uint64:
-		return arrow.PrimitiveTypes.Uint64
-	case Float32:
-		return arrow.PrimitiveTypes.Float32
-	case Float64:
-		return arrow.PrimitiveTypes.Float64
-	case Text, JSON, Link:
-		return arrow.BinaryTypes.String
-	case Bytes:
-		return arrow.BinaryTypes.Binary
-	case Image:
-		return arrow.StructOf(
-			arrow.Field{Name: "format", Type: arrow.BinaryTypes.String},
-			arrow.Field{Name: "data", Type: arrow.BinaryTypes.Binary},
-		)
-	}
-	return nil
-}
+// arrowKind is the Arrow type of values of kind k, nil for kinds that have none (embeddings
+// and tensors: see Column.arrow).
+func arrowKind(k Kind) arrow.DataType { return kinds[k].arrow }
 
 // arrow returns the Arrow type of column c in data files. Embeddings and tensors are
 // fixed-size lists; in nullable columns they are variable-size lists instead, because the

@@ -17,179 +17,176 @@ type number interface {
 	~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~float32 | ~float64
 }
 
-type numBuilder[T number] interface {
-	Append(T)
-	AppendValues([]T, []bool)
+// kindOps is everything this package knows about the values of one kind, in one place: the
+// Arrow type that holds them, which Go values a column of the kind accepts, and how a value
+// moves into and out of Arrow. Numeric kinds also have the list forms that embeddings and
+// tensors of that element kind use.
+type kindOps struct {
+	arrow arrow.DataType
+	// normalize returns v (not nil) as the kind's canonical Go value, or why it cannot be
+	// one. The canonical value of a JSON column is its text as a string.
+	normalize func(v any) (any, error)
+	// append appends a canonical value to a builder of the kind's Arrow type.
+	append func(b array.Builder, v any)
+	// value returns non-null row i of an array of the kind's Arrow type; slices are copies.
+	value func(a arrow.Array, i int) any
+
+	// The same for a slice of n elements of a numeric kind; nil for other kinds.
+	normalizeList func(v any, n int) (any, error)
+	appendList    func(b array.Builder, v any)
+	list          func(a arrow.Array, start, end int64) any
 }
 
-type numArray[T number] interface {
-	Value(int) T
-	Values() []T
+var kinds = map[Kind]kindOps{
+	Bool:    scalarKind[bool](arrow.FixedWidthTypes.Boolean, exactly[bool]("bool")),
+	Int8:    intKind[int8](arrow.PrimitiveTypes.Int8, math.MinInt8, math.MaxInt8),
+	Int16:   intKind[int16](arrow.PrimitiveTypes.Int16, math.MinInt16, math.MaxInt16),
+	Int32:   intKind[int32](arrow.PrimitiveTypes.Int32, math.MinInt32, math.MaxInt32),
+	Int64:   intKind[int64](arrow.PrimitiveTypes.Int64, math.MinInt64, math.MaxInt64),
+	Uint8:   intKind[uint8](arrow.PrimitiveTypes.Uint8, 0, math.MaxUint8),
+	Uint16:  intKind[uint16](arrow.PrimitiveTypes.Uint16, 0, math.MaxUint16),
+	Uint32:  intKind[uint32](arrow.PrimitiveTypes.Uint32, 0, math.MaxUint32),
+	Uint64:  intKind[uint64](arrow.PrimitiveTypes.Uint64, 0, math.MaxUint64),
+	Float32: numKind[float32](arrow.PrimitiveTypes.Float32, exactly[float32]("float32")),
+	Float64: numKind[float64](arrow.PrimitiveTypes.Float64, exactly[float64]("float64")),
+	Text:    scalarKind[string](arrow.BinaryTypes.String, exactly[string]("string")),
+	Link:    scalarKind[string](arrow.BinaryTypes.String, exactly[string]("string")),
+	JSON: {
+		arrow:     arrow.BinaryTypes.String,
+		normalize: normalizeJSON,
+		append:    appendAs[string],
+		value:     func(a arrow.Array, i int) any { return json.RawMessage(a.(*array.String).Value(i)) },
+	},
+	Bytes: {
+		arrow:     arrow.BinaryTypes.Binary,
+		normalize: exactly[[]byte]("[]byte"),
+		append:    appendAs[[]byte],
+		value:     func(a arrow.Array, i int) any { return append([]byte{}, a.(*array.Binary).Value(i)...) },
+	},
+	Image: {
+		arrow: arrow.StructOf(
+			arrow.Field{Name: "format", Type: arrow.BinaryTypes.String},
+			arrow.Field{Name: "data", Type: arrow.BinaryTypes.Binary},
+		),
+		normalize: normalizeImage,
+		append:    appendImage,
+		value:     imageValue,
+	},
 }
 
-// appendNum appends v, which must be a T or, for integer kinds, an int that fits.
-func appendNum[T number](b array.Builder, v any) error {
-	nb := b.(numBuilder[T])
-	switch x := v.(type) {
-	case T:
-		nb.Append(x)
-		return nil
-	case int: // checkValue has checked that it fits
-		nb.Append(T(x))
-		return nil
+// scalarKind is a kind whose canonical Go value is a T, held by an Arrow array with
+// Value(int) T and built by a builder with Append(T).
+func scalarKind[T any](dt arrow.DataType, normalize func(any) (any, error)) kindOps {
+	return kindOps{arrow: dt, normalize: normalize, append: appendAs[T], value: valueAs[T]}
+}
+
+// numKind is a numeric kind, which can also be the element kind of a list.
+func numKind[T number](dt arrow.DataType, normalize func(any) (any, error)) kindOps {
+	k := scalarKind[T](dt, normalize)
+	k.normalizeList, k.appendList, k.list = normalizeSlice[T], appendSlice[T], numSlice[T]
+	return k
+}
+
+// intKind is an integer kind that accepts a T or an int in [lo, hi].
+func intKind[T number](dt arrow.DataType, lo int64, hi uint64) kindOps {
+	return numKind[T](dt, func(v any) (any, error) {
+		switch x := v.(type) {
+		case T:
+			return x, nil
+		case int:
+			if (x < 0 && int64(x) < lo) || (x >= 0 && uint64(x) > hi) {
+				var zero T
+				return nil, fmt.Errorf("%d does not fit in %T", x, zero)
+			}
+			return T(x), nil
+		}
+		var zero T
+		return nil, fmt.Errorf("want %T, got %T", zero, v)
+	})
+}
+
+// exactly accepts only a T, named name in errors.
+func exactly[T any](name string) func(any) (any, error) {
+	return func(v any) (any, error) {
+		if _, ok := v.(T); !ok {
+			return nil, fmt.Errorf("want %s, got %T", name, v)
+		}
+		return v, nil
 	}
-	var zero T
-	return fmt.Errorf("want %T, got %T", zero, v)
 }
 
-func appendNumSlice[T number](b array.Builder, v any, n int) error {
+func appendAs[T any](b array.Builder, v any) { b.(interface{ Append(T) }).Append(v.(T)) }
+
+func valueAs[T any](a arrow.Array, i int) any { return a.(interface{ Value(int) T }).Value(i) }
+
+func normalizeSlice[T number](v any, n int) (any, error) {
 	s, ok := v.([]T)
 	if !ok {
 		var zero T
-		return fmt.Errorf("want []%T of length %d, got %T", zero, n, v)
+		return nil, fmt.Errorf("want []%T of length %d, got %T", zero, n, v)
 	}
 	if len(s) != n {
-		return fmt.Errorf("want %d values, got %d", n, len(s))
+		return nil, fmt.Errorf("want %d values, got %d", n, len(s))
 	}
-	b.(numBuilder[T]).AppendValues(s, nil)
-	return nil
+	return s, nil
+}
+
+func appendSlice[T number](b array.Builder, v any) {
+	b.(interface{ AppendValues([]T, []bool) }).AppendValues(v.([]T), nil)
 }
 
 func numSlice[T number](a arrow.Array, start, end int64) any {
-	vals := a.(numArray[T]).Values()
+	vals := a.(interface{ Values() []T }).Values()
 	return append([]T(nil), vals[start:end]...)
 }
 
-// appendScalar appends a non-null value of kind k to b.
-func appendScalar(k Kind, b array.Builder, v any) error {
-	switch k {
-	case Bool:
-		x, ok := v.(bool)
-		if !ok {
-			return fmt.Errorf("want bool, got %T", v)
-		}
-		b.(*array.BooleanBuilder).Append(x)
-		return nil
-	case Int8:
-		return appendNum[int8](b, v)
-	case Int16:
-		return appendNum[int16](b, v)
-	case Int32:
-		return appendNum[int32](b, v)
-	case Int64:
-		return appendNum[int64](b, v)
-	case Uint8:
-		return appendNum[uint8](b, v)
-	case Uint16:
-		return appendNum[uint16](b, v)
-	case Uint32:
-		return appendNum[uint32](b, v)
-	case Uint64:
-		return appendNum[uint64](b, v)
-	case Float32:
-		return appendNum[float32](b, v)
-	case Float64:
-		return appendNum[float64](b, v)
-	case Text, Link:
-		x, ok := v.(string)
-		if !ok {
-			return fmt.Errorf("want string, got %T", v)
-		}
-		b.(*array.StringBuilder).Append(x)
-		return nil
-	case JSON:
-		var raw []byte
-		switch x := v.(type) {
-		case json.RawMessage:
-			raw = x
-		case []byte:
-			raw = x
-		case string:
-			raw = []byte(x)
-		default:
-			return fmt.Errorf("want json.RawMessage, got %T", v)
-		}
-		if !json.Valid(raw) {
-			return fmt.Errorf("invalid JSON")
-		}
-		b.(*array.StringBuilder).Append(string(raw))
-		return nil
-	case Bytes:
-		x, ok := v.([]byte)
-		if !ok {
-			return fmt.Errorf("want []byte, got %T", v)
-		}
-		b.(*array.BinaryBuilder).Append(x)
-		return nil
-	case Image:
-		var img ImageValue
-		switch x := v.(type) {
-		case ImageValue:
-			img = x
-		case *ImageValue:
-			if x == nil {
-				return fmt.Errorf("want ImageValue, got a nil *ImageValue")
-			}
-			img = *x
-		default:
-			return fmt.Errorf("want ImageValue, got %T", v)
-		}
-		sb := b.(*array.StructBuilder)
-		sb.Append(true)
-		sb.FieldBuilder(0).(*array.StringBuilder).Append(img.Format)
-		sb.FieldBuilder(1).(*array.BinaryBuilder).Append(img.Data)
-		return nil
+// normalizeJSON accepts JSON text as a json.RawMessage, []byte or string.
+func normalizeJSON(v any) (any, error) {
+	var raw []byte
+	switch x := v.(type) {
+	case json.RawMessage:
+		raw = x
+	case []byte:
+		raw = x
+	case string:
+		raw = []byte(x)
+	default:
+		return nil, fmt.Errorf("want json.RawMessage, got %T", v)
 	}
-	return fmt.Errorf("unsupported kind %s", k)
+	if !json.Valid(raw) {
+		return nil, fmt.Errorf("invalid JSON")
+	}
+	return string(raw), nil
 }
 
-// appendValue appends v (nil for null) to b, a builder of c's Arrow type. It returns an
-// error, without appending, when v has the wrong Go type or is nil for a column that is not
-// nullable.
-func appendValue(c Column, b array.Builder, v any) error {
-	if v == nil {
-		if !c.Nullable {
-			return fmt.Errorf("null in a column that is not nullable")
+// normalizeImage accepts an ImageValue or a non-nil *ImageValue.
+func normalizeImage(v any) (any, error) {
+	switch x := v.(type) {
+	case ImageValue:
+		return x, nil
+	case *ImageValue:
+		if x == nil {
+			return nil, fmt.Errorf("want ImageValue, got a nil *ImageValue")
 		}
-		b.AppendNull()
-		return nil
+		return *x, nil
 	}
-	switch c.Type.Kind {
-	case Embedding, Tensor:
-		lb := b.(interface {
-			Append(bool)
-			ValueBuilder() array.Builder
-		})
-		elem, n := listElem(c.Type)
-		if err := checkList(elem, v, n); err != nil { // before anything is appended
-			return err
-		}
-		lb.Append(true)
-		vb := lb.ValueBuilder()
-		switch elem {
-		case Int8:
-			return appendNumSlice[int8](vb, v, n)
-		case Int16:
-			return appendNumSlice[int16](vb, v, n)
-		case Int32:
-			return appendNumSlice[int32](vb, v, n)
-		case Int64:
-			return appendNumSlice[int64](vb, v, n)
-		case Uint8:
-			return appendNumSlice[uint8](vb, v, n)
-		case Uint16:
-			return appendNumSlice[uint16](vb, v, n)
-		case Uint32:
-			return appendNumSlice[uint32](vb, v, n)
-		case Uint64:
-			return appendNumSlice[uint64](vb, v, n)
-		case Float32:
-			return appendNumSlice[float32](vb, v, n)
-		case Float64:
-			return appendNumSlice[float64](vb, v, n)
-		}
+	return nil, fmt.Errorf("want ImageValue, got %T", v)
+}
+
+func appendImage(b array.Builder, v any) {
+	img := v.(ImageValue)
+	sb := b.(*array.StructBuilder)
+	sb.Append(true)
+	sb.FieldBuilder(0).(*array.StringBuilder).Append(img.Format)
+	sb.FieldBuilder(1).(*array.BinaryBuilder).Append(img.Data)
+}
+
+func imageValue(a arrow.Array, i int) any {
+	s := a.(*array.Struct)
+	return ImageValue{
+		Format: s.Field(0).(*array.String).Value(i),
+		Data:   append([]byte{}, s.Field(1).(*array.Binary).Value(i)...),
 	}
-	return appendScalar(c.Type.Kind, b, v)
 }
 
 // listElem returns the element kind and length of an embedding or tensor value.
@@ -200,146 +197,54 @@ func listElem(t Type) (Kind, int) {
 	return Float32, t.Dim
 }
 
-// checkList checks that v is a slice of n values of kind elem.
-func checkList(elem Kind, v any, n int) error {
-	switch elem {
-	case Int8:
-		return checkSlice[int8](v, n)
-	case Int16:
-		return checkSlice[int16](v, n)
-	case Int32:
-		return checkSlice[int32](v, n)
-	case Int64:
-		return checkSlice[int64](v, n)
-	case Uint8:
-		return checkSlice[uint8](v, n)
-	case Uint16:
-		return checkSlice[uint16](v, n)
-	case Uint32:
-		return checkSlice[uint32](v, n)
-	case Uint64:
-		return checkSlice[uint64](v, n)
-	case Float32:
-		return checkSlice[float32](v, n)
-	case Float64:
-		return checkSlice[float64](v, n)
-	}
-	return fmt.Errorf("unsupported element kind %s", elem)
-}
+// isList reports whether values of t are lists (embeddings and tensors).
+func isList(t Type) bool { return t.Kind == Embedding || t.Kind == Tensor }
 
-func checkSlice[T number](v any, n int) error {
-	s, ok := v.([]T)
+// normalize returns v, a non-nil value for a column of type t, as the canonical Go value of
+// t, or why v does not fit t. This is the one place that decides which Go values a column
+// type accepts; see kinds.
+func normalize(t Type, v any) (any, error) {
+	if isList(t) {
+		elem, n := listElem(t)
+		k, ok := kinds[elem]
+		if !ok || k.normalizeList == nil {
+			return nil, fmt.Errorf("unsupported element kind %s", elem)
+		}
+		return k.normalizeList(v, n)
+	}
+	k, ok := kinds[t.Kind]
 	if !ok {
-		var zero T
-		return fmt.Errorf("want []%T of length %d, got %T", zero, n, v)
+		return nil, fmt.Errorf("unsupported kind %s", t.Kind)
 	}
-	if len(s) != n {
-		return fmt.Errorf("want %d values, got %d", n, len(s))
-	}
-	return nil
+	return k.normalize(v)
 }
 
-// checkValue reports whether v can be appended to column c, without appending it.
-func checkValue(c Column, v any) error {
+// canonical is normalize for a value of column c, where nil (null) is kept if c is
+// nullable.
+func canonical(c Column, v any) (any, error) {
 	if v == nil {
 		if !c.Nullable {
-			return fmt.Errorf("null in a column that is not nullable")
+			return nil, fmt.Errorf("null in a column that is not nullable")
 		}
-		return nil
+		return nil, nil
 	}
-	switch c.Type.Kind {
-	case Embedding, Tensor:
-		elem, n := listElem(c.Type)
-		return checkList(elem, v, n)
-	case Int8:
-		return fitsInt(v, math.MinInt8, math.MaxInt8, int8(0))
-	case Int16:
-		return fitsInt(v, math.MinInt16, math.MaxInt16, int16(0))
-	case Int32:
-		return fitsInt(v, math.MinInt32, math.MaxInt32, int32(0))
-	case Int64:
-		return fitsInt(v, math.MinInt64, math.MaxInt64, int64(0))
-	case Uint8:
-		return fitsUint(v, math.MaxUint8, uint8(0))
-	case Uint16:
-		return fitsUint(v, math.MaxUint16, uint16(0))
-	case Uint32:
-		return fitsUint(v, math.MaxUint32, uint32(0))
-	case Uint64:
-		return fitsUint(v, math.MaxUint64, uint64(0))
-	case Float32:
-		if _, ok := v.(float32); !ok {
-			return fmt.Errorf("want float32, got %T", v)
-		}
-	case Float64:
-		if _, ok := v.(float64); !ok {
-			return fmt.Errorf("want float64, got %T", v)
-		}
-	case Bool:
-		if _, ok := v.(bool); !ok {
-			return fmt.Errorf("want bool, got %T", v)
-		}
-	case Text, Link:
-		if _, ok := v.(string); !ok {
-			return fmt.Errorf("want string, got %T", v)
-		}
-	case Bytes:
-		if _, ok := v.([]byte); !ok {
-			return fmt.Errorf("want []byte, got %T", v)
-		}
-	case JSON:
-		var raw []byte
-		switch x := v.(type) {
-		case json.RawMessage:
-			raw = x
-		case []byte:
-			raw = x
-		case string:
-			raw = []byte(x)
-		default:
-			return fmt.Errorf("want json.RawMessage, got %T", v)
-		}
-		if !json.Valid(raw) {
-			return fmt.Errorf("invalid JSON")
-		}
-	case Image:
-		switch x := v.(type) {
-		case ImageValue:
-		case *ImageValue:
-			if x == nil {
-				return fmt.Errorf("want ImageValue, got a nil *ImageValue")
-			}
-		default:
-			return fmt.Errorf("want ImageValue, got %T", v)
-		}
-	}
-	return nil
+	return normalize(c.Type, v)
 }
 
-func fitsInt[T number](v any, lo, hi int64, zero T) error {
-	switch x := v.(type) {
-	case T:
-		return nil
-	case int:
-		if int64(x) < lo || int64(x) > hi {
-			return fmt.Errorf("%d does not fit in %T", x, zero)
-		}
-		return nil
+// appendCanonical appends v, a canonical non-null value of type t (see normalize), to b, a
+// builder of t's Arrow type. It does not check v again.
+func appendCanonical(t Type, b array.Builder, v any) {
+	if isList(t) {
+		lb := b.(interface {
+			Append(bool)
+			ValueBuilder() array.Builder
+		})
+		elem, _ := listElem(t)
+		lb.Append(true)
+		kinds[elem].appendList(lb.ValueBuilder(), v)
+		return
 	}
-	return fmt.Errorf("want %T, got %T", zero, v)
-}
-
-func fitsUint[T number](v any, hi uint64, zero T) error {
-	switch x := v.(type) {
-	case T:
-		return nil
-	case int:
-		if x < 0 || uint64(x) > hi {
-			return fmt.Errorf("%d does not fit in %T", x, zero)
-		}
-		return nil
-	}
-	return fmt.Errorf("want %T, got %T", zero, v)
+	kinds[t.Kind].append(b, v)
 }
 
 // value returns row i of a, an array of c's Arrow type, as the Go value of c's type (nil
@@ -348,71 +253,18 @@ func value(c Column, a arrow.Array, i int) (any, error) {
 	if a.IsNull(i) {
 		return nil, nil
 	}
-	switch c.Type.Kind {
-	case Bool:
-		return a.(*array.Boolean).Value(i), nil
-	case Int8:
-		return a.(*array.Int8).Value(i), nil
-	case Int16:
-		return a.(*array.Int16).Value(i), nil
-	case Int32:
-		return a.(*array.Int32).Value(i), nil
-	case Int64:
-		return a.(*array.Int64).Value(i), nil
-	case Uint8:
-		return a.(*array.Uint8).Value(i), nil
-	case Uint16:
-		return a.(*array.Uint16).Value(i), nil
-	case Uint32:
-		return a.(*array.Uint32).Value(i), nil
-	case Uint64:
-		return a.(*array.Uint64).Value(i), nil
-	case Float32:
-		return a.(*array.Float32).Value(i), nil
-	case Float64:
-		return a.(*array.Float64).Value(i), nil
-	case Text, Link:
-		return a.(*array.String).Value(i), nil
-	case JSON:
-		return json.RawMessage(a.(*array.String).Value(i)), nil
-	case Bytes:
-		return append([]byte{}, a.(*array.Binary).Value(i)...), nil
-	case Image:
-		s := a.(*array.Struct)
-		return ImageValue{
-			Format: s.Field(0).(*array.String).Value(i),
-			Data:   append([]byte{}, s.Field(1).(*array.Binary).Value(i)...),
-		}, nil
-	case Embedding, Tensor:
+	if isList(c.Type) {
 		l := a.(array.ListLike)
 		start, end := l.ValueOffsets(i)
 		elem, n := listElem(c.Type)
 		if end-start != int64(n) {
 			return nil, fmt.Errorf("row %d holds %d values, want %d", i, end-start, n)
 		}
-		vals := l.ListValues()
-		switch elem {
-		case Int8:
-			return numSlice[int8](vals, start, end), nil
-		case Int16:
-			return numSlice[int16](vals, start, end), nil
-		case Int32:
-			return numSlice[int32](vals, start, end), nil
-		case Int64:
-			return numSlice[int64](vals, start, end), nil
-		case Uint8:
-			return numSlice[uint8](vals, start, end), nil
-		case Uint16:
-			return numSlice[uint16](vals, start, end), nil
-		case Uint32:
-			return numSlice[uint32](vals, start, end), nil
-		case Uint64:
-			return numSlice[uint64](vals, start, end), nil
-		case Float32:
-			return numSlice[float32](vals, start, end), nil
-		case Float64:
-			return numSlice[float64](vals, start, end), nil
+		if k, ok := kinds[elem]; ok && k.list != nil {
+			return k.list(l.ListValues(), start, end), nil
 		}
+	} else if k, ok := kinds[c.Type.Kind]; ok {
+		return k.value(a, i), nil
 	}
 	return nil, fmt.Errorf("unsupported type %s", c.Type)
 }
