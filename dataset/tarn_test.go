@@ -88,20 +88,7 @@ func newTarn(t testing.TB) *tarn {
 // --provider aws --source access-key` does for MinIO, with the given roots.
 func (e *tarn) putS3Key(name string, srv *miniotest.Server, roots ...string) {
 	e.tb.Helper()
-	_, err := e.admin.PutCredsKey(context.Background(), org, name, api.PutCredsKeyRequest{
-		Provider: api.ProviderAWS,
-		Config: api.CredsKeyConfig{
-			Roots:       roots,
-			RoleARN:     "arn:minio:iam:::role/tarn-ignored", // MinIO ignores it
-			Region:      srv.Region,
-			STSEndpoint: srv.Endpoint,
-			S3Endpoint:  srv.Endpoint,
-			PathStyle:   true,
-			Source:      api.SourceAccessKey,
-			AccessKeyID: srv.UserAccessKey,
-		},
-		Secret: srv.UserSecretKey,
-	})
+	_, err := e.admin.PutCredsKey(context.Background(), org, name, srv.CredsKey(roots...))
 	if err != nil {
 		e.tb.Fatalf("creds key %s: %v", name, err)
 	}

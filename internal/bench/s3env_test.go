@@ -38,20 +38,7 @@ func newS3Env(b *testing.B, srv *miniotest.Server) *s3Env {
 	ctx := context.Background()
 	env := testenv.New(b, testenv.Options{})
 	admin := env.Admin(b)
-	_, err := admin.PutCredsKey(ctx, benchOrg, benchKey, api.PutCredsKeyRequest{
-		Provider: api.ProviderAWS,
-		Config: api.CredsKeyConfig{
-			Roots:       []string{"s3://" + srv.Bucket},
-			RoleARN:     "arn:minio:iam:::role/tarn-ignored", // MinIO ignores it
-			Region:      srv.Region,
-			STSEndpoint: srv.Endpoint,
-			S3Endpoint:  srv.Endpoint,
-			PathStyle:   true,
-			Source:      api.SourceAccessKey,
-			AccessKeyID: srv.UserAccessKey,
-		},
-		Secret: srv.UserSecretKey,
-	})
+	_, err := admin.PutCredsKey(ctx, benchOrg, benchKey, srv.CredsKey("s3://"+srv.Bucket))
 	if err != nil {
 		b.Fatalf("creds key: %v", err)
 	}

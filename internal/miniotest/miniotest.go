@@ -42,6 +42,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/minio/madmin-go/v3"
+
+	"github.com/tarnhq/tarn/api"
 )
 
 // Region is the region MinIO answers for; S3 and STS clients sign for it.
@@ -63,6 +65,26 @@ type Server struct {
 	// AssumeRole: MinIO hands out temporary credentials only to users, and bounds them by
 	// the user's policy intersected with the session policy.
 	UserAccessKey, UserSecretKey string
+}
+
+// CredsKey returns the request that makes a tarn creds key of provider aws for this
+// server: MinIO's STS and S3 endpoints, path style, and the test user's access key as the
+// key's secret. roots are the s3:// locations it may vend for.
+func (s *Server) CredsKey(roots ...string) api.PutCredsKeyRequest {
+	return api.PutCredsKeyRequest{
+		Provider: api.ProviderAWS,
+		Config: api.CredsKeyConfig{
+			Roots:       roots,
+			RoleARN:     "arn:minio:iam:::role/tarn-ignored", // MinIO ignores it
+			Region:      s.Region,
+			STSEndpoint: s.Endpoint,
+			S3Endpoint:  s.Endpoint,
+			PathStyle:   true,
+			Source:      api.SourceAccessKey,
+			AccessKeyID: s.UserAccessKey,
+		},
+		Secret: s.UserSecretKey,
+	}
 }
 
 // S3 returns an S3 client for the server, path-style, signing with the given credentials

@@ -33,17 +33,8 @@ func TestMain(m *testing.M) { miniotest.Main(m) }
 // access key as source. The roots are s3://BUCKET/datasets.
 func minioKey(t *testing.T, srv *miniotest.Server, vendor *provider.Vendor) provider.Key {
 	t.Helper()
-	cfg := api.CredsKeyConfig{
-		Roots:       []string{"s3://" + srv.Bucket + "/datasets"},
-		RoleARN:     "arn:minio:iam:::role/tarn-ignored",
-		Region:      srv.Region,
-		STSEndpoint: srv.Endpoint,
-		S3Endpoint:  srv.Endpoint,
-		PathStyle:   true,
-		Source:      api.SourceAccessKey,
-		AccessKeyID: srv.UserAccessKey,
-	}
-	raw, err := vendor.CheckConfig(awssts.Name, cfg, nil, true)
+	req := srv.CredsKey("s3://" + srv.Bucket + "/datasets")
+	raw, err := vendor.CheckConfig(req.Provider, req.Config, nil, true)
 	if err != nil {
 		t.Fatal(err)
 	}
