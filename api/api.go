@@ -355,3 +355,57 @@ type AuditRecord struct {
 type AuditList struct {
 	Records []AuditRecord `json:"records"`
 }
+
+// Workload identity providers.
+const (
+	IdentityAzure      = "azure"
+	IdentityGitHub     = "github"
+	IdentityKubernetes = "kubernetes"
+	IdentityOIDC       = "oidc"
+)
+
+// Identity is a workload identity registered in an org: an external identity whose own
+// signed token (Azure managed identity, GitHub Actions, Kubernetes service account, any OIDC
+// issuer) is exchanged for a short-lived tarn token with Role in Org. Which fields apply
+// depends on Provider.
+type Identity struct {
+	Org      string `json:"org"`
+	Name     string `json:"name"`
+	Provider string `json:"provider"`
+	Role     string `json:"role"`
+	// azure: the managed identity's tenant and client ID.
+	TenantID string `json:"tenant_id,omitempty"`
+	ClientID string `json:"client_id,omitempty"`
+	// github: owner/repo, and optionally the ref (refs/heads/main) and environment.
+	Repository  string `json:"repository,omitempty"`
+	Ref         string `json:"ref,omitempty"`
+	Environment string `json:"environment,omitempty"`
+	// kubernetes and oidc: the issuer URL; kubernetes: NAMESPACE/NAME of the service account.
+	Issuer         string `json:"issuer,omitempty"`
+	ServiceAccount string `json:"service_account,omitempty"`
+	// oidc: the subject and extra claims that must match exactly.
+	Subject   string            `json:"subject,omitempty"`
+	Claims    map[string]string `json:"claims,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
+	CreatedBy string            `json:"created_by,omitempty"`
+}
+
+// IdentityList answers GET /orgs/{org}/identities.
+type IdentityList struct {
+	Identities []Identity `json:"identities"`
+}
+
+// OAuth 2.0 Token Exchange (RFC 8693) at POST /oauth/token, form-encoded.
+const (
+	GrantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+	TokenTypeJWT       = "urn:ietf:params:oauth:token-type:jwt"
+	TokenTypeAccess    = "urn:ietf:params:oauth:token-type:access_token"
+)
+
+// TokenExchangeResponse answers a token exchange: AccessToken is a tarn API token.
+type TokenExchangeResponse struct {
+	AccessToken     string `json:"access_token"`
+	IssuedTokenType string `json:"issued_token_type"`
+	TokenType       string `json:"token_type"`
+	ExpiresIn       int64  `json:"expires_in"`
+}
