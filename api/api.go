@@ -60,7 +60,10 @@ func (p *Problem) Error() string {
 
 // Whoami is the answer of GET /whoami.
 type Whoami struct {
-	User      string       `json:"user"`
+	User string `json:"user"`
+	// Identity is "org/name" of the workload identity a token exchange minted the token for;
+	// User is then empty.
+	Identity  string       `json:"identity,omitempty"`
 	Superuser bool         `json:"superuser"`
 	TokenID   string       `json:"token_id"`
 	TokenOrg  string       `json:"token_org,omitempty"`

@@ -45,8 +45,11 @@ type Options struct {
 	// for servers behind a reverse proxy. Default: DefaultEndpoint.
 	Endpoint string
 	// Token is the API token, sent as "Authorization: Bearer <token>". Empty sends no
-	// Authorization header (anonymous, e.g. for public datasets).
+	// Authorization header (anonymous, e.g. for public datasets) unless TokenSource is set.
 	Token string
+	// TokenSource, used when Token is empty, gives the token of each request, e.g. a
+	// WorkloadTokenSource that exchanges a workload's platform token for a tarn token.
+	TokenSource TokenSource
 	// HTTPClient sends the requests. Default: a client with a DefaultTimeout timeout.
 	HTTPClient *http.Client
 	// UserAgent is sent as the User-Agent header. Default: "tarn-go-client".
@@ -57,6 +60,7 @@ type Options struct {
 type Client struct {
 	endpoint string // base URL without a trailing slash
 	token    string
+	ts       TokenSource
 	hc       *http.Client
 	ua       string
 }
@@ -84,10 +88,8 @@ func New(opts Options) (*Client, error) {
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
-	for i := 0; i < len(opts.Token); i++ {
-		if c := opts.Token[i]; c <= ' ' || c >= 0x7f {
-			return nil, errors.New("invalid token: it holds a space, control or non-ASCII character")
-		}
+	if err := checkToken(opts.Token); err != nil {
+		return nil, err
 	}
 	hc := opts.HTTPClient
 	if hc == nil {
@@ -97,7 +99,17 @@ func New(opts Options) (*Client, error) {
 	if ua == "" {
 		ua = "tarn-go-client"
 	}
-	return &Client{endpoint: u.String(), token: opts.Token, hc: hc, ua: ua}, nil
+	return &Client{endpoint: u.String(), token: opts.Token, ts: opts.TokenSource, hc: hc, ua: ua}, nil
+}
+
+// checkToken returns an error if tok cannot go into an HTTP header. It never includes tok.
+func checkToken(tok string) error {
+	for i := 0; i < len(tok); i++ {
+		if c := tok[i]; c <= ' ' || c >= 0x7f {
+			return errors.New("invalid token: it holds a space, control or non-ASCII character")
+		}
+	}
+	return nil
 }
 
 // Endpoint returns the server's base URL, without a trailing slash.
@@ -166,9 +178,23 @@ func (c *Client) do(ctx context.Context, method, p string, query url.Values, in,
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	token := c.token
+	if token == "" && c.ts != nil {
+		if token, err = c.ts.Token(ctx); err != nil {
+			return fmt.Errorf("get a token: %w", err)
+		}
+		if err := checkToken(token); err != nil {
+			return err
+		}
 	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return c.send(ctx, req, method, p, out)
+}
+
+// send sends req (to the API path p) and decodes a 2xx answer into out when out is not nil.
+func (c *Client) send(ctx context.Context, req *http.Request, method, p string, out any) error {
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {

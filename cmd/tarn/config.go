@@ -16,6 +16,9 @@ import (
 const (
 	envEndpoint = "TARN_ENDPOINT"
 	envToken    = "TARN_TOKEN"
+	// envAuthProvider (or its alias ACTIVELOOP_AUTH_PROVIDER) makes the CLI exchange the
+	// workload's platform token for a tarn token.
+	envAuthProvider = client.EnvAuthProvider
 )
 
 // config is the file written by `tarn login`.
@@ -98,10 +101,15 @@ func (a *app) saveConfig(c config) (string, error) {
 type settings struct {
 	endpoint, endpointFrom string
 	token, tokenFrom       string
+	// provider is the workload auth provider (TARN_AUTH_PROVIDER) when no token was set:
+	// the client then exchanges the platform's token for a tarn token.
+	provider string
 }
 
 // resolve finds the endpoint and token: the --endpoint flag (endpoint only), then
-// TARN_ENDPOINT and TARN_TOKEN, then the config file, then the default endpoint.
+// TARN_ENDPOINT and TARN_TOKEN, then the config file, then the default endpoint. Without
+// TARN_TOKEN, TARN_AUTH_PROVIDER (or ACTIVELOOP_AUTH_PROVIDER) takes the place of a token:
+// TARN_TOKEN > TARN_AUTH_PROVIDER > the config file's token.
 //
 // The config file's token is used only with the config file's endpoint, so that pointing the
 // CLI at another server (--endpoint, TARN_ENDPOINT) never sends it the saved token.
@@ -116,7 +124,12 @@ func (a *app) resolve() (settings, error) {
 	if t := a.getenv(envToken); t != "" {
 		s.token, s.tokenFrom = strings.TrimSpace(t), envToken
 	}
-	if s.endpoint != "" && s.token != "" {
+	if s.token == "" {
+		if p := client.AuthProvider(a.getenv); p != "" {
+			s.provider, s.tokenFrom = p, envAuthProvider
+		}
+	}
+	if s.endpoint != "" && (s.token != "" || s.provider != "") {
 		return s, nil // the config file is not needed
 	}
 	cfg, err := a.loadConfig()
@@ -133,7 +146,7 @@ func (a *app) resolve() (settings, error) {
 			s.endpointFrom = "default"
 		}
 	}
-	if s.token == "" && cfg.Token != "" && sameEndpoint(s.endpoint, cfgEndpoint) {
+	if s.token == "" && s.provider == "" && cfg.Token != "" && sameEndpoint(s.endpoint, cfgEndpoint) {
 		s.token, s.tokenFrom = cfg.Token, "config"
 	}
 	return s, nil
@@ -178,18 +191,40 @@ func fetch[T any](a *app, what string, fn func(*client.Client) (T, error)) (T, e
 }
 
 func (a *app) newClient(s settings) (*client.Client, error) {
-	c, err := client.New(client.Options{
+	opts := client.Options{
 		Endpoint:   s.endpoint,
 		Token:      s.token,
 		HTTPClient: a.httpClient,
 		UserAgent:  "tarn-cli",
-	})
+	}
+	if s.token == "" && s.provider != "" {
+		ts, err := a.workloadSource(s.endpoint, s.provider, a.getenv(client.EnvScope))
+		if err != nil {
+			return nil, err
+		}
+		opts.TokenSource = ts
+	}
+	c, err := client.New(opts)
 	if err != nil {
 		if s.endpointFrom == "--endpoint" || s.endpointFrom == envEndpoint {
 			return nil, fmt.Errorf("%s: %w", s.endpointFrom, err)
 		}
 		return nil, err
 	}
-	a.anonymous = s.token == ""
+	a.anonymous = s.token == "" && s.provider == ""
 	return c, nil
+}
+
+// workloadSource returns a source of tarn tokens exchanged, at endpoint, for the platform
+// token of provider, with scope ("" or "org:ORG").
+func (a *app) workloadSource(endpoint, provider, scope string) (*client.WorkloadTokenSource, error) {
+	platform, err := client.PlatformTokenSource(provider, a.getenv, a.httpClient)
+	if err != nil {
+		return nil, fmt.Errorf("%s=%s: %w", envAuthProvider, provider, err)
+	}
+	exchanger, err := client.New(client.Options{Endpoint: endpoint, HTTPClient: a.httpClient, UserAgent: "tarn-cli"})
+	if err != nil {
+		return nil, err
+	}
+	return client.NewWorkloadTokenSource(exchanger, platform, client.WorkloadOptions{Scope: scope, Now: a.now}), nil
 }

@@ -188,6 +188,7 @@ usage error.`,
 		a.cpCmd(),
 		a.catCmd(),
 		a.auditCmd(),
+		a.identityCmd(),
 	)
 	markFailures(root)
 	return root

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tarnhq/tarn/internal/authn/oidc"
 	"github.com/tarnhq/tarn/internal/server"
 )
 
@@ -17,6 +18,7 @@ import (
 func newServeCmd() *cobra.Command {
 	var (
 		listen, dataDir, database, logLevel string
+		workloadAudience                    string
 		fileRoots                           []string
 	)
 	cmd := &cobra.Command{
@@ -44,7 +46,7 @@ with --database postgres://...; they keep no other state.`,
 			defer stop()
 			srv, err := server.New(ctx, server.Options{
 				DataDir: dataDir, Database: database, FileRoots: fileRoots,
-				Logger: logger, Out: cmd.OutOrStdout(),
+				Logger: logger, Out: cmd.OutOrStdout(), WorkloadAudience: workloadAudience,
 			})
 			if err != nil {
 				return fmt.Errorf("start server: %w", err)
@@ -65,6 +67,7 @@ with --database postgres://...; they keep no other state.`,
 	f.StringVar(&database, "database", "", "PostgreSQL URL (postgres://...); default: SQLite in --data-dir")
 	f.StringSliceVar(&fileRoots, "file-root", nil, "directory that creds keys of provider file may use (repeatable; default: --data-dir)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&workloadAudience, "workload-audience", oidc.DefaultAudience, "audience workload identity tokens must carry to be exchanged for tarn tokens")
 	return cmd
 }
 

@@ -11,10 +11,15 @@ import (
 	"github.com/tarnhq/tarn/internal/store"
 )
 
-// Principal is an authenticated caller: a user acting through one token. TokenOrg and
-// TokenRole, when set, narrow what the token may do below what the user may do.
+// Principal is an authenticated caller: a user acting through one token, or a workload
+// identity acting through a token it got by token exchange. TokenOrg and TokenRole, when
+// set, narrow what the token may do below what the user may do; a workload identity's token
+// always has both, and they are all it may do.
 type Principal struct {
-	User      string
+	User string
+	// Identity is "org/name" of the workload identity the token was minted for; User is then
+	// empty.
+	Identity  string
 	Superuser bool
 	TokenID   string
 	TokenOrg  string
@@ -23,13 +28,26 @@ type Principal struct {
 	TokenExpiresAt time.Time
 }
 
-// String names the principal for audit records and logs: "alice (tok_...)".
+// String names the principal for audit records and logs: "alice (tok_...)" or
+// "identity:org/name (tok_...)".
 func (p Principal) String() string {
-	if p.User == "" {
+	if p.User == "" && p.Identity == "" {
 		return "anonymous"
 	}
-	return p.User + " (" + p.TokenID + ")"
+	return p.Name() + " (" + p.TokenID + ")"
 }
+
+// Name names who acts, without the token: the user, "identity:org/name" for a workload
+// identity, or "" for nobody.
+func (p Principal) Name() string {
+	if p.Identity != "" {
+		return "identity:" + p.Identity
+	}
+	return p.User
+}
+
+// IsWorkload reports whether p is a workload identity.
+func (p Principal) IsWorkload() bool { return p.Identity != "" }
 
 // touchEvery bounds how often last_used_at is written for one token.
 const touchEvery = time.Minute
@@ -72,6 +90,17 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 	if !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
 		return Principal{}, errs.E(errs.Unauthenticated, "API token %s expired at %s: create a new one with \"tarn token create\"", t.ID, t.ExpiresAt.UTC().Format(time.RFC3339))
 	}
+	if t.Identity != "" {
+		// A workload identity's token: its org and role are all it may do. Deleting the
+		// identity revokes the token in the same transaction.
+		if !t.Role.Valid() || t.Org == "" {
+			return Principal{}, errs.E(errs.Unauthenticated, "API token %s of identity %s has no org or role", t.ID, t.Identity)
+		}
+		if err := a.touch(ctx, t, now); err != nil {
+			return Principal{}, err
+		}
+		return Principal{Identity: t.Identity, TokenID: t.ID, TokenOrg: t.Org, TokenRole: t.Role, TokenExpiresAt: t.ExpiresAt}, nil
+	}
 	u, err := a.Store.User(ctx, t.User)
 	if errs.Is(errs.NotFound, err) {
 		return Principal{}, errs.E(errs.Unauthenticated, "the user of API token %s no longer exists", t.ID)
@@ -79,12 +108,18 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 	if err != nil {
 		return Principal{}, err
 	}
-	if now.Sub(t.LastUsedAt) >= touchEvery {
-		if err := a.Store.TouchToken(ctx, t.ID, now); err != nil {
-			return Principal{}, err
-		}
+	if err := a.touch(ctx, t, now); err != nil {
+		return Principal{}, err
 	}
 	return Principal{User: u.Name, Superuser: u.Superuser, TokenID: t.ID, TokenOrg: t.Org, TokenRole: t.Role, TokenExpiresAt: t.ExpiresAt}, nil
+}
+
+// touch records that t was used at now, at most once per touchEvery.
+func (a *Authenticator) touch(ctx context.Context, t store.Token, now time.Time) error {
+	if now.Sub(t.LastUsedAt) >= touchEvery {
+		return a.Store.TouchToken(ctx, t.ID, now)
+	}
+	return nil
 }
 
 type ctxKey struct{}

@@ -19,8 +19,15 @@ type Authorizer struct {
 
 // Role returns p's effective role in org: the membership role (admin for a superuser),
 // lowered to the token's role and emptied when the token is narrowed to another org.
+// A workload identity's role is its token's role in its token's org, and none elsewhere.
 // It returns "" when p has no role there.
 func (a *Authorizer) Role(ctx context.Context, p authn.Principal, org string) (store.Role, error) {
+	if p.Identity != "" {
+		if p.TokenOrg == "" || p.TokenOrg != org || !p.TokenRole.Valid() {
+			return "", nil
+		}
+		return p.TokenRole, nil
+	}
 	if p.User == "" || p.TokenOrg != "" && p.TokenOrg != org {
 		return "", nil
 	}
@@ -61,7 +68,7 @@ func (a *Authorizer) Dataset(ctx context.Context, p authn.Principal, d store.Dat
 	need := store.Reader
 	if mode == api.ModeWrite {
 		need = store.Writer
-	} else if d.Public && p.User != "" && (p.TokenOrg == "" || p.TokenOrg == d.Org) {
+	} else if d.Public && (p.User != "" || p.Identity != "") && (p.TokenOrg == "" || p.TokenOrg == d.Org) {
 		return nil
 	}
 	role, err := a.Role(ctx, p, d.Org)
@@ -70,6 +77,10 @@ func (a *Authorizer) Dataset(ctx context.Context, p authn.Principal, d store.Dat
 	}
 	if role.AtLeast(need) {
 		return nil
+	}
+	if role.Valid() && p.Identity != "" {
+		return errs.E(errs.Permission, "%s access to al://%s/%s needs role %s; workload identity %s is %s: an org admin can register it again with role %s",
+			mode, d.Org, d.Name, need, p.Identity, role, need)
 	}
 	if role.Valid() {
 		return errs.E(errs.Permission, "%s access to al://%s/%s needs role %s; you are %s in org %q: ask an org admin for %s (tarn org member add %s %s --role %s)",
@@ -90,6 +101,8 @@ func denied(p authn.Principal, org string, role, need store.Role) error {
 	switch {
 	case p.TokenOrg != "" && p.TokenOrg != org:
 		return errs.E(errs.Permission, "this token is limited to org %q and cannot act in org %q", p.TokenOrg, org)
+	case !role.Valid() && p.Identity != "":
+		return errs.E(errs.Permission, "workload identity %s has no role in org %q", p.Identity, org)
 	case !role.Valid():
 		return errs.E(errs.Permission, "you are not a member of org %q: ask an org admin to add you", org)
 	case p.TokenRole.Valid() && p.TokenRole == role:

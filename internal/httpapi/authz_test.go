@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/client"
+	"github.com/tarnhq/tarn/internal/authn/oidc"
+	"github.com/tarnhq/tarn/internal/authn/oidctest"
 	"github.com/tarnhq/tarn/internal/testenv"
 	"github.com/tarnhq/tarn/location"
 )
@@ -26,15 +29,18 @@ var principals = []string{"anonymous", "revoked", "expired", "outsider", "reader
 type fixture struct {
 	env    *testenv.Env
 	tokens map[string]string
-	root   string // file:// root of creds key k
+	root   string           // file:// root of creds key k
+	gh     *oidctest.Issuer // a stand-in for GitHub Actions' OIDC issuer
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	env := testenv.New(t, testenv.Options{})
+	var env *testenv.Env
+	gh := oidctest.NewWithOptions(t, oidctest.Options{Issuer: oidc.GitHubIssuer, Now: func() time.Time { return env.Clock.Now() }})
+	env = testenv.New(t, testenv.Options{OIDCHTTPClient: gh.Client()})
 	ctx := context.Background()
 	admin := env.Admin(t)
-	f := &fixture{env: env, tokens: map[string]string{"anonymous": "", "superuser": env.AdminToken}}
+	f := &fixture{env: env, gh: gh, tokens: map[string]string{"anonymous": "", "superuser": env.AdminToken}}
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -58,6 +64,9 @@ func newFixture(t *testing.T) *fixture {
 	}
 	_, err = admin.AddLinkedCredsKey(ctx, "acme", "priv", "k")
 	must(err)
+	if st, out := f.do(t, "superuser", "PUT", "/orgs/acme/identities/ci", api.Identity{Provider: "github", Role: "reader", Repository: "acme/train"}); st != http.StatusCreated {
+		t.Fatalf("register identity acme/ci: %d %v", st, out)
+	}
 	f.tokens["outsider"] = env.NewUser(t, "outsider", "", "")
 	for _, role := range []string{"reader", "writer", "admin"} {
 		f.tokens[role] = env.NewUser(t, "a-"+role, "acme", role)
@@ -80,13 +89,19 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) do(t *testing.T, who, method, path string, body any) (int, map[string]any) {
 	t.Helper()
 	var rd io.Reader
-	if raw, ok := body.(rawBody); ok {
+	form, isForm := body.(url.Values)
+	if isForm {
+		rd = strings.NewReader(form.Encode())
+	} else if raw, ok := body.(rawBody); ok {
 		rd = strings.NewReader(string(raw))
 	} else if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, f.env.URL+api.Prefix+path, rd)
+	if isForm {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
 	if tok := f.tokens[who]; tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
@@ -219,6 +234,26 @@ func TestEveryEndpointDeniesByDefault(t *testing.T) {
 		}, want: [5]int{denied, ok, ok, ok, ok}},
 		{pattern: "GET /orgs/{org}/audit", call: func(p string) (string, any) { return "/orgs/acme/audit", nil },
 			want: [5]int{denied, denied, denied, ok, ok}},
+		{pattern: "PUT /orgs/{org}/identities/{name}", call: func(p string) (string, any) {
+			return "/orgs/acme/identities/id-" + p, api.Identity{Provider: "github", Role: "reader", Repository: "acme/" + p}
+		}, want: [5]int{denied, denied, denied, created, created}},
+		{pattern: "GET /orgs/{org}/identities", call: func(p string) (string, any) { return "/orgs/acme/identities", nil },
+			want: [5]int{denied, denied, denied, ok, ok}},
+		{pattern: "GET /orgs/{org}/identities/{name}", call: func(p string) (string, any) { return "/orgs/acme/identities/ci", nil },
+			want: [5]int{denied, denied, denied, ok, ok}},
+		{pattern: "DELETE /orgs/{org}/identities/{name}",
+			setup: func(t *testing.T, f *fixture, p string) {
+				if st, out := f.do(t, "superuser", "PUT", "/orgs/acme/identities/del-"+p, api.Identity{Provider: "github", Role: "reader", Repository: "acme/del"}); st != created {
+					t.Fatalf("%d %v", st, out)
+				}
+			},
+			call: func(p string) (string, any) { return "/orgs/acme/identities/del-" + p, nil },
+			want: [5]int{denied, denied, denied, gone, gone}},
+		// The token endpoint takes no bearer token: whoever calls, a token no identity
+		// accepts is refused.
+		{pattern: "POST /oauth/token", call: func(p string) (string, any) {
+			return "/oauth/token", exchangeForm(f.gh.Mint(map[string]any{"sub": "repo:evil/x", "repository": "evil/x"}), "")
+		}, want: [5]int{http.StatusUnauthorized, http.StatusUnauthorized, http.StatusUnauthorized, http.StatusUnauthorized, http.StatusUnauthorized}},
 	}
 
 	covered := map[string]bool{}

@@ -26,6 +26,7 @@ import (
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/audit"
 	"github.com/tarnhq/tarn/internal/authn"
+	"github.com/tarnhq/tarn/internal/authn/oidc"
 	"github.com/tarnhq/tarn/internal/authz"
 	"github.com/tarnhq/tarn/internal/errs"
 	"github.com/tarnhq/tarn/internal/provider"
@@ -49,6 +50,11 @@ type Options struct {
 	Registry *prometheus.Registry // nil: a new one
 	Now      func() time.Time     // nil: time.Now
 	VendTTL  time.Duration        // zero: vend.DefaultTTL
+	// Verifier verifies the tokens workloads exchange; nil disables workload identities.
+	Verifier *oidc.Verifier
+	// WorkloadTokenTTL is the lifetime of tokens minted by token exchange; zero means
+	// DefaultWorkloadTokenTTL.
+	WorkloadTokenTTL time.Duration
 }
 
 // API is the HTTP handler of a tarn server.
@@ -65,6 +71,9 @@ type API struct {
 	mux      *http.ServeMux
 	metrics  *metrics
 	patterns []string
+
+	verifier    *oidc.Verifier
+	workloadTTL time.Duration
 }
 
 // New returns the API handler.
@@ -90,6 +99,12 @@ func New(o Options) *API {
 		now:     o.Now,
 		mux:     http.NewServeMux(),
 		metrics: m,
+
+		verifier:    o.Verifier,
+		workloadTTL: o.WorkloadTokenTTL,
+	}
+	if a.workloadTTL <= 0 {
+		a.workloadTTL = DefaultWorkloadTokenTTL
 	}
 	a.routes()
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -133,6 +148,8 @@ type call struct {
 	ctx       context.Context
 	principal authn.Principal
 	record    *store.AuditRecord // the pending audit record
+	// auditNote, when set, leads the audit record's detail, also when the call fails.
+	auditNote string
 }
 
 // handler serves a call and returns the success status and body, or an error.
@@ -144,6 +161,9 @@ type route struct {
 	action  string // audit action name
 	audited bool   // audit successes too, not only denials
 	h       handler
+	// public routes take no bearer token and audit every attempt; their answers are not
+	// cached (they carry credentials).
+	public bool
 }
 
 func (a *API) handle(rt route) {
@@ -163,6 +183,9 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	ctx = audit.WithPending(ctx, rec)
 	c := &call{r: r.WithContext(ctx), ctx: ctx, record: rec}
 
+	if rt.public {
+		w.Header().Set("Cache-Control", "no-store")
+	}
 	status, body, err := a.run(c, rt)
 	if err != nil {
 		status = errs.Status(errs.KindOf(err))
@@ -171,6 +194,9 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) {
 		rec.Result = audit.ResultOf(err)
 		if err != nil {
 			rec.Detail = publicDetail(err)
+		}
+		if c.auditNote != "" {
+			rec.Detail = strings.TrimSuffix(c.auditNote+"; "+rec.Detail, "; ")
 		}
 		if aerr := a.audit.Record(ctx, *rec); aerr != nil {
 			a.log.Error("audit record not stored", "request_id", id, "action", rt.action, "err", aerr)
@@ -202,6 +228,9 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) {
 
 // run authenticates, checks that the path's org exists and calls the handler.
 func (a *API) run(c *call, rt route) (int, any, error) {
+	if rt.public {
+		return rt.h(c)
+	}
 	token, err := bearer(c.r)
 	if err != nil {
 		return 0, nil, err

@@ -43,33 +43,38 @@ const (
 // changes anything.
 func (a *API) routes() {
 	for _, rt := range []route{
-		{"GET /whoami", "whoami", false, a.whoami},
-		{"POST /users", ActUserCreate, true, a.createUser},
-		{"POST /orgs", ActOrgCreate, true, a.createOrg},
-		{"GET /orgs/{org}", "org.get", false, a.getOrg},
-		{"GET /orgs/{org}/members", "member.list", false, a.listMembers},
-		{"PUT /orgs/{org}/members/{user}", ActMemberPut, true, a.putMember},
-		{"DELETE /orgs/{org}/members/{user}", ActMemberDelete, true, a.deleteMember},
-		{"POST /tokens", ActTokenCreate, true, a.createToken},
-		{"GET /tokens", "token.list", false, a.listTokens},
-		{"DELETE /tokens/{id}", ActTokenRevoke, true, a.revokeToken},
-		{"PUT /orgs/{org}/creds-keys/{key}", ActCredsKeyPut, true, a.putCredsKey},
-		{"GET /orgs/{org}/creds-keys", "creds_key.list", false, a.listCredsKeys},
-		{"GET /orgs/{org}/creds-keys/{key}", "creds_key.get", false, a.getCredsKey},
-		{"DELETE /orgs/{org}/creds-keys/{key}", ActCredsKeyDelete, true, a.deleteCredsKey},
-		{"POST /orgs/{org}/creds-keys/{key}/verify", ActCredsKeyVerify, true, a.verifyCredsKey},
-		{"POST /orgs/{org}/creds-keys/{key}/rotate-external-id", ActCredsKeyRotate, true, a.rotateExternalID},
-		{"POST /orgs/{org}/creds-keys/{key}/provision", "creds_key.provision", false, a.provision},
-		{"POST /orgs/{org}/creds-keys/{key}/credentials", ActVend, true, a.vendLocation},
-		{"PUT /orgs/{org}/default-storage", ActDefaultStorage, true, a.setDefaultStorage},
-		{"POST /orgs/{org}/datasets", ActDatasetCreate, true, a.createDataset},
-		{"GET /orgs/{org}/datasets", "dataset.list", false, a.listDatasets},
-		{"GET /orgs/{org}/datasets/{name}", "dataset.get", false, a.getDataset},
-		{"DELETE /orgs/{org}/datasets/{name}", ActDatasetDelete, true, a.deleteDataset},
-		{"PUT /orgs/{org}/datasets/{name}/linked-creds-keys/{key}", ActDatasetLink, true, a.linkCredsKey},
-		{"POST /orgs/{org}/datasets/{name}/credentials", ActVend, true, a.vendDataset},
-		{"POST /orgs/{org}/datasets/{name}/linked-credentials", ActVendLinked, true, a.vendLinked},
-		{"GET /orgs/{org}/audit", "audit.list", false, a.listAudit},
+		{"GET /whoami", "whoami", false, a.whoami, false},
+		{"POST /users", ActUserCreate, true, a.createUser, false},
+		{"POST /orgs", ActOrgCreate, true, a.createOrg, false},
+		{"GET /orgs/{org}", "org.get", false, a.getOrg, false},
+		{"GET /orgs/{org}/members", "member.list", false, a.listMembers, false},
+		{"PUT /orgs/{org}/members/{user}", ActMemberPut, true, a.putMember, false},
+		{"DELETE /orgs/{org}/members/{user}", ActMemberDelete, true, a.deleteMember, false},
+		{"POST /tokens", ActTokenCreate, true, a.createToken, false},
+		{"GET /tokens", "token.list", false, a.listTokens, false},
+		{"DELETE /tokens/{id}", ActTokenRevoke, true, a.revokeToken, false},
+		{"PUT /orgs/{org}/creds-keys/{key}", ActCredsKeyPut, true, a.putCredsKey, false},
+		{"GET /orgs/{org}/creds-keys", "creds_key.list", false, a.listCredsKeys, false},
+		{"GET /orgs/{org}/creds-keys/{key}", "creds_key.get", false, a.getCredsKey, false},
+		{"DELETE /orgs/{org}/creds-keys/{key}", ActCredsKeyDelete, true, a.deleteCredsKey, false},
+		{"POST /orgs/{org}/creds-keys/{key}/verify", ActCredsKeyVerify, true, a.verifyCredsKey, false},
+		{"POST /orgs/{org}/creds-keys/{key}/rotate-external-id", ActCredsKeyRotate, true, a.rotateExternalID, false},
+		{"POST /orgs/{org}/creds-keys/{key}/provision", "creds_key.provision", false, a.provision, false},
+		{"POST /orgs/{org}/creds-keys/{key}/credentials", ActVend, true, a.vendLocation, false},
+		{"PUT /orgs/{org}/default-storage", ActDefaultStorage, true, a.setDefaultStorage, false},
+		{"POST /orgs/{org}/datasets", ActDatasetCreate, true, a.createDataset, false},
+		{"GET /orgs/{org}/datasets", "dataset.list", false, a.listDatasets, false},
+		{"GET /orgs/{org}/datasets/{name}", "dataset.get", false, a.getDataset, false},
+		{"DELETE /orgs/{org}/datasets/{name}", ActDatasetDelete, true, a.deleteDataset, false},
+		{"PUT /orgs/{org}/datasets/{name}/linked-creds-keys/{key}", ActDatasetLink, true, a.linkCredsKey, false},
+		{"POST /orgs/{org}/datasets/{name}/credentials", ActVend, true, a.vendDataset, false},
+		{"POST /orgs/{org}/datasets/{name}/linked-credentials", ActVendLinked, true, a.vendLinked, false},
+		{"GET /orgs/{org}/audit", "audit.list", false, a.listAudit, false},
+		{"PUT /orgs/{org}/identities/{name}", ActIdentityPut, true, a.putIdentity, false},
+		{"GET /orgs/{org}/identities", "identity.list", false, a.listIdentities, false},
+		{"GET /orgs/{org}/identities/{name}", "identity.get", false, a.getIdentity, false},
+		{"DELETE /orgs/{org}/identities/{name}", ActIdentityDelete, true, a.deleteIdentity, false},
+		{"POST /oauth/token", ActTokenExchange, true, a.exchangeToken, true},
 	} {
 		a.handle(rt)
 	}
@@ -81,6 +86,10 @@ func (a *API) Routes() []string { return slices.Clone(a.patterns) }
 
 func (a *API) whoami(c *call) (int, any, error) {
 	p := c.principal
+	if p.IsWorkload() {
+		return http.StatusOK, api.Whoami{Identity: p.Identity, TokenID: p.TokenID, TokenOrg: p.TokenOrg, TokenRole: string(p.TokenRole),
+			Orgs: []api.Membership{{Org: p.TokenOrg, Role: string(p.TokenRole)}}}, nil
+	}
 	ms, err := a.store.Memberships(c.ctx, p.User)
 	if err != nil {
 		return 0, nil, err
@@ -219,7 +228,16 @@ func (a *API) deleteMember(c *call) (int, any, error) {
 	return http.StatusNoContent, nil, nil
 }
 
+// errWorkloadTokens refuses token management to a workload identity: its tokens come from
+// token exchange only.
+func errWorkloadTokens(p authn.Principal, what string) error {
+	return errs.E(errs.Permission, "workload identity %s cannot %s: a workload gets its tokens by token exchange (POST %s/oauth/token) only", p.Identity, what, api.Prefix)
+}
+
 func (a *API) createToken(c *call) (int, any, error) {
+	if c.principal.IsWorkload() {
+		return 0, nil, errWorkloadTokens(c.principal, "create tokens")
+	}
 	var req api.CreateTokenRequest
 	if err := decode(c, &req, false); err != nil {
 		return 0, nil, err
@@ -285,6 +303,9 @@ func (a *API) createToken(c *call) (int, any, error) {
 }
 
 func (a *API) listTokens(c *call) (int, any, error) {
+	if c.principal.IsWorkload() {
+		return 0, nil, errWorkloadTokens(c.principal, "list tokens")
+	}
 	ts, err := a.store.Tokens(c.ctx, c.principal.User)
 	if err != nil {
 		return 0, nil, err
@@ -302,7 +323,10 @@ func (a *API) listTokens(c *call) (int, any, error) {
 // an org reaches only the tokens narrowed to that org, so a leaked CI token cannot revoke
 // its owner's other tokens.
 func sees(p authn.Principal, t store.Token) bool {
-	return t.User == p.User && (p.TokenOrg == "" || t.Org == p.TokenOrg)
+	if p.IsWorkload() {
+		return t.ID == p.TokenID // a workload may revoke the token it acts with, nothing else
+	}
+	return t.User != "" && t.User == p.User && (p.TokenOrg == "" || t.Org == p.TokenOrg)
 }
 
 func (a *API) revokeToken(c *call) (int, any, error) {
@@ -585,7 +609,7 @@ func (a *API) createDataset(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	d := store.Dataset{Org: org, Name: req.Name, Location: loc.String(), CredsKey: req.CredsKey,
-		Public: req.Public, CreatedAt: a.now().UTC(), CreatedBy: c.principal.User}
+		Public: req.Public, CreatedAt: a.now().UTC(), CreatedBy: c.principal.Name()}
 	if err := a.store.CreateDataset(c.ctx, d); err != nil {
 		return 0, nil, err
 	}

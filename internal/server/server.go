@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tarnhq/tarn/internal/authn/oidc"
 	"github.com/tarnhq/tarn/internal/httpapi"
 	"github.com/tarnhq/tarn/internal/provider"
 	"github.com/tarnhq/tarn/internal/provider/awssts"
@@ -43,6 +44,15 @@ type Options struct {
 	Now func() time.Time
 	// VendTTL is the lifetime of vended credentials; zero means one hour.
 	VendTTL time.Duration
+	// WorkloadAudience is the audience workload tokens must carry to be exchanged; empty
+	// means oidc.DefaultAudience (api://tarn).
+	WorkloadAudience string
+	// WorkloadTokenTTL is the lifetime of tarn tokens minted by token exchange; zero means
+	// one hour.
+	WorkloadTokenTTL time.Duration
+	// OIDCHTTPClient fetches the discovery documents and JWKS of workload token issuers;
+	// nil means a client with a 10 s timeout. Tests pass oidctest's client.
+	OIDCHTTPClient *http.Client
 }
 
 // Server is a running control plane's state.
@@ -110,7 +120,20 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		st.Close()
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
-	a := httpapi.New(httpapi.Options{Store: st, Vendor: vendor, Secrets: secrets, Logger: o.Logger, Now: o.Now, VendTTL: o.VendTTL})
+	verifier := oidc.NewVerifier(oidc.Options{Audience: o.WorkloadAudience, HTTPClient: o.OIDCHTTPClient, Now: o.Now})
+	issuers, err := st.Issuers(ctx)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("list workload identity issuers: %w", err)
+	}
+	for _, iss := range issuers {
+		// Keys are fetched on each issuer's first token, so a slow issuer does not delay startup.
+		if err := verifier.Trust(iss); err != nil {
+			o.Logger.Warn("workload identity issuer not trusted", "issuer", iss, "err", err)
+		}
+	}
+	a := httpapi.New(httpapi.Options{Store: st, Vendor: vendor, Secrets: secrets, Logger: o.Logger, Now: o.Now, VendTTL: o.VendTTL,
+		Verifier: verifier, WorkloadTokenTTL: o.WorkloadTokenTTL})
 	return &Server{Store: st, API: a, DataDir: dataDir, log: o.Logger}, nil
 }
 

@@ -65,10 +65,13 @@ type Member struct {
 }
 
 // Token is an API token. Only the SHA-256 of the secret is stored. Org and Role, when set,
-// narrow the token to one org and a role no higher than Role.
+// narrow the token to one org and a role no higher than Role. A token belongs either to a
+// user (User set) or to a workload identity (Identity set to "org/name", User empty; such a
+// token always has Org and Role).
 type Token struct {
 	ID         string
 	User       string
+	Identity   string
 	Name       string
 	Hash       []byte
 	Org        string
@@ -77,6 +80,20 @@ type Token struct {
 	ExpiresAt  time.Time // zero: never expires
 	LastUsedAt time.Time // zero: never used
 	RevokedAt  time.Time // zero: not revoked
+}
+
+// Identity is a workload identity of an org: tokens signed by one of Issuers whose claims
+// match Config (the JSON of the provider's match rule) are exchanged for tarn tokens with
+// Role in Org.
+type Identity struct {
+	Org       string
+	Name      string
+	Provider  string
+	Role      Role
+	Issuers   []string // sorted, without duplicates
+	Config    []byte
+	CreatedAt time.Time
+	CreatedBy string
 }
 
 // CredsKey is a managed credential of an org. Config is the provider's JSON configuration
@@ -166,6 +183,22 @@ type Store interface {
 	RevokeToken(ctx context.Context, id string, at time.Time) error
 	// TouchToken sets a token's LastUsedAt.
 	TouchToken(ctx context.Context, id string, at time.Time) error
+
+	// PutIdentity adds id (its Issuers sorted and deduplicated); Conflict if the name is taken
+	// in its org; NotFound if the org is absent.
+	PutIdentity(ctx context.Context, id Identity) error
+	// Identity returns the named workload identity; NotFound if absent.
+	Identity(ctx context.Context, org, name string) (Identity, error)
+	// Identities lists an org's workload identities ordered by name.
+	Identities(ctx context.Context, org string) ([]Identity, error)
+	// IdentitiesByIssuer lists the workload identities, of every org, that accept tokens of
+	// issuer, ordered by org and name.
+	IdentitiesByIssuer(ctx context.Context, issuer string) ([]Identity, error)
+	// Issuers lists the distinct issuers of every workload identity, ordered.
+	Issuers(ctx context.Context) ([]string, error)
+	// DeleteIdentity removes a workload identity and, in the same transaction, revokes (at
+	// time at) every token minted for it; NotFound if absent.
+	DeleteIdentity(ctx context.Context, org, name string, at time.Time) error
 
 	// PutCredsKey creates k with version 1, or replaces the config and secret of an existing
 	// key and increments its version (CreatedAt is kept). It returns the stored key.

@@ -4,6 +4,7 @@ package testenv
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -57,6 +58,12 @@ type Options struct {
 	FileRoots []string
 	// DataDir; default: a fresh temporary directory.
 	DataDir string
+	// OIDCHTTPClient fetches workload token issuers' discovery documents and JWKS, e.g. an
+	// oidctest.Issuer's Client(); nil means the default client.
+	OIDCHTTPClient *http.Client
+	// WorkloadAudience and WorkloadTokenTTL as for server.Options.
+	WorkloadAudience string
+	WorkloadTokenTTL time.Duration
 }
 
 // New starts a tarn and stops it when t ends.
@@ -69,6 +76,7 @@ func New(t testing.TB, o Options) *Env {
 	clock := NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	srv, err := server.New(context.Background(), server.Options{
 		DataDir: dir, Database: o.Database, FileRoots: o.FileRoots, Now: clock.Now,
+		OIDCHTTPClient: o.OIDCHTTPClient, WorkloadAudience: o.WorkloadAudience, WorkloadTokenTTL: o.WorkloadTokenTTL,
 	})
 	if err != nil {
 		t.Fatalf("start tarn: %v", err)

@@ -162,7 +162,7 @@ func (s *Service) mint(ctx context.Context, p authn.Principal, org, keyName stri
 	creds, hit, err := s.cache.get(ctx, k, refused, func(ctx context.Context) (*api.Credentials, error) {
 		start := time.Now()
 		c, err := s.Vendor.Vend(ctx, sk.Provider, provider.Request{
-			Key: key, Location: loc, Mode: mode, Session: org + "/" + p.User, TTL: s.TTL,
+			Key: key, Location: loc, Mode: mode, Session: org + "/" + p.Name(), TTL: s.TTL,
 		})
 		if m := s.Metrics; m != nil && !errs.Is(errs.Permission, err) && !errs.Is(errs.Invalid, err) {
 			m.upstream.WithLabelValues(sk.Provider, okOrError(err)).Inc()

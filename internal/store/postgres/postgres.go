@@ -271,11 +271,11 @@ func (s *Store) DeleteMember(ctx context.Context, org, user string) error {
 	return s.mustChange(tag, err, "delete member", "user %q is not a member of org %q", user, org)
 }
 
-const tokenColumns = `id, user_name, name, hash, coalesce(org, ''), role, created_at, expires_at, last_used_at, revoked_at`
+const tokenColumns = `id, coalesce(user_name, ''), identity, name, hash, coalesce(org, ''), role, created_at, expires_at, last_used_at, revoked_at`
 
 func scanToken(row pgx.Row) (store.Token, error) {
 	var t store.Token
-	err := row.Scan(&t.ID, &t.User, &t.Name, &t.Hash, &t.Org, (*string)(&t.Role),
+	err := row.Scan(&t.ID, &t.User, &t.Identity, &t.Name, &t.Hash, &t.Org, (*string)(&t.Role),
 		ts(&t.CreatedAt), ts(&t.ExpiresAt), ts(&t.LastUsedAt), ts(&t.RevokedAt))
 	return t, err
 }
@@ -283,9 +283,9 @@ func scanToken(row pgx.Row) (store.Token, error) {
 // CreateToken adds t; Conflict if its ID or hash is taken; NotFound if its user or org is
 // absent.
 func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO tokens (id, user_name, name, hash, org, role, created_at, expires_at, last_used_at, revoked_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		t.ID, t.User, t.Name, nonNil(t.Hash), null(t.Org), string(t.Role),
+	_, err := s.pool.Exec(ctx, `INSERT INTO tokens (id, user_name, identity, name, hash, org, role, created_at, expires_at, last_used_at, revoked_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		t.ID, null(t.User), t.Identity, t.Name, nonNil(t.Hash), null(t.Org), string(t.Role),
 		tstz(t.CreatedAt), tstz(t.ExpiresAt), tstz(t.LastUsedAt), tstz(t.RevokedAt))
 	switch {
 	case code(err) == uniqueViolation && constraint(err) == "tokens_pkey":

@@ -308,11 +308,11 @@ func (s *Store) DeleteMember(ctx context.Context, org, user string) error {
 	return s.mustChange(res, err, "delete member", "user %q is not a member of org %q", user, org)
 }
 
-const tokenColumns = `id, user_name, name, hash, coalesce(org, ''), role, created_at, expires_at, last_used_at, revoked_at`
+const tokenColumns = `id, coalesce(user_name, ''), identity, name, hash, coalesce(org, ''), role, created_at, expires_at, last_used_at, revoked_at`
 
 func scanToken(row interface{ Scan(...any) error }) (store.Token, error) {
 	var t store.Token
-	err := row.Scan(&t.ID, &t.User, &t.Name, &t.Hash, &t.Org, (*string)(&t.Role),
+	err := row.Scan(&t.ID, &t.User, &t.Identity, &t.Name, &t.Hash, &t.Org, (*string)(&t.Role),
 		ts(&t.CreatedAt), ts(&t.ExpiresAt), ts(&t.LastUsedAt), ts(&t.RevokedAt))
 	return t, err
 }
@@ -320,9 +320,9 @@ func scanToken(row interface{ Scan(...any) error }) (store.Token, error) {
 // CreateToken adds t; Conflict if its ID or hash is taken; NotFound if its user or org is
 // absent.
 func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
-	_, err := s.exec(ctx, `INSERT INTO tokens (id, user_name, name, hash, org, role, created_at, expires_at, last_used_at, revoked_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.User, t.Name, nonNil(t.Hash), null(t.Org), string(t.Role),
+	_, err := s.exec(ctx, `INSERT INTO tokens (id, user_name, identity, name, hash, org, role, created_at, expires_at, last_used_at, revoked_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, null(t.User), t.Identity, t.Name, nonNil(t.Hash), null(t.Org), string(t.Role),
 		micros(t.CreatedAt), micros(t.ExpiresAt), micros(t.LastUsedAt), micros(t.RevokedAt))
 	switch {
 	case isConstraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY):

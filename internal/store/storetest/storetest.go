@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Members", testMembers},
 		{"Tokens", testTokens},
 		{"TokenRevokeAndTouch", testTokenRevokeAndTouch},
+		{"Identities", testIdentities},
 		{"CredsKeys", testCredsKeys},
 		{"DeleteCredsKey", testDeleteCredsKey},
 		{"Datasets", testDatasets},
@@ -249,6 +250,80 @@ func testTokens(t *testing.T, s store.Store) {
 	wantErr(t, err, errs.NotFound, `token "nope" not found`)
 	_, err = s.TokenByHash(ctx, hash("nope"))
 	wantErr(t, err, errs.NotFound, "token not found")
+}
+
+func testIdentities(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	fixture(t, s)
+	gh := store.Identity{Org: "acme", Name: "ci", Provider: "github", Role: store.Reader,
+		Issuers: []string{"https://token.actions.githubusercontent.com"}, Config: []byte(`{"repository":"o/r"}`),
+		CreatedAt: t0, CreatedBy: "ann"}
+	az := store.Identity{Org: "acme", Name: "az", Provider: "azure", Role: store.Writer,
+		Issuers: []string{"https://sts.windows.net/t/", "https://login.microsoftonline.com/t/v2.0", "https://sts.windows.net/t/"},
+		Config:  []byte(`{"tenant_id":"t"}`), CreatedAt: at(time.Hour)}
+	other := store.Identity{Org: "beta", Name: "ci", Provider: "github", Role: store.Writer,
+		Issuers: []string{"https://token.actions.githubusercontent.com"}, Config: []byte(`{}`), CreatedAt: t0}
+	for _, id := range []store.Identity{gh, az, other} {
+		must(t, s.PutIdentity(ctx, id))
+	}
+	az.Issuers = []string{"https://login.microsoftonline.com/t/v2.0", "https://sts.windows.net/t/"} // sorted, distinct
+	got, err := s.Identity(ctx, "acme", "az")
+	must(t, err)
+	equal(t, "Identity", got, az)
+	list, err := s.Identities(ctx, "acme")
+	must(t, err)
+	equal(t, "Identities (by name)", list, []store.Identity{az, gh})
+	list, err = s.IdentitiesByIssuer(ctx, "https://token.actions.githubusercontent.com")
+	must(t, err)
+	equal(t, "IdentitiesByIssuer (by org, name)", list, []store.Identity{gh, other})
+	list, err = s.IdentitiesByIssuer(ctx, "https://sts.windows.net/t/")
+	must(t, err)
+	equal(t, "IdentitiesByIssuer v1", list, []store.Identity{az})
+	list, err = s.IdentitiesByIssuer(ctx, "https://nope")
+	must(t, err)
+	equal(t, "IdentitiesByIssuer of an unknown issuer", len(list), 0)
+	iss, err := s.Issuers(ctx)
+	must(t, err)
+	equal(t, "Issuers", iss, []string{"https://login.microsoftonline.com/t/v2.0", "https://sts.windows.net/t/", "https://token.actions.githubusercontent.com"})
+
+	wantErr(t, s.PutIdentity(ctx, gh), errs.Conflict, `identity "ci" already exists in org "acme"`)
+	wantErr(t, s.PutIdentity(ctx, store.Identity{Org: "nope", Name: "x", Provider: "oidc", Role: store.Reader, Issuers: []string{"https://i"}}),
+		errs.NotFound, `org "nope" not found`)
+	_, err = s.Identity(ctx, "acme", "nope")
+	wantErr(t, err, errs.NotFound, `identity "nope" not found in org "acme"`)
+
+	// Tokens of an identity have no user; deleting the identity revokes them, and only them.
+	wl := store.Token{ID: "w1", Identity: "acme/ci", Name: "exchange", Hash: hash("w1"), Org: "acme", Role: store.Reader,
+		CreatedAt: t0, ExpiresAt: at(time.Hour)}
+	wl2 := store.Token{ID: "w2", Identity: "beta/ci", Hash: hash("w2"), Org: "beta", Role: store.Writer, CreatedAt: t0}
+	user := store.Token{ID: "u1", User: "ann", Hash: hash("u1"), CreatedAt: t0}
+	for _, tok := range []store.Token{wl, wl2, user} {
+		must(t, s.CreateToken(ctx, tok))
+	}
+	got2, err := s.TokenByHash(ctx, wl.Hash)
+	must(t, err)
+	equal(t, "workload token", got2, wl)
+	toks, err := s.Tokens(ctx, "")
+	must(t, err)
+	equal(t, "Tokens of no user", len(toks), 0)
+
+	must(t, s.DeleteIdentity(ctx, "acme", "ci", at(2*time.Hour)))
+	wantErr(t, s.DeleteIdentity(ctx, "acme", "ci", at(3*time.Hour)), errs.NotFound, `identity "ci" not found in org "acme"`)
+	_, err = s.Identity(ctx, "acme", "ci")
+	wantErr(t, err, errs.NotFound, "")
+	got2, err = s.Token(ctx, "w1")
+	must(t, err)
+	equal(t, "revoked at", got2.RevokedAt, at(2*time.Hour))
+	for _, id := range []string{"w2", "u1"} {
+		got2, err = s.Token(ctx, id)
+		must(t, err)
+		equal(t, "token "+id+" not revoked", got2.RevokedAt.IsZero(), true)
+	}
+	list, err = s.IdentitiesByIssuer(ctx, "https://token.actions.githubusercontent.com")
+	must(t, err)
+	equal(t, "IdentitiesByIssuer after delete", list, []store.Identity{other})
+	// The name can be registered again.
+	must(t, s.PutIdentity(ctx, gh))
 }
 
 func ids(toks []store.Token) []string {

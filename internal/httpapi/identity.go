@@ -1,0 +1,409 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/internal/authn/oidc"
+	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/store"
+)
+
+// Audit actions of workload identities.
+const (
+	ActIdentityPut    = "identity.put"
+	ActIdentityDelete = "identity.delete"
+	ActTokenExchange  = "token.exchange"
+)
+
+// DefaultWorkloadTokenTTL is the lifetime of a token minted by token exchange.
+const DefaultWorkloadTokenTTL = time.Hour
+
+// identityConfig is the stored match configuration of a workload identity (store.Identity.Config).
+type identityConfig struct {
+	TenantID       string            `json:"tenant_id,omitempty"`
+	ClientID       string            `json:"client_id,omitempty"`
+	Repository     string            `json:"repository,omitempty"`
+	Ref            string            `json:"ref,omitempty"`
+	Environment    string            `json:"environment,omitempty"`
+	Issuer         string            `json:"issuer,omitempty"`
+	ServiceAccount string            `json:"service_account,omitempty"`
+	Subject        string            `json:"subject,omitempty"`
+	Claims         map[string]string `json:"claims,omitempty"`
+}
+
+func configOf(req api.Identity) identityConfig {
+	return identityConfig{TenantID: req.TenantID, ClientID: req.ClientID, Repository: req.Repository, Ref: req.Ref,
+		Environment: req.Environment, Issuer: req.Issuer, ServiceAccount: req.ServiceAccount, Subject: req.Subject, Claims: req.Claims}
+}
+
+// ruleOf builds the match rule of a workload identity. It returns an error of kind Invalid
+// naming the field that is missing, malformed or does not apply to the provider.
+func ruleOf(provider string, c identityConfig) (oidc.Matcher, error) {
+	set := map[string]bool{
+		"tenant_id": c.TenantID != "", "client_id": c.ClientID != "", "repository": c.Repository != "",
+		"ref": c.Ref != "", "environment": c.Environment != "", "issuer": c.Issuer != "",
+		"service_account": c.ServiceAccount != "", "subject": c.Subject != "", "claims": len(c.Claims) > 0,
+	}
+	allow := func(fields ...string) error {
+		for _, f := range []string{"tenant_id", "client_id", "repository", "ref", "environment", "issuer", "service_account", "subject", "claims"} {
+			if set[f] && !slices.Contains(fields, f) {
+				return errs.E(errs.Invalid, "%s does not apply to provider %s", f, provider)
+			}
+		}
+		return nil
+	}
+	need := func(field, v string) error {
+		if strings.TrimSpace(v) == "" {
+			return errs.E(errs.Invalid, "provider %s needs %s", provider, field)
+		}
+		if len(v) > 500 || strings.IndexFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+			return errs.E(errs.Invalid, "%s must be at most 500 printable characters", field)
+		}
+		return nil
+	}
+	var m oidc.Matcher
+	var err error
+	switch provider {
+	case api.IdentityAzure:
+		if err = allow("tenant_id", "client_id"); err == nil {
+			err = errors.Join(need("tenant_id", c.TenantID), need("client_id", c.ClientID))
+		}
+		r := oidc.AzureRule{TenantID: c.TenantID, ClientID: c.ClientID}
+		if err == nil && slices.ContainsFunc(r.Issuers(), func(s string) bool { return !strings.HasPrefix(s, "https://") }) {
+			err = errs.E(errs.Invalid, "tenant_id %q is not an Entra ID tenant ID (a GUID)", c.TenantID)
+		}
+		m = r
+	case api.IdentityGitHub:
+		if err = allow("repository", "ref", "environment"); err == nil {
+			err = need("repository", c.Repository)
+		}
+		if owner, repo, ok := strings.Cut(c.Repository, "/"); err == nil && (!ok || owner == "" || repo == "" || strings.Contains(repo, "/")) {
+			err = errs.E(errs.Invalid, "repository %q is not owner/repo", c.Repository)
+		}
+		m = oidc.GitHubRule{Repository: c.Repository, Ref: c.Ref, Environment: c.Environment}
+	case api.IdentityKubernetes:
+		if err = allow("issuer", "service_account"); err == nil {
+			err = errors.Join(need("issuer", c.Issuer), need("service_account", c.ServiceAccount))
+		}
+		ns, name, ok := strings.Cut(c.ServiceAccount, "/")
+		if err == nil && (!ok || ns == "" || name == "" || strings.ContainsAny(name, "/:") || strings.Contains(ns, ":")) {
+			err = errs.E(errs.Invalid, "service_account %q is not NAMESPACE/NAME", c.ServiceAccount)
+		}
+		m = oidc.KubernetesRule{Issuer: c.Issuer, Namespace: ns, ServiceAccount: name}
+	case api.IdentityOIDC:
+		if err = allow("issuer", "subject", "claims"); err == nil {
+			err = errors.Join(need("issuer", c.Issuer), need("subject", c.Subject))
+		}
+		for k, v := range c.Claims {
+			if err == nil && (k == "" || len(k) > 100 || len(v) > 500) {
+				err = errs.E(errs.Invalid, "claim %q: names are 1 to 100 characters, values at most 500", k)
+			}
+		}
+		m = oidc.GenericRule{Issuer: c.Issuer, Subject: c.Subject, Claims: c.Claims}
+	default:
+		return nil, errs.E(errs.Invalid, "provider %q is not azure, github, kubernetes or oidc", provider)
+	}
+	if err != nil {
+		var e *errs.Error
+		if !errors.As(err, &e) {
+			return nil, errs.Wrap(errs.Invalid, err, err.Error())
+		}
+		return nil, e
+	}
+	return m, nil
+}
+
+// storedRule decodes the rule of a stored identity.
+func storedRule(id store.Identity) (oidc.Matcher, error) {
+	var c identityConfig
+	if err := json.Unmarshal(id.Config, &c); err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "")
+	}
+	return ruleOf(id.Provider, c)
+}
+
+func identityJSON(id store.Identity) api.Identity {
+	var c identityConfig
+	json.Unmarshal(id.Config, &c)
+	return api.Identity{Org: id.Org, Name: id.Name, Provider: id.Provider, Role: string(id.Role),
+		TenantID: c.TenantID, ClientID: c.ClientID, Repository: c.Repository, Ref: c.Ref, Environment: c.Environment,
+		Issuer: c.Issuer, ServiceAccount: c.ServiceAccount, Subject: c.Subject, Claims: c.Claims,
+		CreatedAt: id.CreatedAt, CreatedBy: id.CreatedBy}
+}
+
+func (a *API) putIdentity(c *call) (int, any, error) {
+	org, name := c.r.PathValue("org"), c.r.PathValue("name")
+	c.record.Target = "identity:" + org + "/" + name
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Admin); err != nil {
+		return 0, nil, err
+	}
+	if err := checkName("identity", name); err != nil {
+		return 0, nil, err
+	}
+	var req api.Identity
+	if err := decode(c, &req, false); err != nil {
+		return 0, nil, err
+	}
+	if req.Org != "" && req.Org != org || req.Name != "" && req.Name != name {
+		return 0, nil, errs.E(errs.Invalid, "the body names identity %s/%s but the path %s/%s", req.Org, req.Name, org, name)
+	}
+	role := store.Role(req.Role)
+	if role != store.Reader && role != store.Writer {
+		return 0, nil, errs.E(errs.Invalid, "role %q is not reader or writer: a workload identity cannot be an admin", req.Role)
+	}
+	c.record.Mode = req.Role
+	cfg := configOf(req)
+	rule, err := ruleOf(req.Provider, cfg)
+	if err != nil {
+		return 0, nil, err
+	}
+	if a.verifier == nil {
+		return 0, nil, errs.E(errs.Unavailable, "workload identities are not enabled on this server")
+	}
+	issuers := rule.Issuers()
+	c.record.Detail = "provider " + req.Provider + ", issuer " + strings.Join(issuers, " ")
+	// Refuse a configuration tarn cannot verify. Azure's v1 issuer (sts.windows.net) is an
+	// alias of the tenant's v2.0 issuer: it is trusted, and discovered on its first token.
+	for i, iss := range issuers {
+		err := a.verifier.Discover(c.ctx, iss)
+		if err != nil && req.Provider == api.IdentityAzure && i > 0 {
+			a.log.Warn("issuer not discovered now; it will be on its first token", "issuer", iss, "err", err)
+			err = a.verifier.Trust(iss)
+		}
+		if err != nil {
+			return 0, nil, errs.Wrap(errs.KindOf(err), err, "cannot verify tokens of issuer "+iss+": "+publicDetail(err))
+		}
+	}
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return 0, nil, err
+	}
+	id := store.Identity{Org: org, Name: name, Provider: req.Provider, Role: role, Issuers: issuers, Config: raw,
+		CreatedAt: a.now().UTC(), CreatedBy: c.principal.Name()}
+	if err := a.store.PutIdentity(c.ctx, id); err != nil {
+		return 0, nil, err
+	}
+	id.Issuers = slices.Sorted(slices.Values(issuers))
+	return http.StatusCreated, identityJSON(id), nil
+}
+
+func (a *API) listIdentities(c *call) (int, any, error) {
+	org := c.r.PathValue("org")
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Admin); err != nil {
+		return 0, nil, err
+	}
+	ids, err := a.store.Identities(c.ctx, org)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := api.IdentityList{Identities: []api.Identity{}}
+	for _, id := range ids {
+		out.Identities = append(out.Identities, identityJSON(id))
+	}
+	return http.StatusOK, out, nil
+}
+
+func (a *API) getIdentity(c *call) (int, any, error) {
+	org, name := c.r.PathValue("org"), c.r.PathValue("name")
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Admin); err != nil {
+		return 0, nil, err
+	}
+	id, err := a.store.Identity(c.ctx, org, name)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, identityJSON(id), nil
+}
+
+func (a *API) deleteIdentity(c *call) (int, any, error) {
+	org, name := c.r.PathValue("org"), c.r.PathValue("name")
+	c.record.Target = "identity:" + org + "/" + name
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Admin); err != nil {
+		return 0, nil, err
+	}
+	if err := a.store.DeleteIdentity(c.ctx, org, name, a.now().UTC()); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+// exchangeToken is OAuth 2.0 Token Exchange (RFC 8693): a workload trades a token its
+// platform signed for a short-lived tarn token of the workload identity it matches. It needs
+// no tarn credentials. Every attempt is audited with the token's issuer and subject (never
+// the token) and the identity it matched.
+func (a *API) exchangeToken(c *call) (int, any, error) {
+	form, err := readForm(c)
+	if err != nil {
+		return 0, nil, err
+	}
+	param := func(name string) (string, error) {
+		v := form[name]
+		if len(v) > 1 {
+			return "", errs.E(errs.Invalid, "parameter %s is given more than once", name)
+		}
+		if len(v) == 0 {
+			return "", nil
+		}
+		return v[0], nil
+	}
+	var grant, subjectToken, tokenType, scope, requested string
+	for _, p := range []struct {
+		name string
+		dst  *string
+	}{{"grant_type", &grant}, {"subject_token", &subjectToken}, {"subject_token_type", &tokenType},
+		{"scope", &scope}, {"requested_token_type", &requested}} {
+		if *p.dst, err = param(p.name); err != nil {
+			return 0, nil, err
+		}
+	}
+	switch {
+	case grant != api.GrantTokenExchange:
+		return 0, nil, errs.E(errs.Invalid, "grant_type must be %s", api.GrantTokenExchange)
+	case tokenType != api.TokenTypeJWT:
+		return 0, nil, errs.E(errs.Invalid, "subject_token_type must be %s", api.TokenTypeJWT)
+	case subjectToken == "":
+		return 0, nil, errs.E(errs.Invalid, "subject_token is missing: send the token your platform signed for audience %s", a.audience())
+	case requested != "" && requested != api.TokenTypeAccess:
+		return 0, nil, errs.E(errs.Invalid, "requested_token_type must be %s", api.TokenTypeAccess)
+	}
+	var scopeOrg string
+	if scope != "" {
+		fields := strings.Fields(scope)
+		org, ok := strings.CutPrefix(fields[0], "org:")
+		if len(fields) != 1 || !ok || org == "" {
+			return 0, nil, errs.E(errs.Invalid, "scope %q is not org:ORG", scope)
+		}
+		if err := checkName("org", org); err != nil {
+			return 0, nil, err
+		}
+		scopeOrg = org
+		c.record.Org = org
+	}
+	iss, sub := peekClaims(subjectToken)
+	c.auditNote = "claimed issuer " + quoteShort(iss) + ", subject " + quoteShort(sub)
+	if a.verifier == nil {
+		return 0, nil, errs.E(errs.Unavailable, "workload identities are not enabled on this server")
+	}
+	claims, err := a.verifier.Verify(c.ctx, subjectToken)
+	if err != nil {
+		return 0, nil, err
+	}
+	c.auditNote = "issuer " + quoteShort(claims.Issuer) + ", subject " + quoteShort(claims.Subject)
+	ids, err := a.store.IdentitiesByIssuer(c.ctx, claims.Issuer)
+	if err != nil {
+		return 0, nil, err
+	}
+	if scopeOrg != "" {
+		ids = slices.DeleteFunc(ids, func(id store.Identity) bool { return id.Org != scopeOrg })
+	} else if len(ids) > 0 && !slices.ContainsFunc(ids, func(id store.Identity) bool { return id.Org != ids[0].Org }) {
+		c.record.Org = ids[0].Org // all candidates are of one org: its admins see the attempt
+	}
+	var match *store.Identity
+	var why error
+	for i := range ids {
+		rule, err := storedRule(ids[i])
+		if err != nil {
+			a.log.Error("stored identity has a bad rule", "identity", ids[i].Org+"/"+ids[i].Name, "err", err)
+			continue
+		}
+		if err := rule.Match(claims); err != nil {
+			if why == nil {
+				why = err
+			}
+			continue
+		}
+		match = &ids[i]
+		break
+	}
+	if match == nil {
+		in := ""
+		if scopeOrg != "" {
+			in = " of org " + scopeOrg
+		}
+		if len(ids) == 1 && why != nil {
+			return 0, nil, errs.E(errs.Unauthenticated, "the token matches no workload identity%s: %s", in, publicDetail(why))
+		}
+		return 0, nil, errs.E(errs.Unauthenticated, "the token (issuer %s, subject %s) matches no workload identity%s registered with tarn",
+			quoteShort(claims.Issuer), quoteShort(claims.Subject), in)
+	}
+	idName := match.Org + "/" + match.Name
+	c.record.Org, c.record.Target, c.record.Mode = match.Org, "identity:"+idName, string(match.Role)
+	c.record.Principal = "identity:" + idName
+	ttl := a.workloadTTL
+	secret, t, err := a.mintToken(c, store.Token{Identity: idName, Name: "exchange", Org: match.Org, Role: match.Role,
+		ExpiresAt: a.now().UTC().Add(ttl)})
+	if err != nil {
+		return 0, nil, err
+	}
+	c.record.Principal = "identity:" + idName + " (" + t.ID + ")"
+	return http.StatusOK, api.TokenExchangeResponse{AccessToken: secret, IssuedTokenType: api.TokenTypeAccess,
+		TokenType: "Bearer", ExpiresIn: int64(ttl / time.Second)}, nil
+}
+
+func (a *API) audience() string {
+	if a.verifier == nil {
+		return oidc.DefaultAudience
+	}
+	return a.verifier.Audience()
+}
+
+// readForm reads the application/x-www-form-urlencoded body of c: at most MaxBodyBytes.
+func readForm(c *call) (url.Values, error) {
+	ct := c.r.Header.Get("Content-Type")
+	if mt, _, _ := strings.Cut(ct, ";"); !strings.EqualFold(strings.TrimSpace(mt), "application/x-www-form-urlencoded") {
+		return nil, errs.E(errs.Invalid, "send the token exchange as application/x-www-form-urlencoded, not %q", ct)
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(nil, c.r.Body, MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, errs.E(errs.TooLarge, "request body is larger than %d bytes", MaxBodyBytes)
+	}
+	if err != nil {
+		return nil, errs.Wrap(errs.Invalid, err, "cannot read request body")
+	}
+	form, err := url.ParseQuery(string(data))
+	if err != nil {
+		return nil, errs.Wrap(errs.Invalid, err, "request body is not valid form encoding")
+	}
+	return form, nil
+}
+
+// peekClaims returns the iss and sub a JWT claims, unverified, for the audit record only.
+func peekClaims(raw string) (iss, sub string) {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 || len(raw) > 16<<10 {
+		return "", ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", ""
+	}
+	var c struct {
+		Iss any `json:"iss"`
+		Sub any `json:"sub"`
+	}
+	if json.Unmarshal(payload, &c) != nil {
+		return "", ""
+	}
+	iss, _ = c.Iss.(string)
+	sub, _ = c.Sub.(string)
+	return iss, sub
+}
+
+// quoteShort quotes s for an audit detail, cut to 200 bytes.
+func quoteShort(s string) string {
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	b, _ := json.Marshal(s)
+	return string(b)
+}

@@ -1,0 +1,351 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/internal/authn/oidc"
+	"github.com/tarnhq/tarn/internal/authn/oidctest"
+	"github.com/tarnhq/tarn/internal/store"
+	"github.com/tarnhq/tarn/internal/testenv"
+)
+
+const (
+	tenantA  = "11111111-2222-3333-4444-555555555555"
+	tenantB  = "99999999-8888-7777-6666-555555555555"
+	clientID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+)
+
+// exchangeForm is the RFC 8693 form that exchanges jwt, optionally scoped to an org.
+func exchangeForm(jwt, scope string) url.Values {
+	v := url.Values{
+		"grant_type":         {api.GrantTokenExchange},
+		"subject_token":      {jwt},
+		"subject_token_type": {api.TokenTypeJWT},
+	}
+	if scope != "" {
+		v.Set("scope", scope)
+	}
+	return v
+}
+
+// hostRouter sends each request to the transport of its host, as if the test issuers
+// were the real GitHub and Entra ID.
+type hostRouter map[string]http.RoundTripper
+
+func (h hostRouter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if rt, ok := h[r.URL.Host]; ok {
+		return rt.RoundTrip(r)
+	}
+	return nil, &url.Error{Op: "GET", URL: r.URL.String(), Err: http.ErrNotSupported}
+}
+
+// workloadFixture is the authorization fixture plus an Entra ID tenant (tenantA) and org
+// "beta"; acme has the GitHub identity "ci" (reader, repository acme/train) and the Azure
+// identity "az" (writer), beta a GitHub identity "ci" for repository beta/app.
+type workloadFixture struct {
+	*fixture
+	az *oidctest.Issuer
+}
+
+func newWorkloadFixture(t *testing.T) *workloadFixture {
+	t.Helper()
+	var env *testenv.Env
+	now := func() time.Time { return env.Clock.Now() }
+	gh := oidctest.NewWithOptions(t, oidctest.Options{Issuer: oidc.GitHubIssuer, Now: now})
+	az := oidctest.NewWithOptions(t, oidctest.Options{Issuer: "https://login.microsoftonline.com/" + tenantA + "/v2.0", Now: now})
+	azB := oidctest.NewWithOptions(t, oidctest.Options{Issuer: "https://sts.windows.net/" + tenantB + "/", Now: now})
+	client := &http.Client{Transport: hostRouter{
+		"token.actions.githubusercontent.com": gh.Client().Transport,
+		"login.microsoftonline.com":           az.Client().Transport,
+		"sts.windows.net":                     azB.Client().Transport,
+	}}
+	env = testenv.New(t, testenv.Options{OIDCHTTPClient: client})
+	f := &fixture{env: env, gh: gh, tokens: map[string]string{"superuser": env.AdminToken}}
+	ctx := context.Background()
+	admin := env.Admin(t)
+	if _, err := admin.CreateOrg(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateOrg(ctx, "beta"); err != nil {
+		t.Fatal(err)
+	}
+	root := "file://" + env.DataDir + "/datasets/acme"
+	f.root = root
+	if _, err := admin.PutCredsKey(ctx, "acme", "k", api.PutCredsKeyRequest{Provider: "file", Config: api.CredsKeyConfig{Roots: []string{root}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateDataset(ctx, "acme", api.CreateDatasetRequest{Name: "priv", Location: root + "/priv", CredsKey: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct {
+		path string
+		id   api.Identity
+	}{
+		{"/orgs/acme/identities/ci", api.Identity{Provider: "github", Role: "reader", Repository: "acme/train", Ref: "refs/heads/main"}},
+		{"/orgs/acme/identities/az", api.Identity{Provider: "azure", Role: "writer", TenantID: tenantA, ClientID: clientID}},
+		{"/orgs/beta/identities/ci", api.Identity{Provider: "github", Role: "writer", Repository: "beta/app"}},
+	} {
+		if st, out := f.do(t, "superuser", "PUT", r.path, r.id); st != http.StatusCreated {
+			t.Fatalf("PUT %s: %d %v", r.path, st, out)
+		}
+	}
+	return &workloadFixture{fixture: f, az: az}
+}
+
+func (f *workloadFixture) ghToken(extra map[string]any, opts ...oidctest.MintOption) string {
+	c := map[string]any{"sub": "repo:acme/train:ref:refs/heads/main", "repository": "acme/train", "ref": "refs/heads/main"}
+	for k, v := range extra {
+		c[k] = v
+	}
+	return f.gh.Mint(c, opts...)
+}
+
+// exchange posts a token exchange and returns the status and body.
+func (f *workloadFixture) exchange(t *testing.T, jwt, scope string) (int, map[string]any) {
+	t.Helper()
+	return f.do(t, "anonymous", "POST", "/oauth/token", exchangeForm(jwt, scope))
+}
+
+// exchangeAudits returns the token.exchange audit records of every org, oldest first.
+func (f *workloadFixture) exchangeAudits(t *testing.T) []store.AuditRecord {
+	t.Helper()
+	var all []store.AuditRecord
+	for _, org := range []string{"", "acme", "beta"} {
+		rs, err := f.env.Server.Store.Audit(context.Background(), store.AuditQuery{Org: org, Action: "token.exchange"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, rs...)
+	}
+	return all
+}
+
+func TestTokenExchangeRefusesAttacks(t *testing.T) {
+	f := newWorkloadFixture(t)
+	now := f.env.Clock.Now()
+	cases := []struct {
+		name, jwt, scope string
+		detail           string
+	}{
+		{"wrong audience", f.ghToken(map[string]any{"aud": "https://management.azure.com/"}), "", "audience"},
+		{"wrong issuer", f.ghToken(map[string]any{"iss": "https://evil.example.com"}), "", "not registered"},
+		{"expired", f.ghToken(map[string]any{"iat": now.Add(-time.Hour).Unix(), "exp": now.Add(-10 * time.Minute).Unix()}), "", "expired"},
+		{"nbf in the future", f.ghToken(map[string]any{"nbf": now.Add(10 * time.Minute).Unix()}), "", "not valid before"},
+		{"alg none", f.ghToken(nil, oidctest.AlgNone()), "", "algorithm"},
+		{"HS256 with the public key", f.ghToken(nil, oidctest.HS256WithPublicKey()), "", "algorithm"},
+		{"unknown kid", f.ghToken(nil, oidctest.KID("no-such-key")), "", "kid"},
+		{"tampered payload", f.ghToken(nil, oidctest.Tampered(map[string]any{"repository": "beta/app"})), "", "signature"},
+		{"unregistered subject", f.ghToken(map[string]any{"repository": "acme/other", "sub": "repo:acme/other:ref:refs/heads/main"}), "", "matches no workload identity"},
+		{"unregistered ref", f.ghToken(map[string]any{"ref": "refs/heads/evil"}), "", "ref"},
+		{"azure token of another tenant", f.az.Mint(map[string]any{"sub": "s", "tid": tenantB, "azp": clientID}), "", "tid"},
+		{"azure issuer of another tenant", f.az.Mint(map[string]any{"iss": "https://login.microsoftonline.com/" + tenantB + "/v2.0", "sub": "s", "tid": tenantB, "azp": clientID}), "", "not registered"},
+		{"azure other client", f.az.Mint(map[string]any{"sub": "s", "tid": tenantA, "azp": "someone-else"}), "", "azp"},
+		{"identity of org A for org B", f.ghToken(nil), "org:beta", "matches no workload identity of org beta"},
+		{"garbage", "not-a-jwt", "", "malformed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(f.exchangeAudits(t))
+			st, out := f.exchange(t, tc.jwt, tc.scope)
+			detail, _ := out["detail"].(string)
+			if st != http.StatusUnauthorized || !strings.Contains(detail, tc.detail) {
+				t.Fatalf("got %d %q, want 401 mentioning %q", st, detail, tc.detail)
+			}
+			if out["code"] == nil || out["request_id"] == nil {
+				t.Errorf("not a problem: %v", out)
+			}
+			recs := f.exchangeAudits(t)
+			if len(recs) != before+1 {
+				t.Fatalf("%d audit records after the refusal, want %d", len(recs), before+1)
+			}
+			r := recs[len(recs)-1]
+			if len(recs) > 1 {
+				for _, x := range recs {
+					if x.ID > r.ID {
+						r = x
+					}
+				}
+			}
+			if r.Result == "ok" || !strings.Contains(r.Detail, "issuer") || strings.Contains(r.Detail, tc.jwt) {
+				t.Errorf("audit record %+v", r)
+			}
+		})
+	}
+}
+
+func TestTokenExchangeHappyPathAndDeletion(t *testing.T) {
+	f := newWorkloadFixture(t)
+	st, out := f.exchange(t, f.ghToken(nil), "org:acme")
+	if st != http.StatusOK {
+		t.Fatalf("exchange: %d %v", st, out)
+	}
+	if out["token_type"] != "Bearer" || out["issued_token_type"] != api.TokenTypeAccess || out["expires_in"] != float64(3600) {
+		t.Errorf("exchange answer %v", out)
+	}
+	f.tokens["wl"] = out["access_token"].(string)
+	st, who := f.do(t, "wl", "GET", "/whoami", nil)
+	if st != http.StatusOK || who["identity"] != "acme/ci" || who["token_org"] != "acme" || who["token_role"] != "reader" || who["user"] != "" {
+		t.Errorf("whoami: %d %v", st, who)
+	}
+	// The workload reads the dataset but does not write it.
+	st, creds := f.do(t, "wl", "POST", "/orgs/acme/datasets/priv/credentials", api.DatasetCredentialsRequest{Mode: "read"})
+	if st != http.StatusOK || creds["file"] == nil {
+		t.Fatalf("read vend: %d %v", st, creds)
+	}
+	st, out = f.do(t, "wl", "POST", "/orgs/acme/datasets/priv/credentials", api.DatasetCredentialsRequest{Mode: "write"})
+	if detail, _ := out["detail"].(string); st != http.StatusForbidden || !strings.Contains(detail, "acme/ci") {
+		t.Errorf("write vend of a reader identity: %d %v", st, out)
+	}
+	// Nothing outside its org, no token management, no admin.
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/orgs/beta/identities"}, {"GET", "/orgs/acme/identities"}, {"POST", "/tokens"}, {"GET", "/tokens"},
+		{"GET", "/orgs/beta"}, {"POST", "/orgs"},
+	} {
+		var body any
+		if c.method == "POST" {
+			body = map[string]any{"name": "x"}
+		}
+		if st, out := f.do(t, "wl", c.method, c.path, body); st != http.StatusForbidden {
+			t.Errorf("%s %s as a workload: %d %v", c.method, c.path, st, out)
+		}
+	}
+	if _, out := f.do(t, "wl", "POST", "/tokens", map[string]any{}); !strings.Contains(out["detail"].(string), "token exchange") {
+		t.Errorf("unclear refusal: %v", out)
+	}
+	recs := f.exchangeAudits(t)
+	if r := recs[len(recs)-1]; r.Result != "ok" || r.Org != "acme" || r.Target != "identity:acme/ci" || !strings.Contains(r.Detail, oidc.GitHubIssuer) ||
+		!strings.Contains(r.Detail, "repo:acme/train") || !strings.HasPrefix(r.Principal, "identity:acme/ci (tok_") {
+		t.Errorf("accepted exchange audited as %+v", r)
+	}
+	vends, err := f.env.Server.Store.Audit(context.Background(), store.AuditQuery{Org: "acme", Action: "vend"})
+	if err != nil || len(vends) == 0 || !strings.HasPrefix(vends[0].Principal, "identity:acme/ci (tok_") {
+		t.Errorf("vend audited as %+v (%v)", vends, err)
+	}
+
+	// Azure: the managed identity exchanges a token for tarn's audience.
+	st, out = f.exchange(t, f.az.Mint(map[string]any{"sub": "mi", "tid": tenantA, "azp": clientID}), "")
+	if st != http.StatusOK {
+		t.Fatalf("azure exchange: %d %v", st, out)
+	}
+	f.tokens["az"] = out["access_token"].(string)
+	if st, out := f.do(t, "az", "POST", "/orgs/acme/datasets/priv/credentials", api.DatasetCredentialsRequest{Mode: "write"}); st != http.StatusOK {
+		t.Errorf("writer identity write vend: %d %v", st, out)
+	}
+
+	// Deleting the identity stops its tokens on the next request, and later exchanges.
+	if st, out := f.do(t, "superuser", "DELETE", "/orgs/acme/identities/ci", nil); st != http.StatusNoContent {
+		t.Fatalf("delete identity: %d %v", st, out)
+	}
+	if st, _ := f.do(t, "wl", "GET", "/whoami", nil); st != http.StatusUnauthorized {
+		t.Errorf("token of a deleted identity: %d", st)
+	}
+	before := len(f.exchangeAudits(t))
+	if st, _ := f.exchange(t, f.ghToken(nil), ""); st != http.StatusUnauthorized {
+		t.Errorf("exchange for a deleted identity: %d", st)
+	}
+	if len(f.exchangeAudits(t)) != before+1 {
+		t.Errorf("refused exchange not audited")
+	}
+	if st, _ := f.do(t, "az", "GET", "/whoami", nil); st != http.StatusOK {
+		t.Errorf("another identity's token stopped working: %d", st)
+	}
+}
+
+func TestTokenExchangeJWKSDownIs503(t *testing.T) {
+	f := newWorkloadFixture(t)
+	f.gh.Rotate() // the cached keys no longer sign: tarn must refetch
+	f.gh.SetDown(true)
+	f.env.Clock.Advance(time.Minute)
+	before := len(f.exchangeAudits(t))
+	st, out := f.exchange(t, f.ghToken(nil), "")
+	if st != http.StatusServiceUnavailable {
+		t.Fatalf("JWKS down: %d %v, want 503", st, out)
+	}
+	if len(f.exchangeAudits(t)) != before+1 {
+		t.Errorf("exchange during an outage not audited")
+	}
+	// Registering an identity of an issuer that cannot be reached is refused too.
+	st, out = f.do(t, "superuser", "PUT", "/orgs/acme/identities/gh2", api.Identity{Provider: "github", Role: "reader", Repository: "acme/x"})
+	if st != http.StatusServiceUnavailable || !strings.Contains(out["detail"].(string), "cannot verify tokens of issuer") {
+		t.Errorf("register while the issuer is down: %d %v", st, out)
+	}
+	f.gh.SetDown(false)
+	f.env.Clock.Advance(time.Minute)
+	if st, out := f.exchange(t, f.ghToken(nil), ""); st != http.StatusOK {
+		t.Errorf("after recovery: %d %v", st, out)
+	}
+}
+
+func TestIdentityRegistrationIsValidated(t *testing.T) {
+	f := newWorkloadFixture(t)
+	for _, c := range []struct {
+		name string
+		id   api.Identity
+	}{
+		{"unknown provider", api.Identity{Provider: "aws", Role: "reader"}},
+		{"admin role", api.Identity{Provider: "github", Role: "admin", Repository: "a/b"}},
+		{"no repository", api.Identity{Provider: "github", Role: "reader"}},
+		{"bad repository", api.Identity{Provider: "github", Role: "reader", Repository: "nope"}},
+		{"field of another provider", api.Identity{Provider: "github", Role: "reader", Repository: "a/b", TenantID: tenantA}},
+		{"azure without client", api.Identity{Provider: "azure", Role: "reader", TenantID: tenantA}},
+		{"azure bad tenant", api.Identity{Provider: "azure", Role: "reader", TenantID: "x/../y", ClientID: "c"}},
+		{"kubernetes bad service account", api.Identity{Provider: "kubernetes", Role: "reader", Issuer: "https://k8s.example", ServiceAccount: "ns"}},
+		{"oidc without subject", api.Identity{Provider: "oidc", Role: "reader", Issuer: "https://token.actions.githubusercontent.com"}},
+		{"oidc http issuer", api.Identity{Provider: "oidc", Role: "reader", Issuer: "http://insecure.example", Subject: "s"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if st, out := f.do(t, "superuser", "PUT", "/orgs/acme/identities/bad", c.id); st != http.StatusBadRequest {
+				t.Errorf("%d %v", st, out)
+			}
+		})
+	}
+	if st, _ := f.do(t, "superuser", "PUT", "/orgs/acme/identities/ci", api.Identity{Provider: "github", Role: "reader", Repository: "a/b"}); st != http.StatusConflict {
+		t.Errorf("registering a taken name: %d", st)
+	}
+	st, out := f.do(t, "superuser", "GET", "/orgs/acme/identities", nil)
+	ids, _ := out["identities"].([]any)
+	if st != http.StatusOK || len(ids) != 2 || ids[0].(map[string]any)["name"] != "az" || ids[0].(map[string]any)["tenant_id"] != tenantA {
+		t.Errorf("list: %d %v", st, out)
+	}
+	// Malformed exchanges are 400.
+	for _, form := range []url.Values{
+		{"grant_type": {"client_credentials"}, "subject_token": {"x"}, "subject_token_type": {api.TokenTypeJWT}},
+		{"grant_type": {api.GrantTokenExchange}, "subject_token": {"x"}, "subject_token_type": {"urn:x"}},
+		{"grant_type": {api.GrantTokenExchange}, "subject_token_type": {api.TokenTypeJWT}},
+		{"grant_type": {api.GrantTokenExchange}, "subject_token": {"x", "y"}, "subject_token_type": {api.TokenTypeJWT}},
+		{"grant_type": {api.GrantTokenExchange}, "subject_token": {"x"}, "subject_token_type": {api.TokenTypeJWT}, "scope": {"openid"}},
+	} {
+		if st, out := f.do(t, "anonymous", "POST", "/oauth/token", form); st != http.StatusBadRequest {
+			t.Errorf("%v: %d %v", form, st, out)
+		}
+	}
+	if st, _ := f.do(t, "anonymous", "POST", "/oauth/token", map[string]string{"grant_type": api.GrantTokenExchange}); st != http.StatusBadRequest {
+		t.Errorf("JSON body: %d", st)
+	}
+}
+
+func TestIssuersAreTrustedAfterRestart(t *testing.T) {
+	// A new server on the same data directory trusts the stored issuers: no re-registration.
+	clock := testenv.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	gh := oidctest.NewWithOptions(t, oidctest.Options{Issuer: oidc.GitHubIssuer, Now: clock.Now})
+	dir := t.TempDir()
+	env := testenv.New(t, testenv.Options{DataDir: dir, OIDCHTTPClient: gh.Client()})
+	g := &fixture{env: env, gh: gh, tokens: map[string]string{"superuser": env.AdminToken}}
+	if _, err := env.Admin(t).CreateOrg(context.Background(), "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if st, out := g.do(t, "superuser", "PUT", "/orgs/acme/identities/ci", api.Identity{Provider: "github", Role: "reader", Repository: "acme/train"}); st != http.StatusCreated {
+		t.Fatalf("%d %v", st, out)
+	}
+	env.Server.Close()
+	h := &workloadFixture{fixture: &fixture{env: testenv.New(t, testenv.Options{DataDir: dir, OIDCHTTPClient: gh.Client()}), gh: gh, tokens: map[string]string{}}}
+	if st, out := h.exchange(t, h.ghToken(nil), ""); st != http.StatusOK {
+		t.Fatalf("exchange after restart: %d %v", st, out)
+	}
+}
