@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,6 +21,7 @@ func newServeCmd() *cobra.Command {
 		listen, dataDir, database, logLevel string
 		workloadAudience                    string
 		fileRoots                           []string
+		workloadTTL                         time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -46,7 +48,7 @@ with --database postgres://...; they keep no other state.`,
 			defer stop()
 			srv, err := server.New(ctx, server.Options{
 				DataDir: dataDir, Database: database, FileRoots: fileRoots,
-				Logger: logger, Out: cmd.OutOrStdout(), WorkloadAudience: workloadAudience,
+				Logger: logger, Out: cmd.OutOrStdout(), WorkloadAudience: workloadAudience, WorkloadTokenTTL: workloadTTL,
 			})
 			if err != nil {
 				return fmt.Errorf("start server: %w", err)
@@ -68,6 +70,7 @@ with --database postgres://...; they keep no other state.`,
 	f.StringSliceVar(&fileRoots, "file-root", nil, "directory that creds keys of provider file may use (repeatable; default: --data-dir)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&workloadAudience, "workload-audience", oidc.DefaultAudience, "audience workload identity tokens must carry to be exchanged for tarn tokens")
+	f.DurationVar(&workloadTTL, "workload-token-ttl", time.Hour, "lifetime of tarn tokens minted for workload identities")
 	return cmd
 }
 
