@@ -4,6 +4,7 @@ package authn
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/tarnhq/tarn/internal/authn/apitoken"
@@ -95,6 +96,16 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 		// identity revokes the token in the same transaction.
 		if !t.Role.Valid() || t.Org == "" {
 			return Principal{}, errs.E(errs.Unauthenticated, "API token %s of identity %s has no org or role", t.ID, t.Identity)
+		}
+		// Also refuse a token minted while its identity was being deleted (an exchange
+		// that matched just before the delete and stored its token just after).
+		_, name, _ := strings.Cut(t.Identity, "/")
+		id, err := a.Store.Identity(ctx, t.Org, name)
+		if errs.Is(errs.NotFound, err) || err == nil && id.CreatedAt.After(t.CreatedAt) {
+			return Principal{}, errs.E(errs.Unauthenticated, "the workload identity %s of API token %s no longer exists", t.Identity, t.ID)
+		}
+		if err != nil {
+			return Principal{}, err
 		}
 		if err := a.touch(ctx, t, now); err != nil {
 			return Principal{}, err

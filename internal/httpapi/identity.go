@@ -307,7 +307,7 @@ func (a *API) exchangeToken(c *call) (int, any, error) {
 	} else if len(ids) > 0 && !slices.ContainsFunc(ids, func(id store.Identity) bool { return id.Org != ids[0].Org }) {
 		c.record.Org = ids[0].Org // all candidates are of one org: its admins see the attempt
 	}
-	var match *store.Identity
+	var matches []*store.Identity
 	var why error
 	for i := range ids {
 		rule, err := storedRule(ids[i])
@@ -321,19 +321,21 @@ func (a *API) exchangeToken(c *call) (int, any, error) {
 			}
 			continue
 		}
-		match = &ids[i]
-		break
+		matches = append(matches, &ids[i])
 	}
-	if match == nil {
-		in := ""
-		if scopeOrg != "" {
-			in = " of org " + scopeOrg
+	if len(matches) == 0 {
+		// Why the token did not match stays in the audit record: the answer must not tell
+		// an anonymous caller what an org registered.
+		if why != nil {
+			c.auditNote += "; " + publicDetail(why)
 		}
-		if len(ids) == 1 && why != nil {
-			return 0, nil, errs.E(errs.Unauthenticated, "the token matches no workload identity%s: %s", in, publicDetail(why))
-		}
-		return 0, nil, errs.E(errs.Unauthenticated, "the token (issuer %s, subject %s) matches no workload identity%s registered with tarn",
-			quoteShort(claims.Issuer), quoteShort(claims.Subject), in)
+		return 0, nil, errs.E(errs.Unauthenticated, "the token (issuer %s, subject %s) matches no workload identity registered with tarn%s",
+			quoteShort(claims.Issuer), quoteShort(claims.Subject), map[bool]string{true: " in org " + scopeOrg, false: ""}[scopeOrg != ""])
+	}
+	match := matches[0]
+	if slices.ContainsFunc(matches, func(id *store.Identity) bool { return id.Org != match.Org }) {
+		// Another org may have registered the same workload: never pick one for the caller.
+		return 0, nil, errs.E(errs.Invalid, "the token matches workload identities of several orgs; send scope=org:ORG (TARN_SCOPE) to choose one")
 	}
 	idName := match.Org + "/" + match.Name
 	c.record.Org, c.record.Target, c.record.Mode = match.Org, "identity:"+idName, string(match.Role)

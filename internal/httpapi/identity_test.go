@@ -132,22 +132,23 @@ func TestTokenExchangeRefusesAttacks(t *testing.T) {
 	cases := []struct {
 		name, jwt, scope string
 		detail           string
+		why              string // in the audit record only
 	}{
-		{"wrong audience", f.ghToken(map[string]any{"aud": "https://management.azure.com/"}), "", "audience"},
-		{"wrong issuer", f.ghToken(map[string]any{"iss": "https://evil.example.com"}), "", "not registered"},
-		{"expired", f.ghToken(map[string]any{"iat": now.Add(-time.Hour).Unix(), "exp": now.Add(-10 * time.Minute).Unix()}), "", "expired"},
-		{"nbf in the future", f.ghToken(map[string]any{"nbf": now.Add(10 * time.Minute).Unix()}), "", "not valid before"},
-		{"alg none", f.ghToken(nil, oidctest.AlgNone()), "", "algorithm"},
-		{"HS256 with the public key", f.ghToken(nil, oidctest.HS256WithPublicKey()), "", "algorithm"},
-		{"unknown kid", f.ghToken(nil, oidctest.KID("no-such-key")), "", "kid"},
-		{"tampered payload", f.ghToken(nil, oidctest.Tampered(map[string]any{"repository": "beta/app"})), "", "signature"},
-		{"unregistered subject", f.ghToken(map[string]any{"repository": "acme/other", "sub": "repo:acme/other:ref:refs/heads/main"}), "", "matches no workload identity"},
-		{"unregistered ref", f.ghToken(map[string]any{"ref": "refs/heads/evil"}), "", "ref"},
-		{"azure token of another tenant", f.az.Mint(map[string]any{"sub": "s", "tid": tenantB, "azp": clientID}), "", "tid"},
-		{"azure issuer of another tenant", f.az.Mint(map[string]any{"iss": "https://login.microsoftonline.com/" + tenantB + "/v2.0", "sub": "s", "tid": tenantB, "azp": clientID}), "", "not registered"},
-		{"azure other client", f.az.Mint(map[string]any{"sub": "s", "tid": tenantA, "azp": "someone-else"}), "", "azp"},
-		{"identity of org A for org B", f.ghToken(nil), "org:beta", "matches no workload identity of org beta"},
-		{"garbage", "not-a-jwt", "", "malformed"},
+		{"wrong audience", f.ghToken(map[string]any{"aud": "https://management.azure.com/"}), "", "audience", ""},
+		{"wrong issuer", f.ghToken(map[string]any{"iss": "https://evil.example.com"}), "", "not registered", ""},
+		{"expired", f.ghToken(map[string]any{"iat": now.Add(-time.Hour).Unix(), "exp": now.Add(-10 * time.Minute).Unix()}), "", "expired", ""},
+		{"nbf in the future", f.ghToken(map[string]any{"nbf": now.Add(10 * time.Minute).Unix()}), "", "not valid before", ""},
+		{"alg none", f.ghToken(nil, oidctest.AlgNone()), "", "algorithm", ""},
+		{"HS256 with the public key", f.ghToken(nil, oidctest.HS256WithPublicKey()), "", "algorithm", ""},
+		{"unknown kid", f.ghToken(nil, oidctest.KID("no-such-key")), "", "kid", ""},
+		{"tampered payload", f.ghToken(nil, oidctest.Tampered(map[string]any{"repository": "beta/app"})), "", "signature", ""},
+		{"unregistered subject", f.ghToken(map[string]any{"repository": "acme/other", "sub": "repo:acme/other:ref:refs/heads/main"}), "", "matches no workload identity", ""},
+		{"unregistered ref", f.ghToken(map[string]any{"ref": "refs/heads/evil"}), "", "ref", ""},
+		{"azure token of another tenant", f.az.Mint(map[string]any{"sub": "s", "tid": tenantB, "azp": clientID}), "", "matches no workload identity", "tid"},
+		{"azure issuer of another tenant", f.az.Mint(map[string]any{"iss": "https://login.microsoftonline.com/" + tenantB + "/v2.0", "sub": "s", "tid": tenantB, "azp": clientID}), "", "not registered", ""},
+		{"azure other client", f.az.Mint(map[string]any{"sub": "s", "tid": tenantA, "azp": "someone-else"}), "", "matches no workload identity", "azp"},
+		{"identity of org A for org B", f.ghToken(nil), "org:beta", "matches no workload identity registered with tarn in org beta", ""},
+		{"garbage", "not-a-jwt", "", "malformed", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -172,7 +173,7 @@ func TestTokenExchangeRefusesAttacks(t *testing.T) {
 					}
 				}
 			}
-			if r.Result == "ok" || !strings.Contains(r.Detail, "issuer") || strings.Contains(r.Detail, tc.jwt) {
+			if r.Result == "ok" || !strings.Contains(r.Detail, "issuer") || !strings.Contains(r.Detail, tc.why) || strings.Contains(r.Detail, tc.jwt) {
 				t.Errorf("audit record %+v", r)
 			}
 		})
@@ -347,5 +348,25 @@ func TestIssuersAreTrustedAfterRestart(t *testing.T) {
 	h := &workloadFixture{fixture: &fixture{env: testenv.New(t, testenv.Options{DataDir: dir, OIDCHTTPClient: gh.Client()}), gh: gh, tokens: map[string]string{}}}
 	if st, out := h.exchange(t, h.ghToken(nil), ""); st != http.StatusOK {
 		t.Fatalf("exchange after restart: %d %v", st, out)
+	}
+}
+
+// An org admin who registers another org's workload must not capture its exchanges.
+func TestTokenExchangeNeverPicksAnOrgForTheCaller(t *testing.T) {
+	f := newWorkloadFixture(t)
+	if st, out := f.do(t, "superuser", "PUT", "/orgs/beta/identities/grab", api.Identity{Provider: "github", Role: "writer", Repository: "acme/train"}); st != http.StatusCreated {
+		t.Fatalf("register: %d %v", st, out)
+	}
+	if st, out := f.exchange(t, f.ghToken(nil), ""); st != http.StatusBadRequest || !strings.Contains(out["detail"].(string), "scope=org:ORG") {
+		t.Fatalf("unscoped exchange matching two orgs: %d %v", st, out)
+	}
+	st, out := f.exchange(t, f.ghToken(nil), "org:acme")
+	if st != http.StatusOK {
+		t.Fatalf("scoped exchange: %d %v", st, out)
+	}
+	f.tokens["wl"] = out["access_token"].(string)
+	_, who := f.do(t, "wl", "GET", "/whoami", nil)
+	if who["token_org"] != "acme" {
+		t.Errorf("scoped exchange landed in %v", who["token_org"])
 	}
 }

@@ -24,6 +24,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tarnhq/tarn/internal/errs"
+
+	"github.com/tarnhq/tarn/internal/netguard"
 )
 
 // DefaultAudience is the audience a Verifier requires when Options.Audience is empty.
@@ -41,7 +43,8 @@ var allowedAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256}
 type Options struct {
 	// Audience is the only aud a token may carry; empty means DefaultAudience.
 	Audience string
-	// HTTPClient fetches discovery documents and JWKS; nil means a client with a 10 s timeout.
+	// HTTPClient fetches discovery documents and JWKS; nil means a 10 s client that refuses
+	// link-local and metadata addresses and redirects to anything but https (netguard).
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -69,7 +72,9 @@ func NewVerifier(o Options) *Verifier {
 		v.audience = DefaultAudience
 	}
 	if v.client == nil {
-		v.client = &http.Client{Timeout: fetchTimeout}
+		// Org admins choose issuers: never let one point the server at its cloud's metadata
+		// service, directly or through a redirect.
+		v.client = netguard.Client(fetchTimeout, true)
 	}
 	if v.now == nil {
 		v.now = time.Now

@@ -31,6 +31,7 @@ import (
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/netguard"
 	"github.com/tarnhq/tarn/internal/provider"
 	"github.com/tarnhq/tarn/location"
 )
@@ -53,7 +54,7 @@ type Options struct {
 	// config.LoadDefaultConfig on first use.
 	DefaultCredentials aws.CredentialsProvider
 	// HTTPClient carries the STS and S3 requests; nil means a client that refuses
-	// link-local and metadata addresses (see refuseMetadata).
+	// link-local and metadata addresses (package netguard).
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -72,7 +73,7 @@ type Driver struct {
 func New(o Options) *Driver {
 	d := &Driver{httpClient: o.HTTPClient, now: o.Now}
 	if d.httpClient == nil {
-		d.httpClient = guardedClient()
+		d.httpClient = netguard.Client(time.Minute, false)
 	}
 	if d.now == nil {
 		d.now = time.Now
