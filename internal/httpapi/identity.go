@@ -329,8 +329,12 @@ func (a *API) exchangeToken(c *call) (int, any, error) {
 		if why != nil {
 			c.auditNote += "; " + publicDetail(why)
 		}
+		in := ""
+		if scopeOrg != "" {
+			in = " in org " + scopeOrg
+		}
 		return 0, nil, errs.E(errs.Unauthenticated, "the token (issuer %s, subject %s) matches no workload identity registered with tarn%s",
-			quoteShort(claims.Issuer), quoteShort(claims.Subject), map[bool]string{true: " in org " + scopeOrg, false: ""}[scopeOrg != ""])
+			quoteShort(claims.Issuer), quoteShort(claims.Subject), in)
 	}
 	match := matches[0]
 	if slices.ContainsFunc(matches, func(id *store.Identity) bool { return id.Org != match.Org }) {

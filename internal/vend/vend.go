@@ -170,11 +170,13 @@ func (s *Service) mint(ctx context.Context, p authn.Principal, org, keyName stri
 		}
 		return c, err
 	})
-	if m := s.Metrics; m != nil && err == nil {
-		m.cache.WithLabelValues(sk.Provider, map[bool]string{true: "hit", false: "miss"}[hit]).Inc()
-	}
+	lookup := "miss"
 	if hit {
+		lookup = "hit"
 		pending.Detail += ", cached"
+	}
+	if m := s.Metrics; m != nil && err == nil {
+		m.cache.WithLabelValues(sk.Provider, lookup).Inc()
 	}
 	return creds, err
 }
