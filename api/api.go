@@ -380,9 +380,15 @@ type Identity struct {
 	TenantID string `json:"tenant_id,omitempty"`
 	ClientID string `json:"client_id,omitempty"`
 	// github: owner/repo, and optionally the ref (refs/heads/main) and environment.
-	Repository  string `json:"repository,omitempty"`
-	Ref         string `json:"ref,omitempty"`
-	Environment string `json:"environment,omitempty"`
+	// RepositoryID and OwnerID (the numeric IDs GitHub puts in repository_id and
+	// repository_owner_id) pin the identity to one repository and owner: with RepositoryID
+	// set, the repository is matched by ID, which survives a rename and refuses a repository
+	// re-created under the same name; Repository is then only a label.
+	Repository   string `json:"repository,omitempty"`
+	RepositoryID string `json:"repository_id,omitempty"`
+	OwnerID      string `json:"owner_id,omitempty"`
+	Ref          string `json:"ref,omitempty"`
+	Environment  string `json:"environment,omitempty"`
 	// kubernetes and oidc: the issuer URL; kubernetes: NAMESPACE/NAME of the service account.
 	Issuer         string `json:"issuer,omitempty"`
 	ServiceAccount string `json:"service_account,omitempty"`

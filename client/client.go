@@ -180,7 +180,7 @@ func (c *Client) do(ctx context.Context, method, p string, query url.Values, in,
 	}
 	token := c.token
 	if token == "" && c.ts != nil {
-		if token, err = c.ts.Token(ctx); err != nil {
+		if token, err = c.ts.Token(withRequestOrg(ctx, p)); err != nil {
 			return fmt.Errorf("get a token: %w", err)
 		}
 		if err := checkToken(token); err != nil {
@@ -191,6 +191,30 @@ func (c *Client) do(ctx context.Context, method, p string, query url.Values, in,
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	return c.send(ctx, req, method, p, out)
+}
+
+type requestOrgKey struct{}
+
+// withRequestOrg returns ctx carrying the org that API path p acts in (/orgs/ORG/...), if any.
+func withRequestOrg(ctx context.Context, p string) context.Context {
+	rest, ok := strings.CutPrefix(p, "/orgs/")
+	if !ok {
+		return ctx
+	}
+	org, _, _ := strings.Cut(rest, "/")
+	org, _, _ = strings.Cut(org, "?")
+	if org, err := url.PathUnescape(org); err == nil && org != "" {
+		return context.WithValue(ctx, requestOrgKey{}, org)
+	}
+	return ctx
+}
+
+// RequestOrg returns the org of the request a TokenSource is asked a token for (the ORG of
+// an API path /orgs/ORG/..., e.g. of al://ORG/... datasets), or "" for requests outside any
+// org. Token sources that hold one token per org, such as WorkloadTokenSource, use it.
+func RequestOrg(ctx context.Context) string {
+	org, _ := ctx.Value(requestOrgKey{}).(string)
+	return org
 }
 
 // send sends req (to the API path p) and decodes a 2xx answer into out when out is not nil.

@@ -108,7 +108,8 @@ func PlatformTokenSource(provider string, getenv func(string) string, hc *http.C
 // FromEnv returns a client configured from getenv (os.Getenv in programs), for workloads:
 // the endpoint from opts or TARN_ENDPOINT; the token from opts, TARN_TOKEN, or else, when
 // TARN_AUTH_PROVIDER (or ACTIVELOOP_AUTH_PROVIDER) is set, a WorkloadTokenSource that
-// exchanges the platform's token (scoped by TARN_SCOPE) and renews it before it expires.
+// exchanges the platform's token, scoped to the org of each request unless TARN_SCOPE
+// names one, and renews it before it expires.
 func FromEnv(getenv func(string) string, opts Options) (*Client, error) {
 	if opts.Endpoint == "" {
 		opts.Endpoint = getenv("TARN_ENDPOINT")
@@ -135,7 +136,9 @@ func FromEnv(getenv func(string) string, opts Options) (*Client, error) {
 
 // WorkloadOptions configure a WorkloadTokenSource.
 type WorkloadOptions struct {
-	// Scope narrows the tarn token to an org: "org:ORG" (or "ORG"). Empty: no scope.
+	// Scope narrows every tarn token to one org: "org:ORG" (or "ORG"). Empty: each request
+	// is scoped to the org it acts in (RequestOrg), and requests outside any org are not
+	// scoped.
 	Scope string
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -145,13 +148,23 @@ type WorkloadOptions struct {
 // the workload's platform, exchanges it at tarn (Client.ExchangeToken), caches the tarn token
 // and exchanges again once 80 % of its lifetime has passed. Concurrent callers share one
 // exchange. When a renewal fails while the cached token is still valid, that token is used.
+//
+// Unless WorkloadOptions.Scope fixes one, each exchange is scoped to the org of the request
+// the token is for ("org:acme" for a request about al://acme/...), with one cached token
+// per org: a workload reading al://acme/... gets acme's identity even when another org
+// registered the same workload.
 type WorkloadTokenSource struct {
 	exchanger *Client
 	platform  TokenSource
 	scope     string
 	now       func() time.Time
 
-	mu        sync.Mutex
+	mu     sync.Mutex
+	tokens map[string]*workloadToken // by scope
+}
+
+// workloadToken is the cached tarn token of one scope.
+type workloadToken struct {
 	token     string
 	renewAt   time.Time
 	expiresAt time.Time
@@ -166,24 +179,36 @@ func NewWorkloadTokenSource(exchanger *Client, platform TokenSource, opts Worklo
 	if now == nil {
 		now = time.Now
 	}
-	return &WorkloadTokenSource{exchanger: exchanger, platform: platform, scope: normalizeScope(opts.Scope), now: now}
+	return &WorkloadTokenSource{exchanger: exchanger, platform: platform, scope: normalizeScope(opts.Scope), now: now,
+		tokens: map[string]*workloadToken{}}
 }
 
 // expiryMargin is how long before its expiry a cached token is no longer handed out.
 const expiryMargin = 10 * time.Second
 
-// Token returns the cached tarn token, exchanging a new one when there is none or when it
-// is due for renewal.
+// Token returns the cached tarn token for the scope of ctx's request, exchanging a new one
+// when there is none or when it is due for renewal.
 func (w *WorkloadTokenSource) Token(ctx context.Context) (string, error) {
+	scope := w.scope
+	if org := RequestOrg(ctx); scope == "" && org != "" {
+		scope = "org:" + org
+	}
+	w.mu.Lock()
+	e := w.tokens[scope]
+	if e == nil {
+		e = &workloadToken{}
+		w.tokens[scope] = e
+	}
+	w.mu.Unlock()
 	for {
 		w.mu.Lock()
 		now := w.now()
-		if w.token != "" && now.Before(w.renewAt) {
-			t := w.token
+		if e.token != "" && now.Before(e.renewAt) {
+			t := e.token
 			w.mu.Unlock()
 			return t, nil
 		}
-		if ch := w.inflight; ch != nil {
+		if ch := e.inflight; ch != nil {
 			w.mu.Unlock()
 			select {
 			case <-ch:
@@ -191,7 +216,7 @@ func (w *WorkloadTokenSource) Token(ctx context.Context) (string, error) {
 				return "", ctx.Err()
 			}
 			w.mu.Lock()
-			t, valid, err := w.token, w.token != "" && w.now().Before(w.expiresAt.Add(-expiryMargin)), w.lastErr
+			t, valid, err := e.token, e.token != "" && w.now().Before(e.expiresAt.Add(-expiryMargin)), e.lastErr
 			w.mu.Unlock()
 			if valid {
 				return t, nil
@@ -202,25 +227,25 @@ func (w *WorkloadTokenSource) Token(ctx context.Context) (string, error) {
 			continue
 		}
 		ch := make(chan struct{})
-		w.inflight = ch
+		e.inflight = ch
 		w.mu.Unlock()
 
-		res, err := w.exchange(ctx)
+		res, err := w.exchange(ctx, scope)
 
 		w.mu.Lock()
-		w.inflight = nil
-		w.lastErr = err
+		e.inflight = nil
+		e.lastErr = err
 		if err == nil {
 			got := w.now()
 			life := time.Duration(res.ExpiresIn) * time.Second
 			if life <= 0 {
 				life = time.Minute // no lifetime given: renew soon
 			}
-			w.token = res.AccessToken
-			w.expiresAt = got.Add(life)
-			w.renewAt = got.Add(life * 4 / 5)
+			e.token = res.AccessToken
+			e.expiresAt = got.Add(life)
+			e.renewAt = got.Add(life * 4 / 5)
 		}
-		t, valid := w.token, w.token != "" && w.now().Before(w.expiresAt.Add(-expiryMargin))
+		t, valid := e.token, e.token != "" && w.now().Before(e.expiresAt.Add(-expiryMargin))
 		close(ch)
 		w.mu.Unlock()
 		if valid {
@@ -230,12 +255,12 @@ func (w *WorkloadTokenSource) Token(ctx context.Context) (string, error) {
 	}
 }
 
-func (w *WorkloadTokenSource) exchange(ctx context.Context) (*api.TokenExchangeResponse, error) {
+func (w *WorkloadTokenSource) exchange(ctx context.Context, scope string) (*api.TokenExchangeResponse, error) {
 	subject, err := w.platform.Token(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("get the platform token: %w", err)
 	}
-	res, err := w.exchanger.ExchangeToken(ctx, subject, w.scope)
+	res, err := w.exchanger.ExchangeToken(ctx, subject, scope)
 	if err != nil {
 		return nil, fmt.Errorf("exchange the platform token at tarn: %w", err)
 	}

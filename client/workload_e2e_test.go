@@ -87,4 +87,25 @@ func TestGitHubActionsWorkloadReadsADataset(t *testing.T) {
 	if _, err := storage.OpenBucket(ctx, "al://acme/coco", storage.Options{Client: c, Mode: api.ModeWrite}); err == nil {
 		t.Error("a reader identity opened the dataset for writing")
 	}
+
+	// An admin of another org registers the same workload. The job, which names no scope,
+	// still reads acme's dataset: its exchanges are scoped to the org of the path it uses.
+	if _, err := admin.CreateOrg(ctx, "beta"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.PutIdentity(ctx, "beta", api.Identity{Name: "grab", Provider: api.IdentityGitHub, Role: "writer", Repository: "acme/train"}); err != nil {
+		t.Fatal(err)
+	}
+	job, err := client.FromEnv(func(k string) string { return env_[k] }, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, err := storage.OpenBucket(ctx, "al://acme/coco", storage.Options{Client: job})
+	if err != nil {
+		t.Fatalf("open after another org registered the workload: %v", err)
+	}
+	defer b2.Close()
+	if got, err := b2.ReadAll(ctx, "labels.csv"); err != nil || string(got) != "id,label\n1,cat\n" {
+		t.Fatalf("read = %q, %v", got, err)
+	}
 }

@@ -447,3 +447,43 @@ func TestFromEnvPrecedence(t *testing.T) {
 		t.Error("alias")
 	}
 }
+
+// TestWorkloadTokensAreScopedToTheRequestsOrg: with no fixed scope, a request in org acme
+// is made with a token exchanged for scope org:acme, one in beta with one for org:beta,
+// and a request outside any org with an unscoped one; each is cached on its own. A fixed
+// scope (TARN_SCOPE) wins.
+func TestWorkloadTokensAreScopedToTheRequestsOrg(t *testing.T) {
+	f := newFakeExchange(t, 1000)
+	platform := TokenSourceFunc(func(context.Context) (string, error) { return "platform", nil })
+	exchanger, _ := New(Options{Endpoint: f.URL})
+	c, _ := New(Options{Endpoint: f.URL, TokenSource: NewWorkloadTokenSource(exchanger, platform, WorkloadOptions{})})
+	ctx := context.Background()
+	scopes := func() []string {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		var s []string
+		for _, form := range f.forms {
+			s = append(s, form.Get("scope"))
+		}
+		return s
+	}
+	c.Datasets(ctx, "acme")
+	c.Datasets(ctx, "beta")
+	c.Dataset(ctx, "acme", "coco")
+	c.Whoami(ctx)
+	if got, want := strings.Join(scopes(), ","), "org:acme,org:beta,"; got != want {
+		t.Fatalf("exchange scopes %q, want %q (one per org, cached)", got, want)
+	}
+	f.mu.Lock()
+	bearers := strings.Join(f.bearers, ",")
+	f.mu.Unlock()
+	if bearers != "Bearer tarn_1,Bearer tarn_2,Bearer tarn_1,Bearer tarn_3" {
+		t.Errorf("requests sent %s", bearers)
+	}
+
+	fixed, _ := New(Options{Endpoint: f.URL, TokenSource: NewWorkloadTokenSource(exchanger, platform, WorkloadOptions{Scope: "acme"})})
+	fixed.Datasets(ctx, "beta")
+	if s := scopes(); s[len(s)-1] != "org:acme" {
+		t.Errorf("a fixed scope was replaced by the request's org: %q", s[len(s)-1])
+	}
+}

@@ -123,6 +123,8 @@ it could not verify. --role is reader (read credentials) or writer (also writes)
 	f.StringVar(&id.TenantID, "tenant-id", "", "azure: the Tenant ID (directory ID)")
 	f.StringVar(&id.ClientID, "client-id", "", "azure: the Client ID of the managed identity")
 	f.StringVar(&id.Repository, "repository", "", "github: OWNER/REPO")
+	f.StringVar(&id.RepositoryID, "repository-id", "", "github: pin the repository by its numeric ID (the token's repository_id), which survives a rename and refuses a re-created repository of the same name")
+	f.StringVar(&id.OwnerID, "owner-id", "", "github: only repositories of the owner with this numeric ID (the token's repository_owner_id)")
 	f.StringVar(&id.Ref, "ref", "", "github: only this ref, e.g. refs/heads/main")
 	f.StringVar(&id.Environment, "environment", "", "github: only jobs in this deployment environment")
 	f.StringVar(&id.Issuer, "issuer", "", "kubernetes, oidc: the issuer URL (https)")
@@ -138,7 +140,7 @@ it could not verify. --role is reader (read credentials) or writer (also writes)
 func checkIdentityFlags(cmd *cobra.Command, id *api.Identity) error {
 	flagsOf := map[string][]string{
 		api.IdentityAzure:      {"tenant-id", "client-id"},
-		api.IdentityGitHub:     {"repository", "ref", "environment"},
+		api.IdentityGitHub:     {"repository", "repository-id", "owner-id", "ref", "environment"},
 		api.IdentityKubernetes: {"issuer", "service-account"},
 		api.IdentityOIDC:       {"issuer", "subject", "claim"},
 	}
@@ -204,6 +206,12 @@ func identityMatch(id *api.Identity) string {
 		return fmt.Sprintf("tenant %s, client %s", id.TenantID, id.ClientID)
 	case api.IdentityGitHub:
 		s := "repository " + id.Repository
+		if id.RepositoryID != "" {
+			s += " (ID " + id.RepositoryID + ")"
+		}
+		if id.OwnerID != "" {
+			s += ", owner ID " + id.OwnerID
+		}
 		if id.Ref != "" {
 			s += ", ref " + id.Ref
 		}

@@ -7,7 +7,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tarnhq/tarn/internal/errs"
 	"github.com/tarnhq/tarn/internal/store"
@@ -27,8 +29,17 @@ type Log struct {
 	Now    func() time.Time
 }
 
-// Record stamps r with the time and the request ID of ctx and stores it. It returns the
-// store's error, so that callers can refuse an action that could not be audited.
+// Field limits: Record cuts longer values (parts of a record can come from a request,
+// e.g. an org name in a URL or a claimed token subject).
+const (
+	MaxField  = 256  // request ID, principal, org, action, mode, result, key ID
+	MaxTarget = 1024 // target
+	MaxDetail = 2048 // detail
+)
+
+// Record stamps r with the time and the request ID of ctx, cuts its fields to their
+// limits and stores it. It returns the store's error, so that callers can refuse an action
+// that could not be audited.
 func (l *Log) Record(ctx context.Context, r store.AuditRecord) error {
 	if l.Now != nil {
 		r.Time = l.Now()
@@ -38,6 +49,10 @@ func (l *Log) Record(ctx context.Context, r store.AuditRecord) error {
 	if r.RequestID == "" {
 		r.RequestID = RequestID(ctx)
 	}
+	for _, f := range []*string{&r.RequestID, &r.Principal, &r.Org, &r.Action, &r.Mode, &r.Result, &r.KeyID} {
+		*f = Cap(*f, MaxField)
+	}
+	r.Target, r.Detail = Cap(r.Target, MaxTarget), Cap(r.Detail, MaxDetail)
 	_, err := l.Store.AppendAudit(ctx, r)
 	if l.Logger != nil {
 		l.Logger.LogAttrs(ctx, slog.LevelInfo, "audit",
@@ -47,6 +62,19 @@ func (l *Log) Record(ctx context.Context, r store.AuditRecord) error {
 			slog.String("detail", r.Detail))
 	}
 	return err
+}
+
+// Cap returns s cut to at most n bytes of valid UTF-8, marked with "..." when cut.
+func Cap(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // ResultOf classifies the outcome of an action: OK, Denied (refused for lack of

@@ -17,6 +17,7 @@ import (
 	"github.com/tarnhq/tarn/client"
 	"github.com/tarnhq/tarn/internal/authn/oidc"
 	"github.com/tarnhq/tarn/internal/authn/oidctest"
+	"github.com/tarnhq/tarn/internal/store"
 	"github.com/tarnhq/tarn/internal/testenv"
 	"github.com/tarnhq/tarn/location"
 )
@@ -313,8 +314,58 @@ func TestDenialsAreAudited(t *testing.T) {
 		t.Errorf("denied vends audited as %q", denials)
 	}
 	all, err := f.env.Admin(t).Audit(context.Background(), "acme", clientAuditQuery("dataset.list"))
-	if err != nil || len(all) != 1 || all[0].Principal != "anonymous" || all[0].Result != "denied" {
-		t.Errorf("anonymous denial audited as %+v (err %v)", all, err)
+	if err != nil || len(all) != 0 {
+		t.Errorf("anonymous denial in acme's audit log: %+v (err %v)", all, err)
+	}
+	if n := f.metric(t, `tarn_unauthenticated_requests_total{route="GET /orgs/{org}/datasets"}`); n != 1 {
+		t.Errorf("anonymous denial counted %v times, want 1", n)
+	}
+}
+
+// TestAnonymousCallersCannotFloodAnOrgsAuditLog: requests with made-up tokens write
+// nothing into the org's audit log, however many there are, so a real vend stays visible;
+// an org segment of half a megabyte is not stored either.
+func TestAnonymousCallersCannotFloodAnOrgsAuditLog(t *testing.T) {
+	f := newFixture(t)
+	f.do(t, "reader", "POST", "/orgs/acme/datasets/priv/credentials", api.DatasetCredentialsRequest{Mode: "read"})
+	f.tokens["forged"] = "tarn_" + strings.Repeat("A", 43)
+	f.tokens["junk"] = "not-a-token"
+	huge := strings.Repeat("x", 500<<10)
+	for i := range 30 {
+		who := []string{"forged", "junk", "anonymous"}[i%3]
+		f.do(t, who, "POST", "/orgs/acme/datasets/priv/credentials", api.DatasetCredentialsRequest{Mode: "write"})
+		f.do(t, who, "GET", "/orgs/"+huge+"/datasets", nil)
+	}
+	recs, err := f.env.Server.Store.Audit(context.Background(), store.AuditQuery{Org: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vends := 0
+	for _, r := range recs {
+		if strings.HasPrefix(r.Principal, "anonymous") || r.Result == "denied" {
+			t.Errorf("an unauthenticated request is in acme's audit log: %+v", r)
+		}
+		if r.Action == "vend" && strings.HasPrefix(r.Principal, "a-reader") {
+			vends++
+		}
+	}
+	if vends != 1 {
+		t.Errorf("the reader's vend is audited %d times, want 1", vends)
+	}
+	// An authenticated outsider's denial at a made-up org is stored in no org's log, and
+	// short: fields are capped.
+	f.do(t, "outsider", "GET", "/orgs/"+huge+"/datasets", nil)
+	none, err := f.env.Server.Store.Audit(context.Background(), store.AuditQuery{Org: ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range none {
+		if n := len(r.Org) + len(r.Target) + len(r.Detail) + len(r.Principal); n > 4096 {
+			t.Errorf("audit record of %d bytes: fields are not capped", n)
+		}
+	}
+	if got := f.metric(t, `tarn_unauthenticated_requests_total{route="GET /orgs/{org}/datasets"}`); got != 30 {
+		t.Errorf("unauthenticated requests counted %v, want 30", got)
 	}
 }
 
@@ -537,5 +588,43 @@ func TestLastUsedAtIsKept(t *testing.T) {
 	at, err := time.Parse(time.RFC3339Nano, used)
 	if err != nil || at.Before(before) {
 		t.Errorf("last_used_at = %q, want at or after %s", used, before)
+	}
+}
+
+// TestOutsidersCannotTellWhichOrgsExist: whatever an outsider sends (a bad body, a bad mode,
+// a name that does not exist), an org that exists answers exactly as one that does not.
+func TestOutsidersCannotTellWhichOrgsExist(t *testing.T) {
+	f := newFixture(t)
+	type probe struct {
+		method, path string
+		body         any
+	}
+	probes := func(org string) []probe {
+		return []probe{
+			{"POST", "/orgs/" + org + "/datasets", rawBody(`{"name":`)},
+			{"POST", "/orgs/" + org + "/datasets", api.CreateDatasetRequest{Name: "Bad Name"}},
+			{"POST", "/orgs/" + org + "/datasets/priv/credentials", api.DatasetCredentialsRequest{Mode: "admin"}},
+			{"POST", "/orgs/" + org + "/datasets/nope/credentials", rawBody(`[]`)},
+			{"POST", "/orgs/" + org + "/creds-keys/k/credentials", api.CredentialsRequest{Location: "ftp://x", Mode: "root"}},
+			{"POST", "/orgs/" + org + "/datasets/priv/linked-credentials", rawBody(`{"creds_key":1}`)},
+			{"PUT", "/orgs/" + org + "/creds-keys/k", rawBody(`{"provider":"nope","provider":"twice"}`)},
+			{"PUT", "/orgs/" + org + "/members/outsider", api.PutMemberRequest{Role: "owner"}},
+			{"PUT", "/orgs/" + org + "/identities/x", api.Identity{Provider: "nope"}},
+			{"GET", "/orgs/" + org + "/audit?since=yesterday", nil},
+			{"POST", "/orgs/" + org + "/creds-keys/nope/verify", rawBody(`{"location":"http://169.254.169.254"}`)},
+			{"POST", "/tokens", api.CreateTokenRequest{Org: org, Role: "reader"}},
+		}
+	}
+	real, made := probes("acme"), probes("nosuchorg")
+	for i := range real {
+		t.Run(real[i].method+" "+real[i].path, func(t *testing.T) {
+			st1, out1 := f.do(t, "outsider", real[i].method, real[i].path, real[i].body)
+			st2, out2 := f.do(t, "outsider", made[i].method, made[i].path, made[i].body)
+			d1, _ := out1["detail"].(string)
+			d2, _ := out2["detail"].(string)
+			if st1 != http.StatusForbidden || st2 != st1 || strings.ReplaceAll(d1, "acme", "nosuchorg") != d2 || out1["code"] != out2["code"] {
+				t.Errorf("existing org: %d %q; missing org: %d %q", st1, d1, st2, d2)
+			}
+		})
 	}
 }

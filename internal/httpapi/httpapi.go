@@ -8,17 +8,22 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -33,6 +38,7 @@ import (
 	"github.com/tarnhq/tarn/internal/secretbox"
 	"github.com/tarnhq/tarn/internal/store"
 	"github.com/tarnhq/tarn/internal/vend"
+	"github.com/tarnhq/tarn/location"
 )
 
 // MaxBodyBytes is the largest request body accepted.
@@ -150,20 +156,36 @@ type call struct {
 	record    *store.AuditRecord // the pending audit record
 	// auditNote, when set, leads the audit record's detail, also when the call fails.
 	auditNote string
+	// authenticated is set once the caller proved who it is (a valid API token, or a
+	// workload token whose signature verified). Only then is its audit record stored.
+	authenticated bool
+	// alsoAuditIn lists further orgs whose audit logs get a copy of the record.
+	alsoAuditIn []string
 }
 
 // handler serves a call and returns the success status and body, or an error.
 type handler func(c *call) (int, any, error)
+
+// access says who may reach a route's handler.
+type access int
+
+const (
+	// members: callers with a role in the path's org (or no org in the path). Everyone else
+	// is refused before the handler runs, with the same answer whether the org exists or not.
+	members access = iota
+	// publicDatasets: also any signed-in caller, when the path names a public dataset.
+	publicDatasets
+	// anyone: no bearer token; the handler authenticates the caller itself.
+	anyone
+)
 
 // route describes one endpoint.
 type route struct {
 	pattern string // "METHOD /path", relative to api.Prefix
 	action  string // audit action name
 	audited bool   // audit successes too, not only denials
+	access  access
 	h       handler
-	// public routes take no bearer token and audit every attempt; their answers are not
-	// cached (they carry credentials).
-	public bool
 }
 
 func (a *API) handle(rt route) {
@@ -178,14 +200,13 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	start := time.Now()
 	id := newRequestID()
 	w.Header().Set("X-Request-Id", id)
+	// Answers carry credentials, tokens or an org's state: no cache may keep them.
+	w.Header().Set("Cache-Control", "no-store")
 	ctx := audit.WithRequestID(r.Context(), id)
 	rec := &store.AuditRecord{Action: rt.action, Org: r.PathValue("org"), Principal: "anonymous"}
 	ctx = audit.WithPending(ctx, rec)
 	c := &call{r: r.WithContext(ctx), ctx: ctx, record: rec}
 
-	if rt.public {
-		w.Header().Set("Cache-Control", "no-store")
-	}
 	status, body, err := a.run(c, rt)
 	if err != nil {
 		status = errs.Status(errs.KindOf(err))
@@ -198,7 +219,7 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) {
 		if c.auditNote != "" {
 			rec.Detail = strings.TrimSuffix(c.auditNote+"; "+rec.Detail, "; ")
 		}
-		if aerr := a.audit.Record(ctx, *rec); aerr != nil {
+		if aerr := a.record(c, rt); aerr != nil {
 			a.log.Error("audit record not stored", "request_id", id, "action", rt.action, "err", aerr)
 			if err == nil && rt.audited {
 				err = errs.Wrap(errs.Unavailable, aerr, "the action could not be audited, so it was refused; try again")
@@ -226,9 +247,36 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	writeJSON(w, status, body)
 }
 
-// run authenticates, checks that the path's org exists and calls the handler.
+// record stores the audit record of c in its org's audit log, and a copy in every org of
+// c.alsoAuditIn. A caller that never authenticated writes into no org's log: its attempt
+// goes to the server log and a counter only, so anonymous floods cannot push real records
+// out of sight or fill the database.
+func (a *API) record(c *call, rt route) error {
+	if !c.authenticated {
+		a.metrics.unauthenticated.WithLabelValues(rt.pattern).Inc()
+		a.log.Info("unauthenticated request", "request_id", audit.RequestID(c.ctx), "route", rt.pattern,
+			"org", audit.Cap(c.record.Org, 64), "detail", c.record.Detail)
+		return nil
+	}
+	if location.CheckName("org", c.record.Org) != nil {
+		c.record.Org = "" // not an org name: the record belongs to no org's log
+	}
+	if err := a.audit.Record(c.ctx, *c.record); err != nil {
+		return err
+	}
+	for _, org := range c.alsoAuditIn {
+		r := *c.record
+		r.Org = org
+		if err := a.audit.Record(c.ctx, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// run authenticates, admits the caller to the path's org and calls the handler.
 func (a *API) run(c *call, rt route) (int, any, error) {
-	if rt.public {
+	if rt.access == anyone {
 		return rt.h(c)
 	}
 	token, err := bearer(c.r)
@@ -239,20 +287,43 @@ func (a *API) run(c *call, rt route) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	c.principal = p
+	c.principal, c.authenticated = p, true
 	c.record.Principal = p.String()
 	if org := c.r.PathValue("org"); org != "" {
-		_, err := a.store.Org(c.ctx, org)
-		if errs.Is(errs.NotFound, err) && a.authz.Superuser(p) != nil {
-			// Only superusers learn that an org does not exist; others cannot tell it
-			// from an org they are not a member of.
-			err = errs.E(errs.Permission, "you are not a member of org %q: ask an org admin to add you", org)
-		}
-		if err != nil {
+		if err := a.admit(c, rt, org); err != nil {
 			return 0, nil, err
 		}
 	}
 	return rt.h(c)
+}
+
+// admit lets c's principal reach org: with a role in it, or, on routes open to public
+// datasets, when the path names a public dataset it may read. Everyone else gets the same
+// Permission error whether or not the org or the dataset exists, before the handler reads
+// the body; only superusers learn that an org does not exist (NotFound).
+func (a *API) admit(c *call, rt route, org string) error {
+	p := c.principal
+	if a.authz.Superuser(p) == nil {
+		_, err := a.store.Org(c.ctx, org)
+		return err
+	}
+	role, err := a.authz.Role(c.ctx, p, org)
+	if err != nil || role.Valid() {
+		return err
+	}
+	if rt.access == publicDatasets {
+		d, err := a.store.Dataset(c.ctx, org, c.r.PathValue("name"))
+		if err == nil && a.authz.Dataset(c.ctx, p, d, api.ModeRead) == nil {
+			return nil
+		}
+		if err != nil && !errs.Is(errs.NotFound, err) {
+			return err
+		}
+	}
+	if _, err := a.store.Org(c.ctx, org); errs.Is(errs.NotFound, err) {
+		c.record.Org = "" // denials at orgs that do not exist are nobody's to read
+	}
+	return a.authz.Org(c.ctx, p, org, store.Reader)
 }
 
 func bearer(r *http.Request) (string, error) {
@@ -267,8 +338,10 @@ func bearer(r *http.Request) (string, error) {
 	return strings.TrimSpace(token), nil
 }
 
-// decode reads the JSON body of c into v: at most MaxBodyBytes, no unknown fields, one
-// value. An empty body decodes as the zero value when allowEmpty is set.
+// decode reads the JSON body of c into v: at most MaxBodyBytes, one value, field names
+// matched exactly (case-sensitively), no unknown or duplicate fields. An empty body decodes
+// as the zero value when allowEmpty is set. Errors are of kind Invalid (TooLarge past the
+// limit) and describe the problem in tarn's words, never quoting the body.
 func decode(c *call, v any, allowEmpty bool) error {
 	body := http.MaxBytesReader(nil, c.r.Body, MaxBodyBytes)
 	data, err := io.ReadAll(body)
@@ -279,37 +352,78 @@ func decode(c *call, v any, allowEmpty bool) error {
 	if err != nil {
 		return errs.Wrap(errs.Invalid, err, "cannot read request body")
 	}
-	if len(strings.TrimSpace(string(data))) == 0 {
+	if len(bytes.TrimSpace(data)) == 0 {
 		if allowEmpty {
 			return nil
 		}
 		return errs.E(errs.Invalid, "request body is empty; send a JSON object")
 	}
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	dec := jsontext.NewDecoder(bytes.NewReader(data))
+	if err := json.UnmarshalDecode(dec, v, json.RejectUnknownMembers(true)); err != nil {
 		return errs.Wrap(errs.Invalid, err, "request body: "+jsonProblem(err))
 	}
-	if dec.More() {
+	if _, err := dec.ReadToken(); err != io.EOF {
 		return errs.E(errs.Invalid, "request body holds more than one JSON value")
 	}
 	return nil
 }
 
+// jsonProblem describes a decoding error without quoting the input, which may hold secrets.
 func jsonProblem(err error) string {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
+	var syntax *jsontext.SyntacticError
+	var semantic *json.SemanticError
 	switch {
-	case errors.As(err, &syntax):
-		return fmt.Sprintf("invalid JSON at byte %d", syntax.Offset)
-	case errors.As(err, &typ):
-		return fmt.Sprintf("field %q must be %s", typ.Field, typ.Type)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
-	case errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.As(err, &syntax) && errors.Is(syntax.Err, jsontext.ErrDuplicateName):
+		return fmt.Sprintf("field %q appears more than once", pointerName(syntax.JSONPointer))
+	case errors.As(err, &syntax) && errors.Is(syntax.Err, io.ErrUnexpectedEOF):
 		return "truncated JSON"
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("invalid JSON at byte %d", syntax.ByteOffset)
+	case errors.As(err, &semantic) && errors.Is(semantic.Err, json.ErrUnknownName):
+		return fmt.Sprintf("unknown field %q (field names are case-sensitive)", pointerName(semantic.JSONPointer))
+	case errors.As(err, &semantic) && semantic.GoType != nil && semantic.JSONPointer != "":
+		return fmt.Sprintf("field %q must be %s", pointerName(semantic.JSONPointer), jsonKind(semantic.GoType))
+	case errors.As(err, &semantic):
+		return "want a JSON object"
 	}
 	return "invalid JSON"
+}
+
+// pointerName returns the field a JSON pointer names: its path without the leading slash,
+// cut to 100 bytes.
+func pointerName(p jsontext.Pointer) string {
+	s := strings.TrimPrefix(string(p), "/")
+	if len(s) > 100 {
+		s = s[:100] + "..."
+	}
+	return s
+}
+
+// jsonKind names the JSON that decodes into t.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer in range"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map:
+		return "an object"
+	case reflect.Struct:
+		if t == reflect.TypeFor[time.Time]() {
+			return "an RFC 3339 time string"
+		}
+		return "an object"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return t.String()
 }
 
 // publicDetail is the user-facing detail of err: the detail of an *errs.Error, or a
@@ -343,13 +457,13 @@ func problem(err error, requestID string) *api.Problem {
 func writeProblem(w http.ResponseWriter, p *api.Problem) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
-	json.NewEncoder(w).Encode(p)
+	stdjson.NewEncoder(w).Encode(p)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	stdjson.NewEncoder(w).Encode(v)
 }
 
 func newRequestID() string {

@@ -32,6 +32,8 @@ type identityConfig struct {
 	TenantID       string            `json:"tenant_id,omitempty"`
 	ClientID       string            `json:"client_id,omitempty"`
 	Repository     string            `json:"repository,omitempty"`
+	RepositoryID   string            `json:"repository_id,omitempty"`
+	OwnerID        string            `json:"owner_id,omitempty"`
 	Ref            string            `json:"ref,omitempty"`
 	Environment    string            `json:"environment,omitempty"`
 	Issuer         string            `json:"issuer,omitempty"`
@@ -41,7 +43,8 @@ type identityConfig struct {
 }
 
 func configOf(req api.Identity) identityConfig {
-	return identityConfig{TenantID: req.TenantID, ClientID: req.ClientID, Repository: req.Repository, Ref: req.Ref,
+	return identityConfig{TenantID: req.TenantID, ClientID: req.ClientID, Repository: req.Repository,
+		RepositoryID: req.RepositoryID, OwnerID: req.OwnerID, Ref: req.Ref,
 		Environment: req.Environment, Issuer: req.Issuer, ServiceAccount: req.ServiceAccount, Subject: req.Subject, Claims: req.Claims}
 }
 
@@ -50,11 +53,11 @@ func configOf(req api.Identity) identityConfig {
 func ruleOf(provider string, c identityConfig) (oidc.Matcher, error) {
 	set := map[string]bool{
 		"tenant_id": c.TenantID != "", "client_id": c.ClientID != "", "repository": c.Repository != "",
-		"ref": c.Ref != "", "environment": c.Environment != "", "issuer": c.Issuer != "",
+		"repository_id": c.RepositoryID != "", "owner_id": c.OwnerID != "", "ref": c.Ref != "", "environment": c.Environment != "", "issuer": c.Issuer != "",
 		"service_account": c.ServiceAccount != "", "subject": c.Subject != "", "claims": len(c.Claims) > 0,
 	}
 	allow := func(fields ...string) error {
-		for _, f := range []string{"tenant_id", "client_id", "repository", "ref", "environment", "issuer", "service_account", "subject", "claims"} {
+		for _, f := range []string{"tenant_id", "client_id", "repository", "repository_id", "owner_id", "ref", "environment", "issuer", "service_account", "subject", "claims"} {
 			if set[f] && !slices.Contains(fields, f) {
 				return errs.E(errs.Invalid, "%s does not apply to provider %s", f, provider)
 			}
@@ -83,13 +86,18 @@ func ruleOf(provider string, c identityConfig) (oidc.Matcher, error) {
 		}
 		m = r
 	case api.IdentityGitHub:
-		if err = allow("repository", "ref", "environment"); err == nil {
+		if err = allow("repository", "repository_id", "owner_id", "ref", "environment"); err == nil {
 			err = need("repository", c.Repository)
 		}
 		if owner, repo, ok := strings.Cut(c.Repository, "/"); err == nil && (!ok || owner == "" || repo == "" || strings.Contains(repo, "/")) {
 			err = errs.E(errs.Invalid, "repository %q is not owner/repo", c.Repository)
 		}
-		m = oidc.GitHubRule{Repository: c.Repository, Ref: c.Ref, Environment: c.Environment}
+		for _, id := range []struct{ field, v string }{{"repository_id", c.RepositoryID}, {"owner_id", c.OwnerID}} {
+			if err == nil && id.v != "" && !numericID(id.v) {
+				err = errs.E(errs.Invalid, "%s %q is not a GitHub ID (digits, as in the token's repository_id and repository_owner_id claims)", id.field, id.v)
+			}
+		}
+		m = oidc.GitHubRule{Repository: c.Repository, RepositoryID: c.RepositoryID, OwnerID: c.OwnerID, Ref: c.Ref, Environment: c.Environment}
 	case api.IdentityKubernetes:
 		if err = allow("issuer", "service_account"); err == nil {
 			err = errors.Join(need("issuer", c.Issuer), need("service_account", c.ServiceAccount))
@@ -122,6 +130,19 @@ func ruleOf(provider string, c identityConfig) (oidc.Matcher, error) {
 	return m, nil
 }
 
+// numericID reports whether s is a GitHub ID: 1 to 20 digits.
+func numericID(s string) bool {
+	if len(s) == 0 || len(s) > 20 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // storedRule decodes the rule of a stored identity.
 func storedRule(id store.Identity) (oidc.Matcher, error) {
 	var c identityConfig
@@ -135,7 +156,8 @@ func identityJSON(id store.Identity) api.Identity {
 	var c identityConfig
 	json.Unmarshal(id.Config, &c)
 	return api.Identity{Org: id.Org, Name: id.Name, Provider: id.Provider, Role: string(id.Role),
-		TenantID: c.TenantID, ClientID: c.ClientID, Repository: c.Repository, Ref: c.Ref, Environment: c.Environment,
+		TenantID: c.TenantID, ClientID: c.ClientID, Repository: c.Repository, RepositoryID: c.RepositoryID, OwnerID: c.OwnerID,
+		Ref: c.Ref, Environment: c.Environment,
 		Issuer: c.Issuer, ServiceAccount: c.ServiceAccount, Subject: c.Subject, Claims: c.Claims,
 		CreatedAt: id.CreatedAt, CreatedBy: id.CreatedBy}
 }
@@ -286,7 +308,6 @@ func (a *API) exchangeToken(c *call) (int, any, error) {
 			return 0, nil, err
 		}
 		scopeOrg = org
-		c.record.Org = org
 	}
 	iss, sub := peekClaims(subjectToken)
 	c.auditNote = "claimed issuer " + quoteShort(iss) + ", subject " + quoteShort(sub)
@@ -295,8 +316,11 @@ func (a *API) exchangeToken(c *call) (int, any, error) {
 	}
 	claims, err := a.verifier.Verify(c.ctx, subjectToken)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, err // not authenticated: logged, never in an org's audit
 	}
+	// The token's issuer vouches for the caller: from here on, the attempt is audited in
+	// the orgs whose identities it could have matched.
+	c.authenticated = true
 	c.auditNote = "issuer " + quoteShort(claims.Issuer) + ", subject " + quoteShort(claims.Subject)
 	ids, err := a.store.IdentitiesByIssuer(c.ctx, claims.Issuer)
 	if err != nil {
@@ -304,7 +328,8 @@ func (a *API) exchangeToken(c *call) (int, any, error) {
 	}
 	if scopeOrg != "" {
 		ids = slices.DeleteFunc(ids, func(id store.Identity) bool { return id.Org != scopeOrg })
-	} else if len(ids) > 0 && !slices.ContainsFunc(ids, func(id store.Identity) bool { return id.Org != ids[0].Org }) {
+	}
+	if len(ids) > 0 && !slices.ContainsFunc(ids, func(id store.Identity) bool { return id.Org != ids[0].Org }) {
 		c.record.Org = ids[0].Org // all candidates are of one org: its admins see the attempt
 	}
 	var matches []*store.Identity
@@ -337,8 +362,11 @@ func (a *API) exchangeToken(c *call) (int, any, error) {
 			quoteShort(claims.Issuer), quoteShort(claims.Subject), in)
 	}
 	match := matches[0]
-	if slices.ContainsFunc(matches, func(id *store.Identity) bool { return id.Org != match.Org }) {
-		// Another org may have registered the same workload: never pick one for the caller.
+	if orgs := matchedOrgs(matches); len(orgs) > 1 {
+		// Another org may have registered the same workload: never pick one for the
+		// caller, and tell every org involved.
+		c.record.Org, c.alsoAuditIn = orgs[0], orgs[1:]
+		c.auditNote += "; matches identities of orgs " + strings.Join(orgs, ", ")
 		return 0, nil, errs.E(errs.Invalid, "the token matches workload identities of several orgs; send scope=org:ORG (TARN_SCOPE) to choose one")
 	}
 	idName := match.Org + "/" + match.Name
@@ -353,6 +381,17 @@ func (a *API) exchangeToken(c *call) (int, any, error) {
 	c.record.Principal = "identity:" + idName + " (" + t.ID + ")"
 	return http.StatusOK, api.TokenExchangeResponse{AccessToken: secret, IssuedTokenType: api.TokenTypeAccess,
 		TokenType: "Bearer", ExpiresIn: int64(ttl / time.Second)}, nil
+}
+
+// matchedOrgs lists the distinct orgs of ids, in order.
+func matchedOrgs(ids []*store.Identity) []string {
+	var orgs []string
+	for _, id := range ids {
+		if !slices.Contains(orgs, id.Org) {
+			orgs = append(orgs, id.Org)
+		}
+	}
+	return orgs
 }
 
 func (a *API) audience() string {

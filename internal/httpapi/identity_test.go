@@ -2,8 +2,10 @@ package httpapi_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -129,30 +131,38 @@ func (f *workloadFixture) exchangeAudits(t *testing.T) []store.AuditRecord {
 func TestTokenExchangeRefusesAttacks(t *testing.T) {
 	f := newWorkloadFixture(t)
 	now := f.env.Clock.Now()
+	notVerified := oidc.NotVerifiedDetail
 	cases := []struct {
 		name, jwt, scope string
 		detail           string
-		why              string // in the audit record only
+		// audited: the token verified (its issuer vouches for the caller), so the refusal
+		// is in the audit log of the org it could have matched, with why. Tokens that do
+		// not verify are anonymous: logged and counted, never in an org's audit log.
+		audited bool
+		why     string
+		org     string // whose audit log has the refusal: the one org with candidate identities
 	}{
-		{"wrong audience", f.ghToken(map[string]any{"aud": "https://management.azure.com/"}), "", "audience", ""},
-		{"wrong issuer", f.ghToken(map[string]any{"iss": "https://evil.example.com"}), "", "not registered", ""},
-		{"expired", f.ghToken(map[string]any{"iat": now.Add(-time.Hour).Unix(), "exp": now.Add(-10 * time.Minute).Unix()}), "", "expired", ""},
-		{"nbf in the future", f.ghToken(map[string]any{"nbf": now.Add(10 * time.Minute).Unix()}), "", "not valid before", ""},
-		{"alg none", f.ghToken(nil, oidctest.AlgNone()), "", "algorithm", ""},
-		{"HS256 with the public key", f.ghToken(nil, oidctest.HS256WithPublicKey()), "", "algorithm", ""},
-		{"unknown kid", f.ghToken(nil, oidctest.KID("no-such-key")), "", "kid", ""},
-		{"tampered payload", f.ghToken(nil, oidctest.Tampered(map[string]any{"repository": "beta/app"})), "", "signature", ""},
-		{"unregistered subject", f.ghToken(map[string]any{"repository": "acme/other", "sub": "repo:acme/other:ref:refs/heads/main"}), "", "matches no workload identity", ""},
-		{"unregistered ref", f.ghToken(map[string]any{"ref": "refs/heads/evil"}), "", "ref", ""},
-		{"azure token of another tenant", f.az.Mint(map[string]any{"sub": "s", "tid": tenantB, "azp": clientID}), "", "matches no workload identity", "tid"},
-		{"azure issuer of another tenant", f.az.Mint(map[string]any{"iss": "https://login.microsoftonline.com/" + tenantB + "/v2.0", "sub": "s", "tid": tenantB, "azp": clientID}), "", "not registered", ""},
-		{"azure other client", f.az.Mint(map[string]any{"sub": "s", "tid": tenantA, "azp": "someone-else"}), "", "matches no workload identity", "azp"},
-		{"identity of org A for org B", f.ghToken(nil), "org:beta", "matches no workload identity registered with tarn in org beta", ""},
-		{"garbage", "not-a-jwt", "", "malformed", ""},
+		{"wrong audience", f.ghToken(map[string]any{"aud": "https://management.azure.com/"}), "", "audience", false, "", ""},
+		{"wrong issuer", f.ghToken(map[string]any{"iss": "https://evil.example.com"}), "", notVerified, false, "", ""},
+		{"expired", f.ghToken(map[string]any{"iat": now.Add(-time.Hour).Unix(), "exp": now.Add(-10 * time.Minute).Unix()}), "", "expired", false, "", ""},
+		{"nbf in the future", f.ghToken(map[string]any{"nbf": now.Add(10 * time.Minute).Unix()}), "", "not valid before", false, "", ""},
+		{"alg none", f.ghToken(nil, oidctest.AlgNone()), "", "algorithm", false, "", ""},
+		{"HS256 with the public key", f.ghToken(nil, oidctest.HS256WithPublicKey()), "", "algorithm", false, "", ""},
+		{"unknown kid", f.ghToken(nil, oidctest.KID("no-such-key")), "", notVerified, false, "", ""},
+		{"tampered payload", f.ghToken(nil, oidctest.Tampered(map[string]any{"repository": "beta/app"})), "", notVerified, false, "", ""},
+		{"forged token scoped to an org", f.ghToken(nil, oidctest.KID("no-such-key")), "org:acme", notVerified, false, "", ""},
+		{"unregistered subject", f.ghToken(map[string]any{"repository": "acme/other", "sub": "repo:acme/other:ref:refs/heads/main"}), "", "matches no workload identity", true, "", ""},
+		{"unregistered ref", f.ghToken(map[string]any{"ref": "refs/heads/evil"}), "org:acme", "matches no workload identity", true, "ref", "acme"},
+		{"azure token of another tenant", f.az.Mint(map[string]any{"sub": "s", "tid": tenantB, "azp": clientID}), "", "matches no workload identity", true, "tid", "acme"},
+		{"azure issuer of another tenant", f.az.Mint(map[string]any{"iss": "https://login.microsoftonline.com/" + tenantB + "/v2.0", "sub": "s", "tid": tenantB, "azp": clientID}), "", notVerified, false, "", ""},
+		{"azure other client", f.az.Mint(map[string]any{"sub": "s", "tid": tenantA, "azp": "someone-else"}), "", "matches no workload identity", true, "azp", "acme"},
+		{"identity of org A for org B", f.ghToken(nil), "org:beta", "matches no workload identity registered with tarn in org beta", true, "", "beta"},
+		{"garbage", "not-a-jwt", "", "malformed", false, "", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(f.exchangeAudits(t))
+			unauthBefore := f.metric(t, `tarn_unauthenticated_requests_total{route="POST /oauth/token"}`)
 			st, out := f.exchange(t, tc.jwt, tc.scope)
 			detail, _ := out["detail"].(string)
 			if st != http.StatusUnauthorized || !strings.Contains(detail, tc.detail) {
@@ -162,22 +172,50 @@ func TestTokenExchangeRefusesAttacks(t *testing.T) {
 				t.Errorf("not a problem: %v", out)
 			}
 			recs := f.exchangeAudits(t)
+			if !tc.audited {
+				if len(recs) != before {
+					t.Fatalf("an unverified token wrote %d audit records: %+v", len(recs)-before, recs[len(recs)-1])
+				}
+				if got := f.metric(t, `tarn_unauthenticated_requests_total{route="POST /oauth/token"}`); got != unauthBefore+1 {
+					t.Errorf("unauthenticated requests counted %v, want %v", got, unauthBefore+1)
+				}
+				return
+			}
 			if len(recs) != before+1 {
 				t.Fatalf("%d audit records after the refusal, want %d", len(recs), before+1)
 			}
-			r := recs[len(recs)-1]
-			if len(recs) > 1 {
-				for _, x := range recs {
-					if x.ID > r.ID {
-						r = x
-					}
+			r := recs[0]
+			for _, x := range recs {
+				if x.ID > r.ID {
+					r = x
 				}
 			}
-			if r.Result == "ok" || !strings.Contains(r.Detail, "issuer") || !strings.Contains(r.Detail, tc.why) || strings.Contains(r.Detail, tc.jwt) {
+			if r.Result == "ok" || r.Org != tc.org || !strings.Contains(r.Detail, "issuer") || !strings.Contains(r.Detail, tc.why) || strings.Contains(r.Detail, tc.jwt) {
 				t.Errorf("audit record %+v", r)
 			}
 		})
 	}
+}
+
+// metric returns the value of the Prometheus sample named series (name{labels}), 0 if absent.
+func (f *fixture) metric(t *testing.T, series string) float64 {
+	t.Helper()
+	resp, err := http.Get(f.env.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", line, err)
+			}
+			return n
+		}
+	}
+	return 0
 }
 
 func TestTokenExchangeHappyPathAndDeletion(t *testing.T) {
@@ -264,12 +302,14 @@ func TestTokenExchangeJWKSDownIs503(t *testing.T) {
 	f.gh.SetDown(true)
 	f.env.Clock.Advance(time.Minute)
 	before := len(f.exchangeAudits(t))
+	unauth := f.metric(t, `tarn_unauthenticated_requests_total{route="POST /oauth/token"}`)
 	st, out := f.exchange(t, f.ghToken(nil), "")
 	if st != http.StatusServiceUnavailable {
 		t.Fatalf("JWKS down: %d %v, want 503", st, out)
 	}
-	if len(f.exchangeAudits(t)) != before+1 {
-		t.Errorf("exchange during an outage not audited")
+	// A token that cannot be verified is anonymous: counted and logged, in no org's audit.
+	if len(f.exchangeAudits(t)) != before || f.metric(t, `tarn_unauthenticated_requests_total{route="POST /oauth/token"}`) != unauth+1 {
+		t.Errorf("exchange during an outage: audited or not counted")
 	}
 	// Registering an identity of an issuer that cannot be reached is refused too.
 	st, out = f.do(t, "superuser", "PUT", "/orgs/acme/identities/gh2", api.Identity{Provider: "github", Role: "reader", Repository: "acme/x"})
@@ -294,6 +334,8 @@ func TestIdentityRegistrationIsValidated(t *testing.T) {
 		{"no repository", api.Identity{Provider: "github", Role: "reader"}},
 		{"bad repository", api.Identity{Provider: "github", Role: "reader", Repository: "nope"}},
 		{"field of another provider", api.Identity{Provider: "github", Role: "reader", Repository: "a/b", TenantID: tenantA}},
+		{"repository ID not a number", api.Identity{Provider: "github", Role: "reader", Repository: "a/b", RepositoryID: "a/b"}},
+		{"owner ID for azure", api.Identity{Provider: "azure", Role: "reader", TenantID: tenantA, ClientID: clientID, OwnerID: "1"}},
 		{"azure without client", api.Identity{Provider: "azure", Role: "reader", TenantID: tenantA}},
 		{"azure bad tenant", api.Identity{Provider: "azure", Role: "reader", TenantID: "x/../y", ClientID: "c"}},
 		{"kubernetes bad service account", api.Identity{Provider: "kubernetes", Role: "reader", Issuer: "https://k8s.example", ServiceAccount: "ns"}},
@@ -360,6 +402,13 @@ func TestTokenExchangeNeverPicksAnOrgForTheCaller(t *testing.T) {
 	if st, out := f.exchange(t, f.ghToken(nil), ""); st != http.StatusBadRequest || !strings.Contains(out["detail"].(string), "scope=org:ORG") {
 		t.Fatalf("unscoped exchange matching two orgs: %d %v", st, out)
 	}
+	// Both orgs see the ambiguous attempt in their audit logs.
+	for _, org := range []string{"acme", "beta"} {
+		rs, err := f.env.Server.Store.Audit(context.Background(), store.AuditQuery{Org: org, Action: "token.exchange"})
+		if err != nil || len(rs) != 1 || rs[0].Result != "error" || !strings.Contains(rs[0].Detail, "acme, beta") {
+			t.Errorf("audit of %s: %+v (%v)", org, rs, err)
+		}
+	}
 	st, out := f.exchange(t, f.ghToken(nil), "org:acme")
 	if st != http.StatusOK {
 		t.Fatalf("scoped exchange: %d %v", st, out)
@@ -368,5 +417,25 @@ func TestTokenExchangeNeverPicksAnOrgForTheCaller(t *testing.T) {
 	_, who := f.do(t, "wl", "GET", "/whoami", nil)
 	if who["token_org"] != "acme" {
 		t.Errorf("scoped exchange landed in %v", who["token_org"])
+	}
+}
+
+// TestGitHubIdentityPinnedByID: an identity pinned with repository_id keeps working after
+// the repository is renamed, and refuses a repository re-created under the old name.
+func TestGitHubIdentityPinnedByID(t *testing.T) {
+	f := newWorkloadFixture(t)
+	id := api.Identity{Provider: "github", Role: "reader", Repository: "acme/data", RepositoryID: "8675309", OwnerID: "42"}
+	if st, out := f.do(t, "superuser", "PUT", "/orgs/acme/identities/pinned", id); st != http.StatusCreated || out["repository_id"] != "8675309" {
+		t.Fatalf("register: %d %v", st, out)
+	}
+	token := func(repo, repoID string) string {
+		return f.gh.Mint(map[string]any{"sub": "repo:" + repo + ":ref:refs/heads/main", "repository": repo, "ref": "refs/heads/main",
+			"repository_id": repoID, "repository_owner_id": "42"})
+	}
+	if st, out := f.exchange(t, token("acme/data-renamed", "8675309"), "org:acme"); st != http.StatusOK {
+		t.Errorf("renamed repository: %d %v", st, out)
+	}
+	if st, out := f.exchange(t, token("acme/data", "1111"), "org:acme"); st != http.StatusUnauthorized {
+		t.Errorf("re-created repository of the same name: %d %v", st, out)
 	}
 }

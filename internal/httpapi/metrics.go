@@ -9,8 +9,9 @@ import (
 )
 
 type metrics struct {
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	requests        *prometheus.CounterVec
+	latency         *prometheus.HistogramVec
+	unauthenticated *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -24,8 +25,12 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Help:    "Time to serve HTTP requests, by route pattern.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"route"}),
+		unauthenticated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tarn_unauthenticated_requests_total",
+			Help: "Refused requests whose caller never authenticated, by route pattern; they are logged but kept out of every org's audit log.",
+		}, []string{"route"}),
 	}
-	reg.MustRegister(m.requests, m.latency,
+	reg.MustRegister(m.requests, m.latency, m.unauthenticated,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

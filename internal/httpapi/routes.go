@@ -43,38 +43,38 @@ const (
 // changes anything.
 func (a *API) routes() {
 	for _, rt := range []route{
-		{"GET /whoami", "whoami", false, a.whoami, false},
-		{"POST /users", ActUserCreate, true, a.createUser, false},
-		{"POST /orgs", ActOrgCreate, true, a.createOrg, false},
-		{"GET /orgs/{org}", "org.get", false, a.getOrg, false},
-		{"GET /orgs/{org}/members", "member.list", false, a.listMembers, false},
-		{"PUT /orgs/{org}/members/{user}", ActMemberPut, true, a.putMember, false},
-		{"DELETE /orgs/{org}/members/{user}", ActMemberDelete, true, a.deleteMember, false},
-		{"POST /tokens", ActTokenCreate, true, a.createToken, false},
-		{"GET /tokens", "token.list", false, a.listTokens, false},
-		{"DELETE /tokens/{id}", ActTokenRevoke, true, a.revokeToken, false},
-		{"PUT /orgs/{org}/creds-keys/{key}", ActCredsKeyPut, true, a.putCredsKey, false},
-		{"GET /orgs/{org}/creds-keys", "creds_key.list", false, a.listCredsKeys, false},
-		{"GET /orgs/{org}/creds-keys/{key}", "creds_key.get", false, a.getCredsKey, false},
-		{"DELETE /orgs/{org}/creds-keys/{key}", ActCredsKeyDelete, true, a.deleteCredsKey, false},
-		{"POST /orgs/{org}/creds-keys/{key}/verify", ActCredsKeyVerify, true, a.verifyCredsKey, false},
-		{"POST /orgs/{org}/creds-keys/{key}/rotate-external-id", ActCredsKeyRotate, true, a.rotateExternalID, false},
-		{"POST /orgs/{org}/creds-keys/{key}/provision", "creds_key.provision", false, a.provision, false},
-		{"POST /orgs/{org}/creds-keys/{key}/credentials", ActVend, true, a.vendLocation, false},
-		{"PUT /orgs/{org}/default-storage", ActDefaultStorage, true, a.setDefaultStorage, false},
-		{"POST /orgs/{org}/datasets", ActDatasetCreate, true, a.createDataset, false},
-		{"GET /orgs/{org}/datasets", "dataset.list", false, a.listDatasets, false},
-		{"GET /orgs/{org}/datasets/{name}", "dataset.get", false, a.getDataset, false},
-		{"DELETE /orgs/{org}/datasets/{name}", ActDatasetDelete, true, a.deleteDataset, false},
-		{"PUT /orgs/{org}/datasets/{name}/linked-creds-keys/{key}", ActDatasetLink, true, a.linkCredsKey, false},
-		{"POST /orgs/{org}/datasets/{name}/credentials", ActVend, true, a.vendDataset, false},
-		{"POST /orgs/{org}/datasets/{name}/linked-credentials", ActVendLinked, true, a.vendLinked, false},
-		{"GET /orgs/{org}/audit", "audit.list", false, a.listAudit, false},
-		{"PUT /orgs/{org}/identities/{name}", ActIdentityPut, true, a.putIdentity, false},
-		{"GET /orgs/{org}/identities", "identity.list", false, a.listIdentities, false},
-		{"GET /orgs/{org}/identities/{name}", "identity.get", false, a.getIdentity, false},
-		{"DELETE /orgs/{org}/identities/{name}", ActIdentityDelete, true, a.deleteIdentity, false},
-		{"POST /oauth/token", ActTokenExchange, true, a.exchangeToken, true},
+		{"GET /whoami", "whoami", false, members, a.whoami},
+		{"POST /users", ActUserCreate, true, members, a.createUser},
+		{"POST /orgs", ActOrgCreate, true, members, a.createOrg},
+		{"GET /orgs/{org}", "org.get", false, members, a.getOrg},
+		{"GET /orgs/{org}/members", "member.list", false, members, a.listMembers},
+		{"PUT /orgs/{org}/members/{user}", ActMemberPut, true, members, a.putMember},
+		{"DELETE /orgs/{org}/members/{user}", ActMemberDelete, true, members, a.deleteMember},
+		{"POST /tokens", ActTokenCreate, true, members, a.createToken},
+		{"GET /tokens", "token.list", false, members, a.listTokens},
+		{"DELETE /tokens/{id}", ActTokenRevoke, true, members, a.revokeToken},
+		{"PUT /orgs/{org}/creds-keys/{key}", ActCredsKeyPut, true, members, a.putCredsKey},
+		{"GET /orgs/{org}/creds-keys", "creds_key.list", false, members, a.listCredsKeys},
+		{"GET /orgs/{org}/creds-keys/{key}", "creds_key.get", false, members, a.getCredsKey},
+		{"DELETE /orgs/{org}/creds-keys/{key}", ActCredsKeyDelete, true, members, a.deleteCredsKey},
+		{"POST /orgs/{org}/creds-keys/{key}/verify", ActCredsKeyVerify, true, members, a.verifyCredsKey},
+		{"POST /orgs/{org}/creds-keys/{key}/rotate-external-id", ActCredsKeyRotate, true, members, a.rotateExternalID},
+		{"POST /orgs/{org}/creds-keys/{key}/provision", "creds_key.provision", false, members, a.provision},
+		{"POST /orgs/{org}/creds-keys/{key}/credentials", ActVend, true, members, a.vendLocation},
+		{"PUT /orgs/{org}/default-storage", ActDefaultStorage, true, members, a.setDefaultStorage},
+		{"POST /orgs/{org}/datasets", ActDatasetCreate, true, members, a.createDataset},
+		{"GET /orgs/{org}/datasets", "dataset.list", false, members, a.listDatasets},
+		{"GET /orgs/{org}/datasets/{name}", "dataset.get", false, publicDatasets, a.getDataset},
+		{"DELETE /orgs/{org}/datasets/{name}", ActDatasetDelete, true, members, a.deleteDataset},
+		{"PUT /orgs/{org}/datasets/{name}/linked-creds-keys/{key}", ActDatasetLink, true, members, a.linkCredsKey},
+		{"POST /orgs/{org}/datasets/{name}/credentials", ActVend, true, publicDatasets, a.vendDataset},
+		{"POST /orgs/{org}/datasets/{name}/linked-credentials", ActVendLinked, true, members, a.vendLinked},
+		{"GET /orgs/{org}/audit", "audit.list", false, members, a.listAudit},
+		{"PUT /orgs/{org}/identities/{name}", ActIdentityPut, true, members, a.putIdentity},
+		{"GET /orgs/{org}/identities", "identity.list", false, members, a.listIdentities},
+		{"GET /orgs/{org}/identities/{name}", "identity.get", false, members, a.getIdentity},
+		{"DELETE /orgs/{org}/identities/{name}", ActIdentityDelete, true, members, a.deleteIdentity},
+		{"POST /oauth/token", ActTokenExchange, true, anyone, a.exchangeToken},
 	} {
 		a.handle(rt)
 	}
@@ -265,15 +265,16 @@ func (a *API) createToken(c *call) (int, any, error) {
 		if err := checkName("org", t.Org); err != nil {
 			return 0, nil, err
 		}
-		if _, err := a.store.Org(c.ctx, t.Org); err != nil {
-			return 0, nil, err
-		}
 		have, err := a.authz.Role(c.ctx, p, t.Org)
 		if err != nil {
 			return 0, nil, err
 		}
 		if !have.Valid() {
+			// The same answer whether the org exists or not.
 			return 0, nil, errs.E(errs.Permission, "you are not a member of org %q, so you cannot create a token for it", t.Org)
+		}
+		if _, err := a.store.Org(c.ctx, t.Org); err != nil {
+			return 0, nil, err // a superuser learns that it does not exist
 		}
 		if t.Role.Rank() > have.Rank() {
 			return 0, nil, errs.E(errs.Permission, "cannot create a %s token for org %q: your role there is %s", t.Role, t.Org, have)

@@ -120,18 +120,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		st.Close()
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
-	verifier := oidc.NewVerifier(oidc.Options{Audience: o.WorkloadAudience, HTTPClient: o.OIDCHTTPClient, Now: o.Now})
-	issuers, err := st.Issuers(ctx)
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("list workload identity issuers: %w", err)
-	}
-	for _, iss := range issuers {
-		// Keys are fetched on each issuer's first token, so a slow issuer does not delay startup.
-		if err := verifier.Trust(iss); err != nil {
-			o.Logger.Warn("workload identity issuer not trusted", "issuer", iss, "err", err)
-		}
-	}
+	// Issuers come from the store: one registered through another server is trusted here
+	// on its first token.
+	verifier := oidc.NewVerifier(oidc.Options{Audience: o.WorkloadAudience, HTTPClient: o.OIDCHTTPClient, Now: o.Now,
+		Issuers: st.Issuers})
 	a := httpapi.New(httpapi.Options{Store: st, Vendor: vendor, Secrets: secrets, Logger: o.Logger, Now: o.Now, VendTTL: o.VendTTL,
 		Verifier: verifier, WorkloadTokenTTL: o.WorkloadTokenTTL})
 	return &Server{Store: st, API: a, DataDir: dataDir, log: o.Logger}, nil

@@ -29,6 +29,12 @@ func (k cacheKey) String() string {
 type cacheEntry struct {
 	creds *api.Credentials
 	until time.Time // reusable until half the credential's lifetime is spent
+	// refused: a holder saw the store refuse creds; the entry is no longer answered.
+	refused bool
+	// replacesRefused: creds were minted because the previous ones were refused. A
+	// refusal of these is not honoured: a client could otherwise report every credential
+	// it gets as refused and make every vend an upstream call.
+	replacesRefused bool
 }
 
 // maxEntries bounds the cache; past it, a miss first sweeps out spent entries.
@@ -52,12 +58,8 @@ func newCache(now func() time.Time) *cache {
 }
 
 // get returns cached credentials for k, or calls mint once for all concurrent callers.
-// Cached S3 credentials whose access key ID is refused are dropped first: their holder saw
-// the store refuse them. hit reports whether no upstream call was needed.
-func (c *cache) get(ctx context.Context, k cacheKey, refused string, mint func(context.Context) (*api.Credentials, error)) (creds *api.Credentials, hit bool, err error) {
-	if refused != "" {
-		c.dropRefused(k, refused)
-	}
+// hit reports whether no upstream call was needed.
+func (c *cache) get(ctx context.Context, k cacheKey, mint func(context.Context) (*api.Credentials, error)) (creds *api.Credentials, hit bool, err error) {
 	if creds := c.lookup(k); creds != nil {
 		return creds, true, nil
 	}
@@ -82,11 +84,36 @@ func (c *cache) get(ctx context.Context, k cacheKey, refused string, mint func(c
 	return &cp, false, nil
 }
 
+// Outcomes of a reported refusal.
+const (
+	refusalNone     = ""         // no cached credentials carry that access key ID
+	refusalHonoured = "honoured" // the cached credentials will not be answered again
+	refusalIgnored  = "ignored"  // they replace refused ones: refused again, they stay
+)
+
+// refuse handles a client's report that the store refused the S3 credentials with access
+// key ID id: cached credentials of k with that ID are answered no more, at most once per
+// cached credential chain (see cacheEntry.replacesRefused).
+func (c *cache) refuse(k cacheKey, id string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[k]
+	switch {
+	case id == "" || !ok || e.refused || e.creds.S3 == nil || e.creds.S3.AccessKeyID != id:
+		return refusalNone
+	case e.replacesRefused:
+		return refusalIgnored
+	}
+	e.refused = true
+	c.entries[k] = e
+	return refusalHonoured
+}
+
 func (c *cache) lookup(k cacheKey) *api.Credentials {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[k]
-	if !ok || !c.now().Before(e.until) {
+	if !ok || e.refused || !c.now().Before(e.until) {
 		return nil
 	}
 	cp := *e.creds
@@ -105,17 +132,9 @@ func (c *cache) store(k cacheKey, creds *api.Credentials, issued time.Time) {
 			}
 		}
 	}
-	if len(c.entries) < maxEntries {
-		c.entries[k] = cacheEntry{creds: creds, until: until}
-	}
-}
-
-// dropRefused removes the entry of k if its S3 access key ID is refused.
-func (c *cache) dropRefused(k cacheKey, refused string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.entries[k]; ok && e.creds.S3 != nil && e.creds.S3.AccessKeyID == refused {
-		delete(c.entries, k)
+	old, replaces := c.entries[k]
+	if len(c.entries) < maxEntries || replaces {
+		c.entries[k] = cacheEntry{creds: creds, until: until, replacesRefused: replaces && old.refused}
 	}
 }
 

@@ -50,15 +50,15 @@ func TestCacheReusesUntilHalfLifetime(t *testing.T) {
 	m := &minter{clock: clk}
 	c := newCache(clk.now)
 	ctx := context.Background()
-	if _, hit, _ := c.get(ctx, k1, "", m.mint); hit {
+	if _, hit, _ := c.get(ctx, k1, m.mint); hit {
 		t.Fatal("cold cache hit")
 	}
 	clk.add(29 * time.Minute)
-	if _, hit, _ := c.get(ctx, k1, "", m.mint); !hit || m.calls.Load() != 1 {
+	if _, hit, _ := c.get(ctx, k1, m.mint); !hit || m.calls.Load() != 1 {
 		t.Fatalf("at 29 of 60 minutes: hit %v, %d upstream calls", hit, m.calls.Load())
 	}
 	clk.add(time.Minute)
-	if _, hit, _ := c.get(ctx, k1, "", m.mint); hit || m.calls.Load() != 2 {
+	if _, hit, _ := c.get(ctx, k1, m.mint); hit || m.calls.Load() != 2 {
 		t.Fatalf("at half lifetime: hit %v, %d upstream calls; want a fresh vend", hit, m.calls.Load())
 	}
 	for _, other := range []cacheKey{
@@ -68,7 +68,7 @@ func TestCacheReusesUntilHalfLifetime(t *testing.T) {
 		{org: "beta", key: "k", version: 1, location: k1.location, mode: k1.mode},
 	} {
 		before := m.calls.Load()
-		if _, hit, _ := c.get(ctx, other, "", m.mint); hit || m.calls.Load() != before+1 {
+		if _, hit, _ := c.get(ctx, other, m.mint); hit || m.calls.Load() != before+1 {
 			t.Errorf("%v shared credentials of %v", other, k1)
 		}
 	}
@@ -83,7 +83,7 @@ func TestCacheSharesOneUpstreamCallAmongConcurrentMisses(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, _, err := c.get(context.Background(), k1, "", m.mint); err != nil {
+			if _, _, err := c.get(context.Background(), k1, m.mint); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -102,15 +102,15 @@ func TestCacheDoesNotKeepErrorsAndForgets(t *testing.T) {
 	c := newCache(clk.now)
 	ctx := context.Background()
 	m.fail.Store(true)
-	if _, _, err := c.get(ctx, k1, "", m.mint); err == nil {
+	if _, _, err := c.get(ctx, k1, m.mint); err == nil {
 		t.Fatal("error not returned")
 	}
 	m.fail.Store(false)
-	if _, _, err := c.get(ctx, k1, "", m.mint); err != nil || m.calls.Load() != 2 {
+	if _, _, err := c.get(ctx, k1, m.mint); err != nil || m.calls.Load() != 2 {
 		t.Fatalf("after an error: %v, %d calls; the error must not be cached", err, m.calls.Load())
 	}
 	c.drop("acme", "k")
-	if _, hit, _ := c.get(ctx, k1, "", m.mint); hit {
+	if _, hit, _ := c.get(ctx, k1, m.mint); hit {
 		t.Fatal("entry survived drop")
 	}
 }
@@ -119,9 +119,9 @@ func TestCacheAnswersAreCopies(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	m := &minter{clock: clk}
 	c := newCache(clk.now)
-	a, _, _ := c.get(context.Background(), k1, "", m.mint)
+	a, _, _ := c.get(context.Background(), k1, m.mint)
 	a.Mode = "tampered"
-	b, _, _ := c.get(context.Background(), k1, "", m.mint)
+	b, _, _ := c.get(context.Background(), k1, m.mint)
 	if b.Mode == "tampered" {
 		t.Fatal("callers share one credentials value")
 	}
@@ -136,15 +136,52 @@ func TestCacheDropsCredentialsTheirHolderSawRefused(t *testing.T) {
 	}
 	c := newCache(clk.now)
 	ctx := context.Background()
-	first, _, _ := c.get(ctx, k1, "", mint)
-	if again, hit, _ := c.get(ctx, k1, "AK-other", mint); !hit || again.S3.AccessKeyID != first.S3.AccessKeyID {
+	first, _, _ := c.get(ctx, k1, mint)
+	if r := c.refuse(k1, "AK-other"); r != refusalNone {
+		t.Fatalf("a refusal of other credentials: %q", r)
+	}
+	if again, hit, _ := c.get(ctx, k1, mint); !hit || again.S3.AccessKeyID != first.S3.AccessKeyID {
 		t.Fatal("a refusal of other credentials dropped the cached ones")
 	}
-	fresh, hit, _ := c.get(ctx, k1, first.S3.AccessKeyID, mint)
+	if r := c.refuse(k1, first.S3.AccessKeyID); r != refusalHonoured {
+		t.Fatalf("refusal of the cached credentials: %q", r)
+	}
+	fresh, hit, _ := c.get(ctx, k1, mint)
 	if hit || fresh.S3.AccessKeyID == first.S3.AccessKeyID {
 		t.Fatalf("refused credentials were answered again: %+v", fresh.S3)
 	}
-	if again, hit, _ := c.get(ctx, k1, first.S3.AccessKeyID, mint); !hit || again.S3.AccessKeyID != fresh.S3.AccessKeyID {
+	if r := c.refuse(k1, first.S3.AccessKeyID); r != refusalNone {
+		t.Fatalf("a stale refusal: %q", r)
+	}
+	if again, hit, _ := c.get(ctx, k1, mint); !hit || again.S3.AccessKeyID != fresh.S3.AccessKeyID {
 		t.Fatal("a stale refusal dropped the fresh credentials")
+	}
+}
+
+// TestCacheHonoursARefusalOncePerCredential: a client that reports every credential it
+// gets as refused gets one fresh credential, then the same one again, until the cache renews
+// it at half its lifetime; the upstream is called once per refusal chain, not once per vend.
+func TestCacheHonoursARefusalOncePerCredential(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	n := 0
+	mint := func(ctx context.Context) (*api.Credentials, error) {
+		n++
+		return &api.Credentials{ExpiresAt: clk.now().Add(time.Hour), S3: &api.S3Credentials{AccessKeyID: fmt.Sprint("AK", n)}}, nil
+	}
+	c := newCache(clk.now)
+	ctx := context.Background()
+	got, _, _ := c.get(ctx, k1, mint)
+	outcomes := map[string]int{}
+	for range 100 {
+		outcomes[c.refuse(k1, got.S3.AccessKeyID)]++
+		got, _, _ = c.get(ctx, k1, mint)
+	}
+	if n != 2 || outcomes[refusalHonoured] != 1 || outcomes[refusalIgnored] != 99 {
+		t.Fatalf("100 refusals: %d upstream calls, outcomes %v; want 2 calls, 1 honoured, 99 ignored", n, outcomes)
+	}
+	clk.add(31 * time.Minute) // renewed at half lifetime: a new chain
+	got, _, _ = c.get(ctx, k1, mint)
+	if r := c.refuse(k1, got.S3.AccessKeyID); r != refusalHonoured || n != 3 {
+		t.Fatalf("refusal of a renewed credential: %q after %d calls", r, n)
 	}
 }

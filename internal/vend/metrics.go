@@ -8,6 +8,7 @@ type Metrics struct {
 	cache    *prometheus.CounterVec
 	upstream *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	refusals *prometheus.CounterVec
 }
 
 // NewMetrics registers the vending metrics with reg.
@@ -30,7 +31,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time of upstream calls, by provider.",
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"provider"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tarn_vend_refusals_total",
+			Help: "Cached credentials reported refused by clients, by provider and result (honoured: minted anew; ignored: they already replaced refused ones).",
+		}, []string{"provider", "result"}),
 	}
-	reg.MustRegister(m.vends, m.cache, m.upstream, m.latency)
+	reg.MustRegister(m.vends, m.cache, m.upstream, m.latency, m.refusals)
 	return m
 }

@@ -145,7 +145,7 @@ func (s *Service) Linked(ctx context.Context, p authn.Principal, org, name, key,
 }
 
 // mint answers credentials for loc through creds key org/keyName, from the cache unless
-// the cached ones carry the access key ID refused.
+// the cached ones carry the access key ID refused (and that refusal is honoured).
 func (s *Service) mint(ctx context.Context, p authn.Principal, org, keyName string, loc location.Location, mode, refused string) (*api.Credentials, error) {
 	pending := audit.Pending(ctx)
 	pending.Target = loc.String()
@@ -159,7 +159,13 @@ func (s *Service) mint(ctx context.Context, p authn.Principal, org, keyName stri
 		return nil, provider.OutsideRoots(key, loc)
 	}
 	k := cacheKey{org: org, key: keyName, created: sk.CreatedAt.UnixNano(), version: sk.Version, location: loc.String(), mode: mode}
-	creds, hit, err := s.cache.get(ctx, k, refused, func(ctx context.Context) (*api.Credentials, error) {
+	if r := s.cache.refuse(k, refused); r != refusalNone {
+		pending.Detail += ", refusal " + r
+		if m := s.Metrics; m != nil {
+			m.refusals.WithLabelValues(sk.Provider, r).Inc()
+		}
+	}
+	creds, hit, err := s.cache.get(ctx, k, func(ctx context.Context) (*api.Credentials, error) {
 		start := time.Now()
 		c, err := s.Vendor.Vend(ctx, sk.Provider, provider.Request{
 			Key: key, Location: loc, Mode: mode, Session: org + "/" + p.Name(), TTL: s.TTL,

@@ -116,7 +116,7 @@ func (s *keySet) key(ctx context.Context, alg, kid string) (any, error) {
 }
 
 func (s *keySet) unknownKID(kid string) error {
-	return unauth("token kid %s is not in the JWKS of issuer %s", quote(kid), quote(s.issuer))
+	return notVerified("kid %s is not in the JWKS of issuer %s", quote(kid), quote(s.issuer))
 }
 
 func (s *keySet) unavailable(err error) error {

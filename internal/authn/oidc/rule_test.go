@@ -28,13 +28,18 @@ func TestRulesMatchVerifiedTokens(t *testing.T) {
 
 	azure := oidc.AzureRule{TenantID: tenant, ClientID: clientID}
 	github := oidc.GitHubRule{Repository: "tarnhq/train", Ref: "refs/heads/main", Environment: "prod"}
+	pinned := oidc.GitHubRule{Repository: "tarnhq/train", RepositoryID: "123456", OwnerID: "42"}
 	kube := oidc.KubernetesRule{Issuer: k8s.iss.URL, Namespace: "ml", ServiceAccount: "trainer"}
 	generic := oidc.GenericRule{Issuer: gen.iss.URL, Audience: "api://tarn", Subject: "job-7", Claims: map[string]string{"team": "ml", "prod": "true"}}
 
 	ghClaims := func(kv ...string) map[string]any {
-		m := map[string]any{"sub": "repo:tarnhq/train:environment:prod", "repository": "tarnhq/train", "ref": "refs/heads/main", "environment": "prod"}
+		m := map[string]any{"sub": "repo:tarnhq/train:environment:prod", "repository": "tarnhq/train", "ref": "refs/heads/main", "environment": "prod",
+			"repository_id": "123456", "repository_owner_id": "42"}
 		for i := 0; i < len(kv); i += 2 {
 			m[kv[i]] = kv[i+1]
+			if kv[i+1] == "" {
+				delete(m, kv[i])
+			}
 		}
 		return m
 	}
@@ -58,6 +63,13 @@ func TestRulesMatchVerifiedTokens(t *testing.T) {
 		{"github other ref", gh, github, ghClaims("ref", "refs/heads/dev"), false},
 		{"github other environment", gh, github, ghClaims("environment", "staging"), false},
 		{"github token from another issuer", k8s, github, ghClaims(), false},
+		// Pinned by ID: a renamed repository still matches, a re-created one of the same
+		// name (new ID) does not, nor one of another owner.
+		{"github pinned, renamed", gh, pinned, ghClaims("repository", "tarnhq/train-v2"), true},
+		{"github pinned, re-created under the old name", gh, pinned, ghClaims("repository_id", "999"), false},
+		{"github pinned, no repository_id claim", gh, pinned, ghClaims("repository_id", ""), false},
+		{"github pinned owner, other owner", gh, pinned, ghClaims("repository_owner_id", "1"), false},
+		{"github name rule ignores IDs", gh, github, ghClaims("repository_id", "999"), true},
 		{"kubernetes", k8s, kube, map[string]any{"sub": "system:serviceaccount:ml:trainer"}, true},
 		{"kubernetes unregistered subject", k8s, kube, map[string]any{"sub": "system:serviceaccount:ml:admin"}, false},
 		{"kubernetes other namespace", k8s, kube, map[string]any{"sub": "system:serviceaccount:default:trainer"}, false},

@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -51,7 +52,15 @@ type Options struct {
 	// Leeway is the clock skew allowed on exp, nbf and iat. Zero means MaxLeeway, larger
 	// values are cut to MaxLeeway and a negative value means none.
 	Leeway time.Duration
+	// Issuers, when set, lists the issuers to trust (those of the registered workload
+	// identities, e.g. store.Store.Issuers). The Verifier reads it when a token names an
+	// issuer it does not trust yet, at most once per SyncInterval, so an identity registered
+	// through another server is trusted here on its first token.
+	Issuers func(context.Context) ([]string, error)
 }
+
+// SyncInterval is how often, at most, a Verifier reads Options.Issuers.
+const SyncInterval = time.Second
 
 // Verifier verifies workload tokens from the issuers it has discovered or been told to trust.
 // It is safe for concurrent use.
@@ -63,11 +72,16 @@ type Verifier struct {
 
 	mu   sync.Mutex
 	sets map[string]*keySet // by issuer
+
+	issuers  func(context.Context) ([]string, error)
+	syncMu   sync.Mutex // held while reading issuers
+	lastSync time.Time
 }
 
 // NewVerifier returns a Verifier that trusts no issuer yet.
 func NewVerifier(o Options) *Verifier {
-	v := &Verifier{audience: o.Audience, client: o.HTTPClient, now: o.Now, leeway: o.Leeway, sets: map[string]*keySet{}}
+	v := &Verifier{audience: o.Audience, client: o.HTTPClient, now: o.Now, leeway: o.Leeway, sets: map[string]*keySet{},
+		issuers: o.Issuers}
 	if v.audience == "" {
 		v.audience = DefaultAudience
 	}
@@ -136,6 +150,48 @@ func (v *Verifier) Forget(issuer string) {
 	delete(v.sets, issuer)
 }
 
+// keySet returns the state of issuer if v trusts it. For an issuer it does not trust, it
+// first reads Options.Issuers, unless that was read less than SyncInterval ago (concurrent
+// callers share one read): issuers listed there are trusted from then on (their keys are
+// fetched on first use) and issuers no longer listed are forgotten.
+func (v *Verifier) keySet(ctx context.Context, issuer string) (*keySet, error) {
+	v.mu.Lock()
+	s := v.sets[issuer]
+	v.mu.Unlock()
+	if s != nil || v.issuers == nil {
+		return s, nil
+	}
+	v.syncMu.Lock()
+	defer v.syncMu.Unlock()
+	if now := v.now(); v.lastSync.IsZero() || now.Sub(v.lastSync) >= SyncInterval {
+		list, err := v.issuers(ctx)
+		if err != nil {
+			return nil, err
+		}
+		v.lastSync = now
+		v.mu.Lock()
+		listed := map[string]bool{}
+		for _, iss := range list {
+			if checkIssuer(iss) != nil {
+				continue
+			}
+			listed[iss] = true
+			if v.sets[iss] == nil {
+				v.sets[iss] = newKeySet(v, iss)
+			}
+		}
+		for iss := range v.sets {
+			if !listed[iss] {
+				delete(v.sets, iss)
+			}
+		}
+		v.mu.Unlock()
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.sets[issuer], nil
+}
+
 // Claims are the claims of a verified token.
 type Claims struct {
 	Issuer    string
@@ -162,7 +218,10 @@ func (c *Claims) StringClaim(name string) (string, bool) {
 //
 // Verify returns an error of kind Unauthenticated, whose one-line detail never contains the
 // token, when the token is refused, and of kind Unavailable when the issuer's discovery
-// document or JWKS cannot be fetched.
+// document or JWKS cannot be fetched. A token of an issuer v does not trust, with a kid its
+// issuer does not list, or with a bad signature gets one and the same detail
+// (ErrNotVerified's), so that callers cannot learn which issuers are trusted; the reason is
+// in the error's cause, for the server log.
 func (v *Verifier) Verify(ctx context.Context, rawJWT string) (*Claims, error) {
 	if rawJWT == "" {
 		return nil, unauth("no token")
@@ -201,11 +260,12 @@ func (v *Verifier) Verify(ctx context.Context, rawJWT string) (*Claims, error) {
 		return nil, err
 	}
 	iss := unverified.Issuer
-	v.mu.Lock()
-	s := v.sets[iss]
-	v.mu.Unlock()
+	s, err := v.keySet(ctx, iss)
+	if err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "the registered workload identity issuers cannot be read now: try again shortly")
+	}
 	if s == nil {
-		return nil, unauth("token issuer %s is not registered with tarn", quote(iss))
+		return nil, notVerified("issuer %s is not registered with tarn", quote(iss))
 	}
 	key, err := s.key(ctx, h.Algorithm, h.KeyID)
 	if err != nil {
@@ -213,7 +273,7 @@ func (v *Verifier) Verify(ctx context.Context, rawJWT string) (*Claims, error) {
 	}
 	payload, err := jws.Verify(key)
 	if err != nil {
-		return nil, unauth("token signature is invalid (issuer %s, kid %s)", quote(iss), quote(h.KeyID))
+		return nil, notVerified("bad signature (issuer %s, kid %s)", quote(iss), quote(h.KeyID))
 	}
 	c, err := parseClaims(payload)
 	if err != nil {
@@ -318,6 +378,16 @@ func numericDate(x any) (time.Time, error) {
 
 func unauth(format string, args ...any) error {
 	return errs.E(errs.Unauthenticated, format, args...)
+}
+
+// NotVerifiedDetail is the one detail of every token whose signature could not be checked
+// against a trusted issuer's keys, whatever the reason.
+const NotVerifiedDetail = "the token's signature cannot be verified against any issuer registered with tarn: check that a workload identity is registered for its issuer and that the token is genuine"
+
+// notVerified is the refusal of a token whose signature could not be checked against a
+// trusted issuer's keys; the formatted reason is its cause, for logs only.
+func notVerified(format string, args ...any) error {
+	return errs.Wrap(errs.Unauthenticated, fmt.Errorf(format, args...), NotVerifiedDetail)
 }
 
 // quote returns s quoted for a one-line error detail, cut to 100 bytes.

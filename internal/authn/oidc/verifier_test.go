@@ -2,7 +2,9 @@ package oidc_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -418,4 +420,82 @@ func FuzzVerify(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRefusalsDoNotTellWhichIssuersAreTrusted: a forged token answers the same whether its
+// issuer is trusted (bad signature, unknown kid) or not, so an anonymous caller cannot probe
+// which issuers an org registered.
+func TestRefusalsDoNotTellWhichIssuersAreTrusted(t *testing.T) {
+	e := setup(t, "")
+	stranger := oidctest.NewWithOptions(t, oidctest.Options{Now: e.clk.Now}) // never trusted
+	sub := map[string]any{"sub": "job-1"}
+	for name, tok := range map[string]string{
+		"untrusted issuer":                 stranger.Mint(sub),
+		"trusted issuer, bad signature":    stranger.Mint(map[string]any{"sub": "job-1", "iss": e.iss.URL}, oidctest.KID(e.iss.RSAKeyID())),
+		"trusted issuer, unknown kid":      e.iss.Mint(sub, oidctest.KID("forged")),
+		"trusted issuer, tampered payload": e.iss.Mint(sub, oidctest.Tampered(map[string]any{"sub": "admin"})),
+		"untrusted issuer, trusted kid":    stranger.Mint(sub, oidctest.KID(e.iss.RSAKeyID())),
+		"untrusted issuer, wrong audience": stranger.Mint(map[string]any{"sub": "x", "aud": "elsewhere"}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := e.v.Verify(context.Background(), tok)
+			wantKind(t, err, errs.Unauthenticated, tok)
+			var ee *errs.Error
+			if !errors.As(err, &ee) || ee.Detail != oidc.NotVerifiedDetail {
+				t.Fatalf("refusal %v, want the one refusal %q", err, oidc.NotVerifiedDetail)
+			}
+			if !strings.Contains(err.Error(), "issuer") {
+				t.Errorf("the cause (for the log) names no reason: %v", err)
+			}
+		})
+	}
+}
+
+// TestIssuersComeFromTheirSource: an issuer listed by Options.Issuers after the verifier
+// started (an identity registered through another server) is trusted on its first token;
+// the source is read at most once per SyncInterval however many unknown issuers arrive, and
+// an issuer no longer listed is forgotten.
+func TestIssuersComeFromTheirSource(t *testing.T) {
+	clk := newClock()
+	iss := oidctest.NewWithOptions(t, oidctest.Options{Now: clk.Now})
+	var mu sync.Mutex
+	var listed []string
+	reads := 0
+	v := oidc.NewVerifier(oidc.Options{HTTPClient: iss.Client(), Now: clk.Now, Issuers: func(context.Context) ([]string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		reads++
+		return slices.Clone(listed), nil
+	}})
+	tok := iss.Mint(map[string]any{"sub": "job"})
+	if _, err := v.Verify(context.Background(), tok); err == nil {
+		t.Fatal("a token of an issuer nobody registered was accepted")
+	}
+	mu.Lock()
+	listed = []string{iss.URL} // registered elsewhere
+	mu.Unlock()
+	stranger := oidctest.NewWithOptions(t, oidctest.Options{Now: clk.Now})
+	for range 20 {
+		v.Verify(context.Background(), stranger.Mint(map[string]any{"sub": "flood"}))
+	}
+	if reads != 1 {
+		t.Fatalf("source read %d times within one interval, want 1", reads)
+	}
+	clk.Advance(oidc.SyncInterval)
+	mustVerify(t, v, tok)
+	if reads != 2 {
+		t.Fatalf("source read %d times, want 2", reads)
+	}
+	mustVerify(t, v, iss.Mint(map[string]any{"sub": "job"})) // trusted now: no read
+	if reads != 2 {
+		t.Fatalf("a trusted issuer's token read the source (%d reads)", reads)
+	}
+	mu.Lock()
+	listed = nil // its identities were deleted
+	mu.Unlock()
+	clk.Advance(oidc.SyncInterval)
+	v.Verify(context.Background(), stranger.Mint(map[string]any{"sub": "x"})) // a miss syncs
+	if _, err := v.Verify(context.Background(), iss.Mint(map[string]any{"sub": "job"})); err == nil {
+		t.Fatal("an issuer no longer listed is still trusted")
+	}
 }
