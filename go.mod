@@ -11,6 +11,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/sts v1.49.0
 	github.com/aws/smithy-go v1.28.1
 	github.com/go-jose/go-jose/v4 v4.1.5
+	github.com/go-json-experiment/json v1.27.1
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/minio/madmin-go/v3 v3.0.109
@@ -21,8 +22,6 @@ require (
 	golang.org/x/term v0.47.0
 	modernc.org/sqlite v1.61.1
 )
-
-require github.com/go-json-experiment/json v1.27.1
 
 require (
 	github.com/Azure/azure-sdk-for-go/sdk/azcore v1.23.3
