@@ -201,6 +201,10 @@ func TestEveryEndpointDeniesByDefault(t *testing.T) {
 		{pattern: "POST /orgs/{org}/datasets", call: func(p string) (string, any) {
 			return "/orgs/acme/datasets", api.CreateDatasetRequest{Name: "ds-" + p, Location: f.root + "/ds-" + p, CredsKey: "k"}
 		}, want: [5]int{denied, denied, created, created, created}},
+		// A public dataset is readable by anyone signed in: only admins publish.
+		{pattern: "POST /orgs/{org}/datasets", call: func(p string) (string, any) {
+			return "/orgs/acme/datasets", api.CreateDatasetRequest{Name: "pub-" + p, Location: f.root + "/pub-" + p, CredsKey: "k", Public: true}
+		}, want: [5]int{denied, denied, denied, created, created}},
 		{pattern: "GET /orgs/{org}/datasets", call: func(p string) (string, any) { return "/orgs/acme/datasets", nil },
 			want: [5]int{denied, ok, ok, ok, ok}},
 		{pattern: "GET /orgs/{org}/datasets/{name}", call: func(p string) (string, any) { return "/orgs/acme/datasets/priv", nil },
@@ -626,5 +630,28 @@ func TestOutsidersCannotTellWhichOrgsExist(t *testing.T) {
 				t.Errorf("existing org: %d %q; missing org: %d %q", st1, d1, st2, d2)
 			}
 		})
+	}
+}
+
+// TestAnswersWithSecretsAreNotCached: answers that carry credentials or tokens (and every
+// other API answer) tell caches not to keep them.
+func TestAnswersWithSecretsAreNotCached(t *testing.T) {
+	f := newFixture(t)
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/orgs/acme/datasets/priv/credentials", `{"mode":"read"}`},
+		{"POST", "/tokens", `{"name":"x"}`},
+		{"POST", "/users", `{"name":"newbie"}`},
+		{"GET", "/orgs/acme/datasets", ``},
+	} {
+		req, _ := http.NewRequest(c.method, f.env.URL+api.Prefix+c.path, strings.NewReader(c.body))
+		req.Header.Set("Authorization", "Bearer "+f.env.AdminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 || resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s %s: %d, Cache-Control %q", c.method, c.path, resp.StatusCode, resp.Header.Get("Cache-Control"))
+		}
 	}
 }

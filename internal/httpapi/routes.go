@@ -571,16 +571,22 @@ func (a *API) keyAllowing(c *call, org, name string, loc location.Location) (sto
 
 func (a *API) createDataset(c *call) (int, any, error) {
 	org := c.r.PathValue("org")
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Writer); err != nil {
+		return 0, nil, err
+	}
 	var req api.CreateDatasetRequest
 	if err := decode(c, &req, false); err != nil {
 		return 0, nil, err
 	}
 	c.record.Target = "al://" + org + "/" + req.Name
-	if err := a.authz.Org(c.ctx, c.principal, org, store.Writer); err != nil {
-		return 0, nil, err
-	}
 	if err := checkName("dataset", req.Name); err != nil {
 		return 0, nil, err
+	}
+	if req.Public {
+		c.auditNote = "public"
+		if err := a.needPublishing(c, org); err != nil {
+			return 0, nil, err
+		}
 	}
 	var loc location.Location
 	var err error
@@ -615,6 +621,15 @@ func (a *API) createDataset(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	return http.StatusCreated, datasetJSON(d), nil
+}
+
+// needPublishing returns nil if the caller may make datasets of org public: anyone signed
+// in can then read them, so it takes an org admin, not a writer who may later be removed.
+func (a *API) needPublishing(c *call, org string) error {
+	if err := a.authz.Org(c.ctx, c.principal, org, store.Admin); err != nil {
+		return errs.E(errs.Permission, "making a dataset public needs role admin in org %q: %s", org, publicDetail(err))
+	}
+	return nil
 }
 
 func (a *API) listDatasets(c *call) (int, any, error) {
