@@ -23,7 +23,7 @@ import (
 func TestGitHubActionsWorkloadReadsADataset(t *testing.T) {
 	var env *testenv.Env
 	gh := oidctest.NewWithOptions(t, oidctest.Options{Issuer: oidc.GitHubIssuer, Now: func() time.Time { return env.Clock.Now() }})
-	env = testenv.New(t, testenv.Options{OIDCHTTPClient: gh.Client()})
+	env = testenv.New(t, testenv.Options{AllowEndpoints: []string{gh.HostPort()}, OIDCTransport: gh.Transport})
 	ctx := context.Background()
 	admin := env.Admin(t)
 	if _, err := admin.CreateOrg(ctx, "acme"); err != nil {

@@ -69,7 +69,7 @@ func newTarn(t testing.TB) *tarn {
 	t.Helper()
 	ctx := context.Background()
 	srv := miniotest.Start(t)
-	env := testenv.New(t, testenv.Options{})
+	env := testenv.New(t, testenv.Options{AllowEndpoints: []string{srv.HostPort()}}) // one MinIO serves every miniotest bucket
 	admin := env.Admin(t)
 	if _, err := admin.CreateOrg(ctx, org); err != nil {
 		t.Fatalf("create org: %v", err)

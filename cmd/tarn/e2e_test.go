@@ -510,7 +510,7 @@ func TestS3Walkthrough(t *testing.T) {
 	minio := miniotest.Start(t)
 	work := t.TempDir()
 	logs := &syncBuffer{}
-	srv := serve(t, serveBin, logs, "--data-dir", filepath.Join(work, "data"))
+	srv := serve(t, serveBin, logs, "--data-dir", filepath.Join(work, "data"), "--allow-endpoint", minio.HostPort())
 	adminToken, _ := os.ReadFile(filepath.Join(work, "data", "admin.token"))
 	admin := newCLI(t, bin, filepath.Join(work, "admin")).with("TARN_ENDPOINT="+srv.url, "TARN_TOKEN="+strings.TrimSpace(string(adminToken)))
 	secrets := []string{strings.TrimSpace(string(adminToken)), minio.UserSecretKey}
@@ -522,6 +522,13 @@ func TestS3Walkthrough(t *testing.T) {
 		"--source", "access-key", "--access-key-id", minio.UserAccessKey, "--secret-stdin"}
 	if out, errOut, code := admin.run(minio.UserSecretKey+"\n", add...); code != 0 || !strings.Contains(out, "External ID: tarn-") {
 		t.Fatalf("creds add: %d\n%s%s", code, out, errOut)
+	}
+	// Another loopback port, not listed with --allow-endpoint, is refused.
+	internal := []string{"creds", "add", "acme/internal", "--provider", "aws", "--role-arn", "arn:aws:iam::123456789012:role/tarn",
+		"--allowed", bucket + "/datasets", "--sts-endpoint", "http://127.0.0.1:1", "--s3-endpoint", "http://127.0.0.1:1",
+		"--source", "access-key", "--access-key-id", "x", "--secret-stdin"}
+	if _, errOut, code := admin.run("secret\n", internal...); code != 1 || errOut != "tarn: add creds key acme/internal: sts_endpoint http://127.0.0.1:1 resolves to a loopback address (127.0.0.1); the server operator can allow it with tarn serve --allow-endpoint 127.0.0.1:1\n" {
+		t.Errorf("creds add with an unlisted loopback endpoint: exit %d, %q", code, errOut)
 	}
 	var key struct {
 		Config struct {

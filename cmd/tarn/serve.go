@@ -20,7 +20,7 @@ func newServeCmd() *cobra.Command {
 	var (
 		listen, dataDir, database, logLevel string
 		workloadAudience                    string
-		fileRoots                           []string
+		fileRoots, allowEndpoints           []string
 		workloadTTL                         time.Duration
 	)
 	cmd := &cobra.Command{
@@ -29,14 +29,22 @@ func newServeCmd() *cobra.Command {
 		Long: `Run the tarn control plane: the HTTP API under /api/v1, /healthz, /readyz and /metrics.
 
 With no flags it keeps its state in SQLite under ./tarn-data and stores datasets of the
-org "local" in ./tarn-data/datasets. On first start it creates the superuser "admin" and
+org "local" in ./tarn-data/datasets/local. On first start it creates the superuser "admin" and
 writes its token to <data-dir>/admin.token (mode 0600).
 
 For several servers behind a load balancer, point them all at one PostgreSQL database
-with --database postgres://...; they keep no other state.`,
+with --database postgres://...; they keep no other state.
+
+The S3 and STS endpoints of creds keys and the issuers of workload identities are chosen
+by org admins, so tarn refuses those that resolve to loopback, private, CGNAT, link-local,
+multicast or cloud metadata addresses, when they are configured and on every connection.
+--allow-endpoint lists the internal ones you trust: HOST:PORT, or a CIDR for a whole
+network. A cloud metadata address (e.g. 169.254.169.254) is allowed only by an entry that
+names exactly that address.`,
 		Example: `  tarn serve
   tarn serve --listen 0.0.0.0:7777 --data-dir /var/lib/tarn
-  tarn serve --database postgres://tarn@db:5432/tarn --file-root /srv/datasets`,
+  tarn serve --database postgres://tarn@db:5432/tarn --file-root /srv/datasets
+  tarn serve --allow-endpoint 127.0.0.1:9000 --allow-endpoint 10.20.0.0/16`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var level slog.Level
@@ -47,7 +55,7 @@ with --database postgres://...; they keep no other state.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			srv, err := server.New(ctx, server.Options{
-				DataDir: dataDir, Database: database, FileRoots: fileRoots,
+				DataDir: dataDir, Database: database, FileRoots: fileRoots, AllowEndpoints: allowEndpoints,
 				Logger: logger, Out: cmd.OutOrStdout(), WorkloadAudience: workloadAudience, WorkloadTokenTTL: workloadTTL,
 			})
 			if err != nil {
@@ -68,6 +76,7 @@ with --database postgres://...; they keep no other state.`,
 	f.StringVar(&dataDir, "data-dir", "tarn-data", "directory for the SQLite database, admin.token and local datasets")
 	f.StringVar(&database, "database", "", "PostgreSQL URL (postgres://...); default: SQLite in --data-dir")
 	f.StringSliceVar(&fileRoots, "file-root", nil, "directory that creds keys of provider file may use (repeatable; default: --data-dir)")
+	f.StringArrayVar(&allowEndpoints, "allow-endpoint", nil, "internal HOST:PORT or CIDR that creds-key endpoints and identity issuers may reach (repeatable)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&workloadAudience, "workload-audience", oidc.DefaultAudience, "audience workload identity tokens must carry to be exchanged for tarn tokens")
 	f.DurationVar(&workloadTTL, "workload-token-ttl", time.Hour, "lifetime of tarn tokens minted for workload identities")

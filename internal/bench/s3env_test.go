@@ -36,7 +36,7 @@ type s3Env struct {
 func newS3Env(b *testing.B, srv *miniotest.Server) *s3Env {
 	b.Helper()
 	ctx := context.Background()
-	env := testenv.New(b, testenv.Options{})
+	env := testenv.New(b, testenv.Options{AllowEndpoints: []string{srv.HostPort()}})
 	admin := env.Admin(b)
 	_, err := admin.PutCredsKey(ctx, benchOrg, benchKey, srv.CredsKey("s3://"+srv.Bucket))
 	if err != nil {

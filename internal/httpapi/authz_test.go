@@ -38,7 +38,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	var env *testenv.Env
 	gh := oidctest.NewWithOptions(t, oidctest.Options{Issuer: oidc.GitHubIssuer, Now: func() time.Time { return env.Clock.Now() }})
-	env = testenv.New(t, testenv.Options{OIDCHTTPClient: gh.Client()})
+	env = testenv.New(t, testenv.Options{AllowEndpoints: []string{gh.HostPort()}, OIDCTransport: gh.Transport})
 	ctx := context.Background()
 	admin := env.Admin(t)
 	f := &fixture{env: env, gh: gh, tokens: map[string]string{"anonymous": "", "superuser": env.AdminToken}}
@@ -170,6 +170,16 @@ func TestEveryEndpointDeniesByDefault(t *testing.T) {
 		}, want: [5]int{http.StatusNotFound, http.StatusNotFound, http.StatusNotFound, http.StatusNotFound, gone}},
 		{pattern: "PUT /orgs/{org}/creds-keys/{key}", call: func(p string) (string, any) { return "/orgs/acme/creds-keys/k-" + p, fileBody(p) },
 			want: [5]int{denied, denied, denied, ok, ok}},
+		// Provider file: org admins only inside <file root>/<org>; a superuser anywhere under
+		// the file roots, here in another org's directory and in a shared one.
+		{pattern: "PUT /orgs/{org}/creds-keys/{key}", call: func(p string) (string, any) {
+			return "/orgs/acme/creds-keys/o-" + p, api.PutCredsKeyRequest{Provider: "file", Config: api.CredsKeyConfig{Roots: []string{
+				"file://" + filepath.Join(f.env.DataDir, "datasets", "local", p)}}}
+		}, want: [5]int{denied, denied, denied, denied, ok}},
+		{pattern: "PUT /orgs/{org}/creds-keys/{key}", call: func(p string) (string, any) {
+			return "/orgs/acme/creds-keys/s-" + p, api.PutCredsKeyRequest{Provider: "file", Config: api.CredsKeyConfig{Roots: []string{
+				"file://" + filepath.Join(f.env.DataDir, "datasets")}}}
+		}, want: [5]int{denied, denied, denied, denied, ok}},
 		{pattern: "GET /orgs/{org}/creds-keys", call: func(p string) (string, any) { return "/orgs/acme/creds-keys", nil },
 			want: [5]int{denied, ok, ok, ok, ok}},
 		{pattern: "GET /orgs/{org}/creds-keys/{key}", call: func(p string) (string, any) { return "/orgs/acme/creds-keys/k", nil },

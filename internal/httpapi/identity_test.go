@@ -13,6 +13,7 @@ import (
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/authn/oidc"
 	"github.com/tarnhq/tarn/internal/authn/oidctest"
+	"github.com/tarnhq/tarn/internal/netguard"
 	"github.com/tarnhq/tarn/internal/store"
 	"github.com/tarnhq/tarn/internal/testenv"
 )
@@ -62,12 +63,14 @@ func newWorkloadFixture(t *testing.T) *workloadFixture {
 	gh := oidctest.NewWithOptions(t, oidctest.Options{Issuer: oidc.GitHubIssuer, Now: now})
 	az := oidctest.NewWithOptions(t, oidctest.Options{Issuer: "https://login.microsoftonline.com/" + tenantA + "/v2.0", Now: now})
 	azB := oidctest.NewWithOptions(t, oidctest.Options{Issuer: "https://sts.windows.net/" + tenantB + "/", Now: now})
-	client := &http.Client{Transport: hostRouter{
-		"token.actions.githubusercontent.com": gh.Client().Transport,
-		"login.microsoftonline.com":           az.Client().Transport,
-		"sts.windows.net":                     azB.Client().Transport,
-	}}
-	env = testenv.New(t, testenv.Options{OIDCHTTPClient: client})
+	route := func(dial netguard.DialFunc) http.RoundTripper {
+		return hostRouter{
+			"token.actions.githubusercontent.com": gh.Transport(dial),
+			"login.microsoftonline.com":           az.Transport(dial),
+			"sts.windows.net":                     azB.Transport(dial),
+		}
+	}
+	env = testenv.New(t, testenv.Options{AllowEndpoints: []string{gh.HostPort(), az.HostPort(), azB.HostPort()}, OIDCTransport: route})
 	f := &fixture{env: env, gh: gh, tokens: map[string]string{"superuser": env.AdminToken}}
 	ctx := context.Background()
 	admin := env.Admin(t)
@@ -378,7 +381,8 @@ func TestIssuersAreTrustedAfterRestart(t *testing.T) {
 	clock := testenv.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	gh := oidctest.NewWithOptions(t, oidctest.Options{Issuer: oidc.GitHubIssuer, Now: clock.Now})
 	dir := t.TempDir()
-	env := testenv.New(t, testenv.Options{DataDir: dir, OIDCHTTPClient: gh.Client()})
+	issuer := testenv.Options{DataDir: dir, AllowEndpoints: []string{gh.HostPort()}, OIDCTransport: gh.Transport}
+	env := testenv.New(t, issuer)
 	g := &fixture{env: env, gh: gh, tokens: map[string]string{"superuser": env.AdminToken}}
 	if _, err := env.Admin(t).CreateOrg(context.Background(), "acme"); err != nil {
 		t.Fatal(err)
@@ -387,7 +391,7 @@ func TestIssuersAreTrustedAfterRestart(t *testing.T) {
 		t.Fatalf("%d %v", st, out)
 	}
 	env.Server.Close()
-	h := &workloadFixture{fixture: &fixture{env: testenv.New(t, testenv.Options{DataDir: dir, OIDCHTTPClient: gh.Client()}), gh: gh, tokens: map[string]string{}}}
+	h := &workloadFixture{fixture: &fixture{env: testenv.New(t, issuer), gh: gh, tokens: map[string]string{}}}
 	if st, out := h.exchange(t, h.ghToken(nil), ""); st != http.StatusOK {
 		t.Fatalf("exchange after restart: %d %v", st, out)
 	}

@@ -87,6 +87,10 @@ func (s *Server) CredsKey(roots ...string) api.PutCredsKeyRequest {
 	}
 }
 
+// HostPort returns "127.0.0.1:PORT", the address of Endpoint: the entry that lets a tarn
+// server reach this MinIO (tarn serve --allow-endpoint, server.Options.AllowEndpoints).
+func (s *Server) HostPort() string { return strings.TrimPrefix(s.Endpoint, "http://") }
+
 // S3 returns an S3 client for the server, path-style, signing with the given credentials
 // (sessionToken is empty for long-lived keys).
 func (s *Server) S3(accessKey, secretKey, sessionToken string) *s3.Client {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/tarnhq/tarn/api"
@@ -28,9 +27,11 @@ const (
 )
 
 // bootstrapper makes a fresh installation usable: the superuser admin with its token in
-// <data-dir>/admin.token, and the org local whose default storage is <data-dir>/datasets
-// through the file creds key local. Every step is skipped when its result already exists,
-// so restarts (and several servers sharing one database) change nothing.
+// <data-dir>/admin.token, and the org local whose default storage is <file root>/local
+// (<data-dir>/datasets/local by default) through the file creds key local, so that the
+// admins of org local reach no other org's directory. Every step is skipped when its result
+// already exists, so restarts (and several servers sharing one database) change nothing;
+// installations made before org local moved to <file root>/local keep what they had.
 type bootstrapper struct {
 	store   store.Store
 	vendor  *provider.Vendor
@@ -55,7 +56,7 @@ func (b *bootstrapper) run(ctx context.Context) error {
 	if err := b.store.PutMember(ctx, store.Member{Org: LocalOrg, User: AdminUser, Role: store.Admin}); err != nil {
 		return err
 	}
-	root, cfg, err := b.localRoot()
+	root, cfg, err := b.localRoot(ctx)
 	if err != nil {
 		return err
 	}
@@ -67,14 +68,10 @@ func (b *bootstrapper) run(ctx context.Context) error {
 	return b.store.SetDefaultStorage(ctx, LocalOrg, root.String(), LocalKey)
 }
 
-// localRoot picks the directory of the org local's datasets, <data-dir>/datasets, or
-// <first file root>/local when the operator's --file-root leaves it out. It creates the
-// directory and returns the creds key configuration for it.
-func (b *bootstrapper) localRoot() (location.Location, []byte, error) {
-	dir := filepath.Join(b.dataDir, datasetDir)
-	if !slices.Contains(b.fileRoots, dir) {
-		dir = filepath.Join(b.fileRoots[0], LocalOrg)
-	}
+// localRoot picks the directory of the org local's datasets, <first file root>/local. It
+// creates the directory and returns the creds key configuration for it.
+func (b *bootstrapper) localRoot(ctx context.Context) (location.Location, []byte, error) {
+	dir := filepath.Join(b.fileRoots[0], LocalOrg)
 	root, err := location.FromLocal(dir)
 	if err != nil {
 		return root, nil, err
@@ -82,7 +79,7 @@ func (b *bootstrapper) localRoot() (location.Location, []byte, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return root, nil, err
 	}
-	cfg, err := b.vendor.CheckConfig(localfile.Name, api.CredsKeyConfig{Roots: []string{root.String()}}, nil, false)
+	cfg, err := b.vendor.CheckConfig(ctx, localfile.Name, api.CredsKeyConfig{Roots: []string{root.String()}}, provider.ConfigCheck{Org: LocalOrg})
 	return root, cfg, err
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tarnhq/tarn/internal/authn/oidc"
 	"github.com/tarnhq/tarn/internal/httpapi"
+	"github.com/tarnhq/tarn/internal/netguard"
 	"github.com/tarnhq/tarn/internal/provider"
 	"github.com/tarnhq/tarn/internal/provider/awssts"
 	"github.com/tarnhq/tarn/internal/provider/localfile"
@@ -50,9 +51,19 @@ type Options struct {
 	// WorkloadTokenTTL is the lifetime of tarn tokens minted by token exchange; zero means
 	// one hour.
 	WorkloadTokenTTL time.Duration
-	// OIDCHTTPClient fetches the discovery documents and JWKS of workload token issuers;
-	// nil means a client with a 10 s timeout. Tests pass oidctest's client.
-	OIDCHTTPClient *http.Client
+	// AllowEndpoints lists the internal hosts (HOST:PORT) and networks (CIDR) that the S3
+	// and STS endpoints of creds keys and the workload identity issuers may reach (tarn
+	// serve --allow-endpoint); everything else that is not a public address is refused.
+	// See netguard.Options.Allow.
+	AllowEndpoints []string
+	// EndpointResolver and EndpointDial replace the resolver and the dialer of those
+	// connections; nil means the system's. Tests only.
+	EndpointResolver netguard.Resolver
+	EndpointDial     netguard.DialFunc
+	// OIDCTransport builds the transport of the fetches of workload token issuers around
+	// the guarded dial function; nil means the guard's own. Tests route fetches to oidctest
+	// issuers with it (oidctest.Issuer.Transport); the guard still checks every connection.
+	OIDCTransport func(dial netguard.DialFunc) http.RoundTripper
 }
 
 // Server is a running control plane's state.
@@ -101,10 +112,16 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	// Every connection to a host an org admin chose passes this guard.
+	guard, err := netguard.New(netguard.Options{Allow: o.AllowEndpoints, Resolver: o.EndpointResolver, Dial: o.EndpointDial})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	// The built-in providers, listed explicitly.
 	vendor := provider.New(map[string]provider.Driver{
 		localfile.Name: files,
-		awssts.Name:    awssts.New(awssts.Options{Now: o.Now}),
+		awssts.Name:    awssts.New(awssts.Options{Guard: guard, Now: o.Now}),
 	}, o.Now)
 	if o.Database != "" && os.Getenv(secretbox.EnvMasterKey) == "" {
 		st.Close()
@@ -122,7 +139,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	// Issuers come from the store: one registered through another server is trusted here
 	// on its first token.
-	verifier := oidc.NewVerifier(oidc.Options{Audience: o.WorkloadAudience, HTTPClient: o.OIDCHTTPClient, Now: o.Now,
+	verifier := oidc.NewVerifier(oidc.Options{Audience: o.WorkloadAudience, Guard: guard, Transport: o.OIDCTransport, Now: o.Now,
 		Issuers: st.Issuers})
 	a := httpapi.New(httpapi.Options{Store: st, Vendor: vendor, Secrets: secrets, Logger: o.Logger, Now: o.Now, VendTTL: o.VendTTL,
 		Verifier: verifier, WorkloadTokenTTL: o.WorkloadTokenTTL})

@@ -1,5 +1,7 @@
 // Package testenv starts a whole tarn control plane in-process for tests: SQLite in a
-// temporary directory, the real HTTP API on a loopback port, and a settable clock.
+// temporary directory, the real HTTP API on a loopback port, and a settable clock. Its
+// connections to creds-key endpoints and workload identity issuers never leave the loopback
+// interface: a dial anywhere else fails the test.
 package testenv
 
 import (
@@ -15,6 +17,8 @@ import (
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/client"
+	"github.com/tarnhq/tarn/internal/netguard"
+	"github.com/tarnhq/tarn/internal/netguard/netguardtest"
 	"github.com/tarnhq/tarn/internal/server"
 )
 
@@ -58,9 +62,16 @@ type Options struct {
 	FileRoots []string
 	// DataDir; default: a fresh temporary directory.
 	DataDir string
-	// OIDCHTTPClient fetches workload token issuers' discovery documents and JWKS, e.g. an
-	// oidctest.Issuer's Client(); nil means the default client.
-	OIDCHTTPClient *http.Client
+	// AllowEndpoints as for tarn serve --allow-endpoint: the servers on 127.0.0.1 that
+	// creds keys and issuers point at must be listed (miniotest.Server.HostPort,
+	// oidctest.Issuer.HostPort).
+	AllowEndpoints []string
+	// EndpointResolver resolves the host names of creds-key endpoints and issuers; nil means
+	// the system's resolver. Tests of address filters pass a netguardtest.Resolver.
+	EndpointResolver netguard.Resolver
+	// OIDCTransport routes the fetches of workload token issuers, e.g. an oidctest.Issuer's
+	// Transport; nil means the guard's own transport.
+	OIDCTransport func(dial netguard.DialFunc) http.RoundTripper
 	// WorkloadAudience and WorkloadTokenTTL as for server.Options.
 	WorkloadAudience string
 	WorkloadTokenTTL time.Duration
@@ -76,7 +87,8 @@ func New(t testing.TB, o Options) *Env {
 	clock := NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	srv, err := server.New(context.Background(), server.Options{
 		DataDir: dir, Database: o.Database, FileRoots: o.FileRoots, Now: clock.Now,
-		OIDCHTTPClient: o.OIDCHTTPClient, WorkloadAudience: o.WorkloadAudience, WorkloadTokenTTL: o.WorkloadTokenTTL,
+		AllowEndpoints: o.AllowEndpoints, EndpointResolver: o.EndpointResolver, EndpointDial: netguardtest.Dial(t),
+		OIDCTransport: o.OIDCTransport, WorkloadAudience: o.WorkloadAudience, WorkloadTokenTTL: o.WorkloadTokenTTL,
 	})
 	if err != nil {
 		t.Fatalf("start tarn: %v", err)

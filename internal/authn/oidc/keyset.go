@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/netguard"
 )
 
 // Bounds on how long a JWKS is cached, whatever its Cache-Control says, and how often one
@@ -187,17 +189,19 @@ func (s *keySet) discover(ctx context.Context) (string, error) {
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return "", invalid("not a JSON object")
 	}
+	// The details below never repeat the document's values: whatever answered may not be an
+	// issuer at all.
 	if doc.Issuer != s.issuer {
-		return "", invalid("names issuer %s, not this one: register the issuer exactly as its tokens name it", quote(doc.Issuer))
+		return "", invalid("names another issuer: register the issuer exactly as the iss claim of its tokens names it")
 	}
 	if doc.JWKSURI == "" {
 		return "", invalid("has no jwks_uri")
 	}
 	if ju, err := url.Parse(doc.JWKSURI); err != nil || ju.Scheme != "https" || ju.Host == "" {
-		return "", invalid("jwks_uri %s is not an https URL", quote(doc.JWKSURI))
+		return "", invalid("jwks_uri is not an https URL")
 	}
 	if len(doc.Algs) > 0 && !slices.Contains(doc.Algs, "RS256") && !slices.Contains(doc.Algs, "ES256") {
-		return "", invalid("issuer signs with %s; tarn accepts RS256 and ES256 only", quote(strings.Join(doc.Algs, ",")))
+		return "", invalid("the issuer signs with neither RS256 nor ES256, the only algorithms tarn accepts")
 	}
 	return doc.JWKSURI, nil
 }
@@ -209,18 +213,24 @@ func (v *Verifier) get(ctx context.Context, u string) ([]byte, http.Header, erro
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := v.client.Do(req)
-	if err != nil {
+	var refused *netguard.RefusedError
+	switch {
+	case errors.As(err, &refused):
+		return nil, nil, errs.Wrap(errs.Invalid, err, fmt.Sprintf("cannot reach %s: %v", u, refused))
+	case err != nil:
+		// Never more than this: how a connection failed tells about the network behind.
 		return nil, nil, errs.Wrap(errs.Unavailable, err, fmt.Sprintf("cannot reach %s", u))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	// The status code only: the reason phrase and the body are the answerer's words.
 	switch {
 	case err != nil:
 		return nil, nil, errs.Wrap(errs.Unavailable, err, fmt.Sprintf("reading %s", u))
 	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
-		return nil, nil, errs.E(errs.Unavailable, "%s answered %s", u, resp.Status)
+		return nil, nil, errs.E(errs.Unavailable, "%s answered HTTP status %d", u, resp.StatusCode)
 	case resp.StatusCode != http.StatusOK:
-		return nil, nil, errs.E(errs.Invalid, "%s answered %s", u, resp.Status)
+		return nil, nil, errs.E(errs.Invalid, "%s answered HTTP status %d", u, resp.StatusCode)
 	case len(body) > maxBody:
 		return nil, nil, errs.E(errs.Invalid, "%s answered more than %d bytes", u, maxBody)
 	}

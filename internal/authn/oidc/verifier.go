@@ -25,7 +25,6 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tarnhq/tarn/internal/errs"
-
 	"github.com/tarnhq/tarn/internal/netguard"
 )
 
@@ -44,9 +43,14 @@ var allowedAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256}
 type Options struct {
 	// Audience is the only aud a token may carry; empty means DefaultAudience.
 	Audience string
-	// HTTPClient fetches discovery documents and JWKS; nil means a 10 s client that refuses
-	// link-local and metadata addresses and redirects to anything but https (netguard).
-	HTTPClient *http.Client
+	// Guard checks every connection that fetches a discovery document or a JWKS, redirects
+	// and jwks_uri hosts included; nil means a guard that allows public addresses only.
+	// Fetches time out after 10 s and follow redirects only to https URLs.
+	Guard *netguard.Guard
+	// Transport, when set, builds the transport of those fetches around the guard's dial
+	// function; tests route fetches to a stand-in issuer with it (oidctest.Issuer.Transport),
+	// and every connection still passes Guard.
+	Transport func(dial netguard.DialFunc) http.RoundTripper
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Leeway is the clock skew allowed on exp, nbf and iat. Zero means MaxLeeway, larger
@@ -80,16 +84,17 @@ type Verifier struct {
 
 // NewVerifier returns a Verifier that trusts no issuer yet.
 func NewVerifier(o Options) *Verifier {
-	v := &Verifier{audience: o.Audience, client: o.HTTPClient, now: o.Now, leeway: o.Leeway, sets: map[string]*keySet{},
-		issuers: o.Issuers}
+	v := &Verifier{audience: o.Audience, now: o.Now, leeway: o.Leeway, sets: map[string]*keySet{}, issuers: o.Issuers}
 	if v.audience == "" {
 		v.audience = DefaultAudience
 	}
-	if v.client == nil {
-		// Org admins choose issuers: never let one point the server at its cloud's metadata
-		// service, directly or through a redirect.
-		v.client = netguard.Client(fetchTimeout, true)
+	// Org admins choose issuers: never let one point the server at an internal service or
+	// its cloud's metadata service, directly, through jwks_uri or through a redirect.
+	g := o.Guard
+	if g == nil {
+		g = &netguard.Guard{}
 	}
+	v.client = g.Client(netguard.ClientOptions{Timeout: fetchTimeout, HTTPSOnly: true, Transport: o.Transport})
 	if v.now == nil {
 		v.now = time.Now
 	}
@@ -107,9 +112,10 @@ func (v *Verifier) Audience() string { return v.audience }
 
 // Discover fetches issuer's discovery document and JWKS now and, if both can be used, trusts
 // issuer from then on, replacing any earlier state for it. It returns an error of kind Invalid
-// when issuer is not an https URL, the document has no jwks_uri or names another issuer, or
-// the JWKS holds no RS256 or ES256 signing key, and of kind Unavailable when either cannot be
-// fetched.
+// when issuer is not an https URL, the document has no jwks_uri or names another issuer, the
+// JWKS holds no RS256 or ES256 signing key, or the guard refuses the address of either
+// (the detail then names the flag that allows it), and of kind Unavailable when either
+// cannot be fetched. Details never repeat what the issuer answered.
 func (v *Verifier) Discover(ctx context.Context, issuer string) error {
 	if err := checkIssuer(issuer); err != nil {
 		return err

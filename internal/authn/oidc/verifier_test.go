@@ -13,6 +13,8 @@ import (
 	"github.com/tarnhq/tarn/internal/authn/oidc"
 	"github.com/tarnhq/tarn/internal/authn/oidctest"
 	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/netguard"
+	"github.com/tarnhq/tarn/internal/netguard/netguardtest"
 )
 
 // clock is a settable clock shared by the issuer (for minting) and the verifier.
@@ -46,11 +48,26 @@ func setup(t testing.TB, name string) env {
 	t.Helper()
 	clk := newClock()
 	iss := oidctest.NewWithOptions(t, oidctest.Options{Issuer: name, Now: clk.Now})
-	v := oidc.NewVerifier(oidc.Options{HTTPClient: iss.Client(), Now: clk.Now})
+	v := oidc.NewVerifier(oidc.Options{Guard: guardFor(t, iss), Transport: iss.Transport, Now: clk.Now})
 	if err := v.Discover(context.Background(), iss.URL); err != nil {
 		t.Fatalf("Discover: %v", err)
 	}
 	return env{clk, iss, v}
+}
+
+// guardFor returns a guard that allows the loopback addresses of issuers, as tarn serve
+// --allow-endpoint does, and dials nothing but loopback.
+func guardFor(t testing.TB, issuers ...*oidctest.Issuer) *netguard.Guard {
+	t.Helper()
+	var allow []string
+	for _, i := range issuers {
+		allow = append(allow, i.HostPort())
+	}
+	g, err := netguard.New(netguard.Options{Allow: allow, Dial: netguardtest.Dial(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
 
 func mustVerify(t *testing.T, v *oidc.Verifier, tok string) *oidc.Claims {
@@ -152,14 +169,14 @@ func TestVerifyAllowsLeeway(t *testing.T) {
 	mustVerify(t, e.v, e.iss.Mint(map[string]any{"sub": "s", "exp": now.Add(-59 * time.Second).Unix()}))
 	mustVerify(t, e.v, e.iss.Mint(map[string]any{"sub": "s", "nbf": now.Add(59 * time.Second).Unix()}))
 
-	strict := oidc.NewVerifier(oidc.Options{HTTPClient: e.iss.Client(), Now: e.clk.Now, Leeway: -1})
+	strict := oidc.NewVerifier(oidc.Options{Guard: guardFor(t, e.iss), Transport: e.iss.Transport, Now: e.clk.Now, Leeway: -1})
 	if err := strict.Discover(context.Background(), e.iss.URL); err != nil {
 		t.Fatal(err)
 	}
 	_, err := strict.Verify(context.Background(), e.iss.Mint(map[string]any{"sub": "s", "exp": now.Add(-time.Second).Unix()}))
 	wantKind(t, err, errs.Unauthenticated, "")
 
-	big := oidc.NewVerifier(oidc.Options{HTTPClient: e.iss.Client(), Now: e.clk.Now, Leeway: time.Hour})
+	big := oidc.NewVerifier(oidc.Options{Guard: guardFor(t, e.iss), Transport: e.iss.Transport, Now: e.clk.Now, Leeway: time.Hour})
 	if err := big.Discover(context.Background(), e.iss.URL); err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +186,7 @@ func TestVerifyAllowsLeeway(t *testing.T) {
 
 func TestVerifyCustomAudience(t *testing.T) {
 	e := setup(t, "")
-	v := oidc.NewVerifier(oidc.Options{Audience: "https://tarn.example.com", HTTPClient: e.iss.Client(), Now: e.clk.Now})
+	v := oidc.NewVerifier(oidc.Options{Audience: "https://tarn.example.com", Guard: guardFor(t, e.iss), Transport: e.iss.Transport, Now: e.clk.Now})
 	if err := v.Discover(context.Background(), e.iss.URL); err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +290,7 @@ func TestJWKSCacheHonoursCacheControl(t *testing.T) {
 			clk := newClock()
 			iss := oidctest.NewWithOptions(t, oidctest.Options{Now: clk.Now})
 			iss.SetCacheControl(tt.header)
-			v := oidc.NewVerifier(oidc.Options{HTTPClient: iss.Client(), Now: clk.Now})
+			v := oidc.NewVerifier(oidc.Options{Guard: guardFor(t, iss), Transport: iss.Transport, Now: clk.Now})
 			if err := v.Discover(context.Background(), iss.URL); err != nil {
 				t.Fatal(err)
 			}
@@ -322,7 +339,7 @@ func TestJWKSDownIsUnavailable(t *testing.T) {
 		clk := newClock()
 		iss := oidctest.NewWithOptions(t, oidctest.Options{Now: clk.Now})
 		iss.SetDown(true)
-		v := oidc.NewVerifier(oidc.Options{HTTPClient: iss.Client(), Now: clk.Now})
+		v := oidc.NewVerifier(oidc.Options{Guard: guardFor(t, iss), Transport: iss.Transport, Now: clk.Now})
 		if err := v.Trust(iss.URL); err != nil {
 			t.Fatal(err)
 		}
@@ -343,19 +360,19 @@ func TestDiscoverRefusesConfigItCannotVerify(t *testing.T) {
 		want  string
 	}{
 		{"unreachable", func(i *oidctest.Issuer) { i.Close() }, errs.Unavailable, "cannot reach"},
-		{"down", func(i *oidctest.Issuer) { i.SetDown(true) }, errs.Unavailable, "503"},
+		{"down", func(i *oidctest.Issuer) { i.SetDown(true) }, errs.Unavailable, "answered HTTP status 503"},
 		{"no jwks_uri", func(i *oidctest.Issuer) {
 			i.EditDiscovery(func(d map[string]any) { delete(d, "jwks_uri") })
 		}, errs.Invalid, "no jwks_uri"},
 		{"issuer mismatch", func(i *oidctest.Issuer) {
 			i.EditDiscovery(func(d map[string]any) { d["issuer"] = "https://evil.example.com" })
-		}, errs.Invalid, "names issuer"},
+		}, errs.Invalid, "names another issuer"},
 		{"http jwks_uri", func(i *oidctest.Issuer) {
 			i.EditDiscovery(func(d map[string]any) { d["jwks_uri"] = "http://example.com/keys" })
 		}, errs.Invalid, "not an https URL"},
 		{"HS256 only", func(i *oidctest.Issuer) {
 			i.EditDiscovery(func(d map[string]any) { d["id_token_signing_alg_values_supported"] = []string{"HS256"} })
-		}, errs.Invalid, "RS256 and ES256 only"},
+		}, errs.Invalid, "neither RS256 nor ES256"},
 		{"no usable keys", func(i *oidctest.Issuer) {
 			i.SetJWKSBody([]byte(`{"keys":[{"kty":"oct","kid":"h","k":"c2VjcmV0"},{"kty":"EC","kid":"p384","crv":"P-384","x":"AA","y":"AA"}]}`))
 		}, errs.Invalid, "no RS256"},
@@ -365,7 +382,7 @@ func TestDiscoverRefusesConfigItCannotVerify(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			iss := oidctest.New(t)
 			tt.setup(iss)
-			v := oidc.NewVerifier(oidc.Options{HTTPClient: iss.Client()})
+			v := oidc.NewVerifier(oidc.Options{Guard: guardFor(t, iss), Transport: iss.Transport})
 			err := v.Discover(context.Background(), iss.URL)
 			wantKind(t, err, tt.kind, "")
 			if !strings.Contains(err.Error(), tt.want) {
@@ -461,7 +478,7 @@ func TestIssuersComeFromTheirSource(t *testing.T) {
 	var mu sync.Mutex
 	var listed []string
 	reads := 0
-	v := oidc.NewVerifier(oidc.Options{HTTPClient: iss.Client(), Now: clk.Now, Issuers: func(context.Context) ([]string, error) {
+	v := oidc.NewVerifier(oidc.Options{Guard: guardFor(t, iss), Transport: iss.Transport, Now: clk.Now, Issuers: func(context.Context) ([]string, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		reads++

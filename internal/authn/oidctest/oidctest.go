@@ -6,6 +6,7 @@
 package oidctest
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -18,6 +19,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -27,6 +29,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/tarnhq/tarn/internal/netguard"
 )
 
 // DefaultAudience is the aud claim Mint sets when the claims do not name one.
@@ -42,7 +46,7 @@ const (
 type Options struct {
 	// Issuer is the issuer identifier put in the discovery document and in minted tokens,
 	// e.g. "https://login.microsoftonline.com/TENANT/v2.0". Empty means the server's URL.
-	// A name other than the server's URL is reachable only through Client.
+	// A name other than the server's URL is reachable only through Transport.
 	Issuer string
 	// Now is the clock used for the iat and exp claims Mint fills in; nil means time.Now.
 	Now func() time.Time
@@ -97,23 +101,45 @@ func NewWithOptions(t testing.TB, o Options) *Issuer {
 	return i
 }
 
-// Client returns an HTTP client that trusts the issuer's TLS certificate and sends every
-// request, whatever its host, to the issuer's server. Use it as the verifier's HTTP client.
-func (i *Issuer) Client() *http.Client {
+// HostPort returns "127.0.0.1:PORT", the address the issuer's server listens on: the entry
+// that lets a tarn server reach it (tarn serve --allow-endpoint,
+// server.Options.AllowEndpoints).
+func (i *Issuer) HostPort() string { return i.host }
+
+// Transport returns an HTTP transport that trusts the issuer's TLS certificate, sends the
+// requests for the issuer's own host (its name, even a made-up one) to the issuer's server,
+// and sends other requests as they are. Every connection is made with dial, normally the
+// verifier's guard (netguard.Guard.DialContext), which then sees the server's loopback
+// address; nil means a dialer that reaches the issuer's server only. Use it as the
+// verifier's Options.Transport.
+func (i *Issuer) Transport(dial netguard.DialFunc) http.RoundTripper {
+	if dial == nil {
+		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if addr != i.host {
+				return nil, fmt.Errorf("oidctest: no route to %s", addr)
+			}
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}
+	}
 	base := i.srv.Client().Transport.(*http.Transport).Clone()
-	return &http.Client{Transport: rewrite{host: i.host, next: base}}
+	base.DialContext = dial
+	u, _ := url.Parse(i.URL)
+	return rewrite{name: u.Host, host: i.host, next: base}
 }
 
 type rewrite struct {
-	host string
-	next http.RoundTripper
+	name, host string
+	next       http.RoundTripper
 }
 
 func (r rewrite) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	req.URL.Scheme = "https"
-	req.URL.Host = r.host
-	req.Host = r.host
+	if req.URL.Host == r.name {
+		req = req.Clone(req.Context())
+		req.URL.Scheme = "https"
+		req.URL.Host = r.host
+		req.Host = r.host
+	}
 	return r.next.RoundTrip(req)
 }
 

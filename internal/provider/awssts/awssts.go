@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"reflect"
 	"regexp"
@@ -28,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/errs"
@@ -53,15 +53,20 @@ type Options struct {
 	// "default". Nil means the AWS default credential chain, loaded with
 	// config.LoadDefaultConfig on first use.
 	DefaultCredentials aws.CredentialsProvider
-	// HTTPClient carries the STS and S3 requests; nil means a client that refuses
-	// link-local and metadata addresses (package netguard).
-	HTTPClient *http.Client
+	// Guard checks the sts_endpoint and s3_endpoint of creds keys when they are configured,
+	// and every connection to STS and S3 when it is made; nil means a guard that allows
+	// public addresses only.
+	Guard *netguard.Guard
+	// Transport, when set, builds the transport of STS and S3 requests around the guard's
+	// dial function; tests use it to send the requests meant for AWS to a stand-in.
+	Transport func(dial netguard.DialFunc) http.RoundTripper
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
 // Driver vends AWS and S3-compatible credentials. It is safe for concurrent use.
 type Driver struct {
+	guard      *netguard.Guard
 	httpClient *http.Client
 	now        func() time.Time
 
@@ -71,10 +76,11 @@ type Driver struct {
 
 // New returns a driver with the given options.
 func New(o Options) *Driver {
-	d := &Driver{httpClient: o.HTTPClient, now: o.Now}
-	if d.httpClient == nil {
-		d.httpClient = netguard.Client(time.Minute, false)
+	d := &Driver{guard: o.Guard, now: o.Now}
+	if d.guard == nil {
+		d.guard = &netguard.Guard{}
 	}
+	d.httpClient = d.guard.Client(netguard.ClientOptions{Timeout: time.Minute, Transport: o.Transport})
 	if d.now == nil {
 		d.now = time.Now
 	}
@@ -108,8 +114,10 @@ var (
 
 // CheckConfig validates an aws creds key configuration and returns it in canonical form,
 // with Region, Source and MaxDurationSeconds defaulted and endpoints without a trailing
-// slash. It returns an error of kind Invalid naming the bad field.
-func (d *Driver) CheckConfig(cfg api.CredsKeyConfig, hasSecret bool) (api.CredsKeyConfig, error) {
+// slash. It returns an error of kind Invalid naming the bad field, and for an endpoint
+// whose host resolves to an address the driver's guard refuses (loopback, private, CGNAT,
+// link-local, metadata, ...) one that names the address and the flag that allows it.
+func (d *Driver) CheckConfig(ctx context.Context, cfg api.CredsKeyConfig, check provider.ConfigCheck) (api.CredsKeyConfig, error) {
 	if f := foreignField(cfg); f != "" {
 		return cfg, errs.E(errs.Invalid, "provider aws does not take %s", f)
 	}
@@ -123,10 +131,10 @@ func (d *Driver) CheckConfig(cfg api.CredsKeyConfig, hasSecret bool) (api.CredsK
 		}
 	}
 	var err error
-	if cfg.STSEndpoint, err = checkEndpoint("sts_endpoint", cfg.STSEndpoint); err != nil {
+	if cfg.STSEndpoint, err = d.checkEndpoint(ctx, "sts_endpoint", cfg.STSEndpoint); err != nil {
 		return cfg, err
 	}
-	if cfg.S3Endpoint, err = checkEndpoint("s3_endpoint", cfg.S3Endpoint); err != nil {
+	if cfg.S3Endpoint, err = d.checkEndpoint(ctx, "s3_endpoint", cfg.S3Endpoint); err != nil {
 		return cfg, err
 	}
 	if (cfg.STSEndpoint == "") != (cfg.S3Endpoint == "") {
@@ -158,7 +166,7 @@ func (d *Driver) CheckConfig(cfg api.CredsKeyConfig, hasSecret bool) (api.CredsK
 	}
 	switch cfg.Source {
 	case api.SourceDefault:
-		if cfg.AccessKeyID != "" || hasSecret {
+		if cfg.AccessKeyID != "" || check.HasSecret {
 			return cfg, errs.E(errs.Invalid, "access_key_id and a secret go with source %q, not %q", api.SourceAccessKey, api.SourceDefault)
 		}
 		if cfg.STSEndpoint != "" {
@@ -169,7 +177,7 @@ func (d *Driver) CheckConfig(cfg api.CredsKeyConfig, hasSecret bool) (api.CredsK
 		if !keyIDRe.MatchString(cfg.AccessKeyID) {
 			return cfg, errs.E(errs.Invalid, "source %q needs access_key_id (3 to 128 printable characters)", api.SourceAccessKey)
 		}
-		if !hasSecret {
+		if !check.HasSecret {
 			return cfg, errs.E(errs.Invalid, "source %q needs the secret access key as the creds key's secret", api.SourceAccessKey)
 		}
 	default:
@@ -210,8 +218,8 @@ func foreignField(cfg api.CredsKeyConfig) string {
 }
 
 // checkEndpoint validates an http(s) endpoint URL without path, query or user information
-// and returns it without a trailing slash.
-func checkEndpoint(field, s string) (string, error) {
+// whose host the guard accepts, and returns it without a trailing slash.
+func (d *Driver) checkEndpoint(ctx context.Context, field, s string) (string, error) {
 	if s == "" {
 		return "", nil
 	}
@@ -231,10 +239,11 @@ func checkEndpoint(field, s string) (string, error) {
 	case u.Path != "" && u.Path != "/", u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
 		return bad("has a path, query or fragment")
 	}
-	if ip, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil && (ip.IsLinkLocalUnicast() || ip.IsUnspecified() || ip.IsMulticast()) {
-		return bad("is a link-local, unspecified or multicast address")
+	canon := u.Scheme + "://" + u.Host
+	if err := d.guard.CheckURL(ctx, field, canon); err != nil {
+		return "", err
 	}
-	return u.Scheme + "://" + u.Host, nil
+	return canon, nil
 }
 
 // Vend assumes the creds key's role with a session policy limited to req.Location and
@@ -242,7 +251,8 @@ func checkEndpoint(field, s string) (string, error) {
 // MaxDurationSeconds and at least 15 minutes. It returns an error of kind Invalid for a
 // location that is not s3://, whose policy is too long, or, on an S3-compatible store, whose
 // prefix holds "*", "?" or "$" (such stores do not implement IAM's escapes), and of kind Unavailable when STS
-// refuses or cannot be reached; errors carry the AWS error code and message, never a secret.
+// refuses or cannot be reached; errors carry the AWS error code, never the endpoint's message
+// nor a secret.
 func (d *Driver) Vend(ctx context.Context, req provider.Request) (*api.Credentials, error) {
 	seconds := durationSeconds(req.TTL, req.Key.Config.MaxDurationSeconds)
 	return d.assume(ctx, req.Key, req.Location, req.Mode, seconds, SessionName(req.Session), true)
@@ -394,42 +404,58 @@ func (e *sourceError) Error() string {
 }
 func (e *sourceError) Unwrap() error { return e.err }
 
-// awsError returns the AWS error code and message of err, or two empty strings.
+// awsError returns the AWS error code and message of err, or two empty strings. The code
+// is cut to what an AWS error code may hold (safeCode); the message is for classifying the
+// error only, never for showing: an endpoint may be any service that answers with an XML
+// error, and its message could carry that service's secrets.
 func awsError(err error) (code, msg string) {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
-		return ae.ErrorCode(), oneLine(ae.ErrorMessage())
+		return safeCode(ae.ErrorCode()), ae.ErrorMessage()
 	}
 	return "", ""
 }
 
-// oneLine flattens and shortens an upstream message for a user-facing detail.
-func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 300 {
-		s = s[:300] + "..."
+// safeCode returns code if it looks like an error code (at most 48 of A-Z, a-z, 0-9, ".",
+// "_", "-"), else "".
+func safeCode(code string) string {
+	if !codeRe.MatchString(code) {
+		return ""
 	}
-	return s
+	return code
 }
 
-// transportError describes a failure to reach an endpoint, or "".
-func transportError(err error) string {
-	var se *sourceError
-	if errors.As(err, &se) {
+var codeRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,48}$`)
+
+// upstreamFailure describes an error of a request to STS or S3 in tarn's words: the AWS
+// error code when the endpoint answered one, else that the endpoint cannot be reached (with
+// the guard's reason when the guard refused its address), or that its answer could not be
+// used. It never includes the endpoint's own message, nor whether a connection was refused
+// or timed out.
+func upstreamFailure(err error) string {
+	if code, _ := awsError(err); code != "" {
+		return code
+	}
+	var (
+		se      *sourceError
+		refused *netguard.RefusedError
+		ae      smithy.APIError
+		send    *smithyhttp.RequestSendError
+		op      *net.OpError
+		dns     *net.DNSError
+	)
+	switch {
+	case errors.As(err, &se):
 		return "the tarn server's own AWS credentials are unavailable (default chain): configure them on the server or use source access-key"
+	case errors.As(err, &refused):
+		return "cannot reach the endpoint: " + refused.Error()
+	case errors.As(err, &ae):
+		return "the endpoint answered an error without a usable error code"
+	case errors.As(err, &send), errors.As(err, &op), errors.As(err, &dns),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "cannot reach the endpoint"
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return "the request was cancelled or timed out"
-	}
-	var oe *net.OpError
-	if errors.As(err, &oe) {
-		return "cannot reach the endpoint: " + oe.Error()
-	}
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) {
-		return "cannot resolve the endpoint: " + dnsErr.Error()
-	}
-	return ""
+	return "the endpoint's answer could not be used"
 }
 
 // assumeHint tells what to check for an AssumeRole error code and message.
@@ -460,22 +486,17 @@ func assumeHint(code, msg string, cfg api.CredsKeyConfig) string {
 }
 
 // assumeError classifies an AssumeRole failure. STS refusals are configuration problems on
-// the server's side, hence of kind Unavailable.
+// the server's side, hence of kind Unavailable. The detail names the AWS error code and
+// what to check, never the endpoint's message.
 func assumeError(key provider.Key, err error) error {
 	var e *errs.Error
 	if errors.As(err, &e) {
 		return err
 	}
 	cfg := key.Config
-	code, msg := awsError(err)
-	var detail string
-	switch {
-	case code != "":
-		detail = fmt.Sprintf("AssumeRole of %s failed: %s: %s; %s (tarn creds verify %s/%s)", cfg.RoleARN, code, msg, assumeHint(code, msg, cfg), key.Org, key.Name)
-	case transportError(err) != "":
-		detail = fmt.Sprintf("AssumeRole of %s failed: %s", cfg.RoleARN, transportError(err))
-	default:
-		detail = fmt.Sprintf("AssumeRole of %s failed; check the creds key with tarn creds verify %s/%s", cfg.RoleARN, key.Org, key.Name)
+	detail := fmt.Sprintf("AssumeRole of %s failed: %s", cfg.RoleARN, upstreamFailure(err))
+	if code, msg := awsError(err); code != "" {
+		detail += fmt.Sprintf("; %s (tarn creds verify %s/%s)", assumeHint(code, msg, cfg), key.Org, key.Name)
 	}
 	return errs.Wrap(errs.Unavailable, err, detail)
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/netguard"
+	"github.com/tarnhq/tarn/internal/netguard/netguardtest"
 	"github.com/tarnhq/tarn/internal/provider"
 )
 
@@ -27,7 +29,7 @@ func awsConfig() api.CredsKeyConfig {
 }
 
 func TestCheckConfigDefaults(t *testing.T) {
-	got, err := New(Options{}).CheckConfig(awsConfig(), false)
+	got, err := New(Options{}).CheckConfig(context.Background(), awsConfig(), provider.ConfigCheck{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +47,7 @@ func TestCheckConfigS3Compatible(t *testing.T) {
 	cfg.STSEndpoint, cfg.S3Endpoint = "http://127.0.0.1:9000/", "http://127.0.0.1:9000"
 	cfg.Source, cfg.AccessKeyID, cfg.PathStyle = api.SourceAccessKey, "tarnuser", true
 	cfg.Region = "local"
-	got, err := New(Options{}).CheckConfig(cfg, true)
+	got, err := loopbackDriver(t).CheckConfig(context.Background(), cfg, provider.ConfigCheck{HasSecret: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +110,7 @@ func TestCheckConfigRefuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := awsConfig()
 			tc.mod(&cfg)
-			_, err := New(Options{}).CheckConfig(cfg, tc.hasSecret)
+			_, err := loopbackDriver(t).CheckConfig(context.Background(), cfg, provider.ConfigCheck{HasSecret: tc.hasSecret})
 			if !errs.Is(errs.Invalid, err) {
 				t.Fatalf("err = %v, want Invalid", err)
 			}
@@ -197,22 +199,45 @@ func fakeAWSKey() provider.Key {
 	return provider.Key{Org: "acme", Name: "s3", Version: 2, Config: cfg, Secret: []byte("sourcesecret")}
 }
 
-// redirect sends every request to srv, whatever host the SDK chose (sts.eu-west-1.amazonaws.com).
-type redirect struct{ srv *httptest.Server }
-
-func (r redirect) RoundTrip(req *http.Request) (*http.Response, error) {
-	u, _ := url.Parse(r.srv.URL)
-	req = req.Clone(req.Context())
-	req.URL.Scheme, req.URL.Host = u.Scheme, u.Host
-	return r.srv.Client().Transport.RoundTrip(req)
+// loopbackDriver returns a driver whose guard allows the endpoint http://127.0.0.1:9000 of
+// the configuration tests (which never connect).
+func loopbackDriver(t *testing.T) *Driver {
+	t.Helper()
+	g, err := netguard.New(netguard.Options{Allow: []string{"127.0.0.1:9000"}, Dial: netguardtest.Dial(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(Options{Guard: g})
 }
 
-// fakeAWS starts a fake STS and returns a driver whose requests to AWS all go to it.
-func fakeAWS(t *testing.T, f *fakeSTS, o Options) *Driver {
+// redirect sends every request to host, whatever host the SDK chose
+// (sts.eu-west-1.amazonaws.com), through next.
+type redirect struct {
+	host string
+	next http.RoundTripper
+}
+
+func (r redirect) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.URL.Scheme, req.URL.Host = "http", r.host
+	return r.next.RoundTrip(req)
+}
+
+// fakeAWS starts a fake STS and returns a driver whose requests to AWS all go to it,
+// through a guard that allows the fake's address only.
+func fakeAWS(t *testing.T, f http.Handler, o Options) *Driver {
 	t.Helper()
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	o.HTTPClient = &http.Client{Transport: redirect{srv}}
+	host := strings.TrimPrefix(srv.URL, "http://")
+	g, err := netguard.New(netguard.Options{Allow: []string{host}, Dial: netguardtest.Dial(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Guard = g
+	o.Transport = func(dial netguard.DialFunc) http.RoundTripper {
+		return redirect{host: host, next: &http.Transport{DialContext: dial}}
+	}
 	return New(o)
 }
 
@@ -282,10 +307,13 @@ func TestVendErrors(t *testing.T) {
 	if !errors.As(err, &e) {
 		t.Fatal("not an *errs.Error")
 	}
-	for _, want := range []string{"AssumeRole of " + testRole + " failed: AccessDenied: User: arn:aws:iam::210987654321:user/tarn is not authorized", "trust policy", "tarn creds verify acme/s3"} {
+	for _, want := range []string{"AssumeRole of " + testRole + " failed: AccessDenied; ", "trust policy", "tarn creds verify acme/s3"} {
 		if !strings.Contains(e.Detail, want) {
 			t.Errorf("detail %q lacks %q", e.Detail, want)
 		}
+	}
+	if strings.Contains(e.Detail, "is not authorized") {
+		t.Errorf("detail %q repeats STS's message", e.Detail)
 	}
 	if strings.Contains(err.Error(), "sourcesecret") || strings.Contains(e.Detail, "\n") {
 		t.Errorf("error leaks the secret or spans lines: %v", err)
@@ -307,13 +335,18 @@ func TestVendErrors(t *testing.T) {
 		t.Errorf("missing server credentials: err = %v", err)
 	}
 
-	// An unreachable endpoint.
+	// An unreachable endpoint, allowed by the operator: the detail does not tell a closed
+	// port from any other failure to connect.
 	gone := httptest.NewServer(f)
 	gone.Close()
 	key = fakeAWSKey()
 	key.Config.STSEndpoint, key.Config.S3Endpoint = gone.URL, gone.URL
-	_, err = New(Options{}).Vend(context.Background(), provider.Request{Key: key, Location: loc, Mode: api.ModeRead, TTL: time.Hour})
-	if !errs.Is(errs.Unavailable, err) || !strings.Contains(err.Error(), "cannot reach the endpoint") {
+	g, err := netguard.New(netguard.Options{Allow: []string{strings.TrimPrefix(gone.URL, "http://")}, Dial: netguardtest.Dial(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(Options{Guard: g}).Vend(context.Background(), provider.Request{Key: key, Location: loc, Mode: api.ModeRead, TTL: time.Hour})
+	if !errs.Is(errs.Unavailable, err) || !errors.As(err, &e) || e.Detail != "AssumeRole of "+testRole+" failed: cannot reach the endpoint" {
 		t.Errorf("unreachable STS: err = %v", err)
 	}
 
@@ -367,7 +400,7 @@ func TestVendorKeepsExternalID(t *testing.T) {
 	v := provider.New(map[string]provider.Driver{Name: New(Options{})}, nil)
 	cfg := awsConfig()
 	cfg.ExternalID = ""
-	raw, err := v.CheckConfig(Name, cfg, nil, false)
+	raw, err := v.CheckConfig(context.Background(), Name, cfg, provider.ConfigCheck{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,8 @@ import (
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/errs"
 	"github.com/tarnhq/tarn/internal/miniotest"
+	"github.com/tarnhq/tarn/internal/netguard"
+	"github.com/tarnhq/tarn/internal/netguard/netguardtest"
 	"github.com/tarnhq/tarn/internal/provider"
 	"github.com/tarnhq/tarn/internal/provider/awssts"
 	"github.com/tarnhq/tarn/internal/provider/providertest"
@@ -34,7 +36,7 @@ func TestMain(m *testing.M) { miniotest.Main(m) }
 func minioKey(t *testing.T, srv *miniotest.Server, vendor *provider.Vendor) provider.Key {
 	t.Helper()
 	req := srv.CredsKey("s3://" + srv.Bucket + "/datasets")
-	raw, err := vendor.CheckConfig(req.Provider, req.Config, nil, true)
+	raw, err := vendor.CheckConfig(context.Background(), req.Provider, req.Config, provider.ConfigCheck{Org: "acme", HasSecret: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,8 +47,20 @@ func minioKey(t *testing.T, srv *miniotest.Server, vendor *provider.Vendor) prov
 	return key
 }
 
-func newVendor() *provider.Vendor {
-	return provider.New(map[string]provider.Driver{awssts.Name: awssts.New(awssts.Options{})}, nil)
+// minioDriver returns a driver whose guard allows srv's MinIO, as tarn serve
+// --allow-endpoint 127.0.0.1:PORT does.
+func minioDriver(t *testing.T, srv *miniotest.Server) *awssts.Driver {
+	t.Helper()
+	g, err := netguard.New(netguard.Options{Allow: []string{srv.HostPort()}, Dial: netguardtest.Dial(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return awssts.New(awssts.Options{Guard: g})
+}
+
+func newVendor(t *testing.T, srv *miniotest.Server) *provider.Vendor {
+	t.Helper()
+	return provider.New(map[string]provider.Driver{awssts.Name: minioDriver(t, srv)}, nil)
 }
 
 func parse(t *testing.T, s string) location.Location {
@@ -74,7 +88,7 @@ func s3With(c *api.Credentials) *s3.Client {
 // The shared conformance suite, against a real MinIO.
 func TestConformance(t *testing.T) {
 	srv := miniotest.Start(t)
-	d := awssts.New(awssts.Options{})
+	d := minioDriver(t, srv)
 	v := provider.New(map[string]provider.Driver{awssts.Name: d}, nil)
 	root := srv.S3(srv.RootUser, srv.RootPassword, "")
 	providertest.Run(t, providertest.Setup{
@@ -133,7 +147,7 @@ func list(ctx context.Context, c *s3.Client, bucket, prefix string) error {
 func TestMinIOCredentialsStayInPrefixAndMode(t *testing.T) {
 	ctx := context.Background()
 	srv := miniotest.Start(t)
-	v := newVendor()
+	v := newVendor(t, srv)
 	key := minioKey(t, srv, v)
 	root := srv.S3(srv.RootUser, srv.RootPassword, "")
 	b := srv.Bucket
@@ -227,7 +241,7 @@ func TestMinIOCredentialsStayInPrefixAndMode(t *testing.T) {
 func TestMinIOBucketRoot(t *testing.T) {
 	ctx := context.Background()
 	srv := miniotest.Start(t)
-	v := newVendor()
+	v := newVendor(t, srv)
 	key := minioKey(t, srv, v)
 	key.Config.Roots = []string{"s3://" + srv.Bucket}
 	c, err := v.Vend(ctx, awssts.Name, provider.Request{Key: key, Location: parse(t, "s3://"+srv.Bucket), Mode: api.ModeWrite, TTL: time.Hour})
@@ -247,7 +261,7 @@ func TestMinIOBucketRoot(t *testing.T) {
 // rather than vended too broadly.
 func TestMinIORefusesWildcardPrefix(t *testing.T) {
 	srv := miniotest.Start(t)
-	v := newVendor()
+	v := newVendor(t, srv)
 	key := minioKey(t, srv, v)
 	_, err := v.Vend(context.Background(), awssts.Name, provider.Request{Key: key, Location: parse(t, "s3://"+srv.Bucket+"/datasets/a*"), Mode: api.ModeRead, TTL: time.Hour})
 	if !errs.Is(errs.Invalid, err) {
@@ -258,7 +272,7 @@ func TestMinIORefusesWildcardPrefix(t *testing.T) {
 func TestMinIOVerify(t *testing.T) {
 	ctx := context.Background()
 	srv := miniotest.Start(t)
-	v := newVendor()
+	v := newVendor(t, srv)
 	key := minioKey(t, srv, v)
 	loc := parse(t, "s3://"+srv.Bucket+"/datasets/coco")
 
@@ -303,7 +317,7 @@ func TestMinIOVerify(t *testing.T) {
 func TestMinIOVerifyNamesTheCause(t *testing.T) {
 	ctx := context.Background()
 	srv := miniotest.Start(t)
-	v := newVendor()
+	v := newVendor(t, srv)
 	loc := parse(t, "s3://"+srv.Bucket+"/datasets/coco")
 
 	// A wrong secret: assume role fails and says which key was refused.

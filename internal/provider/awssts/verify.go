@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/errs"
@@ -203,13 +204,14 @@ func randomHex() string {
 	return hex.EncodeToString(b)
 }
 
-// detailOf returns the user-facing detail of err.
+// detailOf returns the user-facing detail of err: the detail of an *errs.Error (assume
+// returns no other kind of error).
 func detailOf(err error) string {
 	var e *errs.Error
 	if errors.As(err, &e) {
 		return e.Detail
 	}
-	return err.Error()
+	return "the request failed"
 }
 
 func isCode(err error, codes ...string) bool {
@@ -225,16 +227,14 @@ func isCode(err error, codes ...string) bool {
 func denied(err error) bool { return isCode(err, "AccessDenied", "Forbidden") }
 
 // s3Detail explains an S3 error for a verify check; needs names the permissions the step
-// needs. It returns "" for a nil error.
+// needs. It names the S3 error code, never the store's message. It returns "" for a nil
+// error.
 func s3Detail(err error, cfg api.CredsKeyConfig, loc location.Location, needs string) string {
 	if err == nil {
 		return ""
 	}
 	code, msg := awsError(err)
 	what := code
-	if msg != "" {
-		what += ": " + msg
-	}
 	lower := strings.ToLower(code + " " + msg)
 	switch {
 	case strings.Contains(lower, "kms"):
@@ -252,23 +252,18 @@ func s3Detail(err error, cfg api.CredsKeyConfig, loc location.Location, needs st
 	case code != "":
 		return what
 	}
-	if t := transportError(err); t != "" {
-		return "S3: " + t
+	var op *smithy.OperationError
+	if !errors.As(err, &op) {
+		return err.Error() // tarn's own words (roundTrip)
 	}
-	return err.Error()
+	return "S3: " + upstreamFailure(err)
 }
 
-// CallerARN returns the ARN of the identity that a creds key configured as cfg calls STS
-// with: the access key cfg.AccessKeyID with its secret for source "access-key", the server's
-// AWS default credential chain otherwise. It uses sts:GetCallerIdentity. Provision takes the
-// answer as the principal of the trust policy. Errors are of kind Unavailable and carry the
-// AWS error code, never the secret.
-func CallerARN(ctx context.Context, cfg api.CredsKeyConfig, secret []byte) (string, error) {
-	return New(Options{}).CallerARN(ctx, provider.Key{Config: cfg, Secret: secret})
-}
-
-// CallerARN is like the package function CallerARN, with the driver's default credentials
-// and HTTP client.
+// CallerARN returns the ARN of the identity that key calls STS with: the access key
+// AccessKeyID with the key's secret for source "access-key", the server's AWS default
+// credential chain otherwise. It uses sts:GetCallerIdentity. Provision takes the answer as
+// the principal of the trust policy. Errors are of kind Unavailable and carry the AWS error
+// code, never the endpoint's message nor the secret.
 func (d *Driver) CallerARN(ctx context.Context, key provider.Key) (string, error) {
 	client, err := d.stsClient(ctx, key)
 	if err != nil {
@@ -276,11 +271,9 @@ func (d *Driver) CallerARN(ctx context.Context, key provider.Key) (string, error
 	}
 	out, err := client.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
-		detail := "GetCallerIdentity failed"
+		detail := "GetCallerIdentity failed: " + upstreamFailure(err)
 		if code, msg := awsError(err); code != "" {
-			detail += ": " + code + ": " + msg + "; " + assumeHint(code, msg, key.Config)
-		} else if t := transportError(err); t != "" {
-			detail += ": " + t
+			detail += "; " + assumeHint(code, msg, key.Config)
 		}
 		return "", errs.Wrap(errs.Unavailable, err, detail+"; give the principal with --principal-arn instead")
 	}

@@ -26,8 +26,8 @@ func TestConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := provider.New(map[string]provider.Driver{Name: d}, nil)
-	root := "file://" + filepath.Join(allowed, "org")
-	if _, err := v.CheckConfig(Name, api.CredsKeyConfig{Roots: []string{root}}, nil, false); err != nil {
+	root := "file://" + filepath.Join(allowed, "acme")
+	if _, err := v.CheckConfig(context.Background(), Name, api.CredsKeyConfig{Roots: []string{root}}, provider.ConfigCheck{Org: "acme"}); err != nil {
 		t.Fatal(err)
 	}
 	base, err := location.Parse(root + "/conf")

@@ -44,9 +44,13 @@ func New(allowedRoots []string) (*Driver, error) {
 	return d, nil
 }
 
-// CheckConfig accepts roots that are file:// directories inside the allow-list.
-func (d *Driver) CheckConfig(cfg api.CredsKeyConfig, hasSecret bool) (api.CredsKeyConfig, error) {
-	if hasSecret || !reflect.DeepEqual(cfg, api.CredsKeyConfig{Roots: cfg.Roots}) {
+// CheckConfig accepts roots that are file:// directories inside the allow-list. Org
+// admins may use only roots inside <allowed directory>/<check.Org> (symbolic links
+// resolved), so that an org never reaches another org's files; a superuser may use any
+// directory of the allow-list. Roots outside the allow-list are of kind Invalid, roots
+// outside the org's directories of kind Permission.
+func (d *Driver) CheckConfig(_ context.Context, cfg api.CredsKeyConfig, check provider.ConfigCheck) (api.CredsKeyConfig, error) {
+	if check.HasSecret || !reflect.DeepEqual(cfg, api.CredsKeyConfig{Roots: cfg.Roots}) {
 		return cfg, errs.E(errs.Invalid, "provider file takes only roots (--root)")
 	}
 	for _, r := range cfg.Roots {
@@ -58,8 +62,35 @@ func (d *Driver) CheckConfig(cfg api.CredsKeyConfig, hasSecret bool) (api.CredsK
 			return cfg, errs.E(errs.Invalid, "%s is outside the directories this server allows (%s); the operator can add one with tarn serve --file-root",
 				r, strings.Join(d.allowed, ", ")).WithCode(api.CodeInvalidLocation)
 		}
+		if !check.Superuser && !d.inOrgDir(check.Org, l.FilePath()) {
+			return cfg, errs.E(errs.Permission, "%s is outside org %s's directory (%s): org admins may use only roots inside it; a superuser can create a creds key elsewhere under the server's file roots",
+				r, check.Org, strings.Join(d.orgDirs(check.Org), ", ")).WithCode(api.CodeInvalidLocation)
+		}
 	}
 	return cfg, nil
+}
+
+// orgDirs returns the directories of org: <allowed>/<org> for each allowed directory.
+func (d *Driver) orgDirs(org string) []string {
+	if org == "" || org != filepath.Base(org) || org == "." || org == ".." {
+		return nil // never an allowed directory itself, nor outside one
+	}
+	dirs := make([]string, len(d.allowed))
+	for i, a := range d.allowed {
+		dirs[i] = filepath.Join(a, org)
+	}
+	return dirs
+}
+
+// inOrgDir reports whether dir, with symbolic links resolved, lies within one of org's
+// directories.
+func (d *Driver) inOrgDir(org, dir string) bool {
+	for _, o := range d.orgDirs(org) {
+		if within(resolve(dir), resolve(o)) {
+			return true
+		}
+	}
+	return false
 }
 
 // permitted reports whether dir, with symbolic links resolved, lies within an allowed root.
@@ -72,8 +103,8 @@ func (d *Driver) permitted(dir string) bool {
 	return false
 }
 
-// Vend answers the directory of req.Location, creating it if needed. It
-// returns an error of kind Permission when symbolic links lead the location out of its root.
+// Vend answers the directory of req.Location, creating it if needed. It returns an error
+// of kind Permission when symbolic links lead the location out of its root.
 func (d *Driver) Vend(ctx context.Context, req provider.Request) (*api.Credentials, error) {
 	if req.Location.Scheme != location.File {
 		return nil, errs.E(errs.Invalid, "provider file cannot vend for %s", req.Location)
@@ -83,13 +114,73 @@ func (d *Driver) Vend(ctx context.Context, req provider.Request) (*api.Credentia
 		return nil, err
 	}
 	// Create the directory so that a new dataset lists as empty rather than missing.
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, errs.Wrap(errs.Unavailable, err, fmt.Sprintf("cannot create %s: %v", req.Location, errors.Unwrap(err)))
+	r, err := d.openDir(req.Key, req.Location)
+	if err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, fmt.Sprintf("cannot create %s: check the server's file permissions", req.Location))
 	}
+	r.Close()
 	if err := d.contained(req.Key, req.Location); err != nil { // a link may have raced in
 		return nil, err
 	}
 	return &api.Credentials{File: &api.FileCredentials{Path: dir}}, nil
+}
+
+// openDir creates the directory of loc, if missing, and opens it. It never creates a
+// directory outside the key's root that holds loc, nor the root outside the allowed
+// directory that holds it, whatever symbolic links lie on the way: both steps run in an
+// os.Root, which refuses paths that leave it.
+func (d *Driver) openDir(key provider.Key, loc location.Location) (*os.Root, error) {
+	root, ok := rootOf(key, loc)
+	if !ok {
+		return nil, fmt.Errorf("%s is outside the key's roots", loc)
+	}
+	rootDir := resolve(root.FilePath())
+	var allowed string
+	for _, a := range d.allowed {
+		if a = resolve(a); within(rootDir, a) {
+			allowed = a
+			break
+		}
+	}
+	if allowed == "" {
+		return nil, fmt.Errorf("%s is outside the allowed file roots", root)
+	}
+	ar, err := os.OpenRoot(allowed)
+	if err != nil {
+		return nil, err
+	}
+	defer ar.Close()
+	rel, _ := filepath.Rel(allowed, rootDir)
+	if err := ar.MkdirAll(rel, 0o750); err != nil {
+		return nil, err
+	}
+	kr, err := ar.OpenRoot(rel)
+	if err != nil {
+		return nil, err
+	}
+	defer kr.Close()
+	sub, ok := loc.Rel(root)
+	if !ok {
+		return nil, fmt.Errorf("%s is outside %s", loc, root)
+	}
+	sub = filepath.FromSlash(sub)
+	if sub == "" {
+		sub = "."
+	}
+	if err := kr.MkdirAll(sub, 0o750); err != nil {
+		return nil, err
+	}
+	return kr.OpenRoot(sub)
+}
+
+// rootOf returns the root of key that holds loc.
+func rootOf(key provider.Key, loc location.Location) (location.Location, bool) {
+	for _, r := range key.Config.Roots {
+		if root, err := location.ParseStorage(r); err == nil && loc.Within(root) {
+			return root, true
+		}
+	}
+	return location.Location{}, false
 }
 
 // contained checks that loc, symbolic links resolved, stays inside the root that holds it
@@ -108,8 +199,8 @@ func (d *Driver) contained(key provider.Key, loc location.Location) error {
 	return errs.E(errs.Permission, "%s leads outside its creds key's roots through a symbolic link", loc)
 }
 
-// Verify checks that the directory exists (creating it, as a vend would) and that a probe
-// file round-trips in it.
+// Verify checks that the directory exists (creating it, as a vend would, never outside the
+// key's root) and that a probe file round-trips in it.
 func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Location) []api.Check {
 	dir := loc.FilePath()
 	checks := []api.Check{}
@@ -124,7 +215,7 @@ func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Loca
 	if !add("inside allowed file roots", d.contained(key, loc)) {
 		return checks
 	}
-	err := os.MkdirAll(dir, 0o750)
+	r, err := d.openDir(key, loc)
 	if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
 		err = fmt.Errorf("%s is not a directory", dir)
 	} else if err != nil {
@@ -133,24 +224,25 @@ func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Loca
 	if !add("directory exists or can be created", err) {
 		return checks
 	}
-	add("probe object round trip", probe(dir))
+	defer r.Close()
+	add("probe object round trip", probe(r, dir))
 	return checks
 }
 
-func probe(dir string) error {
+func probe(r *os.Root, dir string) error {
 	b := make([]byte, 8)
 	rand.Read(b)
-	name := filepath.Join(dir, ".tarn-verify-"+hex.EncodeToString(b))
+	name := ".tarn-verify-" + hex.EncodeToString(b)
 	want := []byte("tarn verify probe")
-	if err := os.WriteFile(name, want, 0o600); err != nil {
+	if err := r.WriteFile(name, want, 0o600); err != nil {
 		return fmt.Errorf("cannot write in %s: check the server's file permissions", dir)
 	}
-	defer os.Remove(name)
-	got, err := os.ReadFile(name)
+	defer r.Remove(name)
+	got, err := r.ReadFile(name)
 	if err != nil || string(got) != string(want) {
 		return fmt.Errorf("cannot read back a probe file in %s", dir)
 	}
-	if err := os.Remove(name); err != nil {
+	if err := r.Remove(name); err != nil {
 		return fmt.Errorf("cannot delete a probe file in %s", dir)
 	}
 	return nil
