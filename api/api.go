@@ -21,6 +21,7 @@ const (
 	CodeNotFound         = "not_found"
 	CodeConflict         = "already_exists"
 	CodeInUse            = "in_use"
+	CodeLocationOverlap  = "location_overlap" // a dataset's location equals, contains or lies inside another's
 	CodeTooLarge         = "body_too_large"
 	CodeUnavailable      = "unavailable"
 	CodeInternal         = "internal"

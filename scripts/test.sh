@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # PostgreSQL, for the store suite and the two-server test (started per test run on a free
-# port by internal/store/postgres/pgtest; nothing is left running).
+# port by internal/pgtest; nothing is left running).
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
 	echo "installing PostgreSQL from Debian's packages..."
 	as_root apt-get update -qq

@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/tarnhq/tarn/internal/miniotest"
-	"github.com/tarnhq/tarn/internal/store/postgres/pgtest"
+	"github.com/tarnhq/tarn/internal/pgtest"
 )
 
 func TestMain(m *testing.M) {

@@ -223,7 +223,7 @@ func TestEveryEndpointDeniesByDefault(t *testing.T) {
 			want: [5]int{ok, ok, ok, ok, ok}},
 		{pattern: "DELETE /orgs/{org}/datasets/{name}",
 			setup: func(t *testing.T, f *fixture, p string) {
-				if _, err := admin.CreateDataset(ctx, "acme", api.CreateDatasetRequest{Name: "victim-" + p, Location: f.root + "/v", CredsKey: "k"}); err != nil {
+				if _, err := admin.CreateDataset(ctx, "acme", api.CreateDatasetRequest{Name: "victim-" + p, Location: f.root + "/victim-" + p, CredsKey: "k"}); err != nil {
 					t.Fatal(err)
 				}
 			},

@@ -23,8 +23,7 @@ import (
 	"github.com/tarnhq/tarn/internal/provider/localfile"
 	"github.com/tarnhq/tarn/internal/secretbox"
 	"github.com/tarnhq/tarn/internal/store"
-	"github.com/tarnhq/tarn/internal/store/postgres"
-	"github.com/tarnhq/tarn/internal/store/sqlite"
+	"github.com/tarnhq/tarn/internal/store/sqlstore"
 )
 
 // Options configure a server. The zero value serves SQLite in ./tarn-data.
@@ -87,6 +86,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	if err := restrictDir(dataDir); err != nil {
+		return nil, err
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -146,12 +148,27 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	return &Server{Store: st, API: a, DataDir: dataDir, log: o.Logger}, nil
 }
 
+// restrictDir takes group and other access away from dir: an existing data dir may have
+// been created readable by others, and it holds the database and the keys.
+func restrictDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		if err := os.Chmod(dir, perm&^0o077); err != nil {
+			return fmt.Errorf("restrict data dir %s to its owner (chmod 700 it): %w", dir, err)
+		}
+	}
+	return nil
+}
+
 func openStore(ctx context.Context, database, dataDir string) (store.Store, error) {
 	switch {
 	case database == "":
-		return sqlite.Open(ctx, filepath.Join(dataDir, "tarn.db"))
+		return sqlstore.OpenSQLite(ctx, filepath.Join(dataDir, "tarn.db"))
 	case strings.HasPrefix(database, "postgres://"), strings.HasPrefix(database, "postgresql://"):
-		return postgres.Open(ctx, database)
+		return sqlstore.OpenPostgres(ctx, database)
 	}
 	return nil, errors.New("--database must be a postgres:// URL (leave it out for the embedded SQLite)")
 }

@@ -1,5 +1,6 @@
 // Package store defines tarn's persistent state and the Store interface that holds it.
-// Implementations live in sqlite/ and postgres/; storetest/ is the suite both must pass.
+// Its one implementation, sqlstore/, runs on SQLite and PostgreSQL; storetest/ is the suite it
+// passes on both.
 //
 // Names (users, orgs, datasets, creds keys) are the identifiers: they are validated by the
 // caller with location.CheckName and never change. Every method is safe for concurrent use.
@@ -137,13 +138,18 @@ type AuditRecord struct {
 	KeyID     string
 }
 
-// AuditQuery selects audit records of one org: those at or after Since (zero: all) with
-// action Action (empty: any); of those, the newest Limit (0: 1000), oldest first.
+// AuditQuery selects audit records of one org: those at or after Since (zero: no bound),
+// strictly before Until (zero: no bound), with an ID below BeforeID (0: no bound) and with
+// action Action (empty: any). Audit returns the newest Limit of them by ID (Limit <= 0:
+// 1000), oldest first; passing the first record's ID as the next query's BeforeID pages
+// backwards. A record without a time is outside every time bound.
 type AuditQuery struct {
-	Org    string
-	Since  time.Time
-	Action string
-	Limit  int
+	Org      string
+	Since    time.Time
+	Until    time.Time
+	BeforeID int64
+	Action   string
+	Limit    int
 }
 
 // Store holds tarn's state.
@@ -171,7 +177,8 @@ type Store interface {
 	// DeleteMember removes a membership; NotFound if there is none.
 	DeleteMember(ctx context.Context, org, user string) error
 
-	// CreateToken adds t; Conflict if its ID or hash is taken.
+	// CreateToken adds t; Conflict if its ID or hash is taken; NotFound if its user or org is
+	// absent; Invalid if it has neither a user nor an identity.
 	CreateToken(ctx context.Context, t Token) error
 	// TokenByHash returns the token with the given SHA-256 hash, revoked or not; NotFound if none.
 	TokenByHash(ctx context.Context, hash []byte) (Token, error)
@@ -212,21 +219,27 @@ type Store interface {
 	// dataset uses it as its creds key or linked key, or it is the org's default.
 	DeleteCredsKey(ctx context.Context, org, name string) error
 
-	// CreateDataset adds d; Conflict if the name is taken in its org; NotFound if the org is absent.
+	// CreateDataset adds d; Conflict if the name is taken in its org; Conflict with code
+	// api.CodeLocationOverlap if d.Location equals, contains or lies inside (by whole path
+	// segments) the location of another dataset of any org (the detail names that dataset
+	// only if it is in d's org); NotFound if the org, the creds key or a linked key is absent.
+	// Of concurrent creates of overlapping locations, at most one succeeds.
 	CreateDataset(ctx context.Context, d Dataset) error
 	// Dataset returns the named dataset; NotFound if absent.
 	Dataset(ctx context.Context, org, name string) (Dataset, error)
 	// Datasets lists an org's datasets ordered by name.
 	Datasets(ctx context.Context, org string) ([]Dataset, error)
+	// SetDatasetPublic sets whether a dataset is public; NotFound if absent.
+	SetDatasetPublic(ctx context.Context, org, name string, public bool) error
 	// DeleteDataset removes a dataset entry; NotFound if absent.
 	DeleteDataset(ctx context.Context, org, name string) error
 	// AddLinkedKey adds key to a dataset's linked keys (idempotent); NotFound if the dataset
 	// or the creds key is absent.
 	AddLinkedKey(ctx context.Context, org, name, key string) error
 
-	// AppendAudit stores r and returns its ID.
+	// AppendAudit stores r and returns its ID; IDs increase.
 	AppendAudit(ctx context.Context, r AuditRecord) (int64, error)
-	// Audit returns the records q selects.
+	// Audit returns the records q selects, oldest (lowest ID) first.
 	Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, error)
 
 	// Ping checks that the database answers; Unavailable if not.
