@@ -317,6 +317,14 @@ type CreateDatasetRequest struct {
 	Public   bool   `json:"public,omitempty"`
 }
 
+// UpdateDatasetRequest is the body of PATCH /orgs/{org}/datasets/{name}; fields left out
+// stay as they are.
+type UpdateDatasetRequest struct {
+	// Public makes the dataset readable by anyone signed in (true) or by the org's members
+	// only (false). Changing it needs the admin role.
+	Public *bool `json:"public,omitempty"`
+}
+
 // Dataset is a registry entry al://org/name.
 type Dataset struct {
 	Org             string    `json:"org"`
@@ -355,10 +363,20 @@ type AuditRecord struct {
 	KeyID     string    `json:"key_id,omitempty"`
 }
 
-// AuditList answers GET /orgs/{org}/audit.
+// AuditList answers GET /orgs/{org}/audit: one page of the newest matching records,
+// oldest first. NextCursor, when set, is the cursor parameter that asks for the page of
+// older records; it is empty on the last page.
 type AuditList struct {
-	Records []AuditRecord `json:"records"`
+	Records    []AuditRecord `json:"records"`
+	NextCursor string        `json:"next_cursor,omitempty"`
 }
+
+// Audit paging: a page holds DefaultAuditLimit records unless the limit parameter asks for
+// another number, at most MaxAuditLimit.
+const (
+	DefaultAuditLimit = 100
+	MaxAuditLimit     = 1000
+)
 
 // Workload identity providers.
 const (

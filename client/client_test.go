@@ -297,18 +297,19 @@ func TestWireProtocol(t *testing.T) {
 		{
 			name: "Audit",
 			call: func(c *Client) (any, error) {
-				return c.Audit(ctx, "acme", AuditQuery{Since: t0.In(time.FixedZone("X", 3600)), Action: "vend"})
+				return c.Audit(ctx, "acme", AuditQuery{Since: t0.In(time.FixedZone("X", 3600)), Until: t0.Add(time.Hour), Action: "vend", Limit: 5, Cursor: "90"})
 			},
-			method: "GET", uri: "/api/v1/orgs/acme/audit?action=vend&since=2025-03-01T12%3A00%3A00Z", status: 200,
-			answer: `{"records":[{"id":7,"time":"2025-03-01T12:00:00Z","request_id":"r1","principal":"alice","org":"acme","action":"vend","result":"ok"}]}`,
-			want:   []api.AuditRecord{{ID: 7, Time: t0, RequestID: "r1", Principal: "alice", Org: "acme", Action: "vend", Result: "ok"}},
+			method: "GET", uri: "/api/v1/orgs/acme/audit?action=vend&cursor=90&limit=5&since=2025-03-01T12%3A00%3A00Z&until=2025-03-01T13%3A00%3A00Z", status: 200,
+			answer: `{"records":[{"id":7,"time":"2025-03-01T12:00:00Z","request_id":"r1","principal":"alice","org":"acme","action":"vend","result":"ok"}],"next_cursor":"7"}`,
+			want: &api.AuditList{Records: []api.AuditRecord{{ID: 7, Time: t0, RequestID: "r1", Principal: "alice", Org: "acme", Action: "vend", Result: "ok"}},
+				NextCursor: "7"},
 		},
 		{
 			name:   "Audit without filters",
 			call:   func(c *Client) (any, error) { return c.Audit(ctx, "acme", AuditQuery{}) },
 			method: "GET", uri: "/api/v1/orgs/acme/audit", status: 200,
 			answer: `{"records":[]}`,
-			want:   []api.AuditRecord{},
+			want:   &api.AuditList{Records: []api.AuditRecord{}},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/tarnhq/tarn/api"
@@ -198,6 +199,15 @@ func (c *Client) CreateDataset(ctx context.Context, org string, req api.CreateDa
 	return &out, nil
 }
 
+// UpdateDataset changes the registry entry al://org/name as req says and returns it.
+func (c *Client) UpdateDataset(ctx context.Context, org, name string, req api.UpdateDatasetRequest) (*api.Dataset, error) {
+	var out api.Dataset
+	if err := c.do(ctx, http.MethodPatch, "/orgs/"+seg(org)+"/datasets/"+seg(name), nil, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Dataset returns the dataset al://org/name.
 func (c *Client) Dataset(ctx context.Context, org, name string) (*api.Dataset, error) {
 	var out api.Dataset
@@ -255,26 +265,39 @@ func (c *Client) LinkedCredentials(ctx context.Context, org, name, key, location
 	return &out, nil
 }
 
-// AuditQuery filters audit records. Zero fields do not filter.
+// AuditQuery selects a page of audit records. Zero fields do not filter.
 type AuditQuery struct {
 	Since  time.Time // only records at or after Since
+	Until  time.Time // only records before Until
 	Action string    // only records of this action
+	Limit  int       // records per page; zero: the server's default (api.DefaultAuditLimit)
+	Cursor string    // the NextCursor of the previous page, for the page of older records
 }
 
-// Audit returns the audit records of org that match q.
-func (c *Client) Audit(ctx context.Context, org string, q AuditQuery) ([]api.AuditRecord, error) {
+// Audit returns one page of the audit records of org that match q: the newest ones (older
+// than q.Cursor's page), oldest first, with the cursor of the next, older page.
+func (c *Client) Audit(ctx context.Context, org string, q AuditQuery) (*api.AuditList, error) {
 	v := url.Values{}
 	if !q.Since.IsZero() {
 		v.Set("since", q.Since.UTC().Format(time.RFC3339Nano))
 	}
+	if !q.Until.IsZero() {
+		v.Set("until", q.Until.UTC().Format(time.RFC3339Nano))
+	}
 	if q.Action != "" {
 		v.Set("action", q.Action)
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Cursor != "" {
+		v.Set("cursor", q.Cursor)
 	}
 	var out api.AuditList
 	if err := c.do(ctx, http.MethodGet, "/orgs/"+seg(org)+"/audit", v, nil, &out); err != nil {
 		return nil, err
 	}
-	return out.Records, nil
+	return &out, nil
 }
 
 type refusedKeyCtx struct{}

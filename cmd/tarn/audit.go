@@ -11,60 +11,103 @@ import (
 )
 
 func (a *app) auditCmd() *cobra.Command {
-	var since, action string
+	var since, until, action, cursor string
+	var limit int
+	var all bool
 	cmd := &cobra.Command{
-		Use:   "audit ORG [--since 1h] [--action A]",
+		Use:   "audit ORG [--since 24h] [--until T] [--action A] [--limit N] [--cursor C | --all]",
 		Short: "Show an org's audit records",
 		Long: `Show an org's audit records: every vend, token exchange, permission change and denial,
 with its principal, target, mode, result and request id. Needs the admin role in the org.
 
---since takes a duration back from now (90m, 24h) or an RFC 3339 time.`,
+Records come in pages, newest page first and oldest record first within a page: --limit
+records (default 100, at most 1000). When older records exist, the text output ends with
+the command for the next page, and --output json carries it as next_cursor; pass it back
+with --cursor. --all reads every page.
+
+--since and --until take a duration back from now (90m, 24h) or an RFC 3339 time.`,
 		Example: `  tarn audit acme --since 1h
-  tarn audit acme --action vend --output json`,
+  tarn audit acme --since 24h --until 2h --action vend --limit 50
+  tarn audit acme --action vend --output json
+  tarn audit acme --since 168h --all --output json > week.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			org := args[0]
 			if err := checkName("org", org); err != nil {
 				return err
 			}
-			q := client.AuditQuery{Action: action}
-			if since != "" {
-				t, err := parseSince(since, a.now())
+			if limit < 1 || limit > api.MaxAuditLimit {
+				return usagef("invalid value %d for --limit: use 1 to %d", limit, api.MaxAuditLimit)
+			}
+			if all && cursor != "" {
+				return usagef("--all reads every page: leave out --cursor")
+			}
+			q := client.AuditQuery{Action: action, Limit: limit, Cursor: cursor}
+			var err error
+			if q.Since, err = parseTimeFlag("since", since, a.now()); err != nil {
+				return err
+			}
+			if q.Until, err = parseTimeFlag("until", until, a.now()); err != nil {
+				return err
+			}
+			var pages []*api.AuditList
+			for {
+				page, err := fetch(a, fmt.Sprintf("read audit of org %s", org), func(c *client.Client) (*api.AuditList, error) {
+					return c.Audit(cmd.Context(), org, q)
+				})
 				if err != nil {
 					return err
 				}
-				q.Since = t
+				pages = append(pages, page)
+				if !all || page.NextCursor == "" {
+					break
+				}
+				q.Cursor = page.NextCursor
 			}
-			recs, err := fetch(a, fmt.Sprintf("read audit of org %s", org), func(c *client.Client) ([]api.AuditRecord, error) {
-				return c.Audit(cmd.Context(), org, q)
-			})
-			if err != nil {
-				return err
+			// Pages come newest first: show them oldest first, as one list.
+			out := api.AuditList{Records: []api.AuditRecord{}, NextCursor: pages[len(pages)-1].NextCursor}
+			for i := len(pages) - 1; i >= 0; i-- {
+				out.Records = append(out.Records, pages[i].Records...)
 			}
-			return a.show(nonNil(recs), func() error {
+			return a.show(out, func() error {
 				t := a.table("TIME", "PRINCIPAL", "ACTION", "TARGET", "MODE", "RESULT", "REQUEST_ID", "DETAIL")
-				for _, r := range recs {
+				for _, r := range out.Records {
 					t.row(fmtTime(r.Time), r.Principal, r.Action, r.Target, r.Mode, r.Result, r.RequestID, r.Detail)
 				}
-				return t.flush()
+				if err := t.flush(); err != nil {
+					return err
+				}
+				if out.NextCursor != "" {
+					fmt.Fprintf(a.stderr, "Older records: run again with --cursor %s (or --all).\n", out.NextCursor)
+				}
+				return nil
 			})
 		},
 	}
-	cmd.Flags().StringVar(&since, "since", "", "only records since this long ago (1h) or this RFC 3339 time")
-	cmd.Flags().StringVar(&action, "action", "", "only records of this action")
+	f := cmd.Flags()
+	f.StringVar(&since, "since", "", "only records since this long ago (24h) or this RFC 3339 time")
+	f.StringVar(&until, "until", "", "only records before this long ago (2h) or this RFC 3339 time")
+	f.StringVar(&action, "action", "", "only records of this action (vend, token.exchange, dataset.create, ...)")
+	f.IntVar(&limit, "limit", api.DefaultAuditLimit, "records per page")
+	f.StringVar(&cursor, "cursor", "", "the next_cursor of the previous page: show the older records")
+	f.BoolVar(&all, "all", false, "read every page")
 	return cmd
 }
 
-// parseSince parses --since: a positive duration back from now, or an RFC 3339 time.
-func parseSince(s string, now time.Time) (time.Time, error) {
+// parseTimeFlag parses the time flag name: a positive duration back from now, an RFC 3339
+// time, or "" for none.
+func parseTimeFlag(name, s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
 	if d, err := time.ParseDuration(s); err == nil {
 		if d <= 0 {
-			return time.Time{}, usagef("invalid value %q for --since: use a positive duration such as 1h", s)
+			return time.Time{}, usagef("invalid value %q for --%s: use a positive duration such as 1h", s, name)
 		}
 		return now.Add(-d), nil
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	return time.Time{}, usagef("invalid value %q for --since: use a duration such as 1h or an RFC 3339 time", s)
+	return time.Time{}, usagef("invalid value %q for --%s: use a duration such as 1h or an RFC 3339 time", s, name)
 }

@@ -55,6 +55,8 @@ func TestRequests(t *testing.T) {
 		{[]string{"ds", "connect", "/srv/ds/coco", "al://acme/coco", "--creds-key", "local"}, "POST /api/v1/orgs/acme/datasets", 201, datasetJSON,
 			"", `{"name":"coco","location":"file:///srv/ds/coco","creds_key":"local"}`},
 		{[]string{"ds", "rm", "al://acme/coco"}, "DELETE /api/v1/orgs/acme/datasets/coco", 204, "", "", ""},
+		{[]string{"ds", "update", "al://acme/coco", "--public"}, "PATCH /api/v1/orgs/acme/datasets/coco", 200, datasetJSON, "", `{"public":true}`},
+		{[]string{"ds", "update", "al://acme/coco", "--public=false"}, "PATCH /api/v1/orgs/acme/datasets/coco", 200, datasetJSON, "", `{"public":false}`},
 		{[]string{"ds", "add-creds-key", "al://acme/coco", "web"}, "PUT /api/v1/orgs/acme/datasets/coco/linked-creds-keys/web", 200, datasetJSON, "", ""},
 		{[]string{"vend", "al://acme/coco", "--mode", "write"}, "POST /api/v1/orgs/acme/datasets/coco/credentials", 200,
 			`{"location":"file:///srv/ds/coco","mode":"write","provider":"file","expires_at":"2025-03-01T13:00:00Z","file":{"path":"/srv/ds/coco"}}`,
@@ -63,9 +65,11 @@ func TestRequests(t *testing.T) {
 			`{"location":"file:///srv/ds/raw","mode":"read","provider":"file","expires_at":"2025-03-01T13:00:00Z","file":{"path":"/srv/ds/raw"}}`,
 			"", `{"location":"file:///srv/ds/raw","mode":"read"}`},
 		{[]string{"audit", "acme", "--since", "1h", "--action", "vend"}, "GET /api/v1/orgs/acme/audit", 200, `{"records":[]}`,
-			"action=vend&since=" + url.QueryEscape("2025-03-01T11:00:00Z"), ""},
+			"action=vend&limit=100&since=" + url.QueryEscape("2025-03-01T11:00:00Z"), ""},
 		{[]string{"audit", "acme", "--since", "2025-02-01T00:00:00+01:00"}, "GET /api/v1/orgs/acme/audit", 200, `{"records":[]}`,
-			"since=" + url.QueryEscape("2025-01-31T23:00:00Z"), ""},
+			"limit=100&since=" + url.QueryEscape("2025-01-31T23:00:00Z"), ""},
+		{[]string{"audit", "acme", "--until", "30m", "--limit", "5", "--cursor", "42"}, "GET /api/v1/orgs/acme/audit", 200, `{"records":[]}`,
+			"cursor=42&limit=5&until=" + url.QueryEscape("2025-03-01T11:30:00Z"), ""},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			srv := newFakeAPI(t, map[string]route{tc.route: {tc.status, tc.answer}})
@@ -144,6 +148,10 @@ func TestTextOutput(t *testing.T) {
 			`{"records":[{"id":1,"time":"2025-03-01T11:59:00Z","request_id":"r1","principal":"alice","org":"acme","action":"vend","target":"file:///srv/ds/coco","mode":"read","result":"ok"}]}`,
 			"TIME                  PRINCIPAL  ACTION  TARGET               MODE  RESULT  REQUEST_ID  DETAIL\n" +
 				"2025-03-01T11:59:00Z  alice      vend    file:///srv/ds/coco  read  ok      r1          -\n", ""},
+		{[]string{"audit", "acme", "--limit", "1"}, "GET /api/v1/orgs/acme/audit",
+			`{"records":[{"id":9,"time":"2025-03-01T11:59:00Z","request_id":"r9","principal":"alice","org":"acme","action":"vend","result":"ok"}],"next_cursor":"9"}`,
+			"TIME                  PRINCIPAL  ACTION  TARGET  MODE  RESULT  REQUEST_ID  DETAIL\n" +
+				"2025-03-01T11:59:00Z  alice      vend    -       -     ok      r9          -\n", "Older records: run again with --cursor 9 (or --all).\n"},
 		{[]string{"vend", "al://acme/coco", "--format", "env"}, "POST /api/v1/orgs/acme/datasets/coco/credentials",
 			`{"location":"file:///srv/ds/my coco","mode":"read","provider":"file","expires_at":"2025-03-01T13:00:00Z","file":{"path":"/srv/ds/it's"}}`,
 			"export TARN_FILE_PATH='/srv/ds/it'\\''s'\n", ""},
@@ -235,6 +243,9 @@ func TestUsageChecksBeforeAnyRequest(t *testing.T) {
 		{"creds", "add", "acme/k"},
 		{"audit", "acme", "--since", "yesterday"},
 		{"audit", "acme", "--since", "-1h"},
+		{"audit", "acme", "--limit", "0"},
+		{"ds", "update", "al://acme/coco"},
+		{"audit", "acme", "--all", "--cursor", "5"},
 		{"ls", "s3://x"},
 		{"cat", "al://acme/coco"},
 		{"ls", "/tmp", "--org", "acme"},

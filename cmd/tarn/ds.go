@@ -16,7 +16,7 @@ func (a *app) dsCmd() *cobra.Command {
 		Aliases: []string{"dataset"},
 		Short:   "Manage datasets (al://ORG/NAME)",
 	})
-	cmd.AddCommand(append([]*cobra.Command{a.dsCreateCmd(), a.dsConnectCmd(), a.dsLsCmd(), a.dsInfoCmd(), a.dsRmCmd(), a.dsAddCredsKeyCmd()}, a.dsDataCmds()...)...)
+	cmd.AddCommand(append([]*cobra.Command{a.dsCreateCmd(), a.dsConnectCmd(), a.dsLsCmd(), a.dsInfoCmd(), a.dsUpdateCmd(), a.dsRmCmd(), a.dsAddCredsKeyCmd()}, a.dsDataCmds()...)...)
 	return cmd
 }
 
@@ -54,7 +54,7 @@ creds key. Needs the writer role in the org.`,
 			return a.showf(d, "Created %s at %s (creds key %s, %s).\n", datasetPath(d), d.Location, d.CredsKey, visibility(d.Public))
 		},
 	}
-	cmd.Flags().BoolVar(&public, "public", false, "let anyone read the dataset, even without a token")
+	cmd.Flags().BoolVar(&public, "public", false, "let anyone signed in read the dataset (needs the admin role)")
 	cmd.Flags().StringVar(&key, "creds-key", "", "creds key to vend through (default: the default storage's)")
 	return cmd
 }
@@ -95,7 +95,7 @@ or a local directory. Needs the writer role in the org.`,
 			return a.showf(d, "Connected %s to %s (creds key %s, %s).\n", datasetPath(d), d.Location, d.CredsKey, visibility(d.Public))
 		},
 	}
-	cmd.Flags().BoolVar(&public, "public", false, "let anyone read the dataset, even without a token")
+	cmd.Flags().BoolVar(&public, "public", false, "let anyone signed in read the dataset (needs the admin role)")
 	cmd.Flags().StringVar(&key, "creds-key", "", "creds key that vends for LOCATION (required)")
 	cmd.MarkFlagRequired("creds-key")
 	return cmd

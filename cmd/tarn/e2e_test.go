@@ -367,10 +367,12 @@ func TestNewUserWalkthrough(t *testing.T) {
 	ci.fails(1, "revoked", "whoami")
 
 	// 9. Audit.
-	var recs []struct{ Action, Principal, Result, Mode, Target string }
-	admin.json(&recs, "audit", "acme", "--since", "1h")
+	var page struct {
+		Records []struct{ Action, Principal, Result, Mode, Target string }
+	}
+	admin.json(&page, "audit", "acme", "--since", "1h", "--all")
 	seen := map[string]bool{}
-	for _, r := range recs {
+	for _, r := range page.Records {
 		seen[r.Action+" "+r.Result] = true
 		for _, tok := range tokens {
 			if strings.Contains(r.Target+r.Principal, tok) {
@@ -384,8 +386,8 @@ func TestNewUserWalkthrough(t *testing.T) {
 			t.Errorf("audit lacks %q; has %v", want, seen)
 		}
 	}
-	admin.json(&recs, "audit", "acme", "--action", "vend")
-	for _, r := range recs {
+	admin.json(&page, "audit", "acme", "--action", "vend")
+	for _, r := range page.Records {
 		if r.Action != "vend" {
 			t.Errorf("audit --action vend returned %+v", r)
 		}
@@ -419,9 +421,9 @@ func TestNewUserWalkthrough(t *testing.T) {
 		t.Errorf("after restart cat: %q", out)
 	}
 	ci.with("TARN_ENDPOINT="+srv.url).fails(1, "revoked", "whoami")
-	admin.json(&recs, "audit", "acme")
-	if len(recs) < 10 {
-		t.Errorf("after restart the audit has %d records", len(recs))
+	admin.json(&page, "audit", "acme")
+	if len(page.Records) < 10 {
+		t.Errorf("after restart the audit has %d records", len(page.Records))
 	}
 	alice.ok("ds", "rm", "al://acme/coco", "--delete-data")
 	if _, err := os.Stat(filepath.Join(acmeRoot, "coco", "greetings", "hello.txt")); err == nil {

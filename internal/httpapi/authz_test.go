@@ -221,6 +221,10 @@ func TestEveryEndpointDeniesByDefault(t *testing.T) {
 			want: [5]int{denied, ok, ok, ok, ok}},
 		{pattern: "GET /orgs/{org}/datasets/{name}", call: func(p string) (string, any) { return "/orgs/acme/datasets/pub", nil },
 			want: [5]int{ok, ok, ok, ok, ok}},
+		{pattern: "PATCH /orgs/{org}/datasets/{name}", call: func(p string) (string, any) {
+			public := p != "admin" // the superuser, last, leaves pub public
+			return "/orgs/acme/datasets/pub", api.UpdateDatasetRequest{Public: &public}
+		}, want: [5]int{denied, denied, denied, ok, ok}},
 		{pattern: "DELETE /orgs/{org}/datasets/{name}",
 			setup: func(t *testing.T, f *fixture, p string) {
 				if _, err := admin.CreateDataset(ctx, "acme", api.CreateDatasetRequest{Name: "victim-" + p, Location: f.root + "/victim-" + p, CredsKey: "k"}); err != nil {
@@ -318,7 +322,7 @@ func TestDenialsAreAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	var denials []string
-	for _, r := range recs {
+	for _, r := range recs.Records {
 		if r.Result == "denied" {
 			denials = append(denials, r.Principal+" "+r.Mode+" "+r.Target)
 		}
@@ -328,7 +332,7 @@ func TestDenialsAreAudited(t *testing.T) {
 		t.Errorf("denied vends audited as %q", denials)
 	}
 	all, err := f.env.Admin(t).Audit(context.Background(), "acme", clientAuditQuery("dataset.list"))
-	if err != nil || len(all) != 0 {
+	if err != nil || len(all.Records) != 0 {
 		t.Errorf("anonymous denial in acme's audit log: %+v (err %v)", all, err)
 	}
 	if n := f.metric(t, `tarn_unauthenticated_requests_total{route="GET /orgs/{org}/datasets"}`); n != 1 {
@@ -662,6 +666,105 @@ func TestAnswersWithSecretsAreNotCached(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode >= 300 || resp.Header.Get("Cache-Control") != "no-store" {
 			t.Errorf("%s %s: %d, Cache-Control %q", c.method, c.path, resp.StatusCode, resp.Header.Get("Cache-Control"))
+		}
+	}
+}
+
+// TestAuditPagesBackwards: the audit API never silently caps; pages of the newest records
+// follow each other through next_cursor until every matching record was seen exactly once,
+// and since and until bound the time.
+func TestAuditPagesBackwards(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	st := f.env.Server.Store
+	base := f.env.Clock.Now().Add(-10 * time.Hour)
+	for i := range 250 {
+		if _, err := st.AppendAudit(ctx, store.AuditRecord{Time: base.Add(time.Duration(i) * time.Minute), Org: "acme",
+			Action: "vend", Principal: fmt.Sprint("p", i), Result: "ok"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]int{}
+	cursor, pages := "", 0
+	var prevOldest int64
+	for {
+		q := url.Values{"action": {"vend"}, "limit": {"100"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		st, out := f.do(t, "admin", "GET", "/orgs/acme/audit?"+q.Encode(), nil)
+		if st != http.StatusOK {
+			t.Fatalf("page %d: %d %v", pages, st, out)
+		}
+		recs := out["records"].([]any)
+		pages++
+		for i, r := range recs {
+			rec := r.(map[string]any)
+			id := int64(rec["id"].(float64))
+			if i > 0 && id <= int64(recs[i-1].(map[string]any)["id"].(float64)) {
+				t.Fatalf("page %d is not oldest first", pages)
+			}
+			if prevOldest != 0 && id >= prevOldest {
+				t.Fatalf("page %d overlaps the newer page", pages)
+			}
+			seen[rec["principal"].(string)]++
+		}
+		if len(recs) > 0 {
+			prevOldest = int64(recs[0].(map[string]any)["id"].(float64))
+		}
+		next, _ := out["next_cursor"].(string)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if pages != 3 || len(seen) != 250 {
+		t.Fatalf("%d pages, %d distinct records; want 3 pages of all 250", pages, len(seen))
+	}
+	for p, n := range seen {
+		if n != 1 {
+			t.Errorf("%s seen %d times", p, n)
+		}
+	}
+	// Records of minutes 60 to 119: since 9h ago, until 8h ago.
+	_, out := f.do(t, "admin", "GET", "/orgs/acme/audit?action=vend&since=9h&until=8h&limit=1000", nil)
+	if recs := out["records"].([]any); len(recs) != 60 || recs[0].(map[string]any)["principal"] != "p60" || out["next_cursor"] != nil {
+		t.Errorf("since 9h until 8h: %d records from %v, next %v", len(recs), recs[0], out["next_cursor"])
+	}
+	for _, bad := range []string{"limit=0", "limit=1001", "limit=x", "cursor=abc", "cursor=-5", "until=tomorrow"} {
+		if st, out := f.do(t, "admin", "GET", "/orgs/acme/audit?"+bad, nil); st != http.StatusBadRequest {
+			t.Errorf("%s: %d %v", bad, st, out)
+		}
+	}
+}
+
+// TestRemovedWriterKeepsNoAccessThroughAPublicDataset: a writer cannot publish a dataset
+// (which anyone signed in may read, also after the writer leaves the org), nor register one
+// over the creds key's whole root, which holds the other datasets.
+func TestRemovedWriterKeepsNoAccessThroughAPublicDataset(t *testing.T) {
+	f := newFixture(t)
+	create := func(name, loc string, public bool) (int, map[string]any) {
+		return f.do(t, "writer", "POST", "/orgs/acme/datasets", api.CreateDatasetRequest{Name: name, Location: loc, CredsKey: "k", Public: public})
+	}
+	if st, out := create("everything", f.root, true); st != http.StatusForbidden || !strings.Contains(out["detail"].(string), "needs role admin") {
+		t.Errorf("a writer published a dataset: %d %v", st, out)
+	}
+	if st, out := create("everything", f.root, false); st != http.StatusConflict || out["code"] != api.CodeLocationOverlap {
+		t.Errorf("a dataset over the key's whole root, which holds priv and pub: %d %v", st, out)
+	}
+	if st, out := create("mine", f.root+"/mine", false); st != http.StatusCreated {
+		t.Fatalf("a writer's own dataset: %d %v", st, out)
+	}
+	public := true
+	if st, out := f.do(t, "writer", "PATCH", "/orgs/acme/datasets/mine", api.UpdateDatasetRequest{Public: &public}); st != http.StatusForbidden {
+		t.Errorf("a writer published its dataset later: %d %v", st, out)
+	}
+	if st, out := f.do(t, "superuser", "DELETE", "/orgs/acme/members/a-writer", nil); st != http.StatusNoContent {
+		t.Fatalf("remove the writer: %d %v", st, out)
+	}
+	for _, ds := range []string{"mine", "priv"} {
+		if st, _ := f.do(t, "writer", "POST", "/orgs/acme/datasets/"+ds+"/credentials", api.DatasetCredentialsRequest{Mode: "read"}); st != http.StatusForbidden {
+			t.Errorf("the removed writer still vends %s: %d", ds, st)
 		}
 	}
 }

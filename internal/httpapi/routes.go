@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +34,7 @@ const (
 	ActCredsKeyRotate = "creds_key.rotate_external_id"
 	ActDefaultStorage = "default_storage.set"
 	ActDatasetCreate  = "dataset.create"
+	ActDatasetUpdate  = "dataset.update"
 	ActDatasetDelete  = "dataset.delete"
 	ActDatasetLink    = "dataset.link_creds_key"
 	ActVend           = "vend"
@@ -65,6 +67,7 @@ func (a *API) routes() {
 		{"POST /orgs/{org}/datasets", ActDatasetCreate, true, members, a.createDataset},
 		{"GET /orgs/{org}/datasets", "dataset.list", false, members, a.listDatasets},
 		{"GET /orgs/{org}/datasets/{name}", "dataset.get", false, publicDatasets, a.getDataset},
+		{"PATCH /orgs/{org}/datasets/{name}", ActDatasetUpdate, true, members, a.updateDataset},
 		{"DELETE /orgs/{org}/datasets/{name}", ActDatasetDelete, true, members, a.deleteDataset},
 		{"PUT /orgs/{org}/datasets/{name}/linked-creds-keys/{key}", ActDatasetLink, true, members, a.linkCredsKey},
 		{"POST /orgs/{org}/datasets/{name}/credentials", ActVend, true, publicDatasets, a.vendDataset},
@@ -550,7 +553,8 @@ func (a *API) setDefaultStorage(c *call) (int, any, error) {
 	return http.StatusOK, orgJSON(o), nil
 }
 
-// keyAllowing returns creds key org/name after checking that loc lies within its roots.
+// keyAllowing returns creds key org/name after checking that it may vend for loc: loc lies
+// within its roots, also with symbolic links resolved (provider.Vendor.CheckLocation).
 func (a *API) keyAllowing(c *call, org, name string, loc location.Location) (store.CredsKey, error) {
 	if name == "" {
 		return store.CredsKey{}, errs.E(errs.Invalid, "a creds key is needed: pass creds_key (--creds-key)")
@@ -564,10 +568,7 @@ func (a *API) keyAllowing(c *call, org, name string, loc location.Location) (sto
 		return sk, err
 	}
 	c.record.KeyID = audit.KeyID(sk)
-	if !provider.Allows(key, loc) {
-		return sk, provider.OutsideRoots(key, loc)
-	}
-	return sk, nil
+	return sk, a.vendor.CheckLocation(sk.Provider, key, loc)
 }
 
 func (a *API) createDataset(c *call) (int, any, error) {
@@ -584,7 +585,7 @@ func (a *API) createDataset(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	if req.Public {
-		c.auditNote = "public"
+		c.auditNote = visibility(true)
 		if err := a.needPublishing(c, org); err != nil {
 			return 0, nil, err
 		}
@@ -624,11 +625,12 @@ func (a *API) createDataset(c *call) (int, any, error) {
 	return http.StatusCreated, datasetJSON(d), nil
 }
 
-// needPublishing returns nil if the caller may make datasets of org public: anyone signed
-// in can then read them, so it takes an org admin, not a writer who may later be removed.
+// needPublishing returns nil if the caller may change whether datasets of org are public:
+// anyone signed in can read a public one, so it takes an org admin, not a writer who may
+// later be removed.
 func (a *API) needPublishing(c *call, org string) error {
 	if err := a.authz.Org(c.ctx, c.principal, org, store.Admin); err != nil {
-		return errs.E(errs.Permission, "making a dataset public needs role admin in org %q: %s", org, publicDetail(err))
+		return errs.E(errs.Permission, "making a dataset public or private needs role admin in org %q: %s", org, publicDetail(err))
 	}
 	return nil
 }
@@ -658,6 +660,39 @@ func (a *API) getDataset(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	return http.StatusOK, datasetJSON(d), nil
+}
+
+// updateDataset changes a dataset's registry entry: today its visibility, which only org
+// admins may change either way.
+func (a *API) updateDataset(c *call) (int, any, error) {
+	org, name := c.r.PathValue("org"), c.r.PathValue("name")
+	c.record.Target = "al://" + org + "/" + name
+	if err := a.needPublishing(c, org); err != nil {
+		return 0, nil, err
+	}
+	var req api.UpdateDatasetRequest
+	if err := decode(c, &req, false); err != nil {
+		return 0, nil, err
+	}
+	if req.Public == nil {
+		return 0, nil, errs.E(errs.Invalid, "nothing to change: send public (true or false)")
+	}
+	c.auditNote = visibility(*req.Public)
+	if err := a.store.SetDatasetPublic(c.ctx, org, name, *req.Public); err != nil {
+		return 0, nil, err
+	}
+	d, err := a.store.Dataset(c.ctx, org, name)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, datasetJSON(d), nil
+}
+
+func visibility(public bool) string {
+	if public {
+		return "public"
+	}
+	return "private"
 }
 
 func (a *API) deleteDataset(c *call) (int, any, error) {
@@ -707,32 +742,69 @@ func (a *API) vendLinked(c *call) (int, any, error) {
 	return http.StatusOK, creds, err
 }
 
+// listAudit answers a page of an org's audit records, newest first by page and oldest first
+// within one, filtered by since, until (durations back from now or RFC 3339 times) and
+// action; cursor continues where the previous page's next_cursor left off.
 func (a *API) listAudit(c *call) (int, any, error) {
 	org := c.r.PathValue("org")
 	if err := a.authz.Org(c.ctx, c.principal, org, store.Admin); err != nil {
 		return 0, nil, err
 	}
-	q := store.AuditQuery{Org: org, Action: c.r.URL.Query().Get("action")}
-	if s := c.r.URL.Query().Get("since"); s != "" {
-		if d, err := time.ParseDuration(s); err == nil {
-			q.Since = a.now().Add(-d)
-		} else if t, err := time.Parse(time.RFC3339, s); err == nil {
-			q.Since = t
-		} else {
-			return 0, nil, errs.E(errs.Invalid, "since %q is neither a duration (1h, 30m) nor an RFC 3339 time", s)
-		}
+	query := c.r.URL.Query()
+	q := store.AuditQuery{Org: org, Action: query.Get("action"), Limit: api.DefaultAuditLimit}
+	var err error
+	if q.Since, err = a.auditTime("since", query.Get("since")); err != nil {
+		return 0, nil, err
 	}
+	if q.Until, err = a.auditTime("until", query.Get("until")); err != nil {
+		return 0, nil, err
+	}
+	if s := query.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > api.MaxAuditLimit {
+			return 0, nil, errs.E(errs.Invalid, "limit %q is not a number from 1 to %d", audit.Cap(s, 20), api.MaxAuditLimit)
+		}
+		q.Limit = n
+	}
+	if s := query.Get("cursor"); s != "" {
+		id, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || id < 1 {
+			return 0, nil, errs.E(errs.Invalid, "cursor %q is not one this server gave out: pass next_cursor of the previous page", audit.Cap(s, 40))
+		}
+		q.BeforeID = id
+	}
+	limit := q.Limit
+	q.Limit++ // one more tells whether an older page exists
 	rs, err := a.store.Audit(c.ctx, q)
 	if err != nil {
 		return 0, nil, err
 	}
 	out := api.AuditList{Records: []api.AuditRecord{}}
+	if len(rs) > limit {
+		rs = rs[1:] // oldest first: the extra one is the first
+		out.NextCursor = strconv.FormatInt(rs[0].ID, 10)
+	}
 	for _, r := range rs {
 		out.Records = append(out.Records, api.AuditRecord{ID: r.ID, Time: r.Time, RequestID: r.RequestID,
 			Principal: r.Principal, Org: r.Org, Action: r.Action, Target: r.Target, Mode: r.Mode,
 			Result: r.Result, Detail: r.Detail, KeyID: r.KeyID})
 	}
 	return http.StatusOK, out, nil
+}
+
+// auditTime parses the audit parameter name: a duration back from now (1h, 30m), an RFC
+// 3339 time, or "" for none.
+func (a *API) auditTime(name, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return a.now().Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, errs.E(errs.Invalid, "%s %q is neither a positive duration (1h, 30m) nor an RFC 3339 time", name, audit.Cap(s, 40))
 }
 
 func checkName(what, name string) error {

@@ -185,6 +185,31 @@ func Decode(k store.CredsKey) (Key, error) {
 	return Key{Org: k.Org, Name: k.Name, Version: k.Version, Config: cfg, Secret: k.Secret}, nil
 }
 
+// Confiner is implemented by drivers whose locations can lead elsewhere than their names
+// say (local directories, through symbolic links). Confine returns an error of kind
+// Permission when loc, within key's roots by name, really lies outside them.
+type Confiner interface {
+	Confine(key Key, loc location.Location) error
+}
+
+// CheckLocation returns nil if provider's key may vend for loc: loc lies within one of the
+// key's roots, by name and, for drivers that are Confiners, in fact. It returns an error of
+// kind Permission otherwise, and Invalid for an unknown provider. Registering a dataset or
+// a default storage calls it, so that nothing is registered that a vend would refuse.
+func (v *Vendor) CheckLocation(provider string, key Key, loc location.Location) error {
+	d, err := v.driver(provider)
+	if err != nil {
+		return err
+	}
+	if !Allows(key, loc) {
+		return OutsideRoots(key, loc)
+	}
+	if c, ok := d.(Confiner); ok {
+		return c.Confine(key, loc)
+	}
+	return nil
+}
+
 // Allows reports whether loc lies within one of key's roots.
 func Allows(key Key, loc location.Location) bool {
 	for _, r := range key.Config.Roots {

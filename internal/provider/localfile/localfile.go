@@ -183,6 +183,10 @@ func rootOf(key provider.Key, loc location.Location) (location.Location, bool) {
 	return location.Location{}, false
 }
 
+// Confine returns an error of kind Permission when loc, symbolic links resolved, leaves the
+// root of key that holds it or the server's file roots.
+func (d *Driver) Confine(key provider.Key, loc location.Location) error { return d.contained(key, loc) }
+
 // contained checks that loc, symbolic links resolved, stays inside the root that holds it
 // and inside the allow-list.
 func (d *Driver) contained(key provider.Key, loc location.Location) error {
