@@ -13,6 +13,7 @@ import (
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/authn/oidc"
 	"github.com/tarnhq/tarn/internal/authn/oidctest"
+	"github.com/tarnhq/tarn/internal/pgtest"
 	"github.com/tarnhq/tarn/internal/netguard"
 	"github.com/tarnhq/tarn/internal/store"
 	"github.com/tarnhq/tarn/internal/testenv"
@@ -441,5 +442,48 @@ func TestGitHubIdentityPinnedByID(t *testing.T) {
 	}
 	if st, out := f.exchange(t, token("acme/data", "1111"), "org:acme"); st != http.StatusUnauthorized {
 		t.Errorf("re-created repository of the same name: %d %v", st, out)
+	}
+}
+
+// TestIdentityAddedOnOneServerWorksOnAnother: two servers share one PostgreSQL; an identity
+// registered through the first is exchanged through the second on its next request, with
+// no restart, and is refused there once deleted through the first.
+func TestIdentityAddedOnOneServerWorksOnAnother(t *testing.T) {
+	t.Setenv("TARN_MASTER_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
+	db := pgtest.URL(t)
+	var a *testenv.Env
+	gh := oidctest.NewWithOptions(t, oidctest.Options{Issuer: oidc.GitHubIssuer, Now: func() time.Time { return a.Clock.Now() }})
+	opts := testenv.Options{Database: db, OIDCTransport: gh.Transport, AllowEndpoints: []string{gh.HostPort()}}
+	a = testenv.New(t, opts)
+	opts.DataDir = a.DataDir // where A wrote the admin token; the state is in the database
+	b := testenv.New(t, opts) // started before the identity exists
+	onA := &fixture{env: a, gh: gh, tokens: map[string]string{"superuser": a.AdminToken}}
+	onB := &workloadFixture{fixture: &fixture{env: b, gh: gh, tokens: map[string]string{}}}
+	if _, err := a.Admin(t).CreateOrg(context.Background(), "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := onB.exchange(t, onB.ghToken(nil), "org:acme"); st != http.StatusUnauthorized {
+		t.Fatalf("exchange before any identity: %d", st)
+	}
+	if st, out := onA.do(t, "superuser", "PUT", "/orgs/acme/identities/ci", api.Identity{Provider: "github", Role: "reader", Repository: "acme/train"}); st != http.StatusCreated {
+		t.Fatalf("register through A: %d %v", st, out)
+	}
+	b.Clock.Advance(oidc.SyncInterval) // B read the issuers just before: the next miss reads them again
+	st, out := onB.exchange(t, onB.ghToken(nil), "org:acme")
+	if st != http.StatusOK {
+		t.Fatalf("exchange through B after registering through A: %d %v", st, out)
+	}
+	onB.tokens["wl"] = out["access_token"].(string)
+	if st, who := onB.do(t, "wl", "GET", "/whoami", nil); st != http.StatusOK || who["identity"] != "acme/ci" {
+		t.Errorf("whoami through B: %d %v", st, who)
+	}
+	if st, out := onA.do(t, "superuser", "DELETE", "/orgs/acme/identities/ci", nil); st != http.StatusNoContent {
+		t.Fatalf("delete through A: %d %v", st, out)
+	}
+	if st, _ := onB.do(t, "wl", "GET", "/whoami", nil); st != http.StatusUnauthorized {
+		t.Errorf("token of an identity deleted through A, used through B: %d", st)
+	}
+	if st, _ := onB.exchange(t, onB.ghToken(nil), "org:acme"); st != http.StatusUnauthorized {
+		t.Errorf("exchange through B after deleting through A: %d", st)
 	}
 }
