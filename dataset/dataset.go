@@ -160,8 +160,9 @@ func Create(ctx context.Context, b *blob.Bucket, schema Schema, opts Options) (*
 	return ds, nil
 }
 
-// Open opens the latest version of the dataset at the root of b. It fails when tarn.json or
-// the latest manifest is missing or corrupt, naming the file.
+// Open opens the latest version of the dataset at the root of b. It fails when tarn.json is
+// missing (an error matching ErrNoDataset) or corrupt, or the latest manifest is corrupt,
+// naming the file. A half-created dataset (see Create) opens at version 0.
 func Open(ctx context.Context, b *blob.Bucket, opts Options) (*Dataset, error) {
 	return open(ctx, b, 0, opts)
 }
