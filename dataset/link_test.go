@@ -67,6 +67,7 @@ func TestALLinksNeverReadTheReadersFiles(t *testing.T) {
 	links := []string{
 		"file://" + filepath.ToSlash(secret),
 		"mem://victim/token",
+		"tmp://victim/token",
 		web.URL + "/cat.jpg",
 		web.URL + "/signed.jpg?X-Amz-Signature=SIGSECRET",
 		web.URL + "/missing.jpg",
@@ -125,18 +126,18 @@ func TestALLinksNeverReadTheReadersFiles(t *testing.T) {
 	refusedMem := `error: read link: column "url": mem://victim/token: refused: mem:// links are this process's scratch space`
 	loopback := "refusing to connect to 127.0.0.1: https:// links reach only public addresses"
 	check("victim, default client", read(dataset.PathOptions{Client: victim, Mode: api.ModeRead}, "al://local/pub"),
-		[]string{refusedFile, refusedMem, loopback, loopback, loopback, loopback})
+		[]string{refusedFile, refusedMem, refusedMem, loopback, loopback, loopback, loopback})
 
 	// With a client that may reach the server (and trusts its certificate), https works.
 	check("victim, own client", read(dataset.PathOptions{Client: victim, Mode: api.ModeRead, HTTPClient: web.Client()}, "al://local/pub"),
-		[]string{refusedFile, refusedMem, "cat bytes",
+		[]string{refusedFile, refusedMem, refusedMem, "cat bytes",
 			`error: read link: column "url": ` + web.URL + `/signed.jpg?…: the server answered 403 Forbidden`,
 			`error: read link: column "url": ` + web.URL + `/missing.jpg: no such object`,
 			"refusing a redirect to a URL that is not https://"})
 
 	// The owner, on the dataset's own storage path, reads its local links as before.
 	check("owner on the storage path", read(dataset.PathOptions{Mode: api.ModeRead, HTTPClient: web.Client()}, reg.Location),
-		[]string{"PRIVATE KEY", "SCRATCH SECRET", "cat bytes", "403 Forbidden", "no such object", "not https://"})
+		[]string{"PRIVATE KEY", "SCRATCH SECRET", "SCRATCH SECRET", "cat bytes", "403 Forbidden", "no such object", "not https://"})
 }
 
 // Links with a link key linked to an al:// dataset are read through the control plane
