@@ -49,7 +49,8 @@ type Appender struct {
 }
 
 // Appender returns an appender for rows of the dataset's current schema. Close it to
-// release its buffers and delete data files it wrote but did not commit.
+// release its buffers and delete data files it wrote but did not commit. The appender of a
+// dataset at version 0 (half-created, see Create) fails every Append and Commit.
 func (ds *Dataset) Appender(opts AppenderOptions) *Appender {
 	if opts.RowGroupBytes <= 0 {
 		opts.RowGroupBytes = defaultRowGroupBytes
@@ -59,7 +60,11 @@ func (ds *Dataset) Appender(opts AppenderOptions) *Appender {
 	}
 	s := ds.Schema()
 	as := s.arrowSchema()
-	return &Appender{ds: ds, schema: s, arrow: as, opts: opts, rb: array.NewRecordBuilder(memory.DefaultAllocator, as)}
+	a := &Appender{ds: ds, schema: s, arrow: as, opts: opts, rb: array.NewRecordBuilder(memory.DefaultAllocator, as)}
+	if len(s.Columns) == 0 {
+		a.err = fmt.Errorf("append: %w", errNoVersion)
+	}
+	return a
 }
 
 // Append adds rows. It checks every value of every row first, so a call that fails adds
@@ -311,6 +316,7 @@ func (f *dataFile) close() (File, error) {
 	if err := f.w.Close(); err != nil {
 		return File{}, fmt.Errorf("write %s: %w", f.path, err)
 	}
+	hook("wrote data file")
 	return File{Path: f.path, Rows: f.rows, Bytes: f.n.n}, nil
 }
 

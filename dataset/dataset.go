@@ -7,6 +7,12 @@
 //	                          data files (path, rows, bytes) and row count
 //	data/<uuid>.parquet       rows, Zstd-compressed, in row groups of about 96 MiB
 //
+// Create makes tarn.json and then the manifest of version 1, each with create-if-absent. A
+// creator that dies between the two leaves a half-created dataset: tarn.json and no
+// manifest. Such a dataset opens as version 0, with no columns and no rows, and the next
+// Create on it (an import, CreatePath) completes it with its own schema, so that nothing
+// ever stays half-created.
+//
 // A commit writes its data files first and then creates the next manifest if it does not
 // exist yet (S3 If-None-Match, hard links on a local disk). When another writer got there
 // first, the commit re-reads the newest version, checks that its schema still fits, and
@@ -27,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -50,6 +57,11 @@ type Options struct {
 	Dir string
 	// Now is the clock that stamps new versions; nil means time.Now.
 	Now func() time.Time
+	// HTTPClient fetches https:// links (ReadLink). nil means a client that connects only
+	// to public addresses, never to loopback, private, link-local or other special ones,
+	// and uses no proxy; set a client of your own to read links on your own network.
+	// Redirects are followed only to https://, whatever the client.
+	HTTPClient *http.Client
 }
 
 // Dataset is a dataset at one version. Reads see that version; Commit and AddColumn move it
@@ -87,9 +99,27 @@ type Version struct {
 // ErrExists is returned by Create when the bucket already holds a dataset.
 var ErrExists = errors.New("dataset already exists")
 
+// ErrNoDataset is wrapped by the errors of Open, OpenVersion and OpenPath when the path
+// holds no dataset: tarn.json is missing or, for a local directory, the directory is.
+var ErrNoDataset = errors.New("not a tarn dataset")
+
+// noDataset is an error that also matches ErrNoDataset, keeping its own message.
+type noDataset struct{ error }
+
+func (e noDataset) Is(target error) bool { return target == ErrNoDataset }
+func (e noDataset) Unwrap() error        { return e.error }
+
+// errNoVersion is the error of appending to a dataset that has no version.
+var errNoVersion = errors.New("the dataset has no version yet: its creation did not finish; Create or CreatePath completes it")
+
 // Create makes an empty dataset with the given schema at the root of b, as version 1. It
 // fails with ErrExists when b already holds a dataset, and names the column of an invalid
 // schema.
+//
+// A half-created dataset (tarn.json without any manifest: its creator died, or is still
+// creating it) counts as absent: Create completes it, keeping its tarn.json and id. Of
+// several Creates racing on one bucket, one makes version 1 and the others fail with
+// ErrExists, after which the dataset opens.
 func Create(ctx context.Context, b *blob.Bucket, schema Schema, opts Options) (*Dataset, error) {
 	if err := schema.Validate(); err != nil {
 		return nil, fmt.Errorf("create dataset: %w", err)
@@ -102,15 +132,24 @@ func Create(ctx context.Context, b *blob.Bucket, schema Schema, opts Options) (*
 		return nil, err
 	}
 	root, _ := json.Marshal(rootFile{Format: formatName, Version: formatVersion, ID: ds.id})
-	created, err := ds.createIfAbsent(ctx, rootKey, append(root, '\n'))
+	created, err := ds.createOnce(ctx, rootKey, append(root, '\n'))
 	if err != nil {
 		return nil, fmt.Errorf("create dataset: %s: %w", rootKey, err)
 	}
 	if !created {
-		return nil, fmt.Errorf("create dataset: %w", ErrExists)
+		if ds.id, err = ds.readRoot(ctx); err != nil {
+			return nil, fmt.Errorf("create dataset: %w", err)
+		}
+		versions, err := ds.listVersions(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("create dataset: %w", err)
+		}
+		if len(versions) > 0 {
+			return nil, fmt.Errorf("create dataset: %w", ErrExists)
+		}
 	}
 	m := &manifest{Version: 1, Time: ds.now(), Message: "create", Schema: schema, Files: []File{}}
-	created, err = ds.createIfAbsent(ctx, versionKey(1), encodeManifest(m))
+	created, err = ds.createOnce(ctx, versionKey(1), encodeManifest(m))
 	if err != nil {
 		return nil, fmt.Errorf("create dataset: %s: %w", versionKey(1), err)
 	}
@@ -121,8 +160,9 @@ func Create(ctx context.Context, b *blob.Bucket, schema Schema, opts Options) (*
 	return ds, nil
 }
 
-// Open opens the latest version of the dataset at the root of b. It fails when tarn.json or
-// the latest manifest is missing or corrupt, naming the file.
+// Open opens the latest version of the dataset at the root of b. It fails when tarn.json is
+// missing (an error matching ErrNoDataset) or corrupt, or the latest manifest is corrupt,
+// naming the file. A half-created dataset (see Create) opens at version 0.
 func Open(ctx context.Context, b *blob.Bucket, opts Options) (*Dataset, error) {
 	return open(ctx, b, 0, opts)
 }
@@ -141,28 +181,20 @@ func open(ctx context.Context, b *blob.Bucket, v int64, opts Options) (*Dataset,
 	if err := ds.checkDir(); err != nil {
 		return nil, err
 	}
-	raw, err := b.ReadAll(ctx, rootKey)
+	id, err := ds.readRoot(ctx)
 	if err != nil {
-		if gcerrors.Code(err) == gcerrors.NotFound {
-			return nil, fmt.Errorf("open dataset: %s is missing: not a tarn dataset", rootKey)
-		}
-		return nil, fmt.Errorf("open dataset: read %s: %w", rootKey, err)
+		return nil, fmt.Errorf("open dataset: %w", err)
 	}
-	var root rootFile
-	if err := json.Unmarshal(raw, &root); err != nil || root.Format != formatName {
-		return nil, fmt.Errorf("open dataset: %s is corrupt or not a tarn dataset", rootKey)
-	}
-	if root.Version != formatVersion {
-		return nil, fmt.Errorf("open dataset: %s: format version %d is not supported (want %d)", rootKey, root.Version, formatVersion)
-	}
-	ds.id = root.ID
+	ds.id = id
 	if v == 0 {
 		versions, err := ds.listVersions(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("open dataset: %w", err)
 		}
 		if len(versions) == 0 {
-			return nil, fmt.Errorf("open dataset: %s holds no manifest", versionsDir)
+			// Half-created (see Create): empty until a Create completes it.
+			ds.m = &manifest{Files: []File{}}
+			return ds, nil
 		}
 		v = versions[len(versions)-1]
 	}
@@ -172,6 +204,26 @@ func open(ctx context.Context, b *blob.Bucket, v int64, opts Options) (*Dataset,
 	}
 	ds.m = m
 	return ds, nil
+}
+
+// readRoot reads tarn.json, checks it and returns the dataset's id. A missing tarn.json is
+// an error that matches ErrNoDataset.
+func (ds *Dataset) readRoot(ctx context.Context) (string, error) {
+	raw, err := ds.b.ReadAll(ctx, rootKey)
+	if err != nil {
+		if gcerrors.Code(err) == gcerrors.NotFound {
+			return "", fmt.Errorf("%s is missing: %w", rootKey, ErrNoDataset)
+		}
+		return "", fmt.Errorf("read %s: %w", rootKey, err)
+	}
+	var root rootFile
+	if err := json.Unmarshal(raw, &root); err != nil || root.Format != formatName {
+		return "", fmt.Errorf("%s is corrupt or not a tarn dataset", rootKey)
+	}
+	if root.Version != formatVersion {
+		return "", fmt.Errorf("%s: format version %d is not supported (want %d)", rootKey, root.Version, formatVersion)
+	}
+	return root.ID, nil
 }
 
 // ID returns the dataset's id, from tarn.json.
@@ -195,7 +247,8 @@ func (ds *Dataset) advance(m *manifest) {
 // Schema returns the schema of the dataset's version.
 func (ds *Dataset) Schema() Schema { return ds.current().Schema }
 
-// Version returns the number of the dataset's version.
+// Version returns the number of the dataset's version: 0 for a half-created dataset (see
+// Create), which has no columns and no rows.
 func (ds *Dataset) Version() int64 { return ds.current().Version }
 
 // Len returns the number of rows of the dataset's version.
@@ -408,9 +461,15 @@ func (ds *Dataset) checkWritable() error {
 // did. On a local directory (Options.Dir) it writes a temporary file and hard-links it to
 // the final name, which fails if the name exists; elsewhere it uses the bucket's
 // create-if-absent (If-None-Match: * on S3, preconditions on GCS and Azure).
-func (ds *Dataset) createIfAbsent(ctx context.Context, key string, data []byte) (bool, error) {
+func (ds *Dataset) createIfAbsent(ctx context.Context, key string, data []byte) (created bool, err error) {
+	hook("create " + key)
+	defer func() {
+		if created {
+			hook("created " + key)
+		}
+	}()
 	if ds.opts.Dir != "" {
-		return linkIfAbsent(filepath.Join(ds.opts.Dir, filepath.FromSlash(key)), data)
+		return linkIfAbsent(ds.opts.Dir, filepath.Join(ds.opts.Dir, filepath.FromSlash(key)), data)
 	}
 	if _, local := isLocalDir(ds.b); local {
 		return false, errors.New("the bucket is a local directory, whose create-if-absent is not atomic: set Options.Dir")
@@ -438,14 +497,52 @@ func (ds *Dataset) createIfAbsent(ctx context.Context, key string, data []byte) 
 	return true, nil
 }
 
-// linkIfAbsent writes data to a temporary file next to path, syncs it, and links it to
-// path; it reports false when path exists.
-func linkIfAbsent(path string, data []byte) (bool, error) {
+// testHook, set only by tests (export_test.go), is called at each step of creating a
+// dataset and committing, so that a test can kill a process at a known point.
+var testHook func(event string)
+
+func hook(event string) {
+	if testHook != nil {
+		testHook(event)
+	}
+}
+
+// createOnce is createIfAbsent whose false answer means that key exists. S3 refuses a
+// conditional write that races another one in progress (409 ConditionalRequestConflict)
+// without writing; createOnce then checks whether the other one made key and, if not yet,
+// tries again, a few times, shortly after.
+func (ds *Dataset) createOnce(ctx context.Context, key string, data []byte) (bool, error) {
+	wait := 10 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		created, err := ds.createIfAbsent(ctx, key, data)
+		if err != nil || created {
+			return created, err
+		}
+		exists, err := ds.b.Exists(ctx, key)
+		if err != nil || exists {
+			return false, err
+		}
+		if attempt == 5 {
+			return false, errors.New("it was neither created nor found: concurrent writers kept conflicting; try again")
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+		wait *= 2
+	}
+}
+
+// linkIfAbsent writes data to a temporary file in tmpDir, syncs it, and links it to path;
+// it reports false when path exists. tmpDir is the dataset's root: temporary files never
+// appear in versions/, where a listing racing their removal would fail.
+func linkIfAbsent(tmpDir, path string, data []byte) (bool, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return false, err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
+	f, err := os.CreateTemp(tmpDir, ".tmp-*")
 	if err != nil {
 		return false, err
 	}

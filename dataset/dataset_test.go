@@ -26,7 +26,12 @@ import (
 	"github.com/tarnhq/tarn/storage"
 )
 
-func TestMain(m *testing.M) { miniotest.Main(m) }
+func TestMain(m *testing.M) {
+	if cfg := os.Getenv(killChildEnv); cfg != "" {
+		os.Exit(killChild(cfg))
+	}
+	miniotest.Main(m)
+}
 
 // peer is a bucket to test on and the options that go with it.
 type peer struct {
@@ -55,21 +60,34 @@ func fileBucket(t *testing.T) (*blob.Bucket, dataset.Options) {
 func minioBucket(t *testing.T) (*blob.Bucket, dataset.Options) {
 	t.Helper()
 	s := miniotest.Start(t)
-	c := s3.New(s3.Options{
-		Region:                     s.Region,
-		BaseEndpoint:               aws.String(s.Endpoint),
-		UsePathStyle:               true,
-		Credentials:                credentials.NewStaticCredentialsProvider(s.RootUser, s.RootPassword, ""),
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-	})
-	b, err := s3blob.OpenBucket(context.Background(), c, s.Bucket, &s3blob.Options{RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired})
+	b, err := rootBucket(s3Peer{s.Endpoint, s.RootUser, s.RootPassword, s.Bucket, "datasets/coco/"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b = blob.PrefixedBucket(b, "datasets/coco/")
 	t.Cleanup(func() { b.Close() })
 	return b, dataset.Options{}
+}
+
+// s3Peer is a prefix of a MinIO bucket and MinIO's root keys.
+type s3Peer struct {
+	Endpoint, User, Password, Bucket, Prefix string
+}
+
+// rootBucket opens p.Prefix of p.Bucket with the root keys.
+func rootBucket(p s3Peer) (*blob.Bucket, error) {
+	c := s3.New(s3.Options{
+		Region:                     miniotest.Region,
+		BaseEndpoint:               aws.String(p.Endpoint),
+		UsePathStyle:               true,
+		Credentials:                credentials.NewStaticCredentialsProvider(p.User, p.Password, ""),
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+	})
+	b, err := s3blob.OpenBucket(context.Background(), c, p.Bucket, &s3blob.Options{RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired})
+	if err != nil {
+		return nil, err
+	}
+	return blob.PrefixedBucket(b, p.Prefix), nil
 }
 
 // allTypes has one nullable column of every type.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,21 +25,27 @@ type linkVia struct {
 	now      func() time.Time
 }
 
-// ReadLink returns the bytes that the link column of row points at. The URL's parent is
-// opened read-only and kept open, per parent and creds key, until Close:
+// ReadLink returns the bytes that the link column of row points at.
 //
-//   - for a dataset opened by an al:// path, through the column's LinkKey linked to the
+// An https:// link is fetched with Options.HTTPClient (PathOptions.HTTPClient), by default
+// a client that connects only to public addresses (see HTTPClient). Storage URLs have their
+// parent opened read-only and kept open, per parent and creds key, until Close:
+//
+//   - for a dataset opened by an al:// path, only through the column's LinkKey linked to the
 //     dataset (storage.Options.LinkedTo): the control plane vends read credentials for the
 //     target to anyone who may read the dataset, only if the key is linked to the dataset and
-//     the URL lies within the key's roots, and answers 403 otherwise;
+//     the URL lies within the key's roots, and answers 403 otherwise. A link without a key,
+//     and any mem:// link, is refused without being read: a dataset that others wrote, such
+//     as a public one, never makes the reader's process read the reader's own files;
 //   - for a dataset opened through an org's creds key (PathOptions.Org), through the org's
 //     creds key LinkKey, as an unregistered location;
-//   - otherwise file:// and mem:// URLs are opened directly, and other URLs fail: there is
-//     no control plane to vend for them.
+//   - otherwise (a dataset its owner opened on a local or storage path, or with Open)
+//     file:// and mem:// URLs are opened directly, and other URLs fail: there is no control
+//     plane to vend for them.
 //
-// Links without a creds key (LinkKey empty) are read directly, and only file:// and mem://
-// URLs can be. ReadLink fails, naming the column, for an unknown column, a column that is
-// not a link, a null value, or a URL that is not a storage URL.
+// ReadLink fails, naming the column, for an unknown column, a column that is not a link, a
+// null value, a URL that is neither https:// nor a storage URL, or a refused link; errors
+// never show the query of an https:// link, where presigned URLs keep their signatures.
 func (ds *Dataset) ReadLink(ctx context.Context, row Row, column string) ([]byte, error) {
 	r, err := ds.OpenLink(ctx, row, column)
 	if err != nil {
@@ -47,7 +54,7 @@ func (ds *Dataset) ReadLink(ctx context.Context, row Row, column string) ([]byte
 	defer r.Close()
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return nil, fmt.Errorf("read link %s: %w", r.url, err)
+		return nil, fmt.Errorf("read link %s: %w", r.shown, err)
 	}
 	return data, nil
 }
@@ -71,18 +78,32 @@ func (ds *Dataset) OpenLink(ctx context.Context, row Row, column string) (*LinkR
 	default:
 		return nil, fmt.Errorf("read link: column %q holds a %T, not a URL", column, v)
 	}
+	if scheme, _, ok := strings.Cut(url, "://"); ok && (strings.EqualFold(scheme, "https") || strings.EqualFold(scheme, "http")) {
+		u, err := parseHTTPSLink(url)
+		if err != nil {
+			return nil, fmt.Errorf("read link: column %q: %w", column, err)
+		}
+		if err := ds.links.check(); err != nil {
+			return nil, fmt.Errorf("read link: column %q: %w", column, err)
+		}
+		body, err := getHTTPS(ctx, ds.httpClient(), u)
+		if err != nil {
+			return nil, fmt.Errorf("read link: column %q: %w", column, err)
+		}
+		return &LinkReader{r: body, url: url, shown: redact(u)}, nil
+	}
 	l, err := location.Parse(url)
 	if err != nil {
 		return nil, fmt.Errorf("read link: column %q: %w", column, err)
 	}
 	if l.Scheme == location.AL {
-		return nil, fmt.Errorf("read link: column %q: %s: links must be storage URLs (s3://, file://, …), not al:// paths", column, l)
+		return nil, fmt.Errorf("read link: column %q: %s: links must be https:// or storage URLs (s3://, file://, …), not al:// paths", column, l)
 	}
 	parent, name := l.Split()
 	if name == "" {
 		return nil, fmt.Errorf("read link: column %q: %s names no object", column, l)
 	}
-	b, err := ds.linkBucket(ctx, parent, col)
+	b, err := ds.linkBucket(ctx, l, parent, col)
 	if err != nil {
 		return nil, fmt.Errorf("read link: column %q: %w", column, err)
 	}
@@ -93,23 +114,41 @@ func (ds *Dataset) OpenLink(ctx context.Context, row Row, column string) (*LinkR
 		}
 		return nil, fmt.Errorf("read link: column %q: %s: %w", column, l, err)
 	}
-	return &LinkReader{Reader: r, url: l.String()}, nil
+	return &LinkReader{r: r, url: l.String(), shown: l.String()}, nil
 }
 
 // LinkReader reads one linked object. Close it.
 type LinkReader struct {
-	*blob.Reader
-	url string
+	r     io.ReadCloser
+	url   string
+	shown string // url as errors show it
 }
+
+// Read reads the linked bytes.
+func (r *LinkReader) Read(p []byte) (int, error) { return r.r.Read(p) }
+
+// Close ends the read.
+func (r *LinkReader) Close() error { return r.r.Close() }
 
 // URL returns the link the reader reads.
 func (r *LinkReader) URL() string { return r.url }
 
-// linkBucket returns the open bucket of parent for column col, opening it on first use.
-func (ds *Dataset) linkBucket(ctx context.Context, parent location.Location, col Column) (*blob.Bucket, error) {
+// linkBucket returns the open bucket of parent, the parent of link, for column col, opening
+// it on first use.
+func (ds *Dataset) linkBucket(ctx context.Context, link, parent location.Location, col Column) (*blob.Bucket, error) {
 	v := ds.via
 	var opts storage.Options
 	switch {
+	case v.linkedTo != "":
+		// Opened by al://: the dataset may be anyone's, so nothing is read on the reader's
+		// own terms, only through what the control plane vends for keys linked to it.
+		if parent.Scheme == location.Mem {
+			return nil, fmt.Errorf("%s: refused: mem:// links are this process's scratch space, never read for a dataset opened by its al:// path (%s)", link, v.linkedTo)
+		}
+		if col.LinkKey == "" {
+			return nil, fmt.Errorf("%s: refused: %s reads links only over https or through a creds key linked to it, and column %q has no link key: its owner links a key that covers the link (tarn ds add-creds-key %s KEY) and sets it as the column's link key", link, v.linkedTo, col.Name, v.linkedTo)
+		}
+		opts = storage.Options{Client: v.client, LinkedTo: v.linkedTo, CredsKey: col.LinkKey, Now: v.now}
 	case col.LinkKey == "" || parent.Scheme == location.Mem:
 		if parent.Scheme != location.File && parent.Scheme != location.Mem {
 			if v.client != nil {
@@ -117,8 +156,6 @@ func (ds *Dataset) linkBucket(ctx context.Context, parent location.Location, col
 			}
 			return nil, fmt.Errorf("%s: %s:// links are read through a creds key, which needs the control plane: set the column's link key and open the dataset by its al:// path", parent, parent.Scheme)
 		}
-	case v.linkedTo != "":
-		opts = storage.Options{Client: v.client, LinkedTo: v.linkedTo, CredsKey: col.LinkKey, Now: v.now}
 	case v.client != nil && v.org != "":
 		opts = storage.Options{Client: v.client, Org: v.org, CredsKey: col.LinkKey, Mode: api.ModeRead, Now: v.now}
 	case parent.Scheme == location.File:
@@ -147,6 +184,16 @@ type linkEntry struct {
 }
 
 var errClosed = errors.New("dataset is closed")
+
+// check fails after close.
+func (c *linkCache) check() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return errClosed
+	}
+	return nil
+}
 
 func (c *linkCache) get(ctx context.Context, key string, open func() (*blob.Bucket, error)) (*blob.Bucket, error) {
 	c.mu.Lock()

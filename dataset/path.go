@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"gocloud.dev/blob"
@@ -37,6 +38,8 @@ type PathOptions struct {
 	// Now is the clock that stamps new versions and renews vended credentials; nil means
 	// time.Now.
 	Now func() time.Time
+	// HTTPClient fetches https:// links, as Options.HTTPClient.
+	HTTPClient *http.Client
 }
 
 // ErrReadOnly is the error (wrapped) of appends and commits to a dataset opened read-only.
@@ -48,7 +51,11 @@ var ErrReadOnly = errors.New("dataset is opened read-only")
 // or mem://NAME/PREFIX. Local directories, including those that a creds key of provider file
 // vends, are opened so that commits are atomic (Options.Dir). o.Mode chooses between
 // read-only and writable opens (see PathOptions). Close the dataset to close the bucket it
-// opened and the buckets of its link targets.
+// opened and the buckets of its link targets. A path that holds no dataset fails with an
+// error matching ErrNoDataset; a half-created one opens at version 0 (see Create).
+//
+// A dataset opened by its al:// path reads its links only over https or through creds keys
+// linked to it, never from this machine's files (see ReadLink).
 //
 // A read-only open of an al:// path asks the control plane once, for read credentials; an
 // open in Mode "" by a reader asks twice (write, refused, then read).
@@ -125,11 +132,14 @@ func openPath(ctx context.Context, path string, o PathOptions, create *Schema) (
 			}
 		}
 	}
+	if errors.Is(err, storage.ErrNoDirectory) {
+		err = noDataset{err}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 
-	opts := Options{Dir: dir, Now: o.Now}
+	opts := Options{Dir: dir, Now: o.Now, HTTPClient: o.HTTPClient}
 	var ds *Dataset
 	if create != nil {
 		ds, err = Create(ctx, b, *create, opts)

@@ -152,8 +152,9 @@ type Column struct {
 	// which the column's URLs are read (Dataset.ReadLink): the key must be linked to the
 	// dataset on the control plane (client.AddLinkedCredsKey, `tarn ds add-creds-key`), and
 	// readers of the dataset then get read credentials for the linked objects through it.
-	// Empty means the links are read without a creds key, which works only for file:// and
-	// mem:// URLs. It is kept in the manifest as "link_key" (omitted when empty, so
+	// Empty means the links are read without a creds key, which works for https:// URLs
+	// and, in a dataset its owner opened on a local or storage path, for file:// and mem://
+	// URLs; a dataset opened by its al:// path refuses those. It is kept in the manifest as "link_key" (omitted when empty, so
 	// manifests without link keys are unchanged); change it with Dataset.SetLinkKey.
 	LinkKey string `json:"link_key,omitempty"`
 }

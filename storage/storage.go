@@ -249,8 +249,9 @@ func vendedDir(c *api.Credentials) (string, error) {
 	return l.FilePath(), nil
 }
 
-// errNoDir is the error of a read-mode open of a missing directory.
-var errNoDir = errors.New("no such directory")
+// ErrNoDirectory is wrapped by the error of a read-mode OpenBucket of a local directory
+// that does not exist (a file:// or plain path, or a directory vended by provider file).
+var ErrNoDirectory = errors.New("no such directory")
 
 // openDir opens the local directory dir, creating it in write mode. Blobs are stored as plain
 // files, without .attrs sidecar files.
@@ -260,7 +261,7 @@ func openDir(dir, mode string) (*blob.Bucket, error) {
 	case err == nil && !st.IsDir():
 		return nil, errors.New("not a directory")
 	case errors.Is(err, fs.ErrNotExist) && mode != api.ModeWrite:
-		return nil, errNoDir
+		return nil, ErrNoDirectory
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return nil, err
 	}

@@ -15,8 +15,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tarnhq/tarn/dataset"
+	"github.com/tarnhq/tarn/dataset/render"
 	"github.com/tarnhq/tarn/internal/testenv"
 )
 
@@ -394,5 +396,148 @@ func TestDsHeadAndGetOfEveryType(t *testing.T) {
 		if res = mustRun(t, te, "ds", "get", dir, "0", col); res.stdout != want {
 			t.Errorf("get %s: %q, want %q", col, res.stdout, want)
 		}
+	}
+}
+
+// ds info shows the registry entry and, read with the caller's read credentials, what the
+// dataset holds: its version, rows, bytes, columns and last commit; version 0 for a
+// dataset without data; the entry and a note for one the caller cannot read.
+func TestDsInfo(t *testing.T) {
+	ctx := context.Background()
+	full, empty, missing := filepath.Join(t.TempDir(), "full"), t.TempDir(), filepath.Join(t.TempDir(), "missing")
+	d, err := dataset.CreatePath(ctx, full, dataset.NewSchema(
+		dataset.Column{Name: "n", Type: dataset.T(dataset.Int64)},
+		dataset.Column{Name: "s", Type: dataset.T(dataset.Text)},
+	), dataset.PathOptions{Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := d.Appender(dataset.AppenderOptions{})
+	if err := w.Append(ctx, dataset.Row{"n": 1, "s": "a"}, dataset.Row{"n": 2, "s": "b"}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := w.Commit(ctx, "two")
+	w.Close()
+	d.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := v.Files[0].Bytes
+
+	entry := func(dir string) string {
+		return `{"org":"acme","name":"coco","path":"al://acme/coco","location":"file://` + dir + `","creds_key":"local","public":false,"linked_creds_keys":[],"created_at":"2025-03-01T11:00:00Z","created_by":"alice"}`
+	}
+	vend := func(dir string) route {
+		return route{200, `{"location":"file://` + dir + `","mode":"read","provider":"file","expires_at":"2025-03-01T13:00:00Z","file":{"path":"` + dir + `"}}`}
+	}
+	denied := route{403, `{"title":"Forbidden","status":403,"code":"permission_denied","detail":"the creds key local is disabled"}`}
+	registry := "path:              al://acme/coco\nlocation:          file://%s\ncreds key:         local\nvisibility:        private\nlinked creds keys: -\ncreated:           2025-03-01T11:00:00Z\ncreated by:        alice\n"
+	for _, tc := range []struct {
+		name, dir   string
+		vend        route
+		text, note  string
+		json        map[string]any // fields beyond the registry's
+		noDataField bool
+	}{
+		{name: "with data", dir: full, vend: vend(full),
+			text: fmt.Sprintf(registry, full) + fmt.Sprintf("version:           2\nrows:              2\nsize:              %s (%d bytes)\ncolumns:           2\nupdated:           2025-03-01T12:00:00Z\n", render.Size(size), size),
+			json: map[string]any{"version": 2.0, "rows": 2.0, "bytes": float64(size), "columns": 2.0, "updated_at": "2025-03-01T12:00:00Z"}},
+		{name: "registered, no data yet", dir: empty, vend: vend(empty),
+			text: fmt.Sprintf(registry, empty) + "version:           0\nrows:              0\nsize:              0 B (0 bytes)\ncolumns:           0\nupdated:           -\n",
+			json: map[string]any{"version": 0.0, "rows": 0.0, "bytes": 0.0, "columns": 0.0, "updated_at": nil}},
+		{name: "registered, no directory yet", dir: missing, vend: vend(missing),
+			text: fmt.Sprintf(registry, missing) + "version:           0\nrows:              0\nsize:              0 B (0 bytes)\ncolumns:           0\nupdated:           -\n",
+			json: map[string]any{"version": 0.0, "rows": 0.0, "bytes": 0.0, "columns": 0.0, "updated_at": nil}},
+		{name: "unreadable", dir: full, vend: denied, text: fmt.Sprintf(registry, full),
+			note: "note: cannot read al://acme/coco, showing its registry entry only: open dataset: al://acme/coco: vend read credentials: the creds key local is disabled", noDataField: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newFakeAPI(t, map[string]route{
+				"GET /api/v1/orgs/acme/datasets/coco":              {200, entry(tc.dir)},
+				"POST /api/v1/orgs/acme/datasets/coco/credentials": tc.vend,
+			})
+			te := envFor(t, srv)
+			res := te.run("ds", "info", "al://acme/coco")
+			if res.code != 0 || res.stdout != tc.text || !strings.HasPrefix(res.stderr, tc.note) || strings.Count(res.stderr, "\n") != min(len(tc.note), 1) {
+				t.Errorf("exit %d\nstdout:\n%s\nstderr: %q\nwant stdout:\n%s\nwant a note %q", res.code, res.stdout, res.stderr, tc.text, tc.note)
+			}
+			res = te.run("ds", "info", "al://acme/coco", "-o", "json")
+			var got, reg map[string]any
+			if err := json.Unmarshal([]byte(res.stdout), &got); err != nil || res.code != 0 {
+				t.Fatalf("json: exit %d, %v: %s", res.code, err, res.stdout)
+			}
+			json.Unmarshal([]byte(entry(tc.dir)), &reg)
+			for k, v := range reg {
+				if fmt.Sprint(got[k]) != fmt.Sprint(v) {
+					t.Errorf("json %s = %v, want %v", k, got[k], v)
+				}
+			}
+			for k, v := range tc.json {
+				if g, ok := got[k]; !ok || g != v {
+					t.Errorf("json %s = %v (present %v), want %v", k, g, ok, v)
+				}
+			}
+			if _, ok := got["version"]; tc.noDataField && ok {
+				t.Errorf("json of an unreadable dataset has a version: %s", res.stdout)
+			}
+			if len(got) != len(reg)+len(tc.json) {
+				t.Errorf("json has %d fields, want %d: %s", len(got), len(reg)+len(tc.json), res.stdout)
+			}
+		})
+	}
+}
+
+// ds import into an al:// dataset that is not registered creates it in the org's default
+// storage, as ds create does, and says so; without default storage it says what to run,
+// and a folder without images registers nothing.
+func TestDsImportCreatesTheDataset(t *testing.T) {
+	root := t.TempDir()
+	env := testenv.New(t, testenv.Options{FileRoots: []string{root}})
+	admin := newTestEnv(t, map[string]string{envEndpoint: env.URL, envToken: env.AdminToken})
+	store := filepath.Join(root, "acme")
+	mustRun(t, admin, "org", "create", "acme")
+	mustRun(t, admin, "org", "create", "lab")
+	mustRun(t, admin, "creds", "add", "acme/disk", "--provider", "file", "--root", store)
+	mustRun(t, admin, "storage", "set-default", "acme", store, "--creds-key", "disk")
+	writer := newTestEnv(t, map[string]string{envEndpoint: env.URL, envToken: env.NewUser(t, "wendy", "acme", "writer")})
+	mustRun(t, admin, "org", "member", "add", "lab", "wendy", "--role", "writer")
+	src := t.TempDir()
+	imageFolder(t, src, 3)
+
+	// A folder without images registers nothing.
+	res := writer.run("ds", "import", t.TempDir(), "al://acme/pets")
+	if res.code != 1 || !strings.Contains(res.stderr, "holds no images") {
+		t.Errorf("import of an empty folder: exit %d, stderr %q", res.code, res.stderr)
+	}
+	if res = writer.run("ds", "info", "al://acme/pets"); res.code != 1 {
+		t.Errorf("the empty folder's import registered al://acme/pets: %s", res.stdout)
+	}
+
+	res = mustRun(t, writer, "ds", "import", src, "al://acme/pets")
+	wantErr := "Created al://acme/pets at file://" + filepath.ToSlash(filepath.Join(store, "pets")) + " (creds key disk, private).\n"
+	if res.stdout != "Imported 3 images into al://acme/pets: version 2, 3 rows.\n" || res.stderr != wantErr {
+		t.Errorf("import: stdout %q, stderr %q; want stderr %q", res.stdout, res.stderr, wantErr)
+	}
+	res = mustRun(t, writer, "ds", "info", "al://acme/pets")
+	if !regexp.MustCompile(`(?m)^version: +2\nrows: +3\n`).MatchString(res.stdout) || !strings.Contains(res.stdout, "creds key:         disk\n") {
+		t.Errorf("info after the import:\n%s", res.stdout)
+	}
+
+	// In JSON mode, the output says so and stderr stays quiet.
+	res = mustRun(t, writer, "ds", "import", src, "al://acme/more", "-o", "json")
+	var imp imported
+	if err := json.Unmarshal([]byte(res.stdout), &imp); err != nil || !imp.Created || imp.Total != 3 || res.stderr != "" {
+		t.Errorf("json import: %v, %s, stderr %q", err, res.stdout, res.stderr)
+	}
+	// A second import appends; nothing is created.
+	if res = mustRun(t, writer, "ds", "import", src, "al://acme/pets"); res.stderr != "" || !strings.Contains(res.stdout, "version 3, 6 rows") {
+		t.Errorf("second import: stdout %q, stderr %q", res.stdout, res.stderr)
+	}
+
+	// An org without default storage: one line saying what to do.
+	res = writer.run("ds", "import", src, "al://lab/pets")
+	want := `tarn: import ` + src + ` into al://lab/pets: al://lab/pets is not registered, and org lab has no default storage to create it in: run "tarn storage set-default lab LOCATION --creds-key KEY" first, or register the dataset with "tarn ds create" or "tarn ds connect"` + "\n"
+	if res.code != 1 || res.stderr != want {
+		t.Errorf("import into an org without default storage: exit %d\n%q\nwant\n%q", res.code, res.stderr, want)
 	}
 }

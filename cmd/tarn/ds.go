@@ -1,13 +1,19 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/client"
+	"github.com/tarnhq/tarn/dataset"
+	"github.com/tarnhq/tarn/dataset/render"
 )
 
 func (a *app) dsCmd() *cobra.Command {
@@ -139,27 +145,55 @@ func (a *app) dsLsCmd() *cobra.Command {
 	}
 }
 
+// datasetInfo is the answer of `tarn ds info --output json`: the registry entry and, when
+// the caller could read the dataset, what its latest version holds.
+type datasetInfo struct {
+	*api.Dataset
+	*dataInfo
+}
+
+// dataInfo describes a dataset's latest version: version 0 and no rows for a dataset that
+// holds no data yet.
+type dataInfo struct {
+	Version   int64      `json:"version"`
+	Rows      int64      `json:"rows"`
+	Bytes     int64      `json:"bytes"` // of the version's data files
+	Columns   int        `json:"columns"`
+	UpdatedAt *time.Time `json:"updated_at"` // the version's commit time; null for version 0
+}
+
 func (a *app) dsInfoCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:     "info al://ORG/NAME",
 		Aliases: []string{"show"},
-		Short:   "Show a dataset's location, creds key and visibility",
-		Example: "  tarn ds info al://acme/coco",
+		Short:   "Show a dataset's registry entry and what its latest version holds",
+		Long: `Show the registry entry of al://ORG/NAME (location, creds key, visibility, linked creds
+keys) and, read from the dataset itself with your read credentials, its current version,
+row count, the size of its data files, its column count and the time of its last commit. A
+dataset that holds no data yet shows version 0; one you cannot read shows the registry
+entry and a note on stderr.`,
+		Example: "  tarn ds info al://acme/coco\n  tarn ds info al://acme/coco --output json | jq .rows",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ds, err := parseDataset(args[0])
 			if err != nil {
 				return err
 			}
-			d, err := fetch(a, fmt.Sprintf("show dataset %s", ds), func(c *client.Client) (*api.Dataset, error) {
-				return c.Dataset(cmd.Context(), ds.Org, ds.Dataset)
-			})
+			var d *api.Dataset
+			c, err := a.client()
+			if err == nil {
+				d, err = c.Dataset(cmd.Context(), ds.Org, ds.Dataset)
+			}
 			if err != nil {
-				return err
+				return fmt.Errorf("show dataset %s: %w", ds, err)
 			}
 			d.LinkedCredsKeys = nonNil(d.LinkedCredsKeys)
-			return a.show(d, func() error {
-				return kv(a.stdout,
+			info := datasetInfo{Dataset: d}
+			if info.dataInfo, err = readInfo(cmd.Context(), c, ds.String()); err != nil {
+				fmt.Fprintf(a.stderr, "note: cannot read %s, showing its registry entry only: %v\n", ds, err)
+			}
+			return a.show(info, func() error {
+				pairs := []string{
 					"path", datasetPath(d),
 					"location", d.Location,
 					"creds key", d.CredsKey,
@@ -167,10 +201,42 @@ func (a *app) dsInfoCmd() *cobra.Command {
 					"linked creds keys", strings.Join(d.LinkedCredsKeys, ", "),
 					"created", fmtTime(d.CreatedAt),
 					"created by", d.CreatedBy,
-				)
+				}
+				if x := info.dataInfo; x != nil {
+					pairs = append(pairs,
+						"version", strconv.FormatInt(x.Version, 10),
+						"rows", strconv.FormatInt(x.Rows, 10),
+						"size", fmt.Sprintf("%s (%d bytes)", render.Size(x.Bytes), x.Bytes),
+						"columns", strconv.Itoa(x.Columns),
+						"updated", fmtTimePtr(x.UpdatedAt),
+					)
+				}
+				return kv(a.stdout, pairs...)
 			})
 		},
 	}
+}
+
+// readInfo opens the dataset at path read-only and describes its latest version. A path
+// that holds no dataset yet is version 0.
+func readInfo(ctx context.Context, c *client.Client, path string) (*dataInfo, error) {
+	ds, err := dataset.OpenPath(ctx, path, dataset.PathOptions{Client: c, Mode: api.ModeRead})
+	if errors.Is(err, dataset.ErrNoDataset) {
+		return &dataInfo{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer ds.Close()
+	v := ds.Info()
+	out := &dataInfo{Version: v.Version, Rows: v.Rows, Columns: len(v.Schema.Columns)}
+	for _, f := range v.Files {
+		out.Bytes += f.Bytes
+	}
+	if v.Version > 0 {
+		out.UpdatedAt = &v.Time
+	}
+	return out, nil
 }
 
 func (a *app) dsRmCmd() *cobra.Command {

@@ -15,6 +15,7 @@ import (
 	"gocloud.dev/gcerrors"
 
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/dataset/render"
 	"github.com/tarnhq/tarn/location"
 	"github.com/tarnhq/tarn/storage"
 )
@@ -540,9 +541,9 @@ func (p *progress) update(n, total int64) {
 		return
 	}
 	p.last, p.drawn = now, true
-	line := fmtBytes(n)
+	line := render.Size(n)
 	if total > 0 {
-		line += " / " + fmtBytes(total)
+		line += " / " + render.Size(total)
 	}
 	if p.objects > 1 {
 		line = fmt.Sprintf("[%d/%d] %s %s", p.index, p.objects, path.Base(p.key), line)
@@ -559,7 +560,7 @@ func (p *progress) finish(ok bool) {
 		fmt.Fprint(p.a.stderr, "\r\x1b[K")
 	}
 	if ok && p.objects != 1 {
-		fmt.Fprintf(p.a.stderr, "Copied %d objects (%s).\n", p.objects, fmtBytes(p.bytes+p.cur))
+		fmt.Fprintf(p.a.stderr, "Copied %d objects (%s).\n", p.objects, render.Size(p.bytes+p.cur))
 	}
 }
 

@@ -1,0 +1,180 @@
+package dataset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// maxLinkURL bounds the length of an https:// link.
+const maxLinkURL = 8 << 10
+
+// parseHTTPSLink parses an https:// link: an absolute URL of scheme https with a host, no
+// user information, and no spaces or control characters. Plain http:// is refused: links
+// are read over TLS only. The error shows the link without its query.
+func parseHTTPSLink(s string) (*url.URL, error) {
+	shown := shownLink(s)
+	if len(s) > maxLinkURL {
+		return nil, fmt.Errorf("link of %d bytes: an https:// link has at most %d", len(s), maxLinkURL)
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f || (r >= 0x80 && r <= 0x9f) {
+			return nil, fmt.Errorf("%q: a link holds no spaces or control characters", shown)
+		}
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%q: not a URL", shown)
+	case u.Scheme == "http":
+		return nil, fmt.Errorf("%s: plain http:// links are not read: use https://", shown)
+	case u.Scheme != "https" || u.Opaque != "" || u.Host == "" || u.Hostname() == "":
+		return nil, fmt.Errorf("%q: not an https:// URL with a host", shown)
+	case u.User != nil:
+		return nil, fmt.Errorf("%s: a link carries no user name or password", redact(u))
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u, nil
+}
+
+// redact returns u without user information and query, as errors show it.
+func redact(u *url.URL) string {
+	r := *u
+	r.User = nil
+	if r.RawQuery != "" || r.ForceQuery {
+		r.RawQuery, r.ForceQuery = "…", false
+	}
+	r.Fragment, r.RawFragment = "", ""
+	return r.String()
+}
+
+// shownLink is redact for a link that may not parse: it drops what follows "?" or "#" and
+// what precedes an "@" of the host part.
+func shownLink(s string) string {
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i] + "?…"
+	}
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return s
+	}
+	host, path, _ := strings.Cut(rest, "/")
+	if i := strings.LastIndex(host, "@"); i >= 0 {
+		host = host[i+1:]
+	}
+	if path != "" || strings.Contains(rest, "/") {
+		return scheme + "://" + host + "/" + path
+	}
+	return scheme + "://" + host
+}
+
+// getHTTPS fetches u with c and returns the body of a 200 answer.
+func getHTTPS(ctx context.Context, c *http.Client, u *url.URL) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", redact(u), err)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		var ue *url.Error // it holds the whole URL, query included
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("%s: %w", redact(u), err)
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return resp.Body, nil
+	case http.StatusNotFound:
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s: no such object", redact(u))
+	}
+	resp.Body.Close()
+	return nil, fmt.Errorf("%s: the server answered %s", redact(u), resp.Status)
+}
+
+// httpClient returns the client that fetches https:// links: Options.HTTPClient, whose
+// redirects must also stay on https://, or defaultHTTPClient.
+func (ds *Dataset) httpClient() *http.Client {
+	c := ds.opts.HTTPClient
+	if c == nil {
+		return defaultHTTPClient
+	}
+	own, next := *c, c.CheckRedirect
+	own.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := httpsRedirect(req, via); err != nil || next == nil {
+			return err
+		}
+		return next(req, via)
+	}
+	return &own
+}
+
+// httpsRedirect follows at most five redirects, each to https://.
+func httpsRedirect(req *http.Request, via []*http.Request) error {
+	if req.URL.Scheme != "https" {
+		return errors.New("refusing a redirect to a URL that is not https://")
+	}
+	if len(via) >= 5 {
+		return errors.New("too many redirects")
+	}
+	return nil
+}
+
+// defaultHTTPClient fetches https:// links when Options.HTTPClient is nil: it connects only
+// to public addresses (refusePrivate), follows at most five redirects and only to https://,
+// and uses no proxy, which would connect on its behalf past the address check.
+var defaultHTTPClient = &http.Client{
+	Transport: &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: refusePrivate}).DialContext,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConns:        100,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+	},
+	CheckRedirect: httpsRedirect,
+}
+
+// special are the address ranges, besides loopback, private, link-local, multicast and
+// unspecified ones, that a link never reaches by default: "this network", shared address
+// space (CGNAT), benchmarking, reserved, and the IPv6 translation and documentation
+// prefixes that embed or stand for such addresses.
+var special = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("64:ff9b::/96"),
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+	netip.MustParsePrefix("2001:db8::/32"),
+}
+
+// refusePrivate is a net.Dialer Control function that refuses every address that is not a
+// public unicast one: loopback, private, link-local (cloud metadata services), CGNAT and
+// the other special ranges. It runs after name resolution, so no host name or DNS
+// rebinding gets around it. A dataset's links thus never make a reader's process reach
+// the reader's own machine or network.
+func refusePrivate(network, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("refusing to connect to %s: not an IP address", address)
+	}
+	ip := ap.Addr().Unmap()
+	refused := !ip.IsGlobalUnicast() || ip.IsPrivate()
+	for _, p := range special {
+		refused = refused || p.Contains(ip)
+	}
+	if refused {
+		return fmt.Errorf("refusing to connect to %s: https:// links reach only public addresses by default (Options.HTTPClient can reach others)", ip)
+	}
+	return nil
+}
