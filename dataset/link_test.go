@@ -124,7 +124,7 @@ func TestALLinksNeverReadTheReadersFiles(t *testing.T) {
 	// The victim, with the default client, reads nothing from its own machine.
 	refusedFile := `error: read link: column "url": ` + links[0] + `: refused: al://local/pub reads links only over https or through a creds key linked to it, and column "url" has no link key: its owner links a key that covers the link (tarn ds add-creds-key al://local/pub KEY)`
 	refusedMem := `error: read link: column "url": mem://victim/token: refused: mem:// links are this process's scratch space`
-	loopback := "refusing to connect to 127.0.0.1: https:// links reach only public addresses"
+	loopback := "refusing to connect to 127.0.0.1 (a loopback address): https:// links reach only public addresses"
 	check("victim, default client", read(dataset.PathOptions{Client: victim, Mode: api.ModeRead}, "al://local/pub"),
 		[]string{refusedFile, refusedMem, refusedMem, loopback, loopback, loopback, loopback})
 

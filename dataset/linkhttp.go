@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
-	"syscall"
-	"time"
+
+	"github.com/tarnhq/tarn/internal/netguard"
 )
 
 // maxLinkURL bounds the length of an https:// link.
@@ -84,6 +82,11 @@ func getHTTPS(ctx context.Context, c *http.Client, u *url.URL) (io.ReadCloser, e
 	}
 	resp, err := c.Do(req)
 	if err != nil {
+		var refused *netguard.RefusedError
+		if errors.As(err, &refused) {
+			return nil, fmt.Errorf("%s: refusing to connect to %s (%s): https:// links reach only public addresses by default (Options.HTTPClient can reach others)",
+				redact(u), refused.Addr.Addr(), refused.Class)
+		}
 		var ue *url.Error // it holds the whole URL, query included
 		if errors.As(err, &ue) {
 			err = ue.Err
@@ -130,51 +133,16 @@ func httpsRedirect(req *http.Request, via []*http.Request) error {
 }
 
 // defaultHTTPClient fetches https:// links when Options.HTTPClient is nil: it connects only
-// to public addresses (refusePrivate), follows at most five redirects and only to https://,
-// and uses no proxy, which would connect on its behalf past the address check.
-var defaultHTTPClient = &http.Client{
-	Transport: &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: refusePrivate}).DialContext,
-		ForceAttemptHTTP2:   true,
-		MaxIdleConns:        100,
-		IdleConnTimeout:     90 * time.Second,
-		TLSHandshakeTimeout: 10 * time.Second,
-	},
-	CheckRedirect: httpsRedirect,
-}
-
-// special are the address ranges, besides loopback, private, link-local, multicast and
-// unspecified ones, that a link never reaches by default: "this network", shared address
-// space (CGNAT), benchmarking, reserved, and the IPv6 translation and documentation
-// prefixes that embed or stand for such addresses.
-var special = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"),
-	netip.MustParsePrefix("64:ff9b:1::/48"),
-	netip.MustParsePrefix("2001:db8::/32"),
-}
-
-// refusePrivate is a net.Dialer Control function that refuses every address that is not a
-// public unicast one: loopback, private, link-local (cloud metadata services), CGNAT and
-// the other special ranges. It runs after name resolution, so no host name or DNS
-// rebinding gets around it. A dataset's links thus never make a reader's process reach
-// the reader's own machine or network.
-func refusePrivate(network, address string, _ syscall.RawConn) error {
-	ap, err := netip.ParseAddrPort(address)
+// to public addresses (netguard's rules, checked after name resolution on every connection,
+// so no host name or DNS rebinding gets around them), follows at most five redirects and
+// only to https://, and uses no proxy. A dataset's links thus never make a reader's process
+// reach the reader's own machine or network.
+var defaultHTTPClient = func() *http.Client {
+	g, err := netguard.New(netguard.Options{})
 	if err != nil {
-		return fmt.Errorf("refusing to connect to %s: not an IP address", address)
+		panic(err) // no entries: cannot fail
 	}
-	ip := ap.Addr().Unmap()
-	refused := !ip.IsGlobalUnicast() || ip.IsPrivate()
-	for _, p := range special {
-		refused = refused || p.Contains(ip)
-	}
-	if refused {
-		return fmt.Errorf("refusing to connect to %s: https:// links reach only public addresses by default (Options.HTTPClient can reach others)", ip)
-	}
-	return nil
-}
+	c := g.Client(netguard.ClientOptions{})
+	c.CheckRedirect = httpsRedirect
+	return c
+}()

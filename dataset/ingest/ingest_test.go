@@ -254,7 +254,7 @@ func newOnMinIO(t *testing.T) *onMinIO {
 	t.Helper()
 	ctx := context.Background()
 	m, photoSrv := miniotest.Start(t), miniotest.Start(t)
-	env := testenv.New(t, testenv.Options{})
+	env := testenv.New(t, testenv.Options{AllowEndpoints: []string{m.HostPort(), photoSrv.HostPort()}})
 	admin := env.Admin(t)
 	if _, err := admin.CreateOrg(ctx, "acme"); err != nil {
 		t.Fatal(err)
