@@ -127,13 +127,19 @@ func TestCacheAnswersAreCopies(t *testing.T) {
 	}
 }
 
+// s3Minter returns a mint function that answers S3 credentials AK1, AK2, ... valid for an
+// hour, and the count of its calls.
+func s3Minter(clk *clock) (func(context.Context) (*api.Credentials, error), *int) {
+	n := new(int)
+	return func(ctx context.Context) (*api.Credentials, error) {
+		*n++
+		return &api.Credentials{ExpiresAt: clk.now().Add(time.Hour), S3: &api.S3Credentials{AccessKeyID: fmt.Sprint("AK", *n)}}, nil
+	}, n
+}
+
 func TestCacheDropsCredentialsTheirHolderSawRefused(t *testing.T) {
 	clk := &clock{t: time.Now()}
-	n := 0
-	mint := func(ctx context.Context) (*api.Credentials, error) {
-		n++
-		return &api.Credentials{ExpiresAt: clk.now().Add(time.Hour), S3: &api.S3Credentials{AccessKeyID: fmt.Sprint("AK", n)}}, nil
-	}
+	mint, _ := s3Minter(clk)
 	c := newCache(clk.now)
 	ctx := context.Background()
 	first, _, _ := c.get(ctx, k1, mint)
@@ -163,11 +169,7 @@ func TestCacheDropsCredentialsTheirHolderSawRefused(t *testing.T) {
 // it at half its lifetime; the upstream is called once per refusal chain, not once per vend.
 func TestCacheHonoursARefusalOncePerCredential(t *testing.T) {
 	clk := &clock{t: time.Now()}
-	n := 0
-	mint := func(ctx context.Context) (*api.Credentials, error) {
-		n++
-		return &api.Credentials{ExpiresAt: clk.now().Add(time.Hour), S3: &api.S3Credentials{AccessKeyID: fmt.Sprint("AK", n)}}, nil
-	}
+	mint, calls := s3Minter(clk)
 	c := newCache(clk.now)
 	ctx := context.Background()
 	got, _, _ := c.get(ctx, k1, mint)
@@ -176,12 +178,12 @@ func TestCacheHonoursARefusalOncePerCredential(t *testing.T) {
 		outcomes[c.refuse(k1, got.S3.AccessKeyID)]++
 		got, _, _ = c.get(ctx, k1, mint)
 	}
-	if n != 2 || outcomes[refusalHonoured] != 1 || outcomes[refusalIgnored] != 99 {
-		t.Fatalf("100 refusals: %d upstream calls, outcomes %v; want 2 calls, 1 honoured, 99 ignored", n, outcomes)
+	if *calls != 2 || outcomes[refusalHonoured] != 1 || outcomes[refusalIgnored] != 99 {
+		t.Fatalf("100 refusals: %d upstream calls, outcomes %v; want 2 calls, 1 honoured, 99 ignored", *calls, outcomes)
 	}
 	clk.add(31 * time.Minute) // renewed at half lifetime: a new chain
 	got, _, _ = c.get(ctx, k1, mint)
-	if r := c.refuse(k1, got.S3.AccessKeyID); r != refusalHonoured || n != 3 {
-		t.Fatalf("refusal of a renewed credential: %q after %d calls", r, n)
+	if r := c.refuse(k1, got.S3.AccessKeyID); r != refusalHonoured || *calls != 3 {
+		t.Fatalf("refusal of a renewed credential: %q after %d calls", r, *calls)
 	}
 }
