@@ -629,10 +629,16 @@ func (a *API) createDataset(c *call) (int, any, error) {
 // anyone signed in can read a public one, so it takes an org admin, not a writer who may
 // later be removed.
 func (a *API) needPublishing(c *call, org string) error {
-	if err := a.authz.Org(c.ctx, c.principal, org, store.Admin); err != nil {
-		return errs.E(errs.Permission, "making a dataset public or private needs role admin in org %q: %s", org, publicDetail(err))
+	role, err := a.authz.Role(c.ctx, c.principal, org)
+	switch {
+	case err != nil:
+		return err
+	case role.AtLeast(store.Admin):
+		return nil
+	case role.Valid():
+		return errs.E(errs.Permission, "making a dataset public or private needs role admin in org %q; you are %s", org, role)
 	}
-	return nil
+	return a.authz.Org(c.ctx, c.principal, org, store.Admin)
 }
 
 func (a *API) listDatasets(c *call) (int, any, error) {
