@@ -75,7 +75,7 @@ names exactly that address.`,
 	f.StringVar(&listen, "listen", "127.0.0.1:7777", "address to listen on")
 	f.StringVar(&dataDir, "data-dir", "tarn-data", "directory for the SQLite database, admin.token and local datasets")
 	f.StringVar(&database, "database", "", "PostgreSQL URL (postgres://...); default: SQLite in --data-dir")
-	f.StringSliceVar(&fileRoots, "file-root", nil, "directory that creds keys of provider file may use (repeatable; default: --data-dir)")
+	f.StringSliceVar(&fileRoots, "file-root", nil, "directory that creds keys of provider file may use; org admins get <dir>/<org> (repeatable; default: <data-dir>/datasets)")
 	f.StringArrayVar(&allowEndpoints, "allow-endpoint", nil, "internal HOST:PORT or CIDR that creds-key endpoints and identity issuers may reach (repeatable)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&workloadAudience, "workload-audience", oidc.DefaultAudience, "audience workload identity tokens must carry to be exchanged for tarn tokens")
