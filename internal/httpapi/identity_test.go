@@ -13,8 +13,8 @@ import (
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/authn/oidc"
 	"github.com/tarnhq/tarn/internal/authn/oidctest"
-	"github.com/tarnhq/tarn/internal/pgtest"
 	"github.com/tarnhq/tarn/internal/netguard"
+	"github.com/tarnhq/tarn/internal/pgtest"
 	"github.com/tarnhq/tarn/internal/store"
 	"github.com/tarnhq/tarn/internal/testenv"
 )
@@ -455,7 +455,7 @@ func TestIdentityAddedOnOneServerWorksOnAnother(t *testing.T) {
 	gh := oidctest.NewWithOptions(t, oidctest.Options{Issuer: oidc.GitHubIssuer, Now: func() time.Time { return a.Clock.Now() }})
 	opts := testenv.Options{Database: db, OIDCTransport: gh.Transport, AllowEndpoints: []string{gh.HostPort()}}
 	a = testenv.New(t, opts)
-	opts.DataDir = a.DataDir // where A wrote the admin token; the state is in the database
+	opts.DataDir = a.DataDir  // where A wrote the admin token; the state is in the database
 	b := testenv.New(t, opts) // started before the identity exists
 	onA := &fixture{env: a, gh: gh, tokens: map[string]string{"superuser": a.AdminToken}}
 	onB := &workloadFixture{fixture: &fixture{env: b, gh: gh, tokens: map[string]string{}}}
