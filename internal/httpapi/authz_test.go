@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -766,5 +769,28 @@ func TestRemovedWriterKeepsNoAccessThroughAPublicDataset(t *testing.T) {
 		if st, _ := f.do(t, "writer", "POST", "/orgs/acme/datasets/"+ds+"/credentials", api.DatasetCredentialsRequest{Mode: "read"}); st != http.StatusForbidden {
 			t.Errorf("the removed writer still vends %s: %d", ds, st)
 		}
+	}
+}
+
+// TestReadVendsWriteNothing: a reader asking for read credentials of ever new linked
+// locations creates no directories on the server's disk; a registered dataset's directory
+// is created on its first vend, so that a new dataset lists as empty.
+func TestReadVendsWriteNothing(t *testing.T) {
+	f := newFixture(t)
+	dir := strings.TrimPrefix(f.root, "file://")
+	for i := range 5 {
+		loc := fmt.Sprintf("%s/junk/d%d", f.root, i)
+		if st, out := f.do(t, "reader", "POST", "/orgs/acme/datasets/priv/linked-credentials", api.LinkedCredentialsRequest{CredsKey: "k", Location: loc}); st != http.StatusOK {
+			t.Fatalf("linked vend: %d %v", st, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "junk")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("read vends of linked locations created directories: %v", err)
+	}
+	if st, out := f.do(t, "reader", "POST", "/orgs/acme/datasets/priv/credentials", api.DatasetCredentialsRequest{Mode: "read"}); st != http.StatusOK {
+		t.Fatalf("dataset vend: %d %v", st, out)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "priv")); err != nil || !st.IsDir() {
+		t.Errorf("a registered dataset's directory was not created on its first vend: %v", err)
 	}
 }

@@ -39,6 +39,10 @@ type Request struct {
 	Mode     string            // api.ModeRead or api.ModeWrite
 	Session  string            // who asks, for the provider's own audit trail (e.g. CloudTrail)
 	TTL      time.Duration     // requested lifetime; drivers may shorten it
+	// Registered is set when Location is a registered dataset's location: drivers whose
+	// locations must exist to be listed (local directories) create it even for a read
+	// vend, so that a new dataset lists as empty. Other read vends write nothing.
+	Registered bool
 }
 
 // ConfigCheck is what CheckConfig knows about a creds key besides its configuration.

@@ -37,8 +37,14 @@ type cacheEntry struct {
 	replacesRefused bool
 }
 
-// maxEntries bounds the cache; past it, a miss first sweeps out spent entries.
-const maxEntries = 10000
+// Bounds of the cache: past maxPerOrg entries of one org, storing one more first evicts
+// that org's entry that is due soonest, so that no org, however many locations it asks for,
+// takes the cache from the others; past maxEntries in all, spent entries are swept out and
+// then the entry due soonest is evicted.
+const (
+	maxEntries = 10000
+	maxPerOrg  = 1000
+)
 
 // upstreamTimeout bounds one upstream call, which runs detached from the request that
 // started it because other requests may be waiting for it.
@@ -50,11 +56,12 @@ type cache struct {
 	now     func() time.Time
 	mu      sync.Mutex
 	entries map[cacheKey]cacheEntry
+	perOrg  map[string]int // entries by org
 	flight  singleflight.Group
 }
 
 func newCache(now func() time.Time) *cache {
-	return &cache{now: now, entries: map[cacheKey]cacheEntry{}}
+	return &cache{now: now, entries: map[cacheKey]cacheEntry{}, perOrg: map[string]int{}}
 }
 
 // get returns cached credentials for k, or calls mint once for all concurrent callers.
@@ -124,17 +131,50 @@ func (c *cache) store(k cacheKey, creds *api.Credentials, issued time.Time) {
 	until := issued.Add(creds.ExpiresAt.Sub(issued) / 2)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.entries) >= maxEntries {
-		now := c.now()
-		for key, e := range c.entries {
-			if !now.Before(e.until) {
-				delete(c.entries, key)
+	old, replaces := c.entries[k]
+	if !replaces {
+		if c.perOrg[k.org] >= maxPerOrg {
+			c.evict(func(key cacheKey) bool { return key.org == k.org })
+		}
+		if len(c.entries) >= maxEntries {
+			now := c.now()
+			for key, e := range c.entries {
+				if !now.Before(e.until) {
+					c.remove(key)
+				}
 			}
 		}
+		if len(c.entries) >= maxEntries {
+			c.evict(func(cacheKey) bool { return true })
+		}
+		c.perOrg[k.org]++
 	}
-	old, replaces := c.entries[k]
-	if len(c.entries) < maxEntries || replaces {
-		c.entries[k] = cacheEntry{creds: creds, until: until, replacesRefused: replaces && old.refused}
+	c.entries[k] = cacheEntry{creds: creds, until: until, replacesRefused: replaces && old.refused}
+}
+
+// evict removes, of the entries whose keys match, the one due soonest; c.mu must be held.
+func (c *cache) evict(match func(cacheKey) bool) {
+	var victim cacheKey
+	var due time.Time
+	found := false
+	for key, e := range c.entries {
+		if match(key) && (!found || e.until.Before(due)) {
+			victim, due, found = key, e.until, true
+		}
+	}
+	if found {
+		c.remove(victim)
+	}
+}
+
+// remove deletes the entry of k; c.mu must be held.
+func (c *cache) remove(k cacheKey) {
+	if _, ok := c.entries[k]; !ok {
+		return
+	}
+	delete(c.entries, k)
+	if c.perOrg[k.org]--; c.perOrg[k.org] <= 0 {
+		delete(c.perOrg, k.org)
 	}
 }
 
@@ -144,7 +184,7 @@ func (c *cache) drop(org, key string) {
 	defer c.mu.Unlock()
 	for k := range c.entries {
 		if k.org == org && k.key == key {
-			delete(c.entries, k)
+			c.remove(k)
 		}
 	}
 }

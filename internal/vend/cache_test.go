@@ -187,3 +187,29 @@ func TestCacheHonoursARefusalOncePerCredential(t *testing.T) {
 		t.Fatalf("refusal of a renewed credential: %q after %d calls", r, *calls)
 	}
 }
+
+// TestOneOrgCannotTakeTheCache: an org that vends for ever new locations (every one a new
+// cache entry) evicts only its own entries; another org's cached credentials stay cached.
+func TestOneOrgCannotTakeTheCache(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	m := &minter{clock: clk}
+	c := newCache(clk.now)
+	ctx := context.Background()
+	victim := cacheKey{org: "acme", key: "k", version: 1, location: "s3://b/acme/coco", mode: "read"}
+	c.get(ctx, victim, m.mint)
+	for i := range maxEntries + 500 {
+		clk.add(time.Millisecond) // each entry due a little later than the one before
+		c.get(ctx, cacheKey{org: "evil", key: "k", version: 1, location: fmt.Sprintf("s3://b/evil/junk/%d", i), mode: "read"}, m.mint)
+	}
+	if _, hit, _ := c.get(ctx, victim, m.mint); !hit {
+		t.Error("another org's flood evicted acme's cached credentials")
+	}
+	if n := c.perOrg["evil"]; n != maxPerOrg || len(c.entries) != maxPerOrg+1 {
+		t.Errorf("evil holds %d entries (want %d), the cache %d", n, maxPerOrg, len(c.entries))
+	}
+	// The flooding org still caches what it asks for now: its oldest entries went first.
+	last := cacheKey{org: "evil", key: "k", version: 1, location: fmt.Sprintf("s3://b/evil/junk/%d", maxEntries+499), mode: "read"}
+	if _, hit, _ := c.get(ctx, last, m.mint); !hit {
+		t.Error("the flooding org's newest entry is not cached")
+	}
+}

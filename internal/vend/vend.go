@@ -98,7 +98,7 @@ func (s *Service) Dataset(ctx context.Context, p authn.Principal, org, name, mod
 	if err != nil {
 		return nil, fmt.Errorf("stored location of al://%s/%s: %w", org, name, err)
 	}
-	return s.mint(ctx, p, org, d.CredsKey, loc, mode, refused)
+	return s.mint(ctx, p, org, d.CredsKey, loc, mode, refused, true)
 }
 
 // Location vends credentials for a location that is not a registered dataset, through
@@ -117,7 +117,7 @@ func (s *Service) Location(ctx context.Context, p authn.Principal, org, key, loc
 	if err != nil {
 		return nil, err
 	}
-	return s.mint(ctx, p, org, key, l, mode, refused)
+	return s.mint(ctx, p, org, key, l, mode, refused, false)
 }
 
 // Linked vends read credentials for loc through creds key key, which must be linked to
@@ -141,12 +141,13 @@ func (s *Service) Linked(ctx context.Context, p authn.Principal, org, name, key,
 	if err != nil {
 		return nil, err
 	}
-	return s.mint(ctx, p, org, key, l, api.ModeRead, "")
+	return s.mint(ctx, p, org, key, l, api.ModeRead, "", false)
 }
 
 // mint answers credentials for loc through creds key org/keyName, from the cache unless
 // the cached ones carry the access key ID refused (and that refusal is honoured).
-func (s *Service) mint(ctx context.Context, p authn.Principal, org, keyName string, loc location.Location, mode, refused string) (*api.Credentials, error) {
+// registered tells the provider that loc is a registered dataset's location.
+func (s *Service) mint(ctx context.Context, p authn.Principal, org, keyName string, loc location.Location, mode, refused string, registered bool) (*api.Credentials, error) {
 	pending := audit.Pending(ctx)
 	pending.Target = loc.String()
 	sk, key, err := s.Key(ctx, org, keyName)
@@ -168,7 +169,7 @@ func (s *Service) mint(ctx context.Context, p authn.Principal, org, keyName stri
 	creds, hit, err := s.cache.get(ctx, k, func(ctx context.Context) (*api.Credentials, error) {
 		start := time.Now()
 		c, err := s.Vendor.Vend(ctx, sk.Provider, provider.Request{
-			Key: key, Location: loc, Mode: mode, Session: org + "/" + p.Name(), TTL: s.TTL,
+			Key: key, Location: loc, Mode: mode, Session: org + "/" + p.Name(), TTL: s.TTL, Registered: registered,
 		})
 		if m := s.Metrics; m != nil && !errs.Is(errs.Permission, err) && !errs.Is(errs.Invalid, err) {
 			m.upstream.WithLabelValues(sk.Provider, okOrError(err)).Inc()

@@ -103,8 +103,10 @@ func (d *Driver) permitted(dir string) bool {
 	return false
 }
 
-// Vend answers the directory of req.Location, creating it if needed. It returns an error
-// of kind Permission when symbolic links lead the location out of its root.
+// Vend answers the directory of req.Location, creating it for a write vend or a registered
+// dataset (other read vends write nothing: a directory that does not exist reads as
+// missing). It returns an error of kind Permission when symbolic links lead the location
+// out of its root.
 func (d *Driver) Vend(ctx context.Context, req provider.Request) (*api.Credentials, error) {
 	if req.Location.Scheme != location.File {
 		return nil, errs.E(errs.Invalid, "provider file cannot vend for %s", req.Location)
@@ -113,14 +115,17 @@ func (d *Driver) Vend(ctx context.Context, req provider.Request) (*api.Credentia
 	if err := d.contained(req.Key, req.Location); err != nil {
 		return nil, err
 	}
-	// Create the directory so that a new dataset lists as empty rather than missing.
-	r, err := d.openDir(req.Key, req.Location)
-	if err != nil {
-		return nil, errs.Wrap(errs.Unavailable, err, fmt.Sprintf("cannot create %s: check the server's file permissions", req.Location))
-	}
-	r.Close()
-	if err := d.contained(req.Key, req.Location); err != nil { // a link may have raced in
-		return nil, err
+	if req.Mode == api.ModeWrite || req.Registered {
+		// Create the directory for a writer, or for a dataset so that a new one lists as
+		// empty; other read vends (linked locations) write nothing.
+		r, err := d.openDir(req.Key, req.Location)
+		if err != nil {
+			return nil, errs.Wrap(errs.Unavailable, err, fmt.Sprintf("cannot create %s: check the server's file permissions", req.Location))
+		}
+		r.Close()
+		if err := d.contained(req.Key, req.Location); err != nil { // a link may have raced in
+			return nil, err
+		}
 	}
 	return &api.Credentials{File: &api.FileCredentials{Path: dir}}, nil
 }
