@@ -794,3 +794,24 @@ func TestReadVendsWriteNothing(t *testing.T) {
 		t.Errorf("a registered dataset's directory was not created on its first vend: %v", err)
 	}
 }
+
+// TestOutsidersCannotSeedTheAuditOfAFutureOrg: denied requests naming an org that does not
+// exist yet are not found in its audit log once it is created.
+func TestOutsidersCannotSeedTheAuditOfAFutureOrg(t *testing.T) {
+	f := newFixture(t)
+	f.do(t, "outsider", "POST", "/orgs", api.CreateOrgRequest{Name: "newco"})
+	f.do(t, "outsider", "POST", "/tokens", api.CreateTokenRequest{Org: "newco", Role: "admin"})
+	f.do(t, "outsider", "GET", "/orgs/newco/datasets", nil)
+	if st, out := f.do(t, "superuser", "POST", "/orgs", api.CreateOrgRequest{Name: "newco"}); st != http.StatusCreated {
+		t.Fatalf("create newco: %d %v", st, out)
+	}
+	recs, err := f.env.Server.Store.Audit(context.Background(), store.AuditQuery{Org: "newco"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if strings.HasPrefix(r.Principal, "outsider") {
+			t.Errorf("newco's log holds an outsider's request from before it existed: %+v", r)
+		}
+	}
+}

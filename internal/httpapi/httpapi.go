@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -159,8 +160,21 @@ type call struct {
 	// authenticated is set once the caller proved who it is (a valid API token, or a
 	// workload token whose signature verified). Only then is its audit record stored.
 	authenticated bool
-	// alsoAuditIn lists further orgs whose audit logs get a copy of the record.
-	alsoAuditIn []string
+	// orgAudits, when set, replaces the record's one org: each listed org gets its own
+	// copy, with its own note (see auditIn).
+	orgAudits []orgAudit
+}
+
+// orgAudit is an org whose audit log gets a copy of a call's record, and what that copy
+// adds to the detail for that org alone.
+type orgAudit struct{ org, note string }
+
+// auditIn has the call's record stored in org's audit log with note, once per org (the
+// first note wins).
+func (c *call) auditIn(org, note string) {
+	if !slices.ContainsFunc(c.orgAudits, func(o orgAudit) bool { return o.org == org }) {
+		c.orgAudits = append(c.orgAudits, orgAudit{org, note})
+	}
 }
 
 // handler serves a call and returns the success status and body, or an error.
@@ -247,31 +261,48 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	writeJSON(w, status, body)
 }
 
-// record stores the audit record of c in its org's audit log, and a copy in every org of
-// c.alsoAuditIn. A caller that never authenticated writes into no org's log: its attempt
-// goes to the server log and a counter only, so anonymous floods cannot push real records
-// out of sight or fill the database.
+// record stores the audit record of c in its org's audit log, or a copy in each org of
+// c.orgAudits. A caller that never authenticated writes into no org's log: its attempt goes
+// to the server log and a counter only, so anonymous floods cannot push real records out of
+// sight or fill the database. A record naming an org that does not exist (an outsider's
+// denied request for one) is stored under no org, so it is not found in the log of an org
+// created later.
 func (a *API) record(c *call, rt route) error {
 	if !c.authenticated {
 		a.metrics.unauthenticated.WithLabelValues(rt.pattern).Inc()
 		a.log.Info("unauthenticated request", "request_id", audit.RequestID(c.ctx), "route", rt.pattern,
-			"org", audit.Cap(c.record.Org, 64), "detail", c.record.Detail)
+			"org", audit.Cap(c.record.Org, audit.MaxField), "detail", audit.Cap(c.record.Detail, audit.MaxDetail))
 		return nil
 	}
-	if location.CheckName("org", c.record.Org) != nil {
-		c.record.Org = "" // not an org name: the record belongs to no org's log
+	orgs := c.orgAudits
+	if orgs == nil {
+		orgs = []orgAudit{{org: c.record.Org}}
 	}
-	if err := a.audit.Record(c.ctx, *c.record); err != nil {
-		return err
-	}
-	for _, org := range c.alsoAuditIn {
+	for _, o := range orgs {
 		r := *c.record
-		r.Org = org
+		r.Org = a.auditOrg(c, o.org)
+		if o.note != "" {
+			r.Detail = strings.TrimSuffix(o.note+"; "+r.Detail, "; ")
+		}
 		if err := a.audit.Record(c.ctx, r); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// auditOrg returns org if a record of c may be stored in its audit log: org is an org
+// name and, unless c succeeded (and so acted on an org it reached), the org exists.
+func (a *API) auditOrg(c *call, org string) string {
+	if org == "" || location.CheckName("org", org) != nil {
+		return ""
+	}
+	if c.record.Result != audit.OK {
+		if _, err := a.store.Org(c.ctx, org); errs.Is(errs.NotFound, err) {
+			return ""
+		}
+	}
+	return org
 }
 
 // run authenticates, admits the caller to the path's org and calls the handler.
@@ -319,9 +350,6 @@ func (a *API) admit(c *call, rt route, org string) error {
 		if err != nil && !errs.Is(errs.NotFound, err) {
 			return err
 		}
-	}
-	if _, err := a.store.Org(c.ctx, org); errs.Is(errs.NotFound, err) {
-		c.record.Org = "" // denials at orgs that do not exist are nobody's to read
 	}
 	return a.authz.Org(c.ctx, p, org, store.Reader)
 }

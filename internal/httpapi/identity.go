@@ -318,55 +318,60 @@ func (a *API) exchangeToken(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err // not authenticated: logged, never in an org's audit
 	}
-	// The token's issuer vouches for the caller: from here on, the attempt is audited in
-	// the orgs whose identities it could have matched.
-	c.authenticated = true
 	c.auditNote = "issuer " + quoteShort(claims.Issuer) + ", subject " + quoteShort(claims.Subject)
 	ids, err := a.store.IdentitiesByIssuer(c.ctx, claims.Issuer)
 	if err != nil {
 		return 0, nil, err
 	}
-	if scopeOrg != "" {
-		ids = slices.DeleteFunc(ids, func(id store.Identity) bool { return id.Org != scopeOrg })
-	}
-	if len(ids) > 0 && !slices.ContainsFunc(ids, func(id store.Identity) bool { return id.Org != ids[0].Org }) {
-		c.record.Org = ids[0].Org // all candidates are of one org: its admins see the attempt
-	}
-	var matches []*store.Identity
-	var why error
+	// The identities the token relates to (same repository, tenant, namespace, subject):
+	// only their orgs hear of the attempt. A token of a shared issuer related to no
+	// identity (any GitHub repository, say) is an anonymous caller's, kept out of every
+	// org's audit log.
+	var related []relatedIdentity
 	for i := range ids {
+		if scopeOrg != "" && ids[i].Org != scopeOrg {
+			continue
+		}
 		rule, err := storedRule(ids[i])
 		if err != nil {
 			a.log.Error("stored identity has a bad rule", "identity", ids[i].Org+"/"+ids[i].Name, "err", err)
 			continue
 		}
-		if err := rule.Match(claims); err != nil {
-			if why == nil {
-				why = err
-			}
-			continue
+		if rule.Related(claims) {
+			related = append(related, relatedIdentity{&ids[i], rule.Match(claims)})
 		}
-		matches = append(matches, &ids[i])
+	}
+	in := ""
+	if scopeOrg != "" {
+		in = " in org " + scopeOrg
+	}
+	refusal := errs.E(errs.Unauthenticated, "the token (issuer %s, subject %s) matches no workload identity registered with tarn%s",
+		quoteShort(claims.Issuer), quoteShort(claims.Subject), in)
+	if len(related) == 0 {
+		return 0, nil, refusal
+	}
+	c.authenticated = true
+	var matches []*store.Identity
+	for _, r := range related {
+		if r.mismatch == nil {
+			matches = append(matches, r.id)
+		}
 	}
 	if len(matches) == 0 {
-		// Why the token did not match stays in the audit record: the answer must not tell
-		// an anonymous caller what an org registered.
-		if why != nil {
-			c.auditNote += "; " + publicDetail(why)
+		// Each org hears why the token did not match its own identities; the answer does
+		// not tell the caller what any org registered.
+		for _, r := range related {
+			c.auditIn(r.id.Org, publicDetail(r.mismatch))
 		}
-		in := ""
-		if scopeOrg != "" {
-			in = " in org " + scopeOrg
-		}
-		return 0, nil, errs.E(errs.Unauthenticated, "the token (issuer %s, subject %s) matches no workload identity registered with tarn%s",
-			quoteShort(claims.Issuer), quoteShort(claims.Subject), in)
+		return 0, nil, refusal
 	}
 	match := matches[0]
-	if orgs := matchedOrgs(matches); len(orgs) > 1 {
+	if slices.ContainsFunc(matches, func(id *store.Identity) bool { return id.Org != match.Org }) {
 		// Another org may have registered the same workload: never pick one for the
-		// caller, and tell every org involved.
-		c.record.Org, c.alsoAuditIn = orgs[0], orgs[1:]
-		c.auditNote += "; matches identities of orgs " + strings.Join(orgs, ", ")
+		// caller, and tell every org involved, without naming the others.
+		for _, id := range matches {
+			c.auditIn(id.Org, "matches "+id.Org+"/"+id.Name+" and identities of other orgs")
+		}
 		return 0, nil, errs.E(errs.Invalid, "the token matches workload identities of several orgs; send scope=org:ORG (TARN_SCOPE) to choose one")
 	}
 	idName := match.Org + "/" + match.Name
@@ -383,15 +388,11 @@ func (a *API) exchangeToken(c *call) (int, any, error) {
 		TokenType: "Bearer", ExpiresIn: int64(ttl / time.Second)}, nil
 }
 
-// matchedOrgs lists the distinct orgs of ids, in order.
-func matchedOrgs(ids []*store.Identity) []string {
-	var orgs []string
-	for _, id := range ids {
-		if !slices.Contains(orgs, id.Org) {
-			orgs = append(orgs, id.Org)
-		}
-	}
-	return orgs
+// relatedIdentity is an identity a verified token relates to, and why the token does not
+// match it (nil when it does).
+type relatedIdentity struct {
+	id       *store.Identity
+	mismatch error
 }
 
 func (a *API) audience() string {

@@ -46,6 +46,12 @@ func (r AzureRule) Match(c *Claims) error {
 	return requireString(c, clientClaim, r.ClientID)
 }
 
+// Related reports whether c comes from the rule's tenant (one of its issuers, and its tid).
+func (r AzureRule) Related(c *Claims) bool {
+	tid, _ := c.StringClaim("tid")
+	return r.TenantID != "" && tid == r.TenantID && (c.Issuer == fmtIssuer(azureV2Issuer, r.TenantID) || c.Issuer == fmtIssuer(azureV1Issuer, r.TenantID))
+}
+
 func fmtIssuer(format, tenant string) string {
 	// Tenant IDs are GUIDs; refuse anything that could change the URL's shape.
 	for _, ch := range tenant {

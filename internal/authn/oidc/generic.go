@@ -19,6 +19,11 @@ type GenericRule struct {
 // Issuers returns the rule's issuer.
 func (r GenericRule) Issuers() []string { return []string{r.Issuer} }
 
+// Related reports whether c has the rule's issuer and subject.
+func (r GenericRule) Related(c *Claims) bool {
+	return r.Issuer != "" && r.Subject != "" && c.Issuer == r.Issuer && c.Subject == r.Subject
+}
+
 // Match accepts claims whose iss and sub equal the rule's, whose aud holds the rule's
 // audience if set, and where every claim of r.Claims is present with that exact value (a
 // string, or a boolean or number whose JSON text is the value). Otherwise it returns an

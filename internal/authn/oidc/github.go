@@ -16,6 +16,20 @@ type GitHubRule struct {
 // Issuers returns GitHubIssuer.
 func (r GitHubRule) Issuers() []string { return []string{GitHubIssuer} }
 
+// Related reports whether c comes from the rule's repository: by repository_id when the
+// rule has one, by name otherwise.
+func (r GitHubRule) Related(c *Claims) bool {
+	if c.Issuer != GitHubIssuer {
+		return false
+	}
+	if r.RepositoryID != "" {
+		id, _ := c.StringClaim("repository_id")
+		return id == r.RepositoryID
+	}
+	repo, _ := c.StringClaim("repository")
+	return r.Repository != "" && repo == r.Repository
+}
+
 // Match accepts claims from GitHubIssuer of the rule's repository: the one whose
 // repository_id claim equals RepositoryID when that is set (so a renamed repository still
 // matches and a new repository of the old name does not), else the one whose repository

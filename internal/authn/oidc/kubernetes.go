@@ -1,5 +1,7 @@
 package oidc
 
+import "strings"
+
 // KubernetesRule is a Kubernetes service account, as registered with --issuer (the cluster's
 // service account issuer) and --service-account NS/NAME.
 type KubernetesRule struct {
@@ -15,6 +17,13 @@ func (r KubernetesRule) Issuers() []string { return []string{r.Issuer} }
 // system:serviceaccount:NAMESPACE:NAME.
 func (r KubernetesRule) Subject() string {
 	return "system:serviceaccount:" + r.Namespace + ":" + r.ServiceAccount
+}
+
+// Related reports whether c comes from a service account of the rule's namespace in the
+// rule's cluster.
+func (r KubernetesRule) Related(c *Claims) bool {
+	return r.Issuer != "" && r.Namespace != "" && c.Issuer == r.Issuer &&
+		strings.HasPrefix(c.Subject, "system:serviceaccount:"+r.Namespace+":")
 }
 
 // Match accepts claims whose iss is the rule's issuer and whose sub is Subject. Otherwise it

@@ -8,6 +8,12 @@ type Matcher interface {
 	// Match returns nil if the verified claims c belong to the identity, and otherwise an
 	// error of kind Unauthenticated that says which claim differs.
 	Match(c *Claims) error
+	// Related reports whether the verified claims c come from the workload the rule names,
+	// whether or not they Match: the same GitHub repository (on another ref, say), the same
+	// Entra ID tenant, the same Kubernetes namespace, the same OIDC subject. Issuers serve
+	// many tenants (anyone can get a GitHub Actions token), so only the refusals of related
+	// tokens concern the identity's org.
+	Related(c *Claims) bool
 }
 
 var (

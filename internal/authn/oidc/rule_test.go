@@ -159,3 +159,39 @@ func ExampleVerifier_Verify() {
 	fmt.Println(errs.KindOf(err) == errs.Unauthenticated, err)
 	// Output: true token algorithm "none" is not accepted: tarn accepts RS256 and ES256 only
 }
+
+// TestRulesRelate: a rule relates to tokens of its own workload whether or not they match
+// (another ref of the repository, another client of the tenant, another service account of
+// the namespace), and to nothing else of a shared issuer.
+func TestRulesRelate(t *testing.T) {
+	const k8s = "https://oidc.prod-aks.azure.com/abc/"
+	claims := func(iss, sub string, kv ...string) *oidc.Claims {
+		c := &oidc.Claims{Issuer: iss, Subject: sub, All: map[string]any{}}
+		for i := 0; i < len(kv); i += 2 {
+			c.All[kv[i]] = kv[i+1]
+		}
+		return c
+	}
+	azV2 := "https://login.microsoftonline.com/" + tenant + "/v2.0"
+	for _, tc := range []struct {
+		name    string
+		rule    oidc.Matcher
+		c       *oidc.Claims
+		related bool
+	}{
+		{"github same repository, other ref", oidc.GitHubRule{Repository: "tarnhq/train", Ref: "refs/heads/main"}, claims(oidc.GitHubIssuer, "x", "repository", "tarnhq/train", "ref", "refs/heads/dev"), true},
+		{"github other repository", oidc.GitHubRule{Repository: "tarnhq/train"}, claims(oidc.GitHubIssuer, "x", "repository", "evil/x"), false},
+		{"github pinned, renamed", oidc.GitHubRule{Repository: "tarnhq/train", RepositoryID: "7"}, claims(oidc.GitHubIssuer, "x", "repository", "tarnhq/new", "repository_id", "7"), true},
+		{"github pinned, same name, other ID", oidc.GitHubRule{Repository: "tarnhq/train", RepositoryID: "7"}, claims(oidc.GitHubIssuer, "x", "repository", "tarnhq/train", "repository_id", "8"), false},
+		{"azure same tenant, other client", oidc.AzureRule{TenantID: tenant, ClientID: clientID}, claims(azV2, "x", "tid", tenant, "azp", "other"), true},
+		{"azure tid of another tenant", oidc.AzureRule{TenantID: tenant, ClientID: clientID}, claims(azV2, "x", "tid", otherTenant), false},
+		{"kubernetes same namespace", oidc.KubernetesRule{Issuer: k8s, Namespace: "ml", ServiceAccount: "trainer"}, claims(k8s, "system:serviceaccount:ml:other"), true},
+		{"kubernetes other namespace", oidc.KubernetesRule{Issuer: k8s, Namespace: "ml", ServiceAccount: "trainer"}, claims(k8s, "system:serviceaccount:mlx:trainer"), false},
+		{"oidc same subject, other claims", oidc.GenericRule{Issuer: k8s, Subject: "job-7", Claims: map[string]string{"team": "ml"}}, claims(k8s, "job-7", "team", "web"), true},
+		{"oidc other subject", oidc.GenericRule{Issuer: k8s, Subject: "job-7"}, claims(k8s, "job-8"), false},
+	} {
+		if got := tc.rule.Related(tc.c); got != tc.related {
+			t.Errorf("%s: Related = %v, want %v", tc.name, got, tc.related)
+		}
+	}
+}
