@@ -165,10 +165,12 @@ func TestRebindingIsRefusedAtDial(t *testing.T) {
 	if _, err := d.CheckConfig(ctx, key.Config, provider.ConfigCheck{HasSecret: true}); err != nil {
 		t.Fatalf("configuration-time check: %v", err)
 	}
+	// A vend checks the S3 endpoint it would hand to clients again, before calling STS.
 	_, err := d.Vend(ctx, provider.Request{Key: key, Location: mustLoc(t, "s3://data-bucket/teams/x"), Mode: api.ModeRead, TTL: time.Hour})
-	if !errs.Is(errs.Unavailable, err) || !strings.Contains(detailOf(err), "cannot reach the endpoint: sts.rebind.test:"+port+" resolves to a loopback address") {
+	if !errs.Is(errs.Unavailable, err) || !strings.Contains(detailOf(err), "s3_endpoint http://s3.rebind.test:"+port+" resolves to a loopback address") {
 		t.Errorf("vend after rebinding: %v", err)
 	}
+	// Verify's AssumeRole dials STS, whose name now resolves to loopback too.
 	checks := d.Verify(ctx, key, mustLoc(t, "s3://data-bucket/teams/x"))
 	if len(checks) != 1 || checks[0].OK || !strings.Contains(checks[0].Detail, "cannot reach the endpoint") {
 		t.Errorf("verify after rebinding: %+v", checks)

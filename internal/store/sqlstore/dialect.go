@@ -20,8 +20,10 @@ type dialect interface {
 	// types is the vocabulary of the shared migrations: {{time}}, {{bytes}}, ...
 	types() map[string]string
 	// lock takes, inside tx, the lock that l names, held until tx ends. Transactions that
-	// take the same lock run one at a time.
+	// take the same lock run one at a time, and each sees what the ones before it wrote.
 	lock(ctx context.Context, tx *sql.Tx, l lockName) error
+	// txOptions are the options of the store's transactions.
+	txOptions() *sql.TxOptions
 	// violation reports which kind of constraint err violates, if any.
 	violation(err error) violation
 	// unavailable returns the user-facing reason when err means that the database cannot

@@ -76,6 +76,13 @@ var advisoryKeys = map[lockName]int64{
 }
 
 // lock takes a transaction-level advisory lock, released when tx ends.
+// txOptions asks for READ COMMITTED whatever the database's default: under REPEATABLE READ
+// a transaction's snapshot is taken by its first statement, the lock, before it waits, so it
+// would not see what the transaction that held the lock wrote.
+func (postgresDialect) txOptions() *sql.TxOptions {
+	return &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+}
+
 func (postgresDialect) lock(ctx context.Context, tx *sql.Tx, l lockName) error {
 	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, advisoryKeys[l])
 	return err

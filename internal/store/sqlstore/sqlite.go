@@ -121,6 +121,10 @@ func (sqliteDialect) types() map[string]string {
 // lock, so write transactions of all connections and processes already run one at a time.
 func (sqliteDialect) lock(context.Context, *sql.Tx, lockName) error { return nil }
 
+// txOptions are the defaults: every write transaction takes the database's write lock when
+// it begins (_txlock=immediate), so it sees all that committed before.
+func (sqliteDialect) txOptions() *sql.TxOptions { return nil }
+
 func (sqliteDialect) violation(err error) violation {
 	var se *sqlite.Error
 	if !errors.As(err, &se) {

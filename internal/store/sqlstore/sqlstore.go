@@ -179,7 +179,7 @@ func (s *Store) inTx(ctx context.Context, f func(txn) error) error {
 		return err
 	}
 	defer s.releaseWrite()
-	t, err := s.db.BeginTx(ctx, nil)
+	t, err := s.db.BeginTx(ctx, s.d.txOptions())
 	if err != nil {
 		return err
 	}
