@@ -70,7 +70,8 @@ func (s *Store) CreateDataset(ctx context.Context, d store.Dataset) error {
 
 // overlapping returns a Conflict (code location_overlap) if a dataset other than d, of any
 // org, has a location that equals, contains or lies inside d.Location. It names the other
-// dataset only if it belongs to d's org: the names and locations of other orgs are theirs.
+// dataset, and says which way they overlap, only if it belongs to d's org: the names and
+// locations of other orgs are theirs.
 // The comparison is by whole path segments and uses no LIKE patterns, so _ and % in
 // locations are plain characters.
 func overlapping(ctx context.Context, tx txn, d store.Dataset) error {
@@ -93,16 +94,14 @@ func overlapping(ctx context.Context, tx txn, d store.Dataset) error {
 	if err != nil {
 		return err
 	}
-	other := "the location of a dataset of another org"
-	if org == d.Org {
-		other = fmt.Sprintf("al://%s/%s (%s)", org, name, loc)
-	}
 	var how string
+	other := fmt.Sprintf("al://%s/%s (%s)", org, name, loc)
 	switch {
-	case loc == d.Location && org == d.Org:
-		how = fmt.Sprintf("is already the location of al://%s/%s", org, name)
+	case org != d.Org:
+		// Not even which way: that would map another org's locations segment by segment.
+		how = "overlaps the location of a dataset of another org"
 	case loc == d.Location:
-		how = "is already " + other
+		how = fmt.Sprintf("is already the location of al://%s/%s", org, name)
 	case slices.Contains(up, loc):
 		how = "lies inside " + other
 	default:

@@ -33,7 +33,8 @@ func testDatasetOverlap(t *testing.T, s store.Store) {
 	} {
 		must(t, s.CreateDataset(ctx, d))
 	}
-	const other = "the location of a dataset of another org"
+	// Another org's dataset is not named, nor which way it overlaps.
+	const other = "overlaps the location of a dataset of another org"
 	for _, tc := range []struct {
 		name, org, location string
 		detail              string // "" if the create succeeds
@@ -45,10 +46,10 @@ func testDatasetOverlap(t *testing.T, s store.Store) {
 		{"file parent", "acme", "file:///srv", "location file:///srv contains al://acme/srv (file:///srv/data)"},
 		{"file root", "acme", "file:///", "location file:/// contains al://acme/srv (file:///srv/data)"},
 		{"container", "acme", "az://acct/cont", "location az://acct/cont contains al://acme/blob (az://acct/cont/p)"},
-		{"other org, equal", "acme", "s3://whole", "location s3://whole is already " + other},
-		{"other org, inside a bucket root", "acme", "s3://whole/x", "location s3://whole/x lies inside " + other},
-		{"other org, parent", "acme", "gs://g/team", "location gs://g/team contains " + other},
-		{"other org, bucket root", "acme", "gs://g", "location gs://g contains " + other},
+		{"other org, equal", "acme", "s3://whole", "location s3://whole " + other},
+		{"other org, inside a bucket root", "acme", "s3://whole/x", "location s3://whole/x " + other},
+		{"other org, parent", "acme", "gs://g/team", "location gs://g/team " + other},
+		{"other org, bucket root", "acme", "gs://g", "location gs://g " + other},
 		{"sibling sharing a prefix", "acme", "s3://b/coco-private", ""},
 		{"sibling that is a prefix", "acme", "s3://b/co", ""},
 		{"bucket sharing a prefix", "acme", "s3://wholesale/x", ""},
