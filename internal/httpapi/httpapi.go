@@ -380,15 +380,18 @@ func decode(c *call, v any, allowEmpty bool) error {
 	if err != nil {
 		return errs.Wrap(errs.Invalid, err, "cannot read request body")
 	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		if allowEmpty {
-			return nil
-		}
+	switch trimmed := bytes.TrimSpace(data); {
+	case len(trimmed) == 0 && allowEmpty:
+		return nil
+	case len(trimmed) == 0:
 		return errs.E(errs.Invalid, "request body is empty; send a JSON object")
+	case string(trimmed) == "null":
+		return errs.E(errs.Invalid, "request body is null; send a JSON object")
 	}
 	dec := jsontext.NewDecoder(bytes.NewReader(data))
 	if err := json.UnmarshalDecode(dec, v, json.RejectUnknownMembers(true)); err != nil {
-		return errs.Wrap(errs.Invalid, err, "request body: "+jsonProblem(err))
+		// Not wrapped: the decoder's own message may quote the body, which may hold secrets.
+		return errs.E(errs.Invalid, "request body: %s", jsonProblem(err))
 	}
 	if _, err := dec.ReadToken(); err != io.EOF {
 		return errs.E(errs.Invalid, "request body holds more than one JSON value")

@@ -302,7 +302,7 @@ func (a *API) exchangeToken(c *call) (int, any, error) {
 		fields := strings.Fields(scope)
 		org, ok := strings.CutPrefix(fields[0], "org:")
 		if len(fields) != 1 || !ok || org == "" {
-			return 0, nil, errs.E(errs.Invalid, "scope %q is not org:ORG", scope)
+			return 0, nil, errs.E(errs.Invalid, "scope %s is not org:ORG", quoteShort(scope))
 		}
 		if err := checkName("org", org); err != nil {
 			return 0, nil, err
@@ -406,7 +406,7 @@ func (a *API) audience() string {
 func readForm(c *call) (url.Values, error) {
 	ct := c.r.Header.Get("Content-Type")
 	if mt, _, _ := strings.Cut(ct, ";"); !strings.EqualFold(strings.TrimSpace(mt), "application/x-www-form-urlencoded") {
-		return nil, errs.E(errs.Invalid, "send the token exchange as application/x-www-form-urlencoded, not %q", ct)
+		return nil, errs.E(errs.Invalid, "send the token exchange as application/x-www-form-urlencoded, not %s", quoteShort(ct))
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(nil, c.r.Body, MaxBodyBytes))
 	var tooLarge *http.MaxBytesError

@@ -43,6 +43,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"wrong JSON type", "POST", "/orgs", rawBody(`{"name":7}`), 400, api.CodeInvalid, `field "name" must be string`},
 		{"broken JSON", "POST", "/orgs", rawBody(`{"name":`), 400, api.CodeInvalid, "JSON"},
 		{"two JSON values", "POST", "/orgs", rawBody(`{"name":"x"}{"name":"y"}`), 400, api.CodeInvalid, "more than one"},
+		{"null body", "PUT", "/orgs/acme/members/outsider", rawBody(`null`), 400, api.CodeInvalid, "null"},
 		{"field names in another case", "POST", "/users", rawBody(`{"NAME":"mallory","Superuser":true}`), 400, api.CodeInvalid, `unknown field "NAME"`},
 		{"duplicate field", "POST", "/users", rawBody(`{"name":"mallory","superuser":false,"superuser":true}`), 400, api.CodeInvalid, `field "superuser" appears more than once`},
 		{"duplicate field in a nested object", "PUT", "/orgs/acme/creds-keys/dup", rawBody(`{"provider":"file","config":{"roots":["` + f.root + `/a"],"roots":["file:///etc"]}}`), 400, api.CodeInvalid, `field "config/roots" appears more than once`},
