@@ -254,16 +254,20 @@ func (d *Driver) checkEndpoint(ctx context.Context, field, s string) (string, er
 // refuses or cannot be reached; errors carry the AWS error code, never the endpoint's message
 // nor a secret.
 func (d *Driver) Vend(ctx context.Context, req provider.Request) (*api.Credentials, error) {
+	seconds := durationSeconds(req.TTL, req.Key.Config.MaxDurationSeconds)
+	creds, err := d.assume(ctx, req.Key, req.Location, req.Mode, seconds, SessionName(req.Session), true)
+	if err != nil {
+		return nil, err
+	}
 	// Clients connect to the S3 endpoint the answer names, never through tarn: check it again,
 	// so that a name re-pointed at an internal address since the key was saved is not handed
-	// to readers (their own networks are not the server's to expose).
+	// to them (their own networks are not the server's to expose).
 	if ep := req.Key.Config.S3Endpoint; ep != "" {
 		if err := d.guard.CheckURL(ctx, "s3_endpoint", ep); err != nil {
 			return nil, errs.Wrap(errs.Unavailable, err, fmt.Sprintf("creds key %s/%s: %s", req.Key.Org, req.Key.Name, detailOf(err)))
 		}
 	}
-	seconds := durationSeconds(req.TTL, req.Key.Config.MaxDurationSeconds)
-	return d.assume(ctx, req.Key, req.Location, req.Mode, seconds, SessionName(req.Session), true)
+	return creds, nil
 }
 
 // durationSeconds returns the session length for a requested ttl.

@@ -165,17 +165,36 @@ func TestRebindingIsRefusedAtDial(t *testing.T) {
 	if _, err := d.CheckConfig(ctx, key.Config, provider.ConfigCheck{HasSecret: true}); err != nil {
 		t.Fatalf("configuration-time check: %v", err)
 	}
-	// A vend checks the S3 endpoint it would hand to clients again, before calling STS.
 	_, err := d.Vend(ctx, provider.Request{Key: key, Location: mustLoc(t, "s3://data-bucket/teams/x"), Mode: api.ModeRead, TTL: time.Hour})
-	if !errs.Is(errs.Unavailable, err) || !strings.Contains(detailOf(err), "s3_endpoint http://s3.rebind.test:"+port+" resolves to a loopback address") {
+	if !errs.Is(errs.Unavailable, err) || !strings.Contains(detailOf(err), "cannot reach the endpoint: sts.rebind.test:"+port+" resolves to a loopback address") {
 		t.Errorf("vend after rebinding: %v", err)
 	}
-	// Verify's AssumeRole dials STS, whose name now resolves to loopback too.
 	checks := d.Verify(ctx, key, mustLoc(t, "s3://data-bucket/teams/x"))
 	if len(checks) != 1 || checks[0].OK || !strings.Contains(checks[0].Detail, "cannot reach the endpoint") {
 		t.Errorf("verify after rebinding: %+v", checks)
 	}
 	if n := svc.requests.Load(); n != 0 {
 		t.Errorf("the loopback service got %d requests", n)
+	}
+}
+
+// A vend hands clients an S3 endpoint to connect to: an endpoint whose name resolved to a
+// public-looking address when the key was saved and to loopback now is not handed out, so a
+// public dataset's readers are never sent to their own machine.
+func TestVendRechecksTheS3EndpointItHandsOut(t *testing.T) {
+	sts := &internalService{assume: true}
+	srv := httptest.NewServer(sts)
+	defer srv.Close()
+	r := netguardtest.NewResolver(map[string][]string{"s3.flip.test": {"192.0.2.81", "127.0.0.1"}})
+	d := New(Options{Guard: guardWith(t, r, strings.TrimPrefix(srv.URL, "http://"))}) // STS allowed, S3 name not
+	key := compatibleKey(srv.URL)
+	key.Config.S3Endpoint = "http://s3.flip.test:9" // never dialled: vends only hand it out
+	ctx := context.Background()
+	if _, err := d.CheckConfig(ctx, key.Config, provider.ConfigCheck{HasSecret: true}); err != nil {
+		t.Fatalf("configuration-time check: %v", err)
+	}
+	creds, err := d.Vend(ctx, provider.Request{Key: key, Location: mustLoc(t, "s3://data-bucket/teams/x"), Mode: api.ModeRead, TTL: time.Hour})
+	if creds != nil || !errs.Is(errs.Unavailable, err) || !strings.Contains(detailOf(err), "s3_endpoint http://s3.flip.test:9 resolves to a loopback address") {
+		t.Errorf("vend handed out %+v (err %v)", creds, err)
 	}
 }
