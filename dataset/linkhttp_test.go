@@ -70,7 +70,7 @@ func FuzzParseHTTPSLink(f *testing.F) {
 		if err != nil || again.String() != u.String() {
 			t.Fatalf("%q: %s does not parse back: %v, %v", s, u, again, err)
 		}
-		if shown := redact(u); u.RawQuery != "" && strings.Contains(shown, u.RawQuery) {
+		if shown := redact(u); u.RawQuery != "" && strings.Contains(shown, "?"+u.RawQuery) {
 			t.Fatalf("redact(%s) = %s shows the query", u, shown)
 		}
 	})
