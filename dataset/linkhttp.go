@@ -113,7 +113,7 @@ func (ds *Dataset) httpClient() *http.Client {
 	}
 	own, next := *c, c.CheckRedirect
 	own.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if err := httpsRedirect(req, via); err != nil || next == nil {
+		if err := netguard.HTTPSRedirect(req, via); err != nil || next == nil {
 			return err
 		}
 		return next(req, via)
@@ -121,28 +121,9 @@ func (ds *Dataset) httpClient() *http.Client {
 	return &own
 }
 
-// httpsRedirect follows at most five redirects, each to https://.
-func httpsRedirect(req *http.Request, via []*http.Request) error {
-	if req.URL.Scheme != "https" {
-		return errors.New("refusing a redirect to a URL that is not https://")
-	}
-	if len(via) >= 5 {
-		return errors.New("too many redirects")
-	}
-	return nil
-}
-
 // defaultHTTPClient fetches https:// links when Options.HTTPClient is nil: it connects only
 // to public addresses (netguard's rules, checked after name resolution on every connection,
 // so no host name or DNS rebinding gets around them), follows at most five redirects and
 // only to https://, and uses no proxy. A dataset's links thus never make a reader's process
 // reach the reader's own machine or network.
-var defaultHTTPClient = func() *http.Client {
-	g, err := netguard.New(netguard.Options{})
-	if err != nil {
-		panic(err) // no entries: cannot fail
-	}
-	c := g.Client(netguard.ClientOptions{})
-	c.CheckRedirect = httpsRedirect
-	return c
-}()
+var defaultHTTPClient = (&netguard.Guard{}).Client(netguard.ClientOptions{HTTPSOnly: true})

@@ -291,15 +291,19 @@ func (g *Guard) Client(o ClientOptions) *http.Client {
 	}
 	c := &http.Client{Transport: rt, Timeout: o.Timeout}
 	if o.HTTPSOnly {
-		c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-			if req.URL.Scheme != "https" {
-				return errors.New("refusing a redirect to a URL that is not https")
-			}
-			if len(via) >= 5 {
-				return errors.New("too many redirects")
-			}
-			return nil
-		}
+		c.CheckRedirect = HTTPSRedirect
 	}
 	return c
+}
+
+// HTTPSRedirect is an http.Client CheckRedirect function that follows at most five
+// redirects, each to an https URL.
+func HTTPSRedirect(req *http.Request, via []*http.Request) error {
+	if req.URL.Scheme != "https" {
+		return errors.New("refusing a redirect to a URL that is not https://")
+	}
+	if len(via) >= 5 {
+		return errors.New("too many redirects")
+	}
+	return nil
 }
