@@ -41,7 +41,6 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	}
 	dsn := path + "?_txlock=immediate" +
 		"&_pragma=busy_timeout(" + strconv.FormatInt(busyTimeout.Milliseconds(), 10) + ")" +
-		"&_pragma=journal_mode(WAL)" +
 		"&_pragma=journal_size_limit(" + strconv.Itoa(journalSizeLimit) + ")" +
 		"&_pragma=synchronous(NORMAL)" +
 		"&_pragma=foreign_keys(1)"
@@ -53,7 +52,7 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	// run alongside the one writer.
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
-	if err := db.PingContext(ctx); err != nil {
+	if err := useWAL(ctx, db); err != nil {
 		db.Close()
 		return nil, errs.Wrap(errs.Unavailable, err, fmt.Sprintf("cannot open SQLite database %s", path))
 	}
@@ -62,6 +61,30 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 		return nil, errs.Wrap(errs.Unavailable, err, fmt.Sprintf("cannot migrate SQLite database %s", path))
 	}
 	return s, nil
+}
+
+// useWAL puts the database in WAL mode, which lasts in the file, so that readers run
+// alongside the one writer. Switching modes takes the database's exclusive lock without
+// calling the busy handler, so while other processes open the same file the switch is
+// retried, for up to busyTimeout.
+func useWAL(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(busyTimeout)
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode)
+		if err == nil && !strings.EqualFold(mode, "wal") {
+			err = fmt.Errorf("journal mode is %s, not WAL", mode)
+		}
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 // restrictFiles creates the database file at path with mode 0600 if it is missing and
