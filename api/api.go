@@ -23,7 +23,8 @@ const (
 	CodeInUse            = "in_use"
 	CodeLocationOverlap  = "location_overlap" // a dataset's location equals, contains or lies inside another's
 	CodeTooLarge         = "body_too_large"
-	CodeUnavailable      = "unavailable"
+	CodeUnavailable      = "unavailable"      // try again, after Retry-After
+	CodeUpstream         = "upstream_refused" // a cloud API refused for a reason retrying will not fix
 	CodeInternal         = "internal"
 )
 
@@ -49,6 +50,9 @@ type Problem struct {
 	Detail    string `json:"detail,omitempty"`
 	Code      string `json:"code"`
 	RequestID string `json:"request_id,omitempty"`
+	// RetryAfter is the wait the server asked for in its Retry-After header (503 and 429
+	// answers); zero when it asked for none. The Go SDK fills it in; it is not in the body.
+	RetryAfter time.Duration `json:"-"`
 }
 
 // Error returns the problem's detail, which is written for users.

@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -276,7 +277,21 @@ func decodeProblem(resp *http.Response, data []byte) *api.Problem {
 	if p.RequestID == "" {
 		p.RequestID = resp.Header.Get("X-Request-Id")
 	}
+	p.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
 	return &p
+}
+
+// retryAfter parses a Retry-After header, in seconds or as an HTTP date, into a wait from
+// now; zero when there is none, it is malformed or it lies in the past. Waits are capped at
+// an hour, so a broken proxy cannot park a client for days.
+func retryAfter(h string, now time.Time) time.Duration {
+	var d time.Duration
+	if secs, err := strconv.ParseUint(strings.TrimSpace(h), 10, 32); err == nil {
+		d = time.Duration(secs) * time.Second
+	} else if t, err := http.ParseTime(h); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), time.Hour)
 }
 
 // codeOf maps an HTTP status to the stable code the server would have used.

@@ -502,3 +502,25 @@ func TestEndpointPathIsAPrefix(t *testing.T) {
 		t.Errorf("request %s with User-Agent %q", uri, ua)
 	}
 }
+
+func TestRetryAfterHeader(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		header string
+		want   time.Duration
+	}{
+		{"", 0},
+		{"7", 7 * time.Second},
+		{" 2 ", 2 * time.Second},
+		{"-3", 0},
+		{"soon", 0},
+		{"99999999999", 0}, // out of range: ignored
+		{"86400", time.Hour},
+		{"Tue, 01 Dec 2026 12:00:30 GMT", 30 * time.Second},
+		{"Tue, 01 Dec 2026 11:00:00 GMT", 0},
+	} {
+		if got := retryAfter(tc.header, now); got != tc.want {
+			t.Errorf("retryAfter(%q) = %v, want %v", tc.header, got, tc.want)
+		}
+	}
+}

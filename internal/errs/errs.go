@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/tarnhq/tarn/api"
 )
@@ -23,8 +24,13 @@ const (
 	NotFound                    // the named thing does not exist
 	Conflict                    // the thing already exists or is in use
 	TooLarge                    // the request body is over the limit
-	Unavailable                 // a dependency (database, cloud API) cannot be reached
+	Unavailable                 // a dependency (database, cloud API) cannot be reached now; retry later
+	Upstream                    // a cloud API refused for a reason retrying will not fix
 )
+
+// DefaultRetryAfter is how long a client is asked to wait before retrying an Unavailable
+// error that names no wait of its own.
+const DefaultRetryAfter = time.Second
 
 // Error is an error with a kind, a stable code and a detail that is safe to show to users.
 // Detail never contains secrets.
@@ -33,6 +39,10 @@ type Error struct {
 	Code   string // stable machine-readable code, see api.Code*
 	Detail string // one line for the user: what was wrong and what to do
 	Err    error  // underlying cause, logged but never shown
+	// RetryAfter is how long the caller should wait before trying again (an Unavailable
+	// error: a database or upstream that is down, a circuit breaker that is open); zero
+	// means DefaultRetryAfter.
+	RetryAfter time.Duration
 }
 
 // Error returns the detail followed by the cause, for logs. Users see only Detail.
@@ -58,6 +68,29 @@ func (e *Error) WithCode(code string) *Error {
 	c := *e
 	c.Code = code
 	return &c
+}
+
+// After returns a copy of e that asks callers to wait d before retrying.
+func (e *Error) After(d time.Duration) *Error {
+	c := *e
+	c.RetryAfter = d
+	return &c
+}
+
+// RetryAfter returns how long a caller should wait before retrying err: the first
+// RetryAfter set in err's chain, DefaultRetryAfter for other Unavailable errors, and zero
+// for errors that retrying will not fix.
+func RetryAfter(err error) time.Duration {
+	if !Is(Unavailable, err) {
+		return 0
+	}
+	for err != nil {
+		if e, ok := err.(*Error); ok && e.RetryAfter > 0 {
+			return e.RetryAfter
+		}
+		err = errors.Unwrap(err)
+	}
+	return DefaultRetryAfter
 }
 
 // Wrap returns an error of kind k whose detail is detail and whose cause is err.
@@ -97,6 +130,8 @@ func Status(k Kind) int {
 		return http.StatusRequestEntityTooLarge
 	case Unavailable:
 		return http.StatusServiceUnavailable
+	case Upstream:
+		return http.StatusBadGateway
 	}
 	return http.StatusInternalServerError
 }
@@ -117,6 +152,8 @@ func defaultCode(k Kind) string {
 		return api.CodeTooLarge
 	case Unavailable:
 		return api.CodeUnavailable
+	case Upstream:
+		return api.CodeUpstream
 	}
 	return api.CodeInternal
 }

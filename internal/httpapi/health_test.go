@@ -29,8 +29,17 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Errorf("/readyz with a live database: %d %s", st, body)
 	}
 	f.env.Server.Store.Close()
-	if st, body := get(t, f.env.URL+"/readyz"); st != http.StatusServiceUnavailable || !strings.Contains(body, "database") {
-		t.Errorf("/readyz with a closed database: %d %s", st, body)
+	resp, err := http.Get(f.env.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "database") {
+		t.Errorf("/readyz with a closed database: %d %s", resp.StatusCode, body)
+	}
+	if got := resp.Header.Get("Retry-After"); got != "1" {
+		t.Errorf("/readyz 503 has Retry-After %q, want 1 (second)", got)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -476,16 +477,22 @@ func problem(err error, requestID string) *api.Problem {
 		code = e.Code
 	}
 	return &api.Problem{
-		Type:      "about:blank",
-		Title:     http.StatusText(status),
-		Status:    status,
-		Detail:    publicDetail(err),
-		Code:      code,
-		RequestID: requestID,
+		Type:       "about:blank",
+		Title:      http.StatusText(status),
+		Status:     status,
+		Detail:     publicDetail(err),
+		Code:       code,
+		RequestID:  requestID,
+		RetryAfter: errs.RetryAfter(err),
 	}
 }
 
+// writeProblem answers p; one that asks for a wait (a 503) says how long in whole seconds,
+// rounded up, in Retry-After.
 func writeProblem(w http.ResponseWriter, p *api.Problem) {
+	if p.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((p.RetryAfter+time.Second-1)/time.Second), 10))
+	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
 	stdjson.NewEncoder(w).Encode(p)
