@@ -48,12 +48,15 @@ func TestMetricsCountRequestsAndVends(t *testing.T) {
 	f.do(t, "reader", "POST", "/orgs/acme/datasets/priv/credentials", api.DatasetCredentialsRequest{Mode: "read"})
 	f.do(t, "reader", "POST", "/orgs/acme/datasets/priv/credentials", api.DatasetCredentialsRequest{Mode: "read"})
 	f.do(t, "reader", "POST", "/orgs/acme/datasets/priv/credentials", api.DatasetCredentialsRequest{Mode: "write"})
+	// Denied after creds key acme/k resolved: counted under its provider.
+	f.do(t, "writer", "POST", "/orgs/acme/creds-keys/k/credentials", api.CredentialsRequest{Location: "file:///elsewhere", Mode: "read"})
 	_, body := get(t, f.env.URL+"/metrics")
 	for _, want := range []string{
 		`tarn_http_requests_total{code="200",route="POST /api/v1/orgs/{org}/datasets/{name}/credentials"} 2`,
 		`tarn_http_requests_total{code="403",route="POST /api/v1/orgs/{org}/datasets/{name}/credentials"} 1`,
 		`tarn_vends_total{provider="file",result="ok"} 2`,
 		`tarn_vends_total{provider="none",result="denied"} 1`,
+		`tarn_vends_total{provider="file",result="denied"} 1`,
 		`tarn_http_request_duration_seconds_count{route="POST /api/v1/orgs/{org}/datasets/{name}/credentials"} 3`,
 	} {
 		if !strings.Contains(body, want) {

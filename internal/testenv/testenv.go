@@ -72,6 +72,10 @@ type Options struct {
 	// OIDCTransport routes the fetches of workload token issuers, e.g. an oidctest.Issuer's
 	// Transport; nil means the guard's own transport.
 	OIDCTransport func(dial netguard.DialFunc) http.RoundTripper
+	// Dial, when set, wraps the dialer of tarn's connections to creds-key endpoints and
+	// issuers: it gets the loopback-only dialer and returns the one tarn uses, so that a test
+	// can route, count, refuse or freeze those connections (fault tests of an upstream).
+	Dial func(loopback netguard.DialFunc) netguard.DialFunc
 	// WorkloadAudience and WorkloadTokenTTL as for server.Options.
 	WorkloadAudience string
 	WorkloadTokenTTL time.Duration
@@ -85,9 +89,13 @@ func New(t testing.TB, o Options) *Env {
 		dir = t.TempDir()
 	}
 	clock := NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	dial := netguardtest.Dial(t)
+	if o.Dial != nil {
+		dial = o.Dial(dial)
+	}
 	srv, err := server.New(context.Background(), server.Options{
 		DataDir: dir, Database: o.Database, FileRoots: o.FileRoots, Now: clock.Now,
-		AllowEndpoints: o.AllowEndpoints, EndpointResolver: o.EndpointResolver, EndpointDial: netguardtest.Dial(t),
+		AllowEndpoints: o.AllowEndpoints, EndpointResolver: o.EndpointResolver, EndpointDial: dial,
 		OIDCTransport: o.OIDCTransport, WorkloadAudience: o.WorkloadAudience, WorkloadTokenTTL: o.WorkloadTokenTTL,
 	})
 	if err != nil {

@@ -27,8 +27,9 @@ func (k cacheKey) String() string {
 }
 
 type cacheEntry struct {
-	creds *api.Credentials
-	until time.Time // reusable until half the credential's lifetime is spent
+	creds  *api.Credentials
+	issued time.Time
+	until  time.Time // reusable until half the credential's lifetime is spent
 	// refused: a holder saw the store refuse creds; the entry is no longer answered.
 	refused bool
 	// replacesRefused: creds were minted because the previous ones were refused. A
@@ -127,6 +128,31 @@ func (c *cache) lookup(k cacheKey) *api.Credentials {
 	return &cp
 }
 
+// Stale-if-error: a credential past its reuse point is still answered while the upstream
+// fails if at least the larger of staleMargin and 1/staleFraction of its lifetime remains,
+// so that its holder has time to use it and to renew it once the upstream is back.
+const (
+	staleMargin   = 5 * time.Minute
+	staleFraction = 6
+)
+
+// stale returns the credentials cached for k, past their reuse point or not, when they are
+// not refused and enough of their lifetime remains (see staleMargin); else nil.
+func (c *cache) stale(k cacheKey) *api.Credentials {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[k]
+	if !ok || e.refused {
+		return nil
+	}
+	margin := max(staleMargin, e.creds.ExpiresAt.Sub(e.issued)/staleFraction)
+	if e.creds.ExpiresAt.Sub(c.now()) < margin {
+		return nil
+	}
+	cp := *e.creds
+	return &cp
+}
+
 func (c *cache) store(k cacheKey, creds *api.Credentials, issued time.Time) {
 	until := issued.Add(creds.ExpiresAt.Sub(issued) / 2)
 	c.mu.Lock()
@@ -149,7 +175,7 @@ func (c *cache) store(k cacheKey, creds *api.Credentials, issued time.Time) {
 		}
 		c.perOrg[k.org]++
 	}
-	c.entries[k] = cacheEntry{creds: creds, until: until, replacesRefused: replaces && old.refused}
+	c.entries[k] = cacheEntry{creds: creds, issued: issued, until: until, replacesRefused: replaces && old.refused}
 }
 
 // evict removes, of the entries whose keys match, the one due soonest; c.mu must be held.

@@ -213,3 +213,33 @@ func TestOneOrgCannotTakeTheCache(t *testing.T) {
 		t.Error("the flooding org's newest entry is not cached")
 	}
 }
+
+// TestCacheServesStaleOnlyWithASafeMargin: past its reuse point a credential is answered
+// stale while at least max(5 min, 1/6 of its lifetime) of it remains, and never once its
+// holder reported it refused.
+func TestCacheServesStaleOnlyWithASafeMargin(t *testing.T) {
+	for _, tc := range []struct {
+		lifetime, elapsed time.Duration
+		want              bool
+	}{
+		{time.Hour, 31 * time.Minute, true},
+		{time.Hour, 50 * time.Minute, true}, // 10 minutes left: a sixth
+		{time.Hour, 50*time.Minute + time.Second, false},
+		{15 * time.Minute, 10 * time.Minute, true}, // 5 minutes left, more than a sixth
+		{15 * time.Minute, 10*time.Minute + time.Second, false},
+		{time.Hour, 2 * time.Hour, false},
+	} {
+		clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		c := newCache(clk.now)
+		c.get(context.Background(), k1, func(context.Context) (*api.Credentials, error) {
+			return &api.Credentials{ExpiresAt: clk.now().Add(tc.lifetime), S3: &api.S3Credentials{AccessKeyID: "AK"}}, nil
+		})
+		clk.add(tc.elapsed)
+		if got := c.stale(k1) != nil; got != tc.want {
+			t.Errorf("%v into %v: stale answered %v, want %v", tc.elapsed, tc.lifetime, got, tc.want)
+		}
+		if c.refuse(k1, "AK"); c.stale(k1) != nil {
+			t.Errorf("%v into %v: refused credentials answered stale", tc.elapsed, tc.lifetime)
+		}
+	}
+}

@@ -5,6 +5,7 @@ package vend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/tarnhq/tarn/internal/provider"
 	"github.com/tarnhq/tarn/internal/secretbox"
 	"github.com/tarnhq/tarn/internal/store"
+	"github.com/tarnhq/tarn/internal/upstream"
 	"github.com/tarnhq/tarn/location"
 )
 
@@ -32,12 +34,29 @@ type Options struct {
 	TTL     time.Duration  // lifetime asked of providers; zero: DefaultTTL
 	Now     func() time.Time
 	Metrics *Metrics // nil: not counted
+	// Upstream budgets the upstream calls of every creds key (see package upstream);
+	// its Now and OnBreaker are set by New.
+	Upstream upstream.Options
 }
 
 // Service vends credentials on behalf of principals. It is safe for concurrent use.
+//
+// The upstream calls of each creds key (version) pass its budget: a token bucket, a bound
+// on calls in flight and a circuit breaker. While the budget refuses, cached credentials
+// keep serving and misses fail fast with an Unavailable error whose RetryAfter is the
+// remaining cooldown. When an upstream call fails or is refused, a cached credential past
+// its reuse point that is still valid for a safe margin is answered instead (stale-if-error).
 type Service struct {
 	Options
-	cache *cache
+	cache   *cache
+	budgets *upstream.Budgets
+}
+
+// budgetKey names the budget of a creds key: a key changed or created anew, here or on
+// another server, starts with a budget of its own.
+type budgetKey struct {
+	provider, org, key string
+	created, version   int64
 }
 
 // New returns a vending service.
@@ -48,11 +67,27 @@ func New(o Options) *Service {
 	if o.TTL <= 0 {
 		o.TTL = DefaultTTL
 	}
-	return &Service{Options: o, cache: newCache(o.Now)}
+	o.Upstream.Now = o.Now
+	o.Upstream.OnBreaker = nil
+	if m := o.Metrics; m != nil {
+		o.Upstream.OnBreaker = func(k any, open bool) {
+			g := m.breakers.WithLabelValues(k.(budgetKey).provider)
+			if open {
+				g.Inc()
+			} else {
+				g.Dec()
+			}
+		}
+	}
+	return &Service{Options: o, cache: newCache(o.Now), budgets: upstream.New(o.Upstream)}
 }
 
-// Forget drops cached credentials of creds key org/key; call it when the key changes or goes.
-func (s *Service) Forget(org, key string) { s.cache.drop(org, key) }
+// Forget drops cached credentials and the upstream budget of creds key org/key; call it
+// when the key changes or goes.
+func (s *Service) Forget(org, key string) {
+	s.cache.drop(org, key)
+	s.budgets.Forget(func(k any) bool { b := k.(budgetKey); return b.org == org && b.key == key })
+}
 
 // Key returns creds key org/name with its secret decrypted, as drivers see it.
 func (s *Service) Key(ctx context.Context, org, name string) (store.CredsKey, provider.Key, error) {
@@ -81,7 +116,8 @@ func SecretContext(org, name string) string { return org + "/" + name }
 // Dataset vends credentials for dataset org/name in mode. Read needs reader in the org or a
 // public dataset; write needs writer. An empty mode means read.
 func (s *Service) Dataset(ctx context.Context, p authn.Principal, org, name, mode, refused string) (c *api.Credentials, err error) {
-	defer s.count(&c, &err)
+	prov := ""
+	defer s.count(&prov, &err)
 	mode, err = checkMode(mode)
 	if err != nil {
 		return nil, err
@@ -98,13 +134,14 @@ func (s *Service) Dataset(ctx context.Context, p authn.Principal, org, name, mod
 	if err != nil {
 		return nil, fmt.Errorf("stored location of al://%s/%s: %w", org, name, err)
 	}
-	return s.mint(ctx, p, org, d.CredsKey, loc, mode, refused, true)
+	return s.mint(ctx, &prov, p, org, d.CredsKey, loc, mode, refused, true)
 }
 
 // Location vends credentials for a location that is not a registered dataset, through
 // creds key org/key. Both modes need writer: the location may hold anything under the key's roots.
 func (s *Service) Location(ctx context.Context, p authn.Principal, org, key, loc, mode, refused string) (c *api.Credentials, err error) {
-	defer s.count(&c, &err)
+	prov := ""
+	defer s.count(&prov, &err)
 	mode, err = checkMode(mode)
 	if err != nil {
 		return nil, err
@@ -117,14 +154,15 @@ func (s *Service) Location(ctx context.Context, p authn.Principal, org, key, loc
 	if err != nil {
 		return nil, err
 	}
-	return s.mint(ctx, p, org, key, l, mode, refused, false)
+	return s.mint(ctx, &prov, p, org, key, l, mode, refused, false)
 }
 
 // Linked vends read credentials for loc through creds key key, which must be linked to
 // dataset org/name. The caller needs the reader role in the org: a linked key may reach
 // beyond the dataset, so a public dataset's link columns are not public.
 func (s *Service) Linked(ctx context.Context, p authn.Principal, org, name, key, loc string) (c *api.Credentials, err error) {
-	defer s.count(&c, &err)
+	prov := ""
+	defer s.count(&prov, &err)
 	audit.Pending(ctx).Mode = api.ModeRead
 	d, err := LookupDataset(ctx, s.Store, s.Authz, p, org, name)
 	if err != nil {
@@ -141,19 +179,21 @@ func (s *Service) Linked(ctx context.Context, p authn.Principal, org, name, key,
 	if err != nil {
 		return nil, err
 	}
-	return s.mint(ctx, p, org, key, l, api.ModeRead, "", false)
+	return s.mint(ctx, &prov, p, org, key, l, api.ModeRead, "", false)
 }
 
 // mint answers credentials for loc through creds key org/keyName, from the cache unless
 // the cached ones carry the access key ID refused (and that refusal is honoured).
-// registered tells the provider that loc is a registered dataset's location.
-func (s *Service) mint(ctx context.Context, p authn.Principal, org, keyName string, loc location.Location, mode, refused string, registered bool) (*api.Credentials, error) {
+// registered tells the provider that loc is a registered dataset's location. It sets *prov
+// to the key's provider once the key is resolved.
+func (s *Service) mint(ctx context.Context, prov *string, p authn.Principal, org, keyName string, loc location.Location, mode, refused string, registered bool) (*api.Credentials, error) {
 	pending := audit.Pending(ctx)
 	pending.Target = loc.String()
 	sk, key, err := s.Key(ctx, org, keyName)
 	if err != nil {
 		return nil, err
 	}
+	*prov = sk.Provider
 	pending.KeyID = audit.KeyID(sk)
 	pending.Detail = "provider " + sk.Provider
 	if !provider.Allows(key, loc) { // checked here too: a cache hit skips the Vendor
@@ -166,17 +206,35 @@ func (s *Service) mint(ctx context.Context, p authn.Principal, org, keyName stri
 			m.refusals.WithLabelValues(sk.Provider, r).Inc()
 		}
 	}
+	bk := budgetKey{provider: sk.Provider, org: org, key: keyName, created: k.created, version: k.version}
 	creds, hit, err := s.cache.get(ctx, k, func(ctx context.Context) (*api.Credentials, error) {
+		call, err := s.budgets.Acquire(bk)
+		if err != nil {
+			if m := s.Metrics; m != nil {
+				m.refused.WithLabelValues(sk.Provider, upstream.AsRefused(err).Reason).Inc()
+			}
+			return nil, refusedError(sk, err)
+		}
 		start := time.Now()
 		c, err := s.Vendor.Vend(ctx, sk.Provider, provider.Request{
 			Key: key, Location: loc, Mode: mode, Session: org + "/" + p.Name(), TTL: s.TTL, Registered: registered,
 		})
+		call.Done(err)
 		if m := s.Metrics; m != nil && !errs.Is(errs.Permission, err) && !errs.Is(errs.Invalid, err) {
 			m.upstream.WithLabelValues(sk.Provider, okOrError(err)).Inc()
 			m.latency.WithLabelValues(sk.Provider).Observe(time.Since(start).Seconds())
 		}
 		return c, err
 	})
+	if errs.Is(errs.Unavailable, err) {
+		if c := s.cache.stale(k); c != nil {
+			pending.Detail += ", stale, upstream failing"
+			if m := s.Metrics; m != nil {
+				m.stale.WithLabelValues(sk.Provider).Inc()
+			}
+			return c, nil
+		}
+	}
 	lookup := "miss"
 	if hit {
 		lookup = "hit"
@@ -188,17 +246,40 @@ func (s *Service) mint(ctx context.Context, p authn.Principal, org, keyName stri
 	return creds, err
 }
 
-// count counts a vend by provider ("none" when it failed before a creds key was resolved)
-// and result.
-func (s *Service) count(c **api.Credentials, err *error) {
+// refusedError is the error of a vend whose upstream call the budget of creds key sk
+// refused: Unavailable, asking to retry when the budget may let a call through, naming the
+// upstream and the last failure's user-facing detail (never a secret: details hold none).
+func refusedError(sk store.CredsKey, err error) error {
+	r := upstream.AsRefused(err)
+	wait := (r.RetryAfter + time.Second - 1).Truncate(time.Second)
+	var why string
+	switch r.Reason {
+	case upstream.ReasonBreaker:
+		last := "an internal error"
+		if e := (*errs.Error)(nil); errors.As(r.Last, &e) && e.Kind != errs.Internal && e.Detail != "" {
+			last = e.Detail
+		}
+		why = fmt.Sprintf("failed %d times in a row (last: %s)", r.Failures, last)
+	case upstream.ReasonRate:
+		why = "was called as often as tarn allows per second"
+	default:
+		why = "has as many calls in flight as tarn allows at once"
+	}
+	return errs.Wrap(errs.Unavailable, err, fmt.Sprintf("the %s upstream of creds key %s/%s %s; cached credentials still serve; retry after %ds",
+		sk.Provider, sk.Org, sk.Name, why, wait/time.Second)).After(wait)
+}
+
+// count counts a vend by provider (*prov: "none" when it failed before a creds key was
+// resolved) and result.
+func (s *Service) count(prov *string, err *error) {
 	if s.Metrics == nil {
 		return
 	}
-	prov := "none"
-	if *c != nil {
-		prov = (*c).Provider
+	p := *prov
+	if p == "" {
+		p = "none"
 	}
-	s.Metrics.vends.WithLabelValues(prov, audit.ResultOf(*err)).Inc()
+	s.Metrics.vends.WithLabelValues(p, audit.ResultOf(*err)).Inc()
 }
 
 func okOrError(err error) string {
