@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -30,7 +29,6 @@ type Log struct {
 	logger *slog.Logger
 	now    func() time.Time
 	w      *writer
-	close  sync.Once
 }
 
 // Options configure a Log. Store is required.
@@ -59,7 +57,7 @@ func New(o Options) *Log {
 // are committed (or failed). Record returns an error of kind Unavailable after Close. Calls
 // after the first do nothing.
 func (l *Log) Close() error {
-	l.close.Do(l.w.close)
+	l.w.close()
 	return nil
 }
 

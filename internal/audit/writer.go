@@ -101,7 +101,7 @@ func (w *writer) signal() {
 }
 
 // close stops taking records, commits those queued and returns when the last batch has
-// committed.
+// committed. Calling it again returns at once.
 func (w *writer) close() {
 	w.mu.Lock()
 	w.closed = true
