@@ -6,11 +6,13 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tarnhq/tarn/internal/audit"
 	"github.com/tarnhq/tarn/internal/authn/oidc"
 	"github.com/tarnhq/tarn/internal/server"
 )
@@ -22,6 +24,7 @@ func newServeCmd() *cobra.Command {
 		workloadAudience                    string
 		fileRoots, allowEndpoints           []string
 		workloadTTL                         time.Duration
+		auditRetention                      = retentionFlag(audit.DefaultRetention)
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -57,6 +60,7 @@ names exactly that address.`,
 			srv, err := server.New(ctx, server.Options{
 				DataDir: dataDir, Database: database, FileRoots: fileRoots, AllowEndpoints: allowEndpoints,
 				Logger: logger, Out: cmd.OutOrStdout(), WorkloadAudience: workloadAudience, WorkloadTokenTTL: workloadTTL,
+				AuditRetention: time.Duration(auditRetention),
 			})
 			if err != nil {
 				return fmt.Errorf("start server: %w", err)
@@ -80,8 +84,31 @@ names exactly that address.`,
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&workloadAudience, "workload-audience", oidc.DefaultAudience, "audience workload identity tokens must carry to be exchanged for tarn tokens")
 	f.DurationVar(&workloadTTL, "workload-token-ttl", time.Hour, "lifetime of tarn tokens minted for workload identities")
+	f.Var(&auditRetention, "audit-retention", "how long audit records are kept: days (400d) or a duration (720h); 0 or forever keeps them forever")
 	return cmd
 }
+
+// retentionFlag is the value of --audit-retention (see audit.ParseRetention).
+type retentionFlag time.Duration
+
+func (r *retentionFlag) Set(s string) error {
+	d, err := audit.ParseRetention(s)
+	*r = retentionFlag(d)
+	return err
+}
+
+func (r *retentionFlag) String() string {
+	d := time.Duration(*r)
+	switch {
+	case d <= 0:
+		return "forever"
+	case d%(24*time.Hour) == 0:
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	return d.String()
+}
+
+func (*retentionFlag) Type() string { return "retention" }
 
 func databaseKind(url string) string {
 	if url == "" {

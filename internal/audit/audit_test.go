@@ -18,6 +18,7 @@ func TestCap(t *testing.T) {
 		{"abcdefghijk", 10, "abcdefg..."},
 		{"ééééé", 8, "éé..."},      // never cuts a rune in two
 		{"a\xffb", 10, "a\uFFFDb"}, // invalid UTF-8 is replaced
+		{"a\x00b", 10, "a\uFFFDb"}, // so is NUL
 	} {
 		got := audit.Cap(tc.in, tc.n)
 		if got != tc.want || len(got) > tc.n || !utf8.ValidString(got) {

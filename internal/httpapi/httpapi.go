@@ -84,7 +84,7 @@ type API struct {
 	workloadTTL time.Duration
 }
 
-// New returns the API handler.
+// New returns the API handler and starts its audit writer; Close stops it.
 func New(o Options) *API {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -102,7 +102,7 @@ func New(o Options) *API {
 		secrets: o.Secrets,
 		vend: vend.New(vend.Options{Store: o.Store, Authz: az, Vendor: o.Vendor, Secrets: o.Secrets,
 			TTL: o.VendTTL, Now: o.Now, Metrics: vend.NewMetrics(o.Registry)}),
-		audit:   &audit.Log{Store: o.Store, Logger: o.Logger, Now: o.Now},
+		audit:   audit.New(audit.Options{Store: o.Store, Logger: o.Logger, Now: o.Now}),
 		log:     o.Logger,
 		now:     o.Now,
 		mux:     http.NewServeMux(),
@@ -126,6 +126,10 @@ func New(o Options) *API {
 	})
 	return a
 }
+
+// Close commits the audit records of requests still being served and stops the audit
+// writer; a request audited after Close is refused with 503. Close the API before the store.
+func (a *API) Close() error { return a.audit.Close() }
 
 // ServeHTTP serves every route and counts requests by route and status.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tarnhq/tarn/internal/audit"
 	"github.com/tarnhq/tarn/internal/authn/oidc"
 	"github.com/tarnhq/tarn/internal/httpapi"
 	"github.com/tarnhq/tarn/internal/netguard"
@@ -63,6 +64,10 @@ type Options struct {
 	// the guarded dial function; nil means the guard's own. Tests route fetches to oidctest
 	// issuers with it (oidctest.Issuer.Transport); the guard still checks every connection.
 	OIDCTransport func(dial netguard.DialFunc) http.RoundTripper
+	// AuditRetention is how long audit records are kept: older ones are deleted at start
+	// and every hour, a few at a time. Zero or less keeps them forever; tarn serve passes
+	// --audit-retention, 400 days unless told otherwise.
+	AuditRetention time.Duration
 }
 
 // Server is a running control plane's state.
@@ -71,6 +76,9 @@ type Server struct {
 	API     *httpapi.API
 	DataDir string
 	log     *slog.Logger
+
+	stopRetention context.CancelFunc
+	retentionDone chan struct{}
 }
 
 // New opens the store (creating and migrating it as needed), bootstraps a fresh
@@ -145,7 +153,13 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		Issuers: st.Issuers})
 	a := httpapi.New(httpapi.Options{Store: st, Vendor: vendor, Secrets: secrets, Logger: o.Logger, Now: o.Now, VendTTL: o.VendTTL,
 		Verifier: verifier, WorkloadTokenTTL: o.WorkloadTokenTTL})
-	return &Server{Store: st, API: a, DataDir: dataDir, log: o.Logger}, nil
+	retain, stop := context.WithCancel(context.Background())
+	s := &Server{Store: st, API: a, DataDir: dataDir, log: o.Logger, stopRetention: stop, retentionDone: make(chan struct{})}
+	go func() {
+		defer close(s.retentionDone)
+		audit.Retain(retain, audit.RetentionOptions{Store: st, Keep: o.AuditRetention, Now: o.Now, Logger: o.Logger})
+	}()
+	return s, nil
 }
 
 // restrictDir takes group and other access away from dir: an existing data dir may have
@@ -199,5 +213,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Close releases the store.
-func (s *Server) Close() error { return s.Store.Close() }
+// Close stops the audit retention, commits the audit records still queued and releases
+// the store.
+func (s *Server) Close() error {
+	s.stopRetention()
+	<-s.retentionDone
+	return errors.Join(s.API.Close(), s.Store.Close())
+}

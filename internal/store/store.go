@@ -125,7 +125,7 @@ type Dataset struct {
 
 // AuditRecord is one audited event. Results are "ok", "denied" or "error".
 type AuditRecord struct {
-	ID        int64 // assigned by AppendAudit, increasing
+	ID        int64 // assigned by AppendAudit(s), increasing
 	Time      time.Time
 	RequestID string
 	Principal string
@@ -239,6 +239,12 @@ type Store interface {
 
 	// AppendAudit stores r and returns its ID; IDs increase.
 	AppendAudit(ctx context.Context, r AuditRecord) (int64, error)
+	// AppendAudits stores rs in one transaction, all of them or none, and returns their
+	// IDs, which increase in the order of rs.
+	AppendAudits(ctx context.Context, rs []AuditRecord) ([]int64, error)
+	// DeleteAuditBefore deletes up to limit records (limit <= 0: 1000) whose time is before
+	// t, oldest first, in one transaction, and returns how many it deleted.
+	DeleteAuditBefore(ctx context.Context, t time.Time, limit int) (int, error)
 	// Audit returns the records q selects, oldest (lowest ID) first.
 	Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, error)
 

@@ -2,22 +2,104 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/tarnhq/tarn/internal/store"
 )
 
+// auditColumns are the columns an append writes, in the order of auditArgs.
+const auditColumns = `INSERT INTO audit (time, request_id, principal, org, action, target, mode, result, detail, key_id) VALUES `
+
+// auditRow is the placeholders of one appended record.
+const auditRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// auditArgs appends the values of r, in the order of auditColumns, to args.
+func (s *Store) auditArgs(args []any, r store.AuditRecord) []any {
+	return append(args, s.d.time(r.Time), r.RequestID, r.Principal, r.Org, r.Action, r.Target, r.Mode, r.Result, r.Detail, r.KeyID)
+}
+
 // AppendAudit stores r and returns its ID; IDs increase.
 func (s *Store) AppendAudit(ctx context.Context, r store.AuditRecord) (int64, error) {
 	var id int64
-	err := s.execReturning(ctx, `INSERT INTO audit (time, request_id, principal, org, action, target, mode, result, detail, key_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		[]any{s.d.time(r.Time), r.RequestID, r.Principal, r.Org, r.Action, r.Target, r.Mode, r.Result, r.Detail, r.KeyID},
-		&id)
+	err := s.execReturning(ctx, auditColumns+auditRow+` RETURNING id`, s.auditArgs(nil, r), &id)
 	if err != nil {
 		return 0, s.fail("append audit record", err)
 	}
 	return id, nil
+}
+
+// maxAuditRows is the most records one INSERT statement of AppendAudits writes, so that
+// its placeholders stay well below either database's limit (SQLite 32766, PostgreSQL 65535).
+const maxAuditRows = 500
+
+// AppendAudits stores rs in one transaction, all of them or none, and returns their IDs,
+// which increase in the order of rs. It writes them with multi-row INSERTs of up to
+// maxAuditRows rows: both databases assign the IDs of one statement in the order of its
+// rows, and since RETURNING promises no order, the IDs are sorted before they are handed out.
+func (s *Store) AppendAudits(ctx context.Context, rs []store.AuditRecord) ([]int64, error) {
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	ids := make([]int64, 0, len(rs))
+	err := s.inTx(ctx, func(tx txn) error {
+		for chunk := range slices.Chunk(rs, maxAuditRows) {
+			q := auditColumns + strings.Repeat(auditRow+", ", len(chunk)-1) + auditRow + ` RETURNING id`
+			args := make([]any, 0, 10*len(chunk))
+			for _, r := range chunk {
+				args = s.auditArgs(args, r)
+			}
+			rows, err := tx.QueryContext(ctx, s.d.rebind(q), args...)
+			if err != nil {
+				return err
+			}
+			start := len(ids)
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				ids = append(ids, id)
+			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if len(ids)-start != len(chunk) {
+				return fmt.Errorf("%d IDs returned for %d records", len(ids)-start, len(chunk))
+			}
+			slices.Sort(ids[start:])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.fail("append audit records", err)
+	}
+	return ids, nil
+}
+
+// DeleteAuditBefore deletes up to limit records (1000 when limit is 0 or less) whose time
+// is before t, oldest first, in one transaction, and returns how many it deleted. Records
+// without a time are kept.
+func (s *Store) DeleteAuditBefore(ctx context.Context, t time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	res, err := s.exec(ctx, `DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE time < ? ORDER BY time LIMIT ?)`,
+		s.d.time(t), limit)
+	if err != nil {
+		return 0, s.fail("delete old audit records", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, s.fail("delete old audit records", err)
+	}
+	return int(n), nil
 }
 
 // Audit returns the records of q.Org at or after q.Since, before q.Until, with an ID below

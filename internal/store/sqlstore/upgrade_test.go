@@ -101,7 +101,7 @@ func checkUpgraded(t *testing.T, db *sql.DB, s *sqlstore.Store) {
 		versions = append(versions, v)
 	}
 	must(t, rows.Err())
-	check("applied migrations", versions, []int{1, 2, 3})
+	check("applied migrations", versions, []int{1, 2, 3, 4})
 
 	u, err := s.User(ctx, "root")
 	must(t, err)

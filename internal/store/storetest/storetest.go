@@ -5,6 +5,7 @@ package storetest
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"reflect"
@@ -43,6 +44,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Audit", testAudit},
 		{"AuditDefaultLimit", testAuditDefaultLimit},
 		{"AuditPages", testAuditPages},
+		{"AuditBatches", testAuditBatches},
+		{"DeleteAuditBefore", testDeleteAuditBefore},
 		{"TimesRoundTrip", testTimes},
 		{"ConcurrentWriters", testConcurrentWriters},
 	}
@@ -753,6 +756,120 @@ func testAuditPages(t *testing.T, s store.Store) {
 	}
 	equal(t, "page sizes", len(pages), 3)
 	equal(t, "records of all pages", slices.Concat(pages...), acme)
+}
+
+// testAuditBatches checks that AppendAudits stores every record of a batch, also one larger
+// than one INSERT writes, with IDs that increase in the order of the batch and after those
+// of earlier appends, and that concurrent batches get distinct IDs.
+func testAuditBatches(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	ids, err := s.AppendAudits(ctx, nil)
+	must(t, err)
+	equal(t, "IDs of an empty batch", len(ids), 0)
+	first, err := s.AppendAudit(ctx, store.AuditRecord{Time: t0, RequestID: "single", Org: "acme"})
+	must(t, err)
+	var want []store.AuditRecord
+	for _, n := range []int{1, 3, 1201} {
+		batch := make([]store.AuditRecord, n)
+		for i := range batch {
+			// Times out of order: the order of the batch, not the times, sets the IDs.
+			batch[i] = store.AuditRecord{Time: at(time.Duration(-i) * time.Second), RequestID: fmt.Sprintf("%d-%d", n, i),
+				Principal: "user:ann", Org: "acme", Action: "vend", Target: "s3://b/coco", Mode: "read", Result: "ok", Detail: fmt.Sprint(i), KeyID: "acme/k1@v1"}
+		}
+		ids, err := s.AppendAudits(ctx, batch)
+		must(t, err)
+		equal(t, "number of IDs", len(ids), n)
+		for i := range batch {
+			batch[i].ID = ids[i]
+		}
+		want = append(want, batch...)
+	}
+	last := first
+	for _, r := range want {
+		if r.ID <= last {
+			t.Fatalf("record %s has ID %d after %d; IDs must increase in the order of the batches", r.RequestID, r.ID, last)
+		}
+		last = r.ID
+	}
+	got, err := s.Audit(ctx, store.AuditQuery{Org: "acme", BeforeID: last + 1, Limit: 5000})
+	must(t, err)
+	equal(t, "records read back", got[1:], want)
+
+	// Concurrent batches: every ID distinct, each batch's increasing.
+	var mu sync.Mutex
+	var all []int64
+	var wg sync.WaitGroup
+	errc := make(chan error, 8)
+	for w := range 8 {
+		wg.Go(func() {
+			batch := make([]store.AuditRecord, 50)
+			for i := range batch {
+				batch[i] = store.AuditRecord{Time: t0, Org: "beta", RequestID: fmt.Sprint(w, "-", i)}
+			}
+			ids, err := s.AppendAudits(ctx, batch)
+			if err == nil && !slices.IsSorted(ids) {
+				err = fmt.Errorf("IDs of one batch do not increase: %v", ids)
+			}
+			if err != nil {
+				errc <- err
+				return
+			}
+			mu.Lock()
+			all = append(all, ids...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	slices.Sort(all)
+	equal(t, "distinct IDs of concurrent batches", len(slices.Compact(all)), 400)
+}
+
+// testDeleteAuditBefore checks that DeleteAuditBefore deletes the records older than its
+// bound, at most limit at a time and the oldest first, in every org, and keeps the others.
+func testDeleteAuditBefore(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	var batch []store.AuditRecord
+	for i := range 30 {
+		// Appended out of time order: deletion goes by time, not by ID.
+		batch = append(batch, store.AuditRecord{Time: at(time.Duration((i*7)%30) * time.Hour), RequestID: fmt.Sprint((i * 7) % 30),
+			Org: []string{"acme", "beta"}[i%2], Action: "vend"})
+	}
+	_, err := s.AppendAudits(ctx, batch)
+	must(t, err)
+	remaining := func() []string {
+		t.Helper()
+		var ids []string
+		for _, org := range []string{"acme", "beta"} {
+			rs, err := s.Audit(ctx, store.AuditQuery{Org: org})
+			must(t, err)
+			ids = append(ids, requestIDs(rs)...)
+		}
+		// Numbers in order: shorter first, then alphabetically.
+		slices.SortFunc(ids, func(a, b string) int { return cmp.Or(cmp.Compare(len(a), len(b)), strings.Compare(a, b)) })
+		return ids
+	}
+	hours := func(from, to int) []string {
+		var ids []string
+		for i := from; i < to; i++ {
+			ids = append(ids, fmt.Sprint(i))
+		}
+		return ids
+	}
+	n, err := s.DeleteAuditBefore(ctx, at(20*time.Hour), 4)
+	must(t, err)
+	equal(t, "deleted by the first call (its limit)", n, 4)
+	equal(t, "records left after the first call: the oldest four are gone", remaining(), hours(4, 30))
+	n, err = s.DeleteAuditBefore(ctx, at(20*time.Hour), 100)
+	must(t, err)
+	equal(t, "deleted by the second call", n, 16)
+	equal(t, "records left: those at or after the bound", remaining(), hours(20, 30))
+	n, err = s.DeleteAuditBefore(ctx, at(20*time.Hour), 100)
+	must(t, err)
+	equal(t, "deleted when none is old", n, 0)
 }
 
 func requestIDs(rs []store.AuditRecord) []string {
