@@ -3,6 +3,8 @@ package sqlstore_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -117,4 +119,21 @@ func TestSQLiteLockedIsUnavailable(t *testing.T) {
 		}
 	}
 	conn.ExecContext(t.Context(), "ROLLBACK")
+}
+
+// A Store whose calls take at most two seconds each: a call that would take longer fails
+// with an error of kind Unavailable (503 with Retry-After at the API).
+func ExampleOpenSQLiteWith() {
+	dir, err := os.MkdirTemp("", "tarn-example")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	s, err := sqlstore.OpenSQLiteWith(context.Background(), filepath.Join(dir, "tarn.db"), sqlstore.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		panic(err)
+	}
+	defer s.Close()
+	fmt.Println(s.Ping(context.Background()))
+	// Output: <nil>
 }
