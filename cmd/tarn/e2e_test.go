@@ -566,6 +566,13 @@ func TestS3Walkthrough(t *testing.T) {
 	if policies.ExternalID != rotated.Config.ExternalID || !strings.Contains(string(policies.TrustPolicy), rotated.Config.ExternalID) {
 		t.Errorf("provision: %+v", policies)
 	}
+	// MinIO has no GetCallerIdentity: a permanent condition, answered as such with what to do.
+	admin.fails(1, "does not implement sts:GetCallerIdentity", "provision", "aws", "acme/s3", "--bucket", minio.Bucket)
+	if out := admin.ok("provision", "aws", "acme/s3", "--bucket", minio.Bucket, "--prefix", "datasets",
+		"--principal-arn", "arn:aws:iam::123456789012:role/tarn-server"); !strings.Contains(out, `"AbortIncompleteMultipartUpload"`) ||
+		!strings.Contains(out, `"Prefix": "datasets/"`) || !strings.Contains(out, "aws s3api put-bucket-lifecycle-configuration --bucket "+minio.Bucket) {
+		t.Errorf("provision prints no lifecycle rule for the bucket's prefix:\n%s", out)
+	}
 	admin.fails(1, "outside", "ds", "connect", "s3://"+minio.Bucket+"/elsewhere", "al://acme/nope", "--creds-key", "s3")
 
 	admin.ok("ds", "connect", bucket+"/datasets/coco", "al://acme/coco", "--creds-key", "s3")

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -27,7 +28,17 @@ func (a *app) provisionAWSCmd() *cobra.Command {
 		Long: `Print, ready to paste, the IAM permission policy the creds key's role needs on the bucket
 (prefix) and the trust policy that lets tarn assume it: the principal is the tarn server's
 own AWS identity (or --principal-arn) and the condition requires the key's external ID, so
-nobody else can make the role act for them (confused deputy).`,
+nobody else can make the role act for them (confused deputy).
+
+It also prints a bucket lifecycle rule that aborts multipart uploads left incomplete for
+7 days: a client killed during an upload leaves parts that cost storage, which no listing
+shows and which tarn's vended credentials cannot list. Apply it with the AWS CLI v2 command
+it prints (that command replaces the bucket's whole lifecycle configuration: merge the rule
+into an existing one).
+
+On an S3-compatible store such as MinIO, which has no sts:GetCallerIdentity, give
+--principal-arn (any ARN: such stores have no trust policies; attach the permission policy to
+the store's user).`,
 		Example: `  tarn provision aws acme/s3 --bucket acme-ml --prefix datasets
   tarn provision aws acme/s3 --bucket acme-ml --principal-arn arn:aws:iam::123456789012:role/tarn-server`,
 		Args: cobra.ExactArgs(1),
@@ -44,7 +55,11 @@ nobody else can make the role act for them (confused deputy).`,
 			}
 			return a.show(out, func() error {
 				fmt.Fprintf(a.stdout, "# Permission policy: attach to the role.\n%s\n\n", indentJSON(out.PermissionPolicy))
-				fmt.Fprintf(a.stdout, "# Trust policy: lets %s assume the role with external ID %s.\n%s\n", out.PrincipalARN, out.ExternalID, indentJSON(out.TrustPolicy))
+				fmt.Fprintf(a.stdout, "# Trust policy: lets %s assume the role with external ID %s.\n%s\n\n", out.PrincipalARN, out.ExternalID, indentJSON(out.TrustPolicy))
+				fmt.Fprintf(a.stdout, "# Lifecycle rule: aborts multipart uploads left incomplete by killed clients after %d days.\n"+
+					"# Save it as lifecycle.json and apply it with AWS CLI v2 (this replaces the bucket's lifecycle configuration):\n"+
+					"#   aws s3api put-bucket-lifecycle-configuration --bucket %s --lifecycle-configuration file://lifecycle.json\n%s\n",
+					abortDays, req.Bucket, lifecycleRule(req.Prefix))
 				return nil
 			})
 		},
@@ -56,6 +71,27 @@ nobody else can make the role act for them (confused deputy).`,
 	f.StringVar(&req.PrincipalARN, "principal-arn", "", "who assumes the role (default: the tarn server's AWS identity)")
 	cmd.MarkFlagRequired("bucket")
 	return cmd
+}
+
+// abortDays is how long an incomplete multipart upload may stay before the lifecycle rule
+// that provision prints aborts it.
+const abortDays = 7
+
+// lifecycleRule returns a bucket lifecycle configuration, for the AWS CLI's
+// put-bucket-lifecycle-configuration, that aborts the multipart uploads below prefix (the
+// whole bucket when empty) abortDays after they began.
+func lifecycleRule(prefix string) string {
+	if prefix = strings.Trim(prefix, "/"); prefix != "" {
+		prefix += "/"
+	}
+	rule := map[string]any{"Rules": []map[string]any{{
+		"ID":                             "tarn-abort-incomplete-multipart-uploads",
+		"Status":                         "Enabled",
+		"Filter":                         map[string]string{"Prefix": prefix},
+		"AbortIncompleteMultipartUpload": map[string]int{"DaysAfterInitiation": abortDays},
+	}}}
+	b, _ := json.MarshalIndent(rule, "", "  ")
+	return string(b)
 }
 
 func indentJSON(raw json.RawMessage) string {

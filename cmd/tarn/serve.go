@@ -14,7 +14,9 @@ import (
 
 	"github.com/tarnhq/tarn/internal/audit"
 	"github.com/tarnhq/tarn/internal/authn/oidc"
+	"github.com/tarnhq/tarn/internal/provider/awssts"
 	"github.com/tarnhq/tarn/internal/server"
+	"github.com/tarnhq/tarn/internal/store/sqlstore"
 )
 
 // newServeCmd returns `tarn serve`, the control plane.
@@ -23,7 +25,7 @@ func newServeCmd() *cobra.Command {
 		listen, dataDir, database, logLevel string
 		workloadAudience                    string
 		fileRoots, allowEndpoints           []string
-		workloadTTL                         time.Duration
+		workloadTTL, dbTimeout, upTimeout   time.Duration
 		auditRetention                      = retentionFlag(audit.DefaultRetention)
 	)
 	cmd := &cobra.Command{
@@ -43,13 +45,26 @@ by org admins, so tarn refuses those that resolve to loopback, private, CGNAT, l
 multicast or cloud metadata addresses, when they are configured and on every connection.
 --allow-endpoint lists the internal ones you trust: HOST:PORT, or a CIDR for a whole
 network. A cloud metadata address (e.g. 169.254.169.254) is allowed only by an entry that
-names exactly that address.`,
+names exactly that address.
+
+Every database call ends after --db-timeout and every call to a cloud API (STS) after
+--upstream-timeout: a database or STS that is down or frozen makes requests fail with
+503 and Retry-After instead of hanging. A client has 10 s to send its request headers,
+30 s for its whole request and 2 min to read the answer; idle connections close after 2 min.`,
 		Example: `  tarn serve
   tarn serve --listen 0.0.0.0:7777 --data-dir /var/lib/tarn
   tarn serve --database postgres://tarn@db:5432/tarn --file-root /srv/datasets
   tarn serve --allow-endpoint 127.0.0.1:9000 --allow-endpoint 10.20.0.0/16`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, d := range []struct {
+				flag string
+				v    time.Duration
+			}{{"--db-timeout", dbTimeout}, {"--upstream-timeout", upTimeout}, {"--workload-token-ttl", workloadTTL}} {
+				if d.v <= 0 {
+					return usagef("%s %s: give a positive duration such as 5s", d.flag, d.v)
+				}
+			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)
@@ -61,6 +76,7 @@ names exactly that address.`,
 				DataDir: dataDir, Database: database, FileRoots: fileRoots, AllowEndpoints: allowEndpoints,
 				Logger: logger, Out: cmd.OutOrStdout(), WorkloadAudience: workloadAudience, WorkloadTokenTTL: workloadTTL,
 				AuditRetention: time.Duration(auditRetention),
+				DBTimeout:      dbTimeout, UpstreamTimeout: upTimeout,
 			})
 			if err != nil {
 				return fmt.Errorf("start server: %w", err)
@@ -85,6 +101,8 @@ names exactly that address.`,
 	f.StringVar(&workloadAudience, "workload-audience", oidc.DefaultAudience, "audience workload identity tokens must carry to be exchanged for tarn tokens")
 	f.DurationVar(&workloadTTL, "workload-token-ttl", time.Hour, "lifetime of tarn tokens minted for workload identities")
 	f.Var(&auditRetention, "audit-retention", "how long audit records are kept: days (400d) or a duration (720h); 0 or forever keeps them forever")
+	f.DurationVar(&dbTimeout, "db-timeout", sqlstore.DefaultTimeout, "longest a database call may take (waiting for a connection included) before the request fails with 503")
+	f.DurationVar(&upTimeout, "upstream-timeout", awssts.DefaultTimeout, "longest a call to a cloud API such as STS may take before the vend fails with 503")
 	return cmd
 }
 

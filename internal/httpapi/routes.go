@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -286,17 +287,9 @@ func (a *API) createToken(c *call) (int, any, error) {
 			t.Role = have
 		}
 	}
-	now := a.now().UTC()
-	switch {
-	case req.TTLSeconds < -1:
-		return 0, nil, errs.E(errs.Invalid, "ttl_seconds must be positive, 0 for the default (%s) or -1 for no expiry", DefaultTokenTTL)
-	case req.TTLSeconds == 0:
-		t.ExpiresAt = now.Add(DefaultTokenTTL)
-	case req.TTLSeconds > 0:
-		t.ExpiresAt = now.Add(time.Duration(req.TTLSeconds) * time.Second)
-	}
-	if !p.TokenExpiresAt.IsZero() && (t.ExpiresAt.IsZero() || t.ExpiresAt.After(p.TokenExpiresAt)) {
-		t.ExpiresAt = p.TokenExpiresAt // never outlive the creating token
+	var err error
+	if t.ExpiresAt, err = tokenExpiry(a.now().UTC(), req.TTLSeconds, p.TokenExpiresAt); err != nil {
+		return 0, nil, err
 	}
 	secret, t, err := a.mintToken(c, t)
 	if err != nil {
@@ -304,6 +297,43 @@ func (a *API) createToken(c *call) (int, any, error) {
 	}
 	c.record.Target, c.record.Mode = "token:"+t.ID, string(t.Role)
 	return http.StatusCreated, api.CreateTokenResponse{Token: secret, TokenInfo: tokenJSON(t)}, nil
+}
+
+// maxTTLSeconds is the longest ttl_seconds: longer ones overflow a time.Duration.
+const maxTTLSeconds = math.MaxInt64 / int64(time.Second)
+
+// tokenExpiry returns when a token created at now with ttlSeconds expires (zero: never):
+// ttlSeconds 0 is DefaultTokenTTL, cut to the creating token's expiry limit (zero when the
+// creating token never expires), and -1 is never. It returns an error of kind Invalid for
+// any other ttlSeconds below 1, one above maxTTLSeconds, and one, or -1, that would make
+// the new token outlive the creating token: a token never reaches beyond the token that
+// created it, in time as in orgs.
+func tokenExpiry(now time.Time, ttlSeconds int64, limit time.Time) (time.Time, error) {
+	switch {
+	case ttlSeconds < -1 || ttlSeconds > maxTTLSeconds:
+		return time.Time{}, errs.E(errs.Invalid, "ttl_seconds %d is out of range: give 1 to %d seconds, 0 for the default (%s) or -1 for no expiry",
+			ttlSeconds, maxTTLSeconds, DefaultTokenTTL)
+	case ttlSeconds == 0:
+		exp := now.Add(DefaultTokenTTL)
+		if !limit.IsZero() && exp.After(limit) {
+			exp = limit
+		}
+		return exp, nil
+	case limit.IsZero():
+		if ttlSeconds == -1 {
+			return time.Time{}, nil
+		}
+		return now.Add(time.Duration(ttlSeconds) * time.Second), nil
+	case ttlSeconds == -1:
+		return time.Time{}, errs.E(errs.Invalid, "the token you use expires at %s, so it cannot create a token that never expires; give ttl_seconds of at most %d",
+			limit.Format(time.RFC3339), max(int64(limit.Sub(now)/time.Second), 0))
+	}
+	exp := now.Add(time.Duration(ttlSeconds) * time.Second)
+	if exp.After(limit) {
+		return time.Time{}, errs.E(errs.Invalid, "ttl_seconds %d would outlive the token you use, which expires at %s; give at most %d",
+			ttlSeconds, limit.Format(time.RFC3339), max(int64(limit.Sub(now)/time.Second), 0))
+	}
+	return exp, nil
 }
 
 func (a *API) listTokens(c *call) (int, any, error) {

@@ -11,6 +11,7 @@
 package pgtest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -26,6 +27,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -109,11 +111,75 @@ func URL(t testing.TB) string {
 	return u.String()
 }
 
+// Cluster is a PostgreSQL cluster of one test, which the test may freeze, thaw and restart
+// without disturbing the other tests.
+type Cluster struct {
+	// URL is the URL of the cluster's database postgres.
+	URL string
+	c   *cluster
+}
+
+// Private starts a PostgreSQL cluster for t alone, on its own port of 127.0.0.1, and stops
+// it when t ends. It ignores TARN_TEST_POSTGRES: a shared server is not the test's to freeze.
+// Without PostgreSQL binaries it skips t, or fails it when the environment variable CI is
+// set. Freeze and Thaw work on Linux only.
+func Private(t testing.TB) *Cluster {
+	t.Helper()
+	if findBin() == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal(hint)
+		}
+		t.Skip(hint)
+	}
+	c, err := start()
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		c.signal(syscall.SIGCONT) // a frozen postmaster cannot stop
+		c.stop()
+	})
+	return &Cluster{URL: c.url, c: c}
+}
+
+// Freeze stops every process of the cluster (SIGSTOP to the postmaster and its children):
+// connections stay open and new ones are accepted by the kernel, but nothing answers, as
+// with a database host that hangs.
+func (c *Cluster) Freeze(t testing.TB) {
+	t.Helper()
+	if err := c.c.signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("pgtest: freeze: %v", err)
+	}
+}
+
+// Thaw lets the processes that Freeze stopped run again (SIGCONT).
+func (c *Cluster) Thaw(t testing.TB) {
+	t.Helper()
+	if err := c.c.signal(syscall.SIGCONT); err != nil {
+		t.Fatalf("pgtest: thaw: %v", err)
+	}
+}
+
+// Restart stops the cluster the way a crash does (pg_ctl stop -m immediate: every
+// connection is cut, nothing is shut down cleanly) and starts it again on the same port;
+// it returns when the cluster accepts connections.
+func (c *Cluster) Restart(t testing.TB) {
+	t.Helper()
+	data := filepath.Join(c.c.dir, "data")
+	if out, err := c.c.run("pg_ctl", "stop", "-D", data, "-m", "immediate", "-w"); err != nil {
+		t.Fatalf("pgtest: pg_ctl stop: %v\n%s", err, out)
+	}
+	if err := c.c.start(); err != nil {
+		t.Fatalf("pgtest: restart: %v", err)
+	}
+}
+
 // cluster is a running throwaway PostgreSQL cluster.
 type cluster struct {
 	dir   string   // temporary directory: data/, the socket and server.log
 	bin   string   // directory of initdb and pg_ctl
 	runAs []string // command prefix that runs as the postgres user, if we are root
+	opts  string   // the server options of pg_ctl start
 	url   string
 }
 
@@ -151,23 +217,105 @@ func start() (*cluster, error) {
 		return nil, err
 	}
 	data := filepath.Join(dir, "data")
-	logFile := filepath.Join(dir, "server.log")
 	if out, err := c.run("initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	opts := strings.Join([]string{
+	c.opts = strings.Join([]string{
 		"-c listen_addresses=127.0.0.1", "-p " + strconv.Itoa(port), "-k '" + dir + "'",
 		"-c max_connections=300", "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off",
 	}, " ")
-	if out, err := c.run("pg_ctl", "start", "-D", data, "-l", logFile, "-w", "-t", "60", "-o", opts); err != nil {
-		tail := logTail(logFile)
+	if err := c.start(); err != nil {
 		c.run("pg_ctl", "stop", "-D", data, "-m", "immediate")
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("pg_ctl start: %v\n%s\nserver log:\n%s", err, out, tail)
+		return nil, err
 	}
 	c.url = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
 	return c, nil
+}
+
+// start starts the cluster's server and waits until it accepts connections.
+func (c *cluster) start() error {
+	logFile := filepath.Join(c.dir, "server.log")
+	if out, err := c.run("pg_ctl", "start", "-D", filepath.Join(c.dir, "data"), "-l", logFile, "-w", "-t", "60", "-o", c.opts); err != nil {
+		return fmt.Errorf("pg_ctl start: %v\n%s\nserver log:\n%s", err, out, logTail(logFile))
+	}
+	return nil
+}
+
+// signal sends sig to the postmaster and to each of its child processes. For SIGSTOP it
+// returns once all of them are stopped: kill returns before its signal is delivered, and a
+// postmaster not yet stopped could still fork a backend that would go on answering.
+func (c *cluster) signal(sig syscall.Signal) error {
+	b, err := os.ReadFile(filepath.Join(c.dir, "data", "postmaster.pid"))
+	if err != nil {
+		return err
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return fmt.Errorf("postmaster.pid: %v", err)
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		return fmt.Errorf("signal the postmaster %d: %v", pid, err)
+	}
+	if sig == syscall.SIGSTOP {
+		if err := waitStopped(pid); err != nil {
+			return err
+		}
+	}
+	children := childrenOf(pid)
+	for _, child := range children {
+		syscall.Kill(child, sig)
+	}
+	if sig == syscall.SIGSTOP {
+		for _, child := range children {
+			if err := waitStopped(child); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// procStat returns the state and the parent of process pid, from /proc/PID/stat.
+func procStat(pid int) (state string, ppid int, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", 0, false
+	}
+	// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(fields) < 2 {
+		return "", 0, false
+	}
+	ppid, _ = strconv.Atoi(fields[1])
+	return fields[0], ppid, true
+}
+
+// childrenOf returns the processes whose parent is pid.
+func childrenOf(pid int) []int {
+	var out []int
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		child, _ := strconv.Atoi(filepath.Base(p))
+		if _, ppid, ok := procStat(child); ok && ppid == pid {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// waitStopped waits until process pid is stopped, a zombie or gone.
+func waitStopped(pid int) error {
+	for range 1000 {
+		state, _, ok := procStat(pid)
+		if !ok || state == "T" || state == "t" || state == "Z" || state == "X" {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("process %d did not stop", pid)
 }
 
 // stop stops the cluster and removes its directory.

@@ -68,6 +68,44 @@ type Options struct {
 	// and every hour, a few at a time. Zero or less keeps them forever; tarn serve passes
 	// --audit-retention, 400 days unless told otherwise.
 	AuditRetention time.Duration
+	// DBTimeout bounds every database call (tarn serve --db-timeout): a database that does
+	// not answer in time makes the request fail with 503 and Retry-After. Zero means
+	// sqlstore.DefaultTimeout.
+	DBTimeout time.Duration
+	// UpstreamTimeout bounds every call to a cloud API such as STS (tarn serve
+	// --upstream-timeout). Zero means awssts.DefaultTimeout.
+	UpstreamTimeout time.Duration
+	// HTTP bounds the time a client may take over a request and its connection; zero fields
+	// are the defaults of HTTPTimeouts.
+	HTTP HTTPTimeouts
+}
+
+// HTTPTimeouts bound how long one client may hold a connection of the server.
+type HTTPTimeouts struct {
+	// ReadHeader is the time to read a request's headers; default 10 s.
+	ReadHeader time.Duration
+	// Read is the time to read a whole request, its body (at most 1 MiB) included; default
+	// 30 s. A client that stalls its body loses its connection after it.
+	Read time.Duration
+	// Write is the time from the end of reading a request's headers to the end of writing
+	// its answer; default 2 min, above every database and upstream deadline.
+	Write time.Duration
+	// Idle is how long a kept-alive connection may wait for its next request; default 2 min.
+	Idle time.Duration
+}
+
+// withDefaults returns t with zero fields set to their defaults.
+func (t HTTPTimeouts) withDefaults() HTTPTimeouts {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&t.ReadHeader, 10*time.Second)
+	def(&t.Read, 30*time.Second)
+	def(&t.Write, 2*time.Minute)
+	def(&t.Idle, 2*time.Minute)
+	return t
 }
 
 // Server is a running control plane's state.
@@ -79,6 +117,7 @@ type Server struct {
 
 	stopRetention context.CancelFunc
 	retentionDone chan struct{}
+	http          HTTPTimeouts
 }
 
 // New opens the store (creating and migrating it as needed), bootstraps a fresh
@@ -113,7 +152,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 			return nil, fmt.Errorf("create %s: %w", o.FileRoots[0], err)
 		}
 	}
-	st, err := openStore(ctx, o.Database, dataDir)
+	st, err := openStore(ctx, o.Database, dataDir, sqlstore.Options{Timeout: o.DBTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +170,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	// The built-in providers, listed explicitly.
 	vendor := provider.New(map[string]provider.Driver{
 		localfile.Name: files,
-		awssts.Name:    awssts.New(awssts.Options{Guard: guard, Now: o.Now}),
+		awssts.Name:    awssts.New(awssts.Options{Guard: guard, Now: o.Now, Timeout: o.UpstreamTimeout}),
 	}, o.Now)
 	if o.Database != "" && os.Getenv(secretbox.EnvMasterKey) == "" {
 		st.Close()
@@ -154,7 +193,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	a := httpapi.New(httpapi.Options{Store: st, Vendor: vendor, Secrets: secrets, Logger: o.Logger, Now: o.Now, VendTTL: o.VendTTL,
 		Verifier: verifier, WorkloadTokenTTL: o.WorkloadTokenTTL})
 	retain, stop := context.WithCancel(context.Background())
-	s := &Server{Store: st, API: a, DataDir: dataDir, log: o.Logger, stopRetention: stop, retentionDone: make(chan struct{})}
+	s := &Server{Store: st, API: a, DataDir: dataDir, log: o.Logger, http: o.HTTP, stopRetention: stop, retentionDone: make(chan struct{})}
 	go func() {
 		defer close(s.retentionDone)
 		audit.Retain(retain, audit.RetentionOptions{Store: st, Keep: o.AuditRetention, Now: o.Now, Logger: o.Logger})
@@ -177,22 +216,27 @@ func restrictDir(dir string) error {
 	return nil
 }
 
-func openStore(ctx context.Context, database, dataDir string) (store.Store, error) {
+func openStore(ctx context.Context, database, dataDir string, o sqlstore.Options) (store.Store, error) {
 	switch {
 	case database == "":
-		return sqlstore.OpenSQLite(ctx, filepath.Join(dataDir, "tarn.db"))
+		return sqlstore.OpenSQLiteWith(ctx, filepath.Join(dataDir, "tarn.db"), o)
 	case strings.HasPrefix(database, "postgres://"), strings.HasPrefix(database, "postgresql://"):
-		return sqlstore.OpenPostgres(ctx, database)
+		return sqlstore.OpenPostgresWith(ctx, database, o)
 	}
 	return nil, errors.New("--database must be a postgres:// URL (leave it out for the embedded SQLite)")
 }
 
-// Serve answers HTTP on ln until ctx is done, then shuts down gracefully.
+// Serve answers HTTP on ln until ctx is done, then shuts down gracefully. A client that
+// takes longer than Options.HTTP allows to send its request, or to read the answer, loses
+// its connection.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	t := s.http.withDefaults()
 	srv := &http.Server{
 		Handler:           s.API,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: t.ReadHeader,
+		ReadTimeout:       t.Read,
+		WriteTimeout:      t.Write,
+		IdleTimeout:       t.Idle,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	done := make(chan error, 1)

@@ -62,13 +62,21 @@ type Options struct {
 	Transport func(dial netguard.DialFunc) http.RoundTripper
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Timeout bounds each call to STS or S3, the SDK's retries included, so that a frozen
+	// endpoint fails the call with an error of kind Unavailable instead of holding it. Zero
+	// means DefaultTimeout.
+	Timeout time.Duration
 }
+
+// DefaultTimeout is how long one call to STS or S3 may take when Options.Timeout is zero.
+const DefaultTimeout = 10 * time.Second
 
 // Driver vends AWS and S3-compatible credentials. It is safe for concurrent use.
 type Driver struct {
 	guard      *netguard.Guard
 	httpClient *http.Client
 	now        func() time.Time
+	timeout    time.Duration
 
 	mu           sync.Mutex
 	defaultCreds aws.CredentialsProvider // nil until loaded
@@ -76,11 +84,14 @@ type Driver struct {
 
 // New returns a driver with the given options.
 func New(o Options) *Driver {
-	d := &Driver{guard: o.Guard, now: o.Now}
+	d := &Driver{guard: o.Guard, now: o.Now, timeout: o.Timeout}
 	if d.guard == nil {
 		d.guard = &netguard.Guard{}
 	}
-	d.httpClient = d.guard.Client(netguard.ClientOptions{Timeout: time.Minute, Transport: o.Transport})
+	if d.timeout <= 0 {
+		d.timeout = DefaultTimeout
+	}
+	d.httpClient = d.guard.Client(netguard.ClientOptions{Timeout: d.timeout, Transport: o.Transport})
 	if d.now == nil {
 		d.now = time.Now
 	}
@@ -250,9 +261,11 @@ func (d *Driver) checkEndpoint(ctx context.Context, field, s string) (string, er
 // req.Mode. The lifetime is req.TTL (MaxDurationSeconds when zero), capped at
 // MaxDurationSeconds and at least 15 minutes. It returns an error of kind Invalid for a
 // location that is not s3://, whose policy is too long, or, on an S3-compatible store, whose
-// prefix holds "*", "?" or "$" (such stores do not implement IAM's escapes), and of kind Unavailable when STS
-// refuses or cannot be reached; errors carry the AWS error code, never the endpoint's message
-// nor a secret.
+// prefix holds "*", "?" or "$" (such stores do not implement IAM's escapes), of kind Upstream
+// when STS refuses for a reason retrying will not fix (see classify), and of kind Unavailable
+// when STS cannot be reached, does not answer within the driver's timeout, throttles or
+// fails on its side; errors carry the AWS error code, never the endpoint's message nor a
+// secret.
 func (d *Driver) Vend(ctx context.Context, req provider.Request) (*api.Credentials, error) {
 	seconds := durationSeconds(req.TTL, req.Key.Config.MaxDurationSeconds)
 	creds, err := d.assume(ctx, req.Key, req.Location, req.Mode, seconds, SessionName(req.Session), true)
@@ -322,13 +335,15 @@ func (d *Driver) assume(ctx context.Context, key provider.Key, loc location.Loca
 	if withExternalID {
 		in.ExternalId = aws.String(cfg.ExternalID)
 	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
 	out, err := client.AssumeRole(ctx, in)
 	if err != nil {
 		return nil, assumeError(key, err)
 	}
 	c := out.Credentials
 	if c == nil || c.AccessKeyId == nil || c.SecretAccessKey == nil {
-		return nil, errs.E(errs.Unavailable, "AssumeRole of %s answered without credentials", cfg.RoleARN)
+		return nil, errs.E(errs.Upstream, "AssumeRole of %s answered without credentials; is sts_endpoint an STS endpoint?", cfg.RoleARN)
 	}
 	exp := d.now().Add(time.Duration(seconds) * time.Second)
 	if c.Expiration != nil {
@@ -494,12 +509,17 @@ func assumeHint(code, msg string, cfg api.CredsKeyConfig) string {
 	case "RegionDisabledException":
 		return fmt.Sprintf("activate STS in region %s or choose another region", cfg.Region)
 	}
+	if unsupported(code, msg) {
+		return "the endpoint does not implement STS AssumeRole; is sts_endpoint the store's STS endpoint?"
+	}
+	if transientCodes[code] {
+		return "the endpoint is busy or failing; try again later"
+	}
 	return "check the role's trust policy and external ID"
 }
 
-// assumeError classifies an AssumeRole failure. STS refusals are configuration problems on
-// the server's side, hence of kind Unavailable. The detail names the AWS error code and
-// what to check, never the endpoint's message.
+// assumeError classifies an AssumeRole failure (see classify). The detail names the AWS
+// error code and what to check, never the endpoint's message.
 func assumeError(key provider.Key, err error) error {
 	var e *errs.Error
 	if errors.As(err, &e) {
@@ -510,5 +530,59 @@ func assumeError(key provider.Key, err error) error {
 	if code, msg := awsError(err); code != "" {
 		detail += fmt.Sprintf("; %s (tarn creds verify %s/%s)", assumeHint(code, msg, cfg), key.Org, key.Name)
 	}
-	return errs.Wrap(errs.Unavailable, err, detail)
+	return errs.Wrap(classify(err), err, detail)
+}
+
+// transientCodes are the AWS error codes of failures that go away by themselves:
+// throttling and the endpoint's own failures.
+var transientCodes = map[string]bool{
+	"Throttling": true, "ThrottlingException": true, "ThrottledException": true, "RequestThrottled": true,
+	"RequestThrottledException": true, "RequestLimitExceeded": true, "TooManyRequestsException": true,
+	"SlowDown": true, "ServiceUnavailable": true, "ServiceUnavailableException": true,
+	"InternalError": true, "InternalFailure": true, "InternalServiceError": true,
+	"IDPCommunicationError": true, "RequestTimeout": true, "RequestTimeoutException": true,
+	"PriorRequestNotComplete": true, "XMinioServerNotInitialized": true,
+}
+
+// permanentCodes are AWS error codes that an endpoint may answer with a 5xx status but that
+// no retry fixes.
+var permanentCodes = map[string]bool{"NotImplemented": true}
+
+// classify returns the kind of an error of a call to STS or S3: Unavailable when retrying
+// may succeed (the endpoint cannot be reached or did not answer in time, throttles, or
+// fails on its side with a 5xx status), Upstream when the endpoint refused for a reason
+// that retrying will not fix (AccessDenied, InvalidClientTokenId, MalformedPolicyDocument,
+// ValidationError, an action it does not implement: any other error answer) or answered
+// something that is not STS's answer. The server's own credentials that cannot be loaded
+// and a connection that the guard refuses are Unavailable: they are the operator's to fix,
+// and may come back without a change of the creds key.
+func classify(err error) errs.Kind {
+	var (
+		se      *sourceError
+		refused *netguard.RefusedError
+		resp    *smithyhttp.ResponseError
+	)
+	status := 0
+	if errors.As(err, &resp) {
+		status = resp.HTTPStatusCode()
+	}
+	code, _ := awsError(err)
+	switch {
+	case errors.As(err, &se), errors.As(err, &refused):
+		return errs.Unavailable
+	case transientCodes[code]:
+		return errs.Unavailable
+	case permanentCodes[code]:
+		return errs.Upstream
+	case status >= 500 || status == http.StatusTooManyRequests:
+		return errs.Unavailable
+	case code != "" || status != 0:
+		return errs.Upstream
+	}
+	var ae smithy.APIError
+	var de *smithy.DeserializationError
+	if errors.As(err, &ae) || errors.As(err, &de) {
+		return errs.Upstream
+	}
+	return errs.Unavailable // not reached, timed out, connection lost
 }

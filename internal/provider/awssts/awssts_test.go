@@ -1,6 +1,7 @@
 package awssts
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -148,6 +149,8 @@ type fakeSTS struct {
 	forms []url.Values
 	auth  []string
 	fail  string // an AWS error code to answer with
+	// status is the HTTP status of the error answer; zero means 403.
+	status int
 	// requireExternalID refuses AssumeRole without ExternalId, as a good trust policy does.
 	requireExternalID bool
 }
@@ -168,11 +171,11 @@ func (f *fakeSTS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f.forms = append(f.forms, r.PostForm)
 	f.auth = append(f.auth, r.Header.Get("Authorization"))
-	fail := f.fail
+	fail, status := f.fail, f.status
 	f.mu.Unlock()
 	w.Header().Set("Content-Type", "text/xml")
 	if fail != "" {
-		w.WriteHeader(http.StatusForbidden)
+		w.WriteHeader(cmp.Or(status, http.StatusForbidden))
 		fmt.Fprintf(w, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>%s</Code><Message>User: arn:aws:iam::210987654321:user/tarn is not authorized to perform: sts:AssumeRole on resource: %s</Message></Error><RequestId>r1</RequestId></ErrorResponse>`, fail, testRole)
 		return
 	}
@@ -300,8 +303,8 @@ func TestVendErrors(t *testing.T) {
 	loc := mustLoc(t, "s3://data-bucket/teams")
 	req := provider.Request{Key: fakeAWSKey(), Location: loc, Mode: api.ModeRead, Session: "acme/alice", TTL: time.Hour}
 	_, err := d.Vend(context.Background(), req)
-	if !errs.Is(errs.Unavailable, err) {
-		t.Fatalf("err = %v, want Unavailable", err)
+	if !errs.Is(errs.Upstream, err) {
+		t.Fatalf("err = %v, want Upstream: retrying does not change a trust policy", err)
 	}
 	var e *errs.Error
 	if !errors.As(err, &e) {
@@ -323,7 +326,7 @@ func TestVendErrors(t *testing.T) {
 	f.fail = "InvalidClientTokenId"
 	f.mu.Unlock()
 	_, err = d.Vend(context.Background(), req)
-	if !errs.Is(errs.Unavailable, err) || !strings.Contains(err.Error(), "the access key AKIASOURCE or its secret was refused") {
+	if !errs.Is(errs.Upstream, err) || !strings.Contains(err.Error(), "the access key AKIASOURCE or its secret was refused") {
 		t.Errorf("bad source key: err = %v", err)
 	}
 

@@ -262,20 +262,43 @@ func s3Detail(err error, cfg api.CredsKeyConfig, loc location.Location, needs st
 // CallerARN returns the ARN of the identity that key calls STS with: the access key
 // AccessKeyID with the key's secret for source "access-key", the server's AWS default
 // credential chain otherwise. It uses sts:GetCallerIdentity. Provision takes the answer as
-// the principal of the trust policy. Errors are of kind Unavailable and carry the AWS error
-// code, never the endpoint's message nor the secret.
+// the principal of the trust policy. Errors are classified as those of a vend (Upstream for
+// a refusal, such as a store that does not implement GetCallerIdentity, Unavailable for an
+// endpoint that cannot answer now) and carry the AWS error code, never the endpoint's
+// message nor the secret.
 func (d *Driver) CallerARN(ctx context.Context, key provider.Key) (string, error) {
 	client, err := d.stsClient(ctx, key)
 	if err != nil {
 		return "", err
 	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
 	out, err := client.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
 		detail := "GetCallerIdentity failed: " + upstreamFailure(err)
-		if code, msg := awsError(err); code != "" {
+		code, msg := awsError(err)
+		switch {
+		case unsupported(code, msg):
+			detail += "; the store does not implement sts:GetCallerIdentity (S3-compatible stores such as MinIO do not), so tarn cannot tell who assumes the role: " +
+				"give the principal with --principal-arn, or, on such a store, which has no trust policies, attach the permission policy to its user " + key.Config.AccessKeyID
+			return "", errs.Wrap(errs.Upstream, err, detail)
+		case code != "":
 			detail += "; " + assumeHint(code, msg, key.Config)
 		}
-		return "", errs.Wrap(errs.Unavailable, err, detail+"; give the principal with --principal-arn instead")
+		return "", errs.Wrap(classify(err), err, detail+"; or give the principal with --principal-arn")
 	}
 	return aws.ToString(out.Arn), nil
+}
+
+// unsupported reports whether an error answer says that the endpoint does not implement
+// the action: NotImplemented, InvalidAction, or MinIO's InvalidParameterValue "Unsupported
+// action".
+func unsupported(code, msg string) bool {
+	switch code {
+	case "NotImplemented", "InvalidAction", "UnknownOperationException":
+		return true
+	case "InvalidParameterValue":
+		return strings.Contains(strings.ToLower(msg), "unsupported action")
+	}
+	return false
 }

@@ -115,6 +115,8 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	return s.inTx(ctx, func(tx txn) error {
+		ctx, cancel := within(ctx, tx.deadline)
+		defer cancel()
 		if err := tx.lock(ctx, lockMigrations); err != nil {
 			return err
 		}

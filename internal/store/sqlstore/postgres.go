@@ -20,22 +20,36 @@ import (
 // (postgres://user[:password]@host[:port]/db?...) and applies any missing migrations while
 // holding an advisory lock, so several processes may open the same database at once. It
 // returns an error of kind Invalid if url cannot be parsed and Unavailable if the database
-// cannot be reached or migrated. Error details never contain the password.
+// cannot be reached or migrated. Error details never contain the password. Calls of the
+// Store take at most DefaultTimeout.
 func OpenPostgres(ctx context.Context, url string) (*Store, error) {
+	return OpenPostgresWith(ctx, url, Options{})
+}
+
+// OpenPostgresWith is OpenPostgres with options: every call of the Store, connecting to the
+// database included, fails with an error of kind Unavailable after o.Timeout, so a database
+// that is frozen or unreachable is answered for, never waited on.
+func OpenPostgresWith(ctx context.Context, url string, o Options) (*Store, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, errs.Wrap(errs.Invalid, err, "invalid PostgreSQL URL; want postgres://user@host:port/database")
+	}
+	if cfg.ConnectTimeout <= 0 || cfg.ConnectTimeout > o.timeout() {
+		cfg.ConnectTimeout = o.timeout()
 	}
 	where := net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))) + "/" + cfg.Database
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	if err := db.PingContext(ctx); err != nil {
+	ping, cancel := within(ctx, time.Now().Add(o.timeout()))
+	err = db.PingContext(ping)
+	cancel()
+	if err != nil {
 		db.Close()
 		return nil, errs.Wrap(errs.Unavailable, err, "cannot connect to PostgreSQL at "+where)
 	}
-	s, err := open(ctx, db, postgresDialect{}, nil)
+	s, err := open(ctx, db, postgresDialect{}, nil, o.timeout())
 	if err != nil {
 		return nil, errs.Wrap(errs.Unavailable, err, "cannot migrate the PostgreSQL database at "+where)
 	}

@@ -31,8 +31,14 @@ const (
 // database file's mode). Several processes may open the same file at once: the migrations
 // run in one write transaction, so exactly one applies them. It returns an error of kind
 // Invalid if path cannot be used as a file name and Unavailable if the file cannot be
-// opened or migrated.
+// opened or migrated. Calls of the Store take at most DefaultTimeout.
 func OpenSQLite(ctx context.Context, path string) (*Store, error) {
+	return OpenSQLiteWith(ctx, path, Options{})
+}
+
+// OpenSQLiteWith is OpenSQLite with options: every call of the Store, waiting for the write
+// lock included, fails with an error of kind Unavailable after o.Timeout.
+func OpenSQLiteWith(ctx context.Context, path string, o Options) (*Store, error) {
 	if path == "" || strings.ContainsAny(path, "?\x00") {
 		return nil, errs.E(errs.Invalid, "SQLite database path %q is not a usable file name", path)
 	}
@@ -56,7 +62,7 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, errs.Wrap(errs.Unavailable, err, fmt.Sprintf("cannot open SQLite database %s", path))
 	}
-	s, err := open(ctx, db, sqliteDialect{}, make(chan struct{}, 1))
+	s, err := open(ctx, db, sqliteDialect{}, make(chan struct{}, 1), o.timeout())
 	if err != nil {
 		return nil, errs.Wrap(errs.Unavailable, err, fmt.Sprintf("cannot migrate SQLite database %s", path))
 	}

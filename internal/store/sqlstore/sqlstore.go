@@ -29,6 +29,30 @@ import (
 // maxConns bounds the connection pool of either database.
 const maxConns = 8
 
+// DefaultTimeout is how long one call of a Store may take, waiting for a pooled connection
+// and connecting included, when Options.Timeout is zero.
+const DefaultTimeout = 5 * time.Second
+
+// migrateTimeout bounds the migrations of an open: they may rewrite large tables, and they
+// wait while another process migrates.
+const migrateTimeout = 10 * time.Minute
+
+// Options configure a Store. The zero value is the defaults.
+type Options struct {
+	// Timeout bounds every call of the Store (each query, statement or transaction,
+	// including waiting for a connection and connecting) whose context has no earlier
+	// deadline; a call that takes longer fails with an error of kind Unavailable. Zero
+	// means DefaultTimeout.
+	Timeout time.Duration
+}
+
+func (o Options) timeout() time.Duration {
+	if o.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return o.Timeout
+}
+
 // Store is a store.Store on an SQL database. It is safe for concurrent use, and any number
 // of Stores, in one process or many, may share one database.
 type Store struct {
@@ -36,6 +60,7 @@ type Store struct {
 	d         dialect
 	writeSlot chan struct{} // if not nil, held by the one write of this Store in progress
 	stmts     sync.Map      // query text -> *sql.Stmt, prepared once per connection
+	timeout   time.Duration // bounds every call whose context has no earlier deadline
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -43,15 +68,30 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// open returns the Store on db after applying the missing migrations; it closes db if that
-// fails.
-func open(ctx context.Context, db *sql.DB, d dialect, writeSlot chan struct{}) (*Store, error) {
-	s := &Store{db: db, d: d, writeSlot: writeSlot}
+// open returns the Store on db after applying the missing migrations, which may take up to
+// migrateTimeout; calls after that take at most timeout. It closes db if migrating fails.
+func open(ctx context.Context, db *sql.DB, d dialect, writeSlot chan struct{}, timeout time.Duration) (*Store, error) {
+	s := &Store{db: db, d: d, writeSlot: writeSlot, timeout: migrateTimeout}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
+	s.timeout = timeout
 	return s, nil
+}
+
+// bound returns ctx limited to the Store's timeout from now, unless ctx ends earlier. The
+// caller must call the returned function when the call is done.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return within(ctx, time.Now().Add(s.timeout))
+}
+
+// within returns ctx limited to deadline, unless ctx ends earlier or deadline is zero.
+func within(ctx context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); deadline.IsZero() || (ok && !d.After(deadline)) {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, deadline)
 }
 
 // Close closes the database. Calls after the first return the first call's result.
@@ -66,6 +106,8 @@ func (s *Store) Close() error {
 
 // Ping checks that the database answers; it returns an error of kind Unavailable if not.
 func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.db.PingContext(ctx); err != nil {
 		return s.fail("ping", err)
 	}
@@ -92,24 +134,62 @@ func (s *Store) prepared(ctx context.Context, query string) *sql.Stmt {
 	return st
 }
 
-// queryRow runs a query that reads at most one row.
-func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	if st := s.prepared(ctx, query); st != nil {
-		return st.QueryRowContext(ctx, args...)
-	}
-	return s.db.QueryRowContext(ctx, s.d.rebind(query), args...)
+// row is a *sql.Row whose call ends when it is scanned.
+type row struct {
+	*sql.Row
+	done context.CancelFunc
 }
 
-// query runs a query that reads rows.
-func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if st := s.prepared(ctx, query); st != nil {
-		return st.QueryContext(ctx, args...)
-	}
-	return s.db.QueryContext(ctx, s.d.rebind(query), args...)
+// Scan scans the row into dest and ends the call.
+func (r row) Scan(dest ...any) error {
+	defer r.done()
+	return r.Row.Scan(dest...)
 }
 
-// exec runs a statement that writes.
+// rows is a *sql.Rows whose call ends when it is closed.
+type rows struct {
+	*sql.Rows
+	done context.CancelFunc
+}
+
+// Close closes the rows and ends the call.
+func (r *rows) Close() error {
+	defer r.done()
+	return r.Rows.Close()
+}
+
+// queryRow runs a query that reads at most one row, within the Store's timeout; the caller
+// must scan the row.
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) row {
+	ctx, cancel := s.bound(ctx)
+	if st := s.prepared(ctx, query); st != nil {
+		return row{st.QueryRowContext(ctx, args...), cancel}
+	}
+	return row{s.db.QueryRowContext(ctx, s.d.rebind(query), args...), cancel}
+}
+
+// query runs a query that reads rows, within the Store's timeout; the caller must close the
+// rows.
+func (s *Store) query(ctx context.Context, query string, args ...any) (*rows, error) {
+	ctx, cancel := s.bound(ctx)
+	var r *sql.Rows
+	var err error
+	if st := s.prepared(ctx, query); st != nil {
+		r, err = st.QueryContext(ctx, args...)
+	} else {
+		r, err = s.db.QueryContext(ctx, s.d.rebind(query), args...)
+	}
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return &rows{r, cancel}, nil
+}
+
+// exec runs a statement that writes, within the Store's timeout.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.acquireWrite(ctx); err != nil {
 		return nil, err
 	}
@@ -126,6 +206,8 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 // when the statement runs to completion, so a write through QueryRow, which resets after
 // the first row, grows the WAL file without bound.
 func (s *Store) execReturning(ctx context.Context, query string, args []any, dest ...any) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.acquireWrite(ctx); err != nil {
 		return err
 	}
@@ -155,26 +237,38 @@ func (s *Store) execReturning(ctx context.Context, query string, args []any, des
 	return rows.Err()
 }
 
-// txn is a transaction whose queries are written with ? placeholders.
+// txn is a transaction whose queries are written with ? placeholders. Its statements end
+// by the transaction's deadline, whatever context they are given.
 type txn struct {
 	*sql.Tx
-	d dialect
+	d        dialect
+	deadline time.Time
 }
 
 func (t txn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx, cancel := within(ctx, t.deadline)
+	defer cancel()
 	return t.ExecContext(ctx, t.d.rebind(query), args...)
 }
 
-func (t txn) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return t.QueryRowContext(ctx, t.d.rebind(query), args...)
+func (t txn) queryRow(ctx context.Context, query string, args ...any) row {
+	ctx, cancel := within(ctx, t.deadline)
+	return row{t.QueryRowContext(ctx, t.d.rebind(query), args...), cancel}
 }
 
-func (t txn) lock(ctx context.Context, l lockName) error { return t.d.lock(ctx, t.Tx, l) }
+func (t txn) lock(ctx context.Context, l lockName) error {
+	ctx, cancel := within(ctx, t.deadline)
+	defer cancel()
+	return t.d.lock(ctx, t.Tx, l)
+}
 
-// inTx runs f in a write transaction and commits it if f returns nil. On SQLite the
-// transaction takes the write lock when it begins (_txlock=immediate), so transactions of
-// all processes run one at a time.
+// inTx runs f in a write transaction and commits it if f returns nil; the whole
+// transaction, waiting for the write slot included, takes at most the Store's timeout. On
+// SQLite the transaction takes the write lock when it begins (_txlock=immediate), so
+// transactions of all processes run one at a time.
 func (s *Store) inTx(ctx context.Context, f func(txn) error) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.acquireWrite(ctx); err != nil {
 		return err
 	}
@@ -184,7 +278,8 @@ func (s *Store) inTx(ctx context.Context, f func(txn) error) error {
 		return err
 	}
 	defer t.Rollback()
-	if err := f(txn{t, s.d}); err != nil {
+	deadline, _ := ctx.Deadline()
+	if err := f(txn{t, s.d, deadline}); err != nil {
 		return err
 	}
 	return t.Commit()
@@ -340,19 +435,19 @@ func sortedSet(a []string) []string {
 	return slices.Compact(a)
 }
 
-// scanner is a *sql.Row or *sql.Rows.
+// scanner is a row or the current row of rows.
 type scanner interface{ Scan(dest ...any) error }
 
-// collect scans every row of rows with scan; it closes rows.
-func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
-	defer rows.Close()
+// collect scans every row of rs with scan; it closes rs.
+func collect[T any](rs *rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rs.Close()
 	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
+	for rs.Next() {
+		v, err := scan(rs)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, v)
 	}
-	return out, rows.Err()
+	return out, rs.Err()
 }
