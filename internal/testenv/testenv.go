@@ -69,6 +69,10 @@ type Options struct {
 	// EndpointResolver resolves the host names of creds-key endpoints and issuers; nil means
 	// the system's resolver. Tests of address filters pass a netguardtest.Resolver.
 	EndpointResolver netguard.Resolver
+	// EndpointDial dials the connections of creds-key endpoints and issuers; nil means one
+	// that reaches loopback addresses only (netguardtest.Dial). Fault tests wrap it to make
+	// an endpoint fail.
+	EndpointDial netguard.DialFunc
 	// OIDCTransport routes the fetches of workload token issuers, e.g. an oidctest.Issuer's
 	// Transport; nil means the guard's own transport.
 	OIDCTransport func(dial netguard.DialFunc) http.RoundTripper
@@ -84,10 +88,14 @@ func New(t testing.TB, o Options) *Env {
 	if dir == "" {
 		dir = t.TempDir()
 	}
+	dial := o.EndpointDial
+	if dial == nil {
+		dial = netguardtest.Dial(t)
+	}
 	clock := NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	srv, err := server.New(context.Background(), server.Options{
 		DataDir: dir, Database: o.Database, FileRoots: o.FileRoots, Now: clock.Now,
-		AllowEndpoints: o.AllowEndpoints, EndpointResolver: o.EndpointResolver, EndpointDial: netguardtest.Dial(t),
+		AllowEndpoints: o.AllowEndpoints, EndpointResolver: o.EndpointResolver, EndpointDial: dial,
 		OIDCTransport: o.OIDCTransport, WorkloadAudience: o.WorkloadAudience, WorkloadTokenTTL: o.WorkloadTokenTTL,
 	})
 	if err != nil {
