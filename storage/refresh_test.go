@@ -76,46 +76,65 @@ func retrieve(t *testing.T, r *refresher) string {
 	return c.AccessKeyID
 }
 
-func TestRefresherRenewsAtEightyPercentOfLifetime(t *testing.T) {
+func TestRenewalAfter(t *testing.T) {
+	for _, tc := range []struct {
+		life, after time.Duration
+		why         string
+	}{
+		{15 * time.Minute, 7*time.Minute + 30*time.Second, "short: half, never sooner"},
+		{31 * time.Minute, 15*time.Minute + 30*time.Second, "a cached hour with 31 minutes left: half, 15.5 minutes left"},
+		{time.Hour, 30 * time.Minute, "a fresh hour: 30 minutes before expiry"},
+		{2 * time.Hour, 90 * time.Minute, "30 minutes before expiry, earlier than 80 %"},
+		{150 * time.Minute, 120 * time.Minute, "80 % and 30 minutes before expiry coincide"},
+		{12 * time.Hour, 576 * time.Minute, "long: 80 %"},
+		{0, 0, "already expired"},
+	} {
+		if got := renewalAfter(tc.life); got != tc.after {
+			t.Errorf("renewalAfter(%v) = %v, want %v (%s)", tc.life, got, tc.after, tc.why)
+		}
+	}
+}
+
+func TestRefresherRenewsAtTheRenewalTime(t *testing.T) {
 	clk := newClock()
-	v := &counter{clock: clk, life: 10 * time.Minute}
+	v := &counter{clock: clk, life: time.Hour}
 	r := newRefresher(v.fetch, clk.Now, nil)
 
 	if got := retrieve(t, r); got != "key-1" {
 		t.Fatalf("first Retrieve = %s", got)
 	}
-	clk.Add(8*time.Minute - time.Second)
+	clk.Add(30*time.Minute - time.Second)
 	if got := retrieve(t, r); got != "key-1" || v.calls() != 1 {
-		t.Fatalf("at 79.8%% of the lifetime: %s after %d vends, want key-1 after 1", got, v.calls())
+		t.Fatalf("31 minutes before expiry: %s after %d vends, want key-1 after 1", got, v.calls())
 	}
 	clk.Add(time.Second)
 	if got := retrieve(t, r); got != "key-2" || v.calls() != 2 {
-		t.Fatalf("at 80%% of the lifetime: %s after %d vends, want key-2 after 2", got, v.calls())
+		t.Fatalf("30 minutes before expiry: %s after %d vends, want key-2 after 2", got, v.calls())
 	}
 
-	// Over 10 lifetimes, one request a minute: one vend per 8 minutes, not one per request.
-	for range 100 {
+	// Over 10 hours, one request a minute: one vend per 30 minutes, not one per request.
+	for range 600 {
 		clk.Add(time.Minute)
 		retrieve(t, r)
 	}
-	if got := v.calls() - 2; got != 12 {
-		t.Errorf("%d vends over 100 minutes of 10-minute credentials, want 12 (one per 8 minutes)", got)
+	if got := v.calls() - 2; got != 20 {
+		t.Errorf("%d vends over 10 hours of 1-hour credentials, want 20 (one per 30 minutes)", got)
 	}
 }
 
 func TestRefresherMeasuresLifetimeFromArrival(t *testing.T) {
-	// A credential the server had cached arrives with 5 of its 10 minutes left: it is
-	// renewed after 80 % of those 5 minutes.
+	// A credential the server had cached arrives with 31 of its 60 minutes left: it is
+	// renewed after half of those 31 minutes, not at 80 % of them (6 minutes before expiry).
 	clk := newClock()
-	v := &counter{clock: clk, life: 5 * time.Minute}
+	v := &counter{clock: clk, life: 31 * time.Minute}
 	r := newRefresher(v.fetch, clk.Now, nil)
 	retrieve(t, r)
-	clk.Add(4*time.Minute - time.Second)
+	clk.Add(15*time.Minute + 29*time.Second)
 	retrieve(t, r)
 	clk.Add(time.Second)
 	retrieve(t, r)
 	if v.calls() != 2 {
-		t.Errorf("%d vends, want a renewal at 4 of 5 minutes", v.calls())
+		t.Errorf("%d vends, want a renewal at 15.5 of 31 minutes", v.calls())
 	}
 }
 
@@ -127,9 +146,9 @@ func TestRefresherStartsWithTheFirstVend(t *testing.T) {
 	if got := retrieve(t, r); got != "first" || v.calls() != 0 {
 		t.Errorf("Retrieve = %s after %d vends, want the first credential and no vend", got, v.calls())
 	}
-	clk.Add(8 * time.Minute)
+	clk.Add(5 * time.Minute)
 	if got := retrieve(t, r); got != "key-1" {
-		t.Errorf("after 80%% of the first credential's lifetime: %s", got)
+		t.Errorf("after half of the first credential's lifetime: %s", got)
 	}
 }
 
@@ -151,15 +170,15 @@ func TestRefresherKeepsServingWhenRenewalFails(t *testing.T) {
 	down := errors.New("tarn server unavailable")
 	v := &counter{clock: clk, life: 10 * time.Minute}
 	r := newRefresher(v.fetch, clk.Now, nil)
-	retrieve(t, r) // key-1, valid until 10m, due at 8m
+	retrieve(t, r) // key-1, valid until 10m, due at 5m
 
 	v.fail = func(int) error { return down }
-	clk.Add(8 * time.Minute)
+	clk.Add(5 * time.Minute)
 	if got := retrieve(t, r); got != "key-1" || v.calls() != 2 {
 		t.Fatalf("failed renewal: %s after %d vends, want key-1 after 2", got, v.calls())
 	}
-	// No new vend before the retry delay (min(30s, half of the 2 minutes left)).
-	clk.Add(29 * time.Second)
+	// No new vend before the retry delay (a quarter of the 5 minutes left).
+	clk.Add(75*time.Second - time.Second)
 	if got := retrieve(t, r); got != "key-1" || v.calls() != 2 {
 		t.Fatalf("within the retry delay: %s after %d vends, want key-1 after 2", got, v.calls())
 	}
@@ -169,7 +188,7 @@ func TestRefresherKeepsServingWhenRenewalFails(t *testing.T) {
 	}
 	// Once the old credential has expired, a failed vend is an error, and errors are not
 	// cached: every Retrieve tries again.
-	clk.Add(2 * time.Minute)
+	clk.Add(5*time.Minute - 75*time.Second)
 	for i := range 2 {
 		if _, err := r.Retrieve(context.Background()); !errors.Is(err, down) {
 			t.Fatalf("Retrieve after expiry = %v, want %v", err, down)
@@ -184,15 +203,29 @@ func TestRefresherKeepsServingWhenRenewalFails(t *testing.T) {
 	}
 }
 
+func TestRetryDelay(t *testing.T) {
+	for _, tc := range []struct{ left, want time.Duration }{
+		{40 * time.Minute, 5 * time.Minute}, // a quarter, at most 5 minutes
+		{12 * time.Minute, 3 * time.Minute}, // a quarter
+		{90 * time.Second, 30 * time.Second},
+		{40 * time.Second, 20 * time.Second}, // at least 30 seconds, but at most half
+		{0, 0},
+	} {
+		if got := retryDelay(tc.left); got != tc.want {
+			t.Errorf("retryDelay(%v) = %v, want %v", tc.left, got, tc.want)
+		}
+	}
+}
+
 func TestRefresherRetryDelayIsAtMostHalfOfWhatIsLeft(t *testing.T) {
 	clk := newClock()
 	v := &counter{clock: clk, life: time.Minute}
 	r := newRefresher(v.fetch, clk.Now, nil)
-	retrieve(t, r) // due at 48s, expires at 60s
+	retrieve(t, r) // due at 30s, expires at 60s
 	v.fail = func(int) error { return errors.New("down") }
-	clk.Add(48 * time.Second)
+	clk.Add(30 * time.Second)
 	retrieve(t, r)
-	clk.Add(6 * time.Second) // 12s were left: the next attempt comes after 6s, not 30s
+	clk.Add(15 * time.Second) // 30s were left: the next attempt comes after 15s, not 30s
 	retrieve(t, r)
 	if v.calls() != 3 {
 		t.Errorf("%d vends, want 3", v.calls())

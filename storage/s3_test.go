@@ -207,10 +207,10 @@ func TestS3ReaderOutlivesTenCredentialLifetimes(t *testing.T) {
 			}
 		}
 	}
-	// Renewal at 80 % of each 10-minute credential: every 8 minutes, 12 times in 100.
+	// Renewal at half of each 10-minute credential: every 5 minutes, 20 times in 100.
 	revends := v.count() - 1
-	if revends < 10 || revends > 13 {
-		t.Errorf("%d re-vends over ten credential lifetimes, want about one per lifetime (10 to 13)", revends)
+	if revends < 18 || revends > 21 {
+		t.Errorf("%d re-vends over ten credential lifetimes, want about two per lifetime (18 to 21)", revends)
 	}
 	v.mu.Lock()
 	distinct := len(slices.Compact(slices.Sorted(slices.Values(v.keys))))

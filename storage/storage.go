@@ -82,9 +82,12 @@ type Options struct {
 // opened through a creds key (opts.Org, opts.CredsKey). This version opens what providers
 // file, s3 and aws vend; S3 buckets are opened with gocloud.dev/blob/s3blob.
 //
-// Vended S3 credentials are renewed by the bucket: at about 80 % of each credential's
-// lifetime (concurrent operations share one vend; a failed renewal keeps the old credential
-// in service while it is valid and is tried again later), and once more for an operation
+// Vended S3 credentials are renewed by the bucket ahead of expiry: when 80 % of each
+// credential's lifetime has passed or 30 minutes before it expires, whichever is earlier,
+// but not before half of it has passed (concurrent operations share one vend; a failed
+// renewal keeps the old credential in service while it is valid and is tried again later,
+// so an outage of the server or its STS shorter than min(30 minutes, half a lifetime) goes
+// unnoticed), and once more for an operation
 // that S3 refuses because its credential is expired, unknown or otherwise stale. The first
 // vend happens in OpenBucket, so that a path the caller may not open fails here.
 //
@@ -172,8 +175,8 @@ func OpenBucket(ctx context.Context, path string, opts Options) (*blob.Bucket, e
 
 // vend fetches the credentials of one path in one mode. Every vended credential goes
 // through it, so that credentials which expire (api.Credentials.ExpiresAt) can be renewed in
-// one place: the credentials source of an S3 bucket (refresher) calls get again at about
-// 80 % of the lifetime and once more on an expired or denied answer. Credentials of
+// one place: the credentials source of an S3 bucket (refresher) calls get again ahead of
+// expiry (renewalAfter) and once more on an expired or denied answer. Credentials of
 // provider file do not expire in any way that matters: they name a directory.
 type vend struct {
 	path  location.Location // the path being opened, for errors
