@@ -72,7 +72,7 @@ func URL(t testing.TB) string {
 		if !mainRunning.Load() {
 			t.Fatal("pgtest: the package's TestMain must call pgtest.Main(m), which stops the PostgreSQL cluster after the tests")
 		}
-		startOnce.Do(func() { cl, startErr = start() })
+		startOnce.Do(func() { cl, startErr = start(false) })
 		switch {
 		case missing && os.Getenv("CI") != "":
 			t.Fatal(hint)
@@ -131,7 +131,7 @@ func Private(t testing.TB) *Cluster {
 		}
 		t.Skip(hint)
 	}
-	c, err := start()
+	c, err := start(true)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
@@ -162,7 +162,7 @@ func (c *Cluster) Thaw(t testing.TB) {
 
 // Restart stops the cluster the way a crash does (pg_ctl stop -m immediate: every
 // connection is cut, nothing is shut down cleanly) and starts it again on the same port;
-// it returns when the cluster accepts connections.
+// it returns when the cluster accepts connections. Every commit acknowledged before is kept.
 func (c *Cluster) Restart(t testing.TB) {
 	t.Helper()
 	data := filepath.Join(c.c.dir, "data")
@@ -184,8 +184,10 @@ type cluster struct {
 }
 
 // start finds the PostgreSQL binaries, creates a cluster in a temporary directory and starts
-// it on a free port of 127.0.0.1.
-func start() (*cluster, error) {
+// it on a free port of 127.0.0.1. Unless crashSafe is set, the cluster trades durability for
+// speed (no fsync, asynchronous commit): fine for tests that never crash it, while a cluster
+// that Restart crashes must keep every commit it acknowledged.
+func start(crashSafe bool) (*cluster, error) {
 	bin := findBin()
 	if bin == "" {
 		missing = true
@@ -221,10 +223,11 @@ func start() (*cluster, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	c.opts = strings.Join([]string{
-		"-c listen_addresses=127.0.0.1", "-p " + strconv.Itoa(port), "-k '" + dir + "'",
-		"-c max_connections=300", "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off",
-	}, " ")
+	opts := []string{"-c listen_addresses=127.0.0.1", "-p " + strconv.Itoa(port), "-k '" + dir + "'", "-c max_connections=300"}
+	if !crashSafe {
+		opts = append(opts, "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off")
+	}
+	c.opts = strings.Join(opts, " ")
 	if err := c.start(); err != nil {
 		c.run("pg_ctl", "stop", "-D", data, "-m", "immediate")
 		os.RemoveAll(dir)

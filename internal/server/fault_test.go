@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/pgtest"
 	"github.com/tarnhq/tarn/internal/secretbox"
 	"github.com/tarnhq/tarn/internal/server"
@@ -68,8 +70,9 @@ func (l *load) one(i int) {
 	if resp != nil {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if what != "200" && what != "503" {
-			what += " " + strings.TrimSpace(string(body))
+		var p api.Problem
+		if what != "200" && what != "503" && json.Unmarshal(body, &p) == nil {
+			what += " " + p.Detail // the detail, not the body: its request ID would make every answer unique
 		}
 	}
 	l.mu.Lock()
