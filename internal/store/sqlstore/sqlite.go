@@ -23,11 +23,6 @@ const (
 	busyTimeout = 10 * time.Second
 	// journalSizeLimit is the size the WAL file is truncated to when a checkpoint resets it.
 	journalSizeLimit = 16 << 20
-	// mmapSize is how much of the database file each connection maps into memory. A
-	// connection drops its page cache whenever another one has written, which on a busy
-	// server is before nearly every read; mapped pages are then read without a system call
-	// or a copy.
-	mmapSize = 256 << 20
 )
 
 // OpenSQLite opens the SQLite database at path and applies any missing migrations. It
@@ -48,7 +43,6 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 		"&_pragma=busy_timeout(" + strconv.FormatInt(busyTimeout.Milliseconds(), 10) + ")" +
 		"&_pragma=journal_size_limit(" + strconv.Itoa(journalSizeLimit) + ")" +
 		"&_pragma=synchronous(NORMAL)" +
-		"&_pragma=mmap_size(" + strconv.Itoa(mmapSize) + ")" +
 		"&_pragma=foreign_keys(1)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
