@@ -4,7 +4,6 @@ package authn
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/tarnhq/tarn/internal/authn/apitoken"
@@ -27,6 +26,18 @@ type Principal struct {
 	TokenRole store.Role
 	// TokenExpiresAt is when the token expires; zero if never.
 	TokenExpiresAt time.Time
+	// In is what was read about the request's org together with the token; In.Org is ""
+	// when the request names no org.
+	In OrgState
+}
+
+// OrgState is what the lookup of a token read about one org: whether it exists and the
+// user's membership role in it. It is as fresh as the token's state, so the checks of one
+// request use it instead of asking the store again; it is never kept beyond the request.
+type OrgState struct {
+	Org        string
+	Exists     bool
+	MemberRole store.Role // "" if the user is not a member, or the principal is no user
 }
 
 // String names the principal for audit records and logs: "alice (tok_...)" or
@@ -67,17 +78,21 @@ func (a *Authenticator) now() time.Time {
 	return time.Now()
 }
 
-// Authenticate returns the principal of token. It returns an error of kind Unauthenticated
-// when the token is empty, malformed, unknown, revoked or expired, or its user is gone, and
-// Unavailable when the store cannot answer. The error never contains the token.
-func (a *Authenticator) Authenticate(ctx context.Context, token string) (Principal, error) {
+// Authenticate returns the principal of token. When org is not empty, the same query reads
+// whether org exists and the user's role in it, and the principal carries them (In), so the
+// request's access checks need no second lookup. It returns an error of kind
+// Unauthenticated when the token is empty, malformed, unknown, revoked or expired, or its
+// user or workload identity is gone, and Unavailable when the store cannot answer. The error
+// never contains the token.
+func (a *Authenticator) Authenticate(ctx context.Context, token, org string) (Principal, error) {
 	if token == "" {
 		return Principal{}, errs.E(errs.Unauthenticated, "no API token: send Authorization: Bearer <token>, or run \"tarn login\"")
 	}
 	if !apitoken.WellFormed(token) {
 		return Principal{}, errs.E(errs.Unauthenticated, "malformed API token: tarn tokens start with \"tarn_\" followed by 43 letters and digits")
 	}
-	t, err := a.Store.TokenByHash(ctx, apitoken.Hash(token))
+	ta, err := a.Store.TokenAuth(ctx, apitoken.Hash(token), org)
+	t := ta.Token
 	if errs.Is(errs.NotFound, err) || err == nil && !apitoken.Matches(token, t.Hash) {
 		return Principal{}, errs.E(errs.Unauthenticated, "unknown API token: create one with \"tarn token create\"")
 	}
@@ -91,6 +106,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 	if !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
 		return Principal{}, errs.E(errs.Unauthenticated, "API token %s expired at %s: create a new one with \"tarn token create\"", t.ID, t.ExpiresAt.UTC().Format(time.RFC3339))
 	}
+	p := Principal{TokenID: t.ID, TokenOrg: t.Org, TokenRole: t.Role, TokenExpiresAt: t.ExpiresAt,
+		In: OrgState{Org: org, Exists: ta.OrgFound}}
 	if t.Identity != "" {
 		// A workload identity's token: its org and role are all it may do. Deleting the
 		// identity revokes the token in the same transaction.
@@ -99,30 +116,20 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 		}
 		// Also refuse a token minted while its identity was being deleted (an exchange
 		// that matched just before the delete and stored its token just after).
-		_, name, _ := strings.Cut(t.Identity, "/")
-		id, err := a.Store.Identity(ctx, t.Org, name)
-		if errs.Is(errs.NotFound, err) || err == nil && id.CreatedAt.After(t.CreatedAt) {
+		if !ta.IdentityFound || ta.IdentityCreatedAt.After(t.CreatedAt) {
 			return Principal{}, errs.E(errs.Unauthenticated, "the workload identity %s of API token %s no longer exists", t.Identity, t.ID)
 		}
-		if err != nil {
-			return Principal{}, err
+		p.Identity = t.Identity
+	} else {
+		if !ta.UserFound {
+			return Principal{}, errs.E(errs.Unauthenticated, "the user of API token %s no longer exists", t.ID)
 		}
-		if err := a.touch(ctx, t, now); err != nil {
-			return Principal{}, err
-		}
-		return Principal{Identity: t.Identity, TokenID: t.ID, TokenOrg: t.Org, TokenRole: t.Role, TokenExpiresAt: t.ExpiresAt}, nil
-	}
-	u, err := a.Store.User(ctx, t.User)
-	if errs.Is(errs.NotFound, err) {
-		return Principal{}, errs.E(errs.Unauthenticated, "the user of API token %s no longer exists", t.ID)
-	}
-	if err != nil {
-		return Principal{}, err
+		p.User, p.Superuser, p.In.MemberRole = t.User, ta.Superuser, ta.MemberRole
 	}
 	if err := a.touch(ctx, t, now); err != nil {
 		return Principal{}, err
 	}
-	return Principal{User: u.Name, Superuser: u.Superuser, TokenID: t.ID, TokenOrg: t.Org, TokenRole: t.Role, TokenExpiresAt: t.ExpiresAt}, nil
+	return p, nil
 }
 
 // touch records that t was used at now, at most once per touchEvery.

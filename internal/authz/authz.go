@@ -33,19 +33,41 @@ func (a *Authorizer) Role(ctx context.Context, p authn.Principal, org string) (s
 	}
 	role := store.Admin
 	if !p.Superuser {
-		m, err := a.Store.Member(ctx, org, p.User)
-		if errs.Is(errs.NotFound, err) {
-			return "", nil
-		}
-		if err != nil {
+		var err error
+		if role, err = a.member(ctx, p, org); err != nil || role == "" {
 			return "", err
 		}
-		role = m.Role
 	}
 	if p.TokenRole.Valid() && p.TokenRole.Rank() < role.Rank() {
 		role = p.TokenRole
 	}
 	return role, nil
+}
+
+// member returns p's membership role in org ("" for none): the one read with p's token
+// when p was authenticated for org, else the store's.
+func (a *Authorizer) member(ctx context.Context, p authn.Principal, org string) (store.Role, error) {
+	if p.In.Org == org {
+		return p.In.MemberRole, nil
+	}
+	m, err := a.Store.Member(ctx, org, p.User)
+	if errs.Is(errs.NotFound, err) {
+		return "", nil
+	}
+	return m.Role, err
+}
+
+// OrgExists returns nil if org exists and an error of kind NotFound if not: what was read
+// with p's token when p was authenticated for org, else the store's answer.
+func (a *Authorizer) OrgExists(ctx context.Context, p authn.Principal, org string) error {
+	if p.In.Org != org {
+		_, err := a.Store.Org(ctx, org)
+		return err
+	}
+	if !p.In.Exists {
+		return errs.E(errs.NotFound, "org %q not found", org)
+	}
+	return nil
 }
 
 // Org returns nil if p has at least role need in org, and an error of kind Permission

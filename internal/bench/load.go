@@ -22,9 +22,9 @@ type loadResult struct {
 func (r loadResult) perSecond() float64 { return float64(r.requests) / r.elapsed.Seconds() }
 
 // load sends total requests from clients concurrent clients, each keeping its connection
-// alive, and measures each request's latency. newReq builds a request; a non-2xx answer
-// counts as an error.
-func load(clients, total int, newReq func() *http.Request) loadResult {
+// alive, and measures each request's latency. newReq builds a request of client number i
+// (0 to clients-1); a non-2xx answer counts as an error.
+func load(clients, total int, newReq func(i int) *http.Request) loadResult {
 	var (
 		mu        sync.Mutex
 		latencies = make([]time.Duration, 0, total)
@@ -37,7 +37,7 @@ func load(clients, total int, newReq func() *http.Request) loadResult {
 	}
 	close(next)
 	start := time.Now()
-	for range clients {
+	for i := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -46,7 +46,7 @@ func load(clients, total int, newReq func() *http.Request) loadResult {
 			bad := 0
 			for range next {
 				t0 := time.Now()
-				resp, err := hc.Do(newReq())
+				resp, err := hc.Do(newReq(i))
 				if err == nil {
 					io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
@@ -69,10 +69,11 @@ func load(clients, total int, newReq func() *http.Request) loadResult {
 	return loadResult{requests: total, elapsed: elapsed, p50: pct(0.50), p99: pct(0.99), errors: errors}
 }
 
-// postJSON returns a request builder for a JSON POST with a bearer token.
-func postJSON(url, token string, body []byte) func() *http.Request {
-	return func() *http.Request {
-		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+// postJSON returns a request builder for a JSON POST with a bearer token to one of urls:
+// client i sends to urls[i % len(urls)], so the clients are spread evenly over them.
+func postJSON(urls []string, token string, body []byte) func(i int) *http.Request {
+	return func(i int) *http.Request {
+		req, _ := http.NewRequest(http.MethodPost, urls[i%len(urls)], bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/json")
 		return req

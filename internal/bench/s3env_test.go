@@ -29,14 +29,15 @@ type s3Env struct {
 	admin *client.Client
 }
 
-// newS3Env starts a tarn with a creds key of provider aws configured against srv the way
-// `tarn creds add --provider aws` would be for MinIO (source access-key with the MinIO
-// user's keys, STS and S3 at MinIO's endpoint, path style, allowed s3://BUCKET), and the
-// dataset al://local/coco connected at s3://BUCKET/coco.
-func newS3Env(b *testing.B, srv *miniotest.Server) *s3Env {
+// newS3Env starts a tarn on database (empty: SQLite in its data directory) with a creds
+// key of provider aws configured against srv the way `tarn creds add --provider aws` would
+// be for MinIO (source access-key with the MinIO user's keys, STS and S3 at MinIO's
+// endpoint, path style, allowed s3://BUCKET), and the dataset al://local/coco connected at
+// s3://BUCKET/coco.
+func newS3Env(b *testing.B, srv *miniotest.Server, database string) *s3Env {
 	b.Helper()
 	ctx := context.Background()
-	env := testenv.New(b, testenv.Options{AllowEndpoints: []string{srv.HostPort()}})
+	env := testenv.New(b, testenv.Options{Database: database, AllowEndpoints: []string{srv.HostPort()}})
 	admin := env.Admin(b)
 	_, err := admin.PutCredsKey(ctx, benchOrg, benchKey, srv.CredsKey("s3://"+srv.Bucket))
 	if err != nil {
@@ -48,6 +49,14 @@ func newS3Env(b *testing.B, srv *miniotest.Server) *s3Env {
 		b.Fatalf("connect dataset: %v", err)
 	}
 	return &s3Env{Env: env, minio: srv, admin: admin}
+}
+
+// another starts a second tarn on e's PostgreSQL database, which serves the same state.
+func (e *s3Env) another(b *testing.B, database string) *s3Env {
+	b.Helper()
+	// DataDir: where e wrote the admin token, which the second server reads.
+	env := testenv.New(b, testenv.Options{Database: database, DataDir: e.DataDir, AllowEndpoints: []string{e.minio.HostPort()}})
+	return &s3Env{Env: env, minio: e.minio, admin: env.Admin(b)}
 }
 
 // vendURL is the API address of read vends for the dataset.

@@ -35,7 +35,7 @@ const (
 // twice, alternating, and the best run of each counts.
 func BenchmarkS3Read(b *testing.B) {
 	ctx := context.Background()
-	env := newS3Env(b, miniotest.Start(b))
+	env := newS3Env(b, miniotest.Start(b), "")
 	srv := env.minio
 	if err := seed(ctx, srv.S3(srv.RootUser, srv.RootPassword, ""), srv.Bucket, benchDataset); err != nil {
 		b.Fatalf("seed: %v", err)

@@ -57,7 +57,7 @@ func streamObjKey(i int) string { return fmt.Sprintf("%simg-%05d.jpg", streamObj
 // dataset MiB/s / objects MiB/s (the goal is ≥ 0.8).
 func BenchmarkDatasetStream(b *testing.B) {
 	ctx := context.Background()
-	env := newS3Env(b, miniotest.Start(b))
+	env := newS3Env(b, miniotest.Start(b), "")
 	srv := env.minio
 	path := "al://" + benchOrg + "/" + benchDataset
 	const mib = 1 << 20

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/miniotest"
+	"github.com/tarnhq/tarn/internal/pgtest"
 )
 
 const (
@@ -19,35 +20,62 @@ const (
 )
 
 // BenchmarkCachedVend compares cached read vends of a dataset on S3 (a creds key of
-// provider aws against MinIO, the vend users hit) over loopback with a bare Go handler that
-// answers a fixed JSON body of the same size, both at 64 concurrent clients.
+// provider aws against MinIO, the vend users hit) by one tarn on SQLite over loopback with a
+// bare Go handler that answers a fixed JSON body of the same size, both at 64 concurrent
+// clients.
 func BenchmarkCachedVend(b *testing.B) {
-	env := newS3Env(b, miniotest.Start(b))
+	cachedVends(b, newS3Env(b, miniotest.Start(b), ""))
+}
+
+// BenchmarkCachedVendPostgres is BenchmarkCachedVend with two tarn servers that share one
+// PostgreSQL database; half of the clients send to each.
+func BenchmarkCachedVendPostgres(b *testing.B) {
+	b.Setenv("TARN_MASTER_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
+	db := pgtest.URL(b)
+	env := newS3Env(b, miniotest.Start(b), db)
+	cachedVends(b, env, env.another(b, db))
+}
+
+// cachedVends fills the vend cache of every server in envs, then measures 64 clients
+// spread over them, and the bare handler, and reports both and their ratio.
+func cachedVends(b *testing.B, envs ...*s3Env) {
 	ctx := context.Background()
 	body, _ := json.Marshal(api.DatasetCredentialsRequest{Mode: api.ModeRead})
-	creds, err := env.admin.DatasetCredentials(ctx, benchOrg, benchDataset, api.ModeRead) // fills the cache
-	if err != nil {
-		b.Fatal(err)
+	var fixed []byte
+	var urls []string
+	for _, env := range envs {
+		creds, err := env.admin.DatasetCredentials(ctx, benchOrg, benchDataset, api.ModeRead) // fills the cache
+		if err != nil {
+			b.Fatal(err)
+		}
+		if creds.S3 == nil {
+			b.Fatalf("vend of provider %q without S3 credentials", creds.Provider)
+		}
+		fixed, _ = json.Marshal(creds)
+		urls = append(urls, env.vendURL())
 	}
-	if creds.S3 == nil {
-		b.Fatalf("vend of provider %q without S3 credentials", creds.Provider)
-	}
-	fixed, _ := json.Marshal(creds)
 	bare := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(fixed)
 	}))
 	defer bare.Close()
+	upstream := func() float64 {
+		n := 0.0
+		for _, env := range envs {
+			n += env.upstreamCalls(b)
+		}
+		return n
+	}
 
 	b.ResetTimer()
 	for range b.N {
-		before := env.upstreamCalls(b)
-		tarn := load(clients, total, postJSON(env.vendURL(), env.AdminToken, body))
-		base := load(clients, total, postJSON(bare.URL, "x", body))
+		before := upstream()
+		tarn := load(clients, total, postJSON(urls, envs[0].AdminToken, body))
+		base := load(clients, total, postJSON([]string{bare.URL}, "x", body))
 		if tarn.errors > 0 {
 			b.Fatalf("%d vends failed", tarn.errors)
 		}
-		if n := env.upstreamCalls(b) - before; n != 0 {
+		if n := upstream() - before; n != 0 {
 			b.Errorf("%v upstream calls during cached vends, want 0", n)
 		}
 		b.ReportMetric(tarn.perSecond(), "vend-req/s")
@@ -70,10 +98,10 @@ func BenchmarkColdCacheVends(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		env := newS3Env(b, srv) // a fresh server: nothing cached
+		env := newS3Env(b, srv, "") // a fresh server: nothing cached
 		before := env.upstreamCalls(b)
 		b.StartTimer()
-		r := load(coldVends, coldVends, postJSON(env.vendURL(), env.AdminToken, body))
+		r := load(coldVends, coldVends, postJSON([]string{env.vendURL()}, env.AdminToken, body))
 		b.StopTimer()
 		if r.errors > 0 {
 			b.Fatalf("%d of %d vends failed", r.errors, r.requests)

@@ -319,13 +319,14 @@ func (a *API) run(c *call, rt route) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	p, err := a.authn.Authenticate(c.ctx, token)
+	org := c.r.PathValue("org")
+	p, err := a.authn.Authenticate(c.ctx, token, org)
 	if err != nil {
 		return 0, nil, err
 	}
 	c.principal, c.authenticated = p, true
 	c.record.Principal = p.String()
-	if org := c.r.PathValue("org"); org != "" {
+	if org != "" {
 		if err := a.admit(c, rt, org); err != nil {
 			return 0, nil, err
 		}
@@ -340,8 +341,7 @@ func (a *API) run(c *call, rt route) (int, any, error) {
 func (a *API) admit(c *call, rt route, org string) error {
 	p := c.principal
 	if a.authz.Superuser(p) == nil {
-		_, err := a.store.Org(c.ctx, org)
-		return err
+		return a.authz.OrgExists(c.ctx, p, org)
 	}
 	role, err := a.authz.Role(c.ctx, p, org)
 	if err != nil || role.Valid() {

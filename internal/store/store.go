@@ -83,6 +83,20 @@ type Token struct {
 	RevokedAt  time.Time // zero: not revoked
 }
 
+// TokenAuth is what authenticating a token and admitting it to one org needs, read in one
+// query: the token, whether its user or workload identity still exists, and, for the org it
+// was asked about, whether that org exists and the user's membership role in it.
+type TokenAuth struct {
+	Token
+	UserFound         bool // the token's user exists
+	Superuser         bool // the token's user is a superuser
+	IdentityFound     bool // the token's workload identity exists
+	IdentityCreatedAt time.Time
+	Org               string // the org asked about; "" for none
+	OrgFound          bool   // Org exists
+	MemberRole        Role   // the user's role in Org; "" if not a member
+}
+
 // Identity is a workload identity of an org: tokens signed by one of Issuers whose claims
 // match Config (the JSON of the provider's match rule) are exchanged for tarn tokens with
 // Role in Org.
@@ -182,6 +196,10 @@ type Store interface {
 	CreateToken(ctx context.Context, t Token) error
 	// TokenByHash returns the token with the given SHA-256 hash, revoked or not; NotFound if none.
 	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	// TokenAuth returns the token with the given SHA-256 hash, revoked or not, with its
+	// user's or identity's state and, when org is not empty, org's existence and the user's
+	// role in it, all read at one instant; NotFound if there is no such token.
+	TokenAuth(ctx context.Context, hash []byte, org string) (TokenAuth, error)
 	// Token returns the token with the given ID; NotFound if none.
 	Token(ctx context.Context, id string) (Token, error)
 	// Tokens lists a user's tokens, revoked ones included, oldest first.
@@ -227,6 +245,9 @@ type Store interface {
 	CreateDataset(ctx context.Context, d Dataset) error
 	// Dataset returns the named dataset; NotFound if absent.
 	Dataset(ctx context.Context, org, name string) (Dataset, error)
+	// DatasetWithKey returns the named dataset and its creds key (the zero CredsKey if it
+	// names none), read at one instant; NotFound if the dataset is absent.
+	DatasetWithKey(ctx context.Context, org, name string) (Dataset, CredsKey, error)
 	// Datasets lists an org's datasets ordered by name.
 	Datasets(ctx context.Context, org string) ([]Dataset, error)
 	// SetDatasetPublic sets whether a dataset is public; NotFound if absent.

@@ -95,19 +95,26 @@ func (s *Service) Key(ctx context.Context, org, name string) (store.CredsKey, pr
 	if err != nil {
 		return sk, provider.Key{}, err
 	}
+	key, err := s.open(sk)
+	return sk, key, err
+}
+
+// open returns the driver view of creds key sk with its secret decrypted.
+func (s *Service) open(sk store.CredsKey) (provider.Key, error) {
+	org, name := sk.Org, sk.Name
 	key, err := provider.Decode(sk)
 	if err != nil {
-		return sk, key, err
+		return key, err
 	}
 	if len(sk.Secret) > 0 {
 		if s.Secrets == nil {
-			return sk, key, errs.E(errs.Unavailable, "creds key %s/%s has a secret but the server has no master key", org, name)
+			return key, errs.E(errs.Unavailable, "creds key %s/%s has a secret but the server has no master key", org, name)
 		}
 		if key.Secret, err = s.Secrets.Open(sk.Secret, SecretContext(org, name)); err != nil {
-			return sk, key, errs.Wrap(errs.Internal, err, fmt.Sprintf("creds key %s/%s: %v", org, name, err))
+			return key, errs.Wrap(errs.Internal, err, fmt.Sprintf("creds key %s/%s: %v", org, name, err))
 		}
 	}
-	return sk, key, nil
+	return key, nil
 }
 
 // SecretContext is what a creds key's secret is bound to when sealed.
@@ -123,8 +130,9 @@ func (s *Service) Dataset(ctx context.Context, p authn.Principal, org, name, mod
 		return nil, err
 	}
 	audit.Pending(ctx).Mode = mode
-	d, err := LookupDataset(ctx, s.Store, s.Authz, p, org, name)
-	if err != nil {
+	audit.Pending(ctx).Target = "al://" + org + "/" + name
+	d, sk, err := s.Store.DatasetWithKey(ctx, org, name) // one query for both
+	if err := hideMissing(ctx, s.Authz, p, org, err); err != nil {
 		return nil, err
 	}
 	if err := s.Authz.Dataset(ctx, p, d, mode); err != nil {
@@ -134,7 +142,11 @@ func (s *Service) Dataset(ctx context.Context, p authn.Principal, org, name, mod
 	if err != nil {
 		return nil, fmt.Errorf("stored location of al://%s/%s: %w", org, name, err)
 	}
-	return s.mint(ctx, &prov, p, org, d.CredsKey, loc, mode, refused, true)
+	known := &sk
+	if d.CredsKey == "" {
+		known = nil // mint reports the missing key
+	}
+	return s.mint(ctx, &prov, p, org, d.CredsKey, known, loc, mode, refused, true)
 }
 
 // Location vends credentials for a location that is not a registered dataset, through
@@ -154,7 +166,7 @@ func (s *Service) Location(ctx context.Context, p authn.Principal, org, key, loc
 	if err != nil {
 		return nil, err
 	}
-	return s.mint(ctx, &prov, p, org, key, l, mode, refused, false)
+	return s.mint(ctx, &prov, p, org, key, nil, l, mode, refused, false)
 }
 
 // Linked vends read credentials for loc through creds key key, which must be linked to
@@ -179,17 +191,26 @@ func (s *Service) Linked(ctx context.Context, p authn.Principal, org, name, key,
 	if err != nil {
 		return nil, err
 	}
-	return s.mint(ctx, &prov, p, org, key, l, api.ModeRead, "", false)
+	return s.mint(ctx, &prov, p, org, key, nil, l, api.ModeRead, "", false)
 }
 
 // mint answers credentials for loc through creds key org/keyName, from the cache unless
 // the cached ones carry the access key ID refused (and that refusal is honoured).
+// known, if not nil, is that key as the caller read it in this request; else mint reads it.
 // registered tells the provider that loc is a registered dataset's location. It sets *prov
 // to the key's provider once the key is resolved.
-func (s *Service) mint(ctx context.Context, prov *string, p authn.Principal, org, keyName string, loc location.Location, mode, refused string, registered bool) (*api.Credentials, error) {
+func (s *Service) mint(ctx context.Context, prov *string, p authn.Principal, org, keyName string, known *store.CredsKey, loc location.Location, mode, refused string, registered bool) (*api.Credentials, error) {
 	pending := audit.Pending(ctx)
 	pending.Target = loc.String()
-	sk, key, err := s.Key(ctx, org, keyName)
+	var sk store.CredsKey
+	var key provider.Key
+	var err error
+	if known != nil {
+		sk = *known
+		key, err = s.open(sk)
+	} else {
+		sk, key, err = s.Key(ctx, org, keyName)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -295,13 +316,20 @@ func okOrError(err error) string {
 func LookupDataset(ctx context.Context, st store.Store, az *authz.Authorizer, p authn.Principal, org, name string) (store.Dataset, error) {
 	audit.Pending(ctx).Target = "al://" + org + "/" + name
 	d, err := st.Dataset(ctx, org, name)
+	return d, hideMissing(ctx, az, p, org, err)
+}
+
+// hideMissing returns err, the result of looking up a dataset of org, unless it is
+// NotFound and p is not a reader of org: then it returns the Permission error that p gets
+// for the org whether the dataset exists or not.
+func hideMissing(ctx context.Context, az *authz.Authorizer, p authn.Principal, org string, err error) error {
 	if !errs.Is(errs.NotFound, err) {
-		return d, err
+		return err
 	}
 	if err := az.Org(ctx, p, org, store.Reader); err != nil {
-		return d, err
+		return err
 	}
-	return d, err
+	return err
 }
 
 // ParseLocation parses a storage location given in a request body.

@@ -15,13 +15,17 @@ import (
 
 // datasetColumns selects a dataset row with its linked keys, comma-separated (creds key
 // names hold no commas).
-const datasetColumns = `org, name, location, coalesce(creds_key, ''), public, created_at, created_by,
+const datasetColumns = `datasets.org, datasets.name, datasets.location, coalesce(datasets.creds_key, ''),
+	datasets.public, datasets.created_at, datasets.created_by,
 	coalesce((SELECT string_agg(creds_key, ',' ORDER BY creds_key) FROM dataset_linked_keys l WHERE l.org = datasets.org AND l.dataset = datasets.name), '')`
 
-func scanDataset(row scanner) (store.Dataset, error) {
+func scanDataset(row scanner) (store.Dataset, error) { return scanDatasetAnd(row) }
+
+// scanDatasetAnd scans the datasetColumns of row, and the columns after them into more.
+func scanDatasetAnd(row scanner, more ...any) (store.Dataset, error) {
 	var d store.Dataset
 	var linked string
-	err := row.Scan(&d.Org, &d.Name, &d.Location, &d.CredsKey, &d.Public, ts(&d.CreatedAt), &d.CreatedBy, &linked)
+	err := row.Scan(append([]any{&d.Org, &d.Name, &d.Location, &d.CredsKey, &d.Public, ts(&d.CreatedAt), &d.CreatedBy, &linked}, more...)...)
 	if linked != "" {
 		d.LinkedKeys = strings.Split(linked, ",")
 	}
@@ -149,6 +153,27 @@ func (s *Store) Dataset(ctx context.Context, org, name string) (store.Dataset, e
 		return store.Dataset{}, s.fail("get dataset", err)
 	}
 	return d, nil
+}
+
+// DatasetWithKey returns the named dataset and, read in the same query, its creds key (the
+// zero CredsKey when the dataset names none); NotFound if the dataset is absent.
+func (s *Store) DatasetWithKey(ctx context.Context, org, name string) (store.Dataset, store.CredsKey, error) {
+	var k store.CredsKey
+	d, err := scanDatasetAnd(s.queryRow(ctx, `SELECT `+datasetColumns+`,
+			coalesce(k.name, ''), coalesce(k.provider, ''), k.config, k.secret, coalesce(k.version, 0), k.created_at, k.updated_at
+		FROM datasets LEFT JOIN creds_keys k ON k.org = datasets.org AND k.name = datasets.creds_key
+		WHERE datasets.org = ? AND datasets.name = ?`, org, name),
+		&k.Name, &k.Provider, &k.Config, &k.Secret, &k.Version, ts(&k.CreatedAt), ts(&k.UpdatedAt))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Dataset{}, store.CredsKey{}, errs.E(errs.NotFound, "dataset %q not found in org %q", name, org)
+	}
+	if err != nil {
+		return store.Dataset{}, store.CredsKey{}, s.fail("get dataset", err)
+	}
+	if k.Name != "" {
+		k.Org = d.Org
+	}
+	return d, k, nil
 }
 
 // Datasets lists an org's datasets ordered by name; none if the org is absent.

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Members", testMembers},
 		{"Tokens", testTokens},
 		{"TokenRevokeAndTouch", testTokenRevokeAndTouch},
+		{"TokenAuth", testTokenAuth},
 		{"Identities", testIdentities},
 		{"CredsKeys", testCredsKeys},
 		{"DeleteCredsKey", testDeleteCredsKey},
@@ -334,6 +335,57 @@ func testIdentities(t *testing.T, s store.Store) {
 	must(t, s.PutIdentity(ctx, gh))
 }
 
+func testTokenAuth(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	fixture(t, s)
+	must(t, s.PutMember(ctx, store.Member{Org: "acme", User: "ann", Role: store.Writer}))
+	ci := store.Identity{Org: "acme", Name: "ci", Provider: "github", Role: store.Reader,
+		Issuers: []string{"https://i"}, Config: []byte(`{}`), CreatedAt: at(time.Hour)}
+	must(t, s.PutIdentity(ctx, ci))
+	ann := store.Token{ID: "a1", User: "ann", Hash: hash("ann"), Org: "acme", Role: store.Reader, CreatedAt: t0}
+	root := store.Token{ID: "r1", User: "root", Hash: hash("root"), CreatedAt: t0}
+	wl := store.Token{ID: "w1", Identity: "acme/ci", Hash: hash("w1"), Org: "acme", Role: store.Reader, CreatedAt: at(2 * time.Hour)}
+	gone := store.Token{ID: "w2", Identity: "acme/gone", Hash: hash("w2"), Org: "acme", Role: store.Reader, CreatedAt: t0}
+	for _, tok := range []store.Token{ann, root, wl, gone} {
+		must(t, s.CreateToken(ctx, tok))
+	}
+	for _, tc := range []struct {
+		name string
+		tok  store.Token
+		org  string
+		want store.TokenAuth
+	}{
+		{"member", ann, "acme", store.TokenAuth{UserFound: true, OrgFound: true, MemberRole: store.Writer}},
+		{"not a member", ann, "beta", store.TokenAuth{UserFound: true, OrgFound: true}},
+		{"missing org", ann, "nope", store.TokenAuth{UserFound: true}},
+		{"no org", ann, "", store.TokenAuth{UserFound: true}},
+		{"superuser", root, "beta", store.TokenAuth{UserFound: true, Superuser: true, OrgFound: true}},
+		{"identity", wl, "acme", store.TokenAuth{IdentityFound: true, IdentityCreatedAt: ci.CreatedAt, OrgFound: true}},
+		{"identity gone", gone, "acme", store.TokenAuth{OrgFound: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.TokenAuth(ctx, tc.tok.Hash, tc.org)
+			must(t, err)
+			tc.want.Token, tc.want.Org = tc.tok, tc.org
+			equal(t, "TokenAuth", got, tc.want)
+		})
+	}
+	_, err := s.TokenAuth(ctx, hash("nope"), "acme")
+	wantErr(t, err, errs.NotFound, "token not found")
+
+	// What changed is seen by the next lookup.
+	must(t, s.DeleteMember(ctx, "acme", "ann"))
+	must(t, s.RevokeToken(ctx, "a1", at(time.Hour)))
+	must(t, s.DeleteIdentity(ctx, "acme", "ci", at(3*time.Hour)))
+	got, err := s.TokenAuth(ctx, ann.Hash, "acme")
+	must(t, err)
+	equal(t, "role after the member was removed", got.MemberRole, "")
+	equal(t, "revoked at", got.RevokedAt, at(time.Hour))
+	got, err = s.TokenAuth(ctx, wl.Hash, "acme")
+	must(t, err)
+	equal(t, "identity found after it was deleted", got.IdentityFound, false)
+}
+
 func ids(toks []store.Token) []string {
 	var a []string
 	for _, t := range toks {
@@ -527,6 +579,22 @@ func testDatasets(t *testing.T, s store.Store) {
 	got, err = s.Dataset(ctx, "acme", "bare")
 	must(t, err)
 	equal(t, "Dataset without creds key", got, bare)
+	_, err = s.PutCredsKey(ctx, store.CredsKey{Org: "acme", Name: "k2", Provider: "file", Config: []byte(`{"x":1}`), Secret: []byte("sealed"), UpdatedAt: at(time.Hour)})
+	must(t, err)
+	for _, tc := range []struct {
+		org, name string
+		want      store.Dataset
+	}{{"acme", "coco", coco}, {"acme", "mnist", mnist}, {"acme", "bare", bare}, {"beta", "coco", betaCoco}} {
+		got, gotKey, err := s.DatasetWithKey(ctx, tc.org, tc.name)
+		must(t, err)
+		equal(t, "DatasetWithKey "+tc.org+"/"+tc.name, got, tc.want)
+		wantKey := store.CredsKey{}
+		if tc.want.CredsKey != "" {
+			wantKey, err = s.CredsKey(ctx, tc.org, tc.want.CredsKey)
+			must(t, err)
+		}
+		equalKey(t, "key of DatasetWithKey "+tc.org+"/"+tc.name, gotKey, wantKey)
+	}
 	ds, err := s.Datasets(ctx, "acme")
 	must(t, err)
 	equal(t, "Datasets (by name)", ds, []store.Dataset{bare, coco, mnist})
@@ -553,6 +621,8 @@ func testDatasets(t *testing.T, s store.Store) {
 		})
 	}
 	_, err = s.Dataset(ctx, "acme", "x")
+	wantErr(t, err, errs.NotFound, `dataset "x" not found in org "acme"`)
+	_, _, err = s.DatasetWithKey(ctx, "acme", "x")
 	wantErr(t, err, errs.NotFound, `dataset "x" not found in org "acme"`)
 
 	must(t, s.DeleteDataset(ctx, "acme", "coco"))
