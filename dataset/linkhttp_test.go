@@ -70,8 +70,12 @@ func FuzzParseHTTPSLink(f *testing.F) {
 		if err != nil || again.String() != u.String() {
 			t.Fatalf("%q: %s does not parse back: %v, %v", s, u, again, err)
 		}
-		if shown := redact(u); u.RawQuery != "" && strings.Contains(shown, "?"+u.RawQuery) {
-			t.Fatalf("redact(%s) = %s shows the query", u, shown)
+		// Everything after the "?" must be the ellipsis: a query such as "\xe2" is a prefix of
+		// "…" itself, so looking for the query in the output would be wrong.
+		if shown := redact(u); u.RawQuery != "" {
+			if _, q, _ := strings.Cut(shown, "?"); q != "…" {
+				t.Fatalf("redact(%s) = %s shows the query", u, shown)
+			}
 		}
 	})
 }
