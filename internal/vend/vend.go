@@ -143,8 +143,8 @@ func (s *Service) Dataset(ctx context.Context, p authn.Principal, org, name, mod
 		return nil, fmt.Errorf("stored location of al://%s/%s: %w", org, name, err)
 	}
 	known := &sk
-	if d.CredsKey == "" {
-		known = nil // mint reports the missing key
+	if sk.Name == "" {
+		known = nil // the join found no key: mint looks it up and reports what is missing
 	}
 	return s.mint(ctx, &prov, p, org, d.CredsKey, known, loc, mode, refused, true)
 }

@@ -172,18 +172,21 @@ func (s *Store) queryRow(ctx context.Context, query string, args ...any) row {
 // rows.
 func (s *Store) query(ctx context.Context, query string, args ...any) (*rows, error) {
 	ctx, cancel := s.bound(ctx)
-	var r *sql.Rows
-	var err error
-	if st := s.prepared(ctx, query); st != nil {
-		r, err = st.QueryContext(ctx, args...)
-	} else {
-		r, err = s.db.QueryContext(ctx, s.d.rebind(query), args...)
-	}
+	r, err := s.queryRows(ctx, query, args...)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
 	return &rows{r, cancel}, nil
+}
+
+// queryRows runs query through its prepared statement, or unprepared when it cannot be
+// prepared.
+func (s *Store) queryRows(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := s.prepared(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.db.QueryContext(ctx, s.d.rebind(query), args...)
 }
 
 // exec runs a statement that writes, within the Store's timeout.
@@ -212,13 +215,7 @@ func (s *Store) execReturning(ctx context.Context, query string, args []any, des
 		return err
 	}
 	defer s.releaseWrite()
-	var rows *sql.Rows
-	var err error
-	if st := s.prepared(ctx, query); st != nil {
-		rows, err = st.QueryContext(ctx, args...)
-	} else {
-		rows, err = s.db.QueryContext(ctx, s.d.rebind(query), args...)
-	}
+	rows, err := s.queryRows(ctx, query, args...)
 	if err != nil {
 		return err
 	}
