@@ -39,6 +39,7 @@ import (
 	"github.com/tarnhq/tarn/internal/provider"
 	"github.com/tarnhq/tarn/internal/secretbox"
 	"github.com/tarnhq/tarn/internal/store"
+	"github.com/tarnhq/tarn/internal/store/cached"
 	"github.com/tarnhq/tarn/internal/vend"
 	"github.com/tarnhq/tarn/location"
 )
@@ -93,14 +94,17 @@ func New(o Options) *API {
 		o.Registry = prometheus.NewRegistry()
 	}
 	m := newMetrics(o.Registry)
-	az := &authz.Authorizer{Store: o.Store}
+	// Requests read tokens, memberships, datasets and creds keys from memory while the
+	// database's access version says they are unchanged.
+	st := cached.New(o.Store, 0)
+	az := &authz.Authorizer{Store: st}
 	a := &API{
-		store:   o.Store,
-		authn:   &authn.Authenticator{Store: o.Store, Now: o.Now},
+		store:   st,
+		authn:   &authn.Authenticator{Store: st, Now: o.Now},
 		authz:   az,
 		vendor:  o.Vendor,
 		secrets: o.Secrets,
-		vend: vend.New(vend.Options{Store: o.Store, Authz: az, Vendor: o.Vendor, Secrets: o.Secrets,
+		vend: vend.New(vend.Options{Store: st, Authz: az, Vendor: o.Vendor, Secrets: o.Secrets,
 			TTL: o.VendTTL, Now: o.Now, Metrics: vend.NewMetrics(o.Registry)}),
 		audit:   audit.New(audit.Options{Store: o.Store, Logger: o.Logger, Now: o.Now}),
 		log:     o.Logger,

@@ -269,6 +269,13 @@ type Store interface {
 	// Audit returns the records q selects, oldest (lowest ID) first.
 	Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, error)
 
+	// AccessVersion returns a number that grows with every committed change to what
+	// authenticating and admitting a request reads: users, orgs, memberships, tokens (all
+	// but their last use), workload identities, creds keys, datasets and their linked keys.
+	// Whatever is read after AccessVersion returned v reflects every change counted in v, so
+	// a copy of such reads made after v may serve for as long as AccessVersion still says v.
+	AccessVersion(ctx context.Context) (int64, error)
+
 	// Ping checks that the database answers; Unavailable if not.
 	Ping(ctx context.Context) error
 	// Close releases the database.

@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/tarnhq/tarn/api"
@@ -50,11 +52,17 @@ type Service struct {
 	Options
 	cache   *cache
 	budgets *upstream.Budgets
+
+	mu     sync.Mutex
+	opened map[keyVersion]provider.Key // creds keys as open returned them, by version
 }
 
-// budgetKey names the budget of a creds key: a key changed or created anew, here or on
-// another server, starts with a budget of its own.
-type budgetKey struct {
+// maxOpened bounds the opened creds keys a Service keeps.
+const maxOpened = 4096
+
+// keyVersion identifies one version of a creds key: a key changed or created anew, here or
+// on another server, is a new version, with an upstream budget and an opened form of its own.
+type keyVersion struct {
 	provider, org, key string
 	created, version   int64
 }
@@ -71,7 +79,7 @@ func New(o Options) *Service {
 	o.Upstream.OnBreaker = nil
 	if m := o.Metrics; m != nil {
 		o.Upstream.OnBreaker = func(k any, open bool) {
-			g := m.breakers.WithLabelValues(k.(budgetKey).provider)
+			g := m.breakers.WithLabelValues(k.(keyVersion).provider)
 			if open {
 				g.Inc()
 			} else {
@@ -79,14 +87,17 @@ func New(o Options) *Service {
 			}
 		}
 	}
-	return &Service{Options: o, cache: newCache(o.Now), budgets: upstream.New(o.Upstream)}
+	return &Service{Options: o, cache: newCache(o.Now), budgets: upstream.New(o.Upstream), opened: map[keyVersion]provider.Key{}}
 }
 
 // Forget drops cached credentials and the upstream budget of creds key org/key; call it
 // when the key changes or goes.
 func (s *Service) Forget(org, key string) {
 	s.cache.drop(org, key)
-	s.budgets.Forget(func(k any) bool { b := k.(budgetKey); return b.org == org && b.key == key })
+	s.mu.Lock()
+	maps.DeleteFunc(s.opened, func(k keyVersion, _ provider.Key) bool { return k.org == org && k.key == key })
+	s.mu.Unlock()
+	s.budgets.Forget(func(k any) bool { b := k.(keyVersion); return b.org == org && b.key == key })
 }
 
 // Key returns creds key org/name with its secret decrypted, as drivers see it.
@@ -99,8 +110,31 @@ func (s *Service) Key(ctx context.Context, org, name string) (store.CredsKey, pr
 	return sk, key, err
 }
 
-// open returns the driver view of creds key sk with its secret decrypted.
+// open returns the driver view of creds key sk with its secret decrypted. It decodes and
+// decrypts each version of a key once; the stored key of a version never changes.
 func (s *Service) open(sk store.CredsKey) (provider.Key, error) {
+	id := keyVersion{provider: sk.Provider, org: sk.Org, key: sk.Name, created: sk.CreatedAt.UnixNano(), version: sk.Version}
+	s.mu.Lock()
+	key, ok := s.opened[id]
+	s.mu.Unlock()
+	if ok {
+		return key, nil
+	}
+	key, err := s.decode(sk)
+	if err != nil {
+		return key, err
+	}
+	s.mu.Lock()
+	if len(s.opened) >= maxOpened {
+		clear(s.opened)
+	}
+	s.opened[id] = key
+	s.mu.Unlock()
+	return key, nil
+}
+
+// decode decodes creds key sk and decrypts its secret.
+func (s *Service) decode(sk store.CredsKey) (provider.Key, error) {
 	org, name := sk.Org, sk.Name
 	key, err := provider.Decode(sk)
 	if err != nil {
@@ -227,9 +261,9 @@ func (s *Service) mint(ctx context.Context, prov *string, p authn.Principal, org
 			m.refusals.WithLabelValues(sk.Provider, r).Inc()
 		}
 	}
-	bk := budgetKey{provider: sk.Provider, org: org, key: keyName, created: k.created, version: k.version}
+	kv := keyVersion{provider: sk.Provider, org: org, key: keyName, created: k.created, version: k.version}
 	creds, hit, err := s.cache.get(ctx, k, func(ctx context.Context) (*api.Credentials, error) {
-		call, err := s.budgets.Acquire(bk)
+		call, err := s.budgets.Acquire(kv)
 		if err != nil {
 			if m := s.Metrics; m != nil {
 				m.refused.WithLabelValues(sk.Provider, upstream.AsRefused(err).Reason).Inc()

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -33,25 +34,50 @@ func (s *Store) AppendAudit(ctx context.Context, r store.AuditRecord) (int64, er
 
 // maxAuditRows is the most records one INSERT statement of AppendAudits writes, so that
 // its placeholders stay well below either database's limit (SQLite 32766, PostgreSQL 65535).
-const maxAuditRows = 500
+// It is a power of two: see auditChunks.
+const maxAuditRows = 256
+
+// auditChunks returns the sizes of the INSERTs that write n records: powers of two, largest
+// first, at most maxAuditRows. There are few such statements, so each is prepared once per
+// connection instead of parsed at every batch, and a batch of n takes at most
+// n/maxAuditRows + 8 of them.
+func auditChunks(n int) []int {
+	var sizes []int
+	for n > 0 {
+		size := maxAuditRows
+		for size > n {
+			size /= 2
+		}
+		sizes = append(sizes, size)
+		n -= size
+	}
+	return sizes
+}
 
 // AppendAudits stores rs in one transaction, all of them or none, and returns their IDs,
-// which increase in the order of rs. It writes them with multi-row INSERTs of up to
-// maxAuditRows rows: both databases assign the IDs of one statement in the order of its
-// rows, and since RETURNING promises no order, the IDs are sorted before they are handed out.
+// which increase in the order of rs. It writes them with multi-row INSERTs (auditChunks):
+// both databases assign the IDs of one statement in the order of its rows, and since
+// RETURNING promises no order, the IDs are sorted before they are handed out.
 func (s *Store) AppendAudits(ctx context.Context, rs []store.AuditRecord) ([]int64, error) {
 	if len(rs) == 0 {
 		return nil, nil
 	}
 	ids := make([]int64, 0, len(rs))
 	err := s.inTx(ctx, func(tx txn) error {
-		for chunk := range slices.Chunk(rs, maxAuditRows) {
-			q := auditColumns + strings.Repeat(auditRow+", ", len(chunk)-1) + auditRow + ` RETURNING id`
-			args := make([]any, 0, 10*len(chunk))
+		for _, size := range auditChunks(len(rs)) {
+			chunk := rs[len(ids) : len(ids)+size]
+			q := auditColumns + strings.Repeat(auditRow+", ", size-1) + auditRow + ` RETURNING id`
+			args := make([]any, 0, 10*size)
 			for _, r := range chunk {
 				args = s.auditArgs(args, r)
 			}
-			rows, err := tx.QueryContext(ctx, s.d.rebind(q), args...)
+			var rows *sql.Rows
+			var err error
+			if st := s.prepared(ctx, q); st != nil {
+				rows, err = tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+			} else {
+				rows, err = tx.QueryContext(ctx, s.d.rebind(q), args...)
+			}
 			if err != nil {
 				return err
 			}

@@ -448,3 +448,11 @@ func collect[T any](rs *rows, scan func(scanner) (T, error)) ([]T, error) {
 	}
 	return out, rs.Err()
 }
+
+// AccessVersion returns the count of committed changes to the tables access reads; the
+// triggers of migration 0005 count them in the writing transactions.
+func (s *Store) AccessVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.queryRow(ctx, `SELECT version FROM access_version WHERE id = 1`).Scan(&v)
+	return v, s.fail("read access version", err)
+}

@@ -101,7 +101,15 @@ func checkUpgraded(t *testing.T, db *sql.DB, s *sqlstore.Store) {
 		versions = append(versions, v)
 	}
 	must(t, rows.Err())
-	check("applied migrations", versions, []int{1, 2, 3, 4})
+	check("applied migrations", versions, []int{1, 2, 3, 4, 5})
+	before, err := s.AccessVersion(ctx)
+	must(t, err)
+	must(t, s.PutMember(ctx, store.Member{Org: "acme", User: "root", Role: store.Admin}))
+	after, err := s.AccessVersion(ctx)
+	must(t, err)
+	if after <= before {
+		t.Errorf("access version %d after a membership change, %d before: the upgraded database does not count changes", after, before)
+	}
 
 	u, err := s.User(ctx, "root")
 	must(t, err)

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Tokens", testTokens},
 		{"TokenRevokeAndTouch", testTokenRevokeAndTouch},
 		{"TokenAuth", testTokenAuth},
+		{"AccessVersion", testAccessVersion},
 		{"Identities", testIdentities},
 		{"CredsKeys", testCredsKeys},
 		{"DeleteCredsKey", testDeleteCredsKey},
