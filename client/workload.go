@@ -18,6 +18,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/internal/renew"
 )
 
 // TokenSource gives a token: a tarn API token (Options.TokenSource) or a workload's platform
@@ -146,8 +147,11 @@ type WorkloadOptions struct {
 
 // WorkloadTokenSource is a TokenSource of tarn tokens for a workload: it gets a token from
 // the workload's platform, exchanges it at tarn (Client.ExchangeToken), caches the tarn token
-// and exchanges again once 80 % of its lifetime has passed. Concurrent callers share one
-// exchange. When a renewal fails while the cached token is still valid, that token is used.
+// and exchanges again when 80 % of its lifetime has passed or 30 minutes before it expires,
+// whichever is earlier, but never before half of its lifetime (the rule of storage.OpenBucket's
+// credentials). Concurrent callers share one exchange. When a renewal fails while the cached
+// token is still valid, that token is used, and the next exchange waits a quarter of what is
+// left of it (at least 30 seconds, at most 5 minutes, never more than half of what is left).
 //
 // Unless WorkloadOptions.Scope fixes one, each exchange is scoped to the org of the request
 // the token is for ("org:acme" for a request about al://acme/...), with one cached token
@@ -168,6 +172,7 @@ type workloadToken struct {
 	token     string
 	renewAt   time.Time
 	expiresAt time.Time
+	retryAt   time.Time     // after a failed renewal: no exchange before this, the token serves
 	inflight  chan struct{} // closed when the running exchange ends; nil when none runs
 	lastErr   error         // error of the last exchange, for callers that waited on it
 }
@@ -203,7 +208,7 @@ func (w *WorkloadTokenSource) Token(ctx context.Context) (string, error) {
 	for {
 		w.mu.Lock()
 		now := w.now()
-		if e.token != "" && now.Before(e.renewAt) {
+		if e.token != "" && (now.Before(e.renewAt) || now.Before(e.retryAt) && e.valid(now)) {
 			t := e.token
 			w.mu.Unlock()
 			return t, nil
@@ -216,7 +221,7 @@ func (w *WorkloadTokenSource) Token(ctx context.Context) (string, error) {
 				return "", ctx.Err()
 			}
 			w.mu.Lock()
-			t, valid, err := e.token, e.token != "" && w.now().Before(e.expiresAt.Add(-expiryMargin)), e.lastErr
+			t, valid, err := e.token, e.valid(w.now()), e.lastErr
 			w.mu.Unlock()
 			if valid {
 				return t, nil
@@ -235,17 +240,20 @@ func (w *WorkloadTokenSource) Token(ctx context.Context) (string, error) {
 		w.mu.Lock()
 		e.inflight = nil
 		e.lastErr = err
+		now = w.now()
 		if err == nil {
-			got := w.now()
 			life := time.Duration(res.ExpiresIn) * time.Second
 			if life <= 0 {
 				life = time.Minute // no lifetime given: renew soon
 			}
 			e.token = res.AccessToken
-			e.expiresAt = got.Add(life)
-			e.renewAt = got.Add(life * 4 / 5)
+			e.expiresAt = now.Add(life)
+			e.renewAt = now.Add(renew.After(life))
+			e.retryAt = time.Time{}
+		} else if e.valid(now) {
+			e.retryAt = now.Add(renew.RetryDelay(e.expiresAt.Sub(now)))
 		}
-		t, valid := e.token, e.token != "" && w.now().Before(e.expiresAt.Add(-expiryMargin))
+		t, valid := e.token, e.valid(now)
 		close(ch)
 		w.mu.Unlock()
 		if valid {
@@ -253,6 +261,11 @@ func (w *WorkloadTokenSource) Token(ctx context.Context) (string, error) {
 		}
 		return "", err
 	}
+}
+
+// valid reports whether e holds a token that may still be handed out at now.
+func (e *workloadToken) valid(now time.Time) bool {
+	return e.token != "" && now.Before(e.expiresAt.Add(-expiryMargin))
 }
 
 func (w *WorkloadTokenSource) exchange(ctx context.Context, scope string) (*api.TokenExchangeResponse, error) {

@@ -193,8 +193,20 @@ type clock struct {
 func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
+// exchanges returns the number of exchanges the fake saw, refused ones included.
+func (f *fakeExchange) exchanges() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.forms)
+}
+
+// TestWorkloadTokenSourceRenewsBeforeExpiry follows the renewal rule of storage's
+// credentials (renew.After, renew.RetryDelay): a 1-hour token is renewed 30 minutes before
+// it expires (not at 80 %, which would leave 12 minutes for an outage), a failed renewal
+// falls back on the still valid token and is tried again after a quarter of what is left
+// (not on every request), and an expired token whose renewal fails is an error.
 func TestWorkloadTokenSourceRenewsBeforeExpiry(t *testing.T) {
-	f := newFakeExchange(t, 1000)
+	f := newFakeExchange(t, 3600)
 	var platformCalls atomic.Int64
 	platform := TokenSourceFunc(func(context.Context) (string, error) {
 		return fmt.Sprintf("platform_%d", platformCalls.Add(1)), nil
@@ -205,6 +217,7 @@ func TestWorkloadTokenSourceRenewsBeforeExpiry(t *testing.T) {
 	ts := NewWorkloadTokenSource(exchanger, platform, WorkloadOptions{Scope: "acme", Now: clk.now})
 	c, _ := New(Options{Endpoint: f.URL, TokenSource: ts})
 	ctx := context.Background()
+	at := func(d time.Duration) { clk.set(start.Add(d)) }
 
 	whoami := func() string {
 		t.Helper()
@@ -221,20 +234,20 @@ func TestWorkloadTokenSourceRenewsBeforeExpiry(t *testing.T) {
 	if form, _ := f.lastForm(t); form.Get("subject_token") != "platform_1" || form.Get("scope") != "org:acme" {
 		t.Errorf("exchange form %v", form)
 	}
-	clk.set(start.Add(799 * time.Second)) // before 80 % of 1000 s: cached
-	if got := whoami(); got != "Bearer tarn_1" || f.n.Load() != 1 {
-		t.Fatalf("at 79.9%% sent %q after %d exchanges", got, f.n.Load())
+	at(30*time.Minute - time.Second) // more than 30 minutes left: cached
+	if got := whoami(); got != "Bearer tarn_1" || f.exchanges() != 1 {
+		t.Fatalf("with 30m01s left sent %q after %d exchanges", got, f.exchanges())
 	}
-	clk.set(start.Add(800 * time.Second)) // at 80 %: renewed, with a fresh platform token
+	at(30 * time.Minute) // 30 minutes before expiry: renewed, with a fresh platform token
 	if got := whoami(); got != "Bearer tarn_2" || platformCalls.Load() != 2 {
-		t.Fatalf("at 80%% sent %q, %d platform tokens", got, platformCalls.Load())
+		t.Fatalf("with 30m left sent %q, %d platform tokens; want the renewed tarn_2", got, platformCalls.Load())
 	}
 	if form, _ := f.lastForm(t); form.Get("subject_token") != "platform_2" {
 		t.Errorf("renewal exchanged %q", form.Get("subject_token"))
 	}
 
 	// Many callers at the renewal point share one exchange.
-	clk.set(start.Add(1700 * time.Second))
+	at(60 * time.Minute)
 	var wg sync.WaitGroup
 	toks := make([]string, 50)
 	for i := range toks {
@@ -245,7 +258,7 @@ func TestWorkloadTokenSourceRenewsBeforeExpiry(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := f.n.Load(); n != 3 {
+	if n := f.exchanges(); n != 3 {
 		t.Errorf("%d exchanges, want 3", n)
 	}
 	for _, tok := range toks {
@@ -254,13 +267,28 @@ func TestWorkloadTokenSourceRenewsBeforeExpiry(t *testing.T) {
 		}
 	}
 
-	// A failed renewal falls back on the still valid token; once expired, it is an error.
+	// tarn_3 lives from 60 to 120 minutes and is due at 90. Its renewal fails: the still
+	// valid token serves, and the next exchange waits a quarter of the 30 minutes left,
+	// at most 5 minutes.
 	f.refuse.Store(true)
-	clk.set(start.Add(1700*time.Second + 900*time.Second)) // 90 % of tarn_3's lifetime
-	if tok, err := ts.Token(ctx); err != nil || tok != "tarn_3" {
-		t.Errorf("failed renewal: %q, %v", tok, err)
+	at(90 * time.Minute)
+	if tok, err := ts.Token(ctx); err != nil || tok != "tarn_3" || f.exchanges() != 4 {
+		t.Fatalf("failed renewal: %q, %v after %d exchanges; want tarn_3 after 4", tok, err, f.exchanges())
 	}
-	clk.set(start.Add(1700*time.Second + 1000*time.Second))
+	at(95*time.Minute - time.Second)
+	for range 10 {
+		if tok, err := ts.Token(ctx); err != nil || tok != "tarn_3" {
+			t.Fatalf("while waiting to retry: %q, %v", tok, err)
+		}
+	}
+	if n := f.exchanges(); n != 4 {
+		t.Errorf("%d exchanges within 5 minutes of a failed renewal, want none after it", n-4)
+	}
+	at(95 * time.Minute)
+	if tok, err := ts.Token(ctx); err != nil || tok != "tarn_3" || f.exchanges() != 5 {
+		t.Errorf("5 minutes after the failed renewal: %q, %v after %d exchanges; want a new attempt (5)", tok, err, f.exchanges())
+	}
+	at(120 * time.Minute)
 	_, err := ts.Token(ctx)
 	var p *api.Problem
 	if !errors.As(err, &p) || p.Status != 401 {
@@ -269,6 +297,26 @@ func TestWorkloadTokenSourceRenewsBeforeExpiry(t *testing.T) {
 	// The error says what failed and never holds a token.
 	if err != nil && (strings.Contains(err.Error(), "tarn_3") || strings.Contains(err.Error(), "platform_")) {
 		t.Errorf("error leaks a token: %v", err)
+	}
+}
+
+// A short-lived token is renewed at half its lifetime, never sooner, as 30 minutes before
+// its expiry would be before it arrived.
+func TestWorkloadTokenSourceRenewsShortTokensAtHalfLife(t *testing.T) {
+	f := newFakeExchange(t, 1000)
+	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	clk := &clock{t: start}
+	exchanger, _ := New(Options{Endpoint: f.URL})
+	ts := NewWorkloadTokenSource(exchanger, TokenSourceFunc(func(context.Context) (string, error) { return "platform", nil }),
+		WorkloadOptions{Scope: "acme", Now: clk.now})
+	for _, step := range []struct {
+		at   time.Duration
+		want string
+	}{{0, "tarn_1"}, {499 * time.Second, "tarn_1"}, {500 * time.Second, "tarn_2"}} {
+		clk.set(start.Add(step.at))
+		if tok, err := ts.Token(context.Background()); err != nil || tok != step.want {
+			t.Fatalf("at %v: %q, %v; want %s", step.at, tok, err, step.want)
+		}
 	}
 }
 

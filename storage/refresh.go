@@ -8,30 +8,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/tarnhq/tarn/client"
+	"github.com/tarnhq/tarn/internal/renew"
 )
 
-const (
-	// renewAt is the fraction of a credential's lifetime after which it is renewed at the
-	// latest.
-	renewAt = 0.8
-	// renewMargin is how long before expiry a credential is renewed, if that is earlier than
-	// renewAt: the outage of the tarn server or of its STS that a renewal survives, since the
-	// old credential keeps serving while renewals fail.
-	renewMargin = 30 * time.Minute
-	// renewNotBefore is the fraction of a credential's lifetime before which it is never
-	// renewed, however short it is, so that short credentials do not make a vend storm.
-	renewNotBefore = 0.5
-	// retryMin and retryMax bound how long a failed renewal waits before the next attempt,
-	// while the old credential is still valid: a quarter of what is left of it (see
-	// retryDelay).
-	retryMin = 30 * time.Second
-	retryMax = 5 * time.Minute
-	// fetchTimeout bounds one vend. The vend runs detached from the context of the caller
-	// that started it, because every concurrent caller waits for the same vend.
-	fetchTimeout = time.Minute
-)
+// fetchTimeout bounds one vend. The vend runs detached from the context of the caller that
+// started it, because every concurrent caller waits for the same vend.
+const fetchTimeout = time.Minute
 
-// refresher holds one vended credential and renews it: at renewalAfter of its lifetime,
+// refresher holds one vended credential and renews it: at the time renew.After sets,
 // which it measures from when the credential arrived to its Expires, and at once after
 // invalidate. It is an aws.CredentialsProvider. It is safe for concurrent use: concurrent
 // callers that need a new credential share one vend, and a vend that fails while the old
@@ -39,7 +23,7 @@ const (
 //
 // Its clock is now, which tests replace; the AWS SDK's own credentials cache
 // (aws.CredentialsCache) cannot be given a clock and knows only a fixed ExpiryWindow, which
-// is why the renewal rule lives here.
+// is why renewals are made here.
 type refresher struct {
 	fetch func(ctx context.Context) (aws.Credentials, error)
 	now   func() time.Time
@@ -56,7 +40,7 @@ type refresher struct {
 type held struct {
 	creds     aws.Credentials
 	fetched   time.Time // when the vend answered, on the refresher's clock
-	renewAt   time.Time // fetched + renewalAfter(Expires - fetched); zero when it never expires
+	renewAt   time.Time // fetched + renew.After(Expires - fetched); zero when it never expires
 	expires   time.Time // zero when it never expires
 	afterDeny bool      // vended to replace a credential that a denial invalidated
 }
@@ -92,28 +76,9 @@ func (r *refresher) hold(c aws.Credentials, fetched time.Time, afterDeny bool) *
 	h := &held{creds: c, fetched: fetched, afterDeny: afterDeny}
 	if c.CanExpire && !c.Expires.IsZero() {
 		h.expires = c.Expires
-		h.renewAt = fetched.Add(renewalAfter(max(c.Expires.Sub(fetched), 0)))
+		h.renewAt = fetched.Add(renew.After(max(c.Expires.Sub(fetched), 0)))
 	}
 	return h
-}
-
-// renewalAfter returns how long after its arrival a credential that arrived with life left
-// is renewed: when 80 % of life has passed or renewMargin (30 minutes) before it expires,
-// whichever is earlier, but never before half of life has passed. A renewal thus starts
-// with at least min(30 minutes, life/2) left, the outage it survives: 30 minutes for the
-// fresh 1-hour credentials of STS, 15 minutes for one that a server's cache answered with
-// only half of its hour left, where 80 % alone would leave 6 minutes.
-func renewalAfter(life time.Duration) time.Duration {
-	late := min(time.Duration(float64(life)*renewAt), life-renewMargin)
-	return max(late, time.Duration(float64(life)*renewNotBefore))
-}
-
-// retryDelay returns how long a failed renewal waits for the next attempt when the old
-// credential has left to live: a quarter of left, at least retryMin (30 seconds) and at most
-// retryMax (5 minutes), but never more than half of left. A long outage thus costs each
-// client a few vends, not two a minute, and the attempts crowd in as expiry nears.
-func retryDelay(left time.Duration) time.Duration {
-	return min(max(left/4, retryMin), retryMax, left/2)
 }
 
 // Retrieve returns the credential in service, renewing it first when it is due. It
@@ -192,7 +157,7 @@ func (r *refresher) start(ctx context.Context) *flight {
 		} else {
 			f.err = err
 			if r.cur != nil && r.cur.valid(now) {
-				r.retryAt = now.Add(retryDelay(r.cur.expires.Sub(now)))
+				r.retryAt = now.Add(renew.RetryDelay(r.cur.expires.Sub(now)))
 			}
 		}
 		r.flight = nil

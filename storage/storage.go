@@ -176,7 +176,7 @@ func OpenBucket(ctx context.Context, path string, opts Options) (*blob.Bucket, e
 // vend fetches the credentials of one path in one mode. Every vended credential goes
 // through it, so that credentials which expire (api.Credentials.ExpiresAt) can be renewed in
 // one place: the credentials source of an S3 bucket (refresher) calls get again ahead of
-// expiry (renewalAfter) and once more on an expired or denied answer. Credentials of
+// expiry (renew.After) and once more on an expired or denied answer. Credentials of
 // provider file do not expire in any way that matters: they name a directory.
 type vend struct {
 	path  location.Location // the path being opened, for errors

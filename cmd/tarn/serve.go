@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -17,6 +18,7 @@ import (
 	"github.com/tarnhq/tarn/internal/provider/awssts"
 	"github.com/tarnhq/tarn/internal/server"
 	"github.com/tarnhq/tarn/internal/store/sqlstore"
+	"github.com/tarnhq/tarn/internal/upstream"
 )
 
 // newServeCmd returns `tarn serve`, the control plane.
@@ -27,6 +29,7 @@ func newServeCmd() *cobra.Command {
 		fileRoots, allowEndpoints           []string
 		workloadTTL, dbTimeout, upTimeout   time.Duration
 		auditRetention                      = retentionFlag(audit.DefaultRetention)
+		budget                              upstream.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -49,7 +52,11 @@ names exactly that address.
 
 Every database call ends after --db-timeout and every call to a cloud API (STS) after
 --upstream-timeout: a database or STS that is down or frozen makes requests fail with
-503 and Retry-After instead of hanging. A client has 10 s to send its request headers,
+503 and Retry-After instead of hanging. The upstream calls of each creds key are budgeted:
+at most --upstream-rate per second (bursts of --upstream-burst), --upstream-max-in-flight at
+once, and a circuit breaker that opens after --upstream-failures failures in a row for
+--upstream-cooldown. While the budget refuses, cached credentials keep serving and cold
+vends answer 503 with Retry-After. A client has 10 s to send its request headers,
 30 s for its whole request and 2 min to read the answer; idle connections close after 2 min.`,
 		Example: `  tarn serve
   tarn serve --listen 0.0.0.0:7777 --data-dir /var/lib/tarn
@@ -60,9 +67,20 @@ Every database call ends after --db-timeout and every call to a cloud API (STS) 
 			for _, d := range []struct {
 				flag string
 				v    time.Duration
-			}{{"--db-timeout", dbTimeout}, {"--upstream-timeout", upTimeout}, {"--workload-token-ttl", workloadTTL}} {
+			}{{"--db-timeout", dbTimeout}, {"--upstream-timeout", upTimeout}, {"--workload-token-ttl", workloadTTL}, {"--upstream-cooldown", budget.Cooldown}} {
 				if d.v <= 0 {
 					return usagef("%s %s: give a positive duration such as 5s", d.flag, d.v)
+				}
+			}
+			if !(budget.Rate > 0) || math.IsInf(budget.Rate, 0) {
+				return usagef("--upstream-rate %v: give a positive number of calls per second such as 20", budget.Rate)
+			}
+			for _, n := range []struct {
+				flag string
+				v    int
+			}{{"--upstream-burst", budget.Burst}, {"--upstream-max-in-flight", budget.MaxInFlight}, {"--upstream-failures", budget.Failures}} {
+				if n.v < 1 {
+					return usagef("%s %d: give a whole number of at least 1", n.flag, n.v)
 				}
 			}
 			var level slog.Level
@@ -76,7 +94,7 @@ Every database call ends after --db-timeout and every call to a cloud API (STS) 
 				DataDir: dataDir, Database: database, FileRoots: fileRoots, AllowEndpoints: allowEndpoints,
 				Logger: logger, Out: cmd.OutOrStdout(), WorkloadAudience: workloadAudience, WorkloadTokenTTL: workloadTTL,
 				AuditRetention: time.Duration(auditRetention),
-				DBTimeout:      dbTimeout, UpstreamTimeout: upTimeout,
+				DBTimeout:      dbTimeout, UpstreamTimeout: upTimeout, Upstream: budget,
 			})
 			if err != nil {
 				return fmt.Errorf("start server: %w", err)
@@ -103,6 +121,11 @@ Every database call ends after --db-timeout and every call to a cloud API (STS) 
 	f.Var(&auditRetention, "audit-retention", "how long audit records are kept: days (400d) or a duration (720h); 0 or forever keeps them forever")
 	f.DurationVar(&dbTimeout, "db-timeout", sqlstore.DefaultTimeout, "longest a database call may take (waiting for a connection included) before the request fails with 503")
 	f.DurationVar(&upTimeout, "upstream-timeout", awssts.DefaultTimeout, "longest a call to a cloud API such as STS may take before the vend fails with 503")
+	f.Float64Var(&budget.Rate, "upstream-rate", upstream.DefaultRate, "upstream calls (STS) per second allowed per creds key; more get 503 with Retry-After")
+	f.IntVar(&budget.Burst, "upstream-burst", upstream.DefaultBurst, "upstream calls per creds key allowed at once after a quiet spell, above --upstream-rate")
+	f.IntVar(&budget.MaxInFlight, "upstream-max-in-flight", upstream.DefaultMaxInFlight, "upstream calls per creds key that may run at the same time")
+	f.IntVar(&budget.Failures, "upstream-failures", upstream.DefaultFailures, "consecutive upstream failures of a creds key that open its circuit breaker")
+	f.DurationVar(&budget.Cooldown, "upstream-cooldown", upstream.DefaultCooldown, "how long an open breaker refuses calls before a probe; doubles on each failed probe, up to 5m or the cooldown if longer")
 	return cmd
 }
 

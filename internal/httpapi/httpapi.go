@@ -40,6 +40,7 @@ import (
 	"github.com/tarnhq/tarn/internal/secretbox"
 	"github.com/tarnhq/tarn/internal/store"
 	"github.com/tarnhq/tarn/internal/store/cached"
+	"github.com/tarnhq/tarn/internal/upstream"
 	"github.com/tarnhq/tarn/internal/vend"
 	"github.com/tarnhq/tarn/location"
 )
@@ -64,6 +65,7 @@ type Options struct {
 	// WorkloadTokenTTL is the lifetime of tokens minted by token exchange; zero means
 	// DefaultWorkloadTokenTTL.
 	WorkloadTokenTTL time.Duration
+	Upstream         upstream.Options // budgets of upstream calls: see vend.Options.Upstream
 }
 
 // API is the HTTP handler of a tarn server.
@@ -105,7 +107,7 @@ func New(o Options) *API {
 		vendor:  o.Vendor,
 		secrets: o.Secrets,
 		vend: vend.New(vend.Options{Store: st, Authz: az, Vendor: o.Vendor, Secrets: o.Secrets,
-			TTL: o.VendTTL, Now: o.Now, Metrics: vend.NewMetrics(o.Registry)}),
+			TTL: o.VendTTL, Now: o.Now, Metrics: vend.NewMetrics(o.Registry), Upstream: o.Upstream}),
 		audit:   audit.New(audit.Options{Store: o.Store, Logger: o.Logger, Now: o.Now}),
 		log:     o.Logger,
 		now:     o.Now,

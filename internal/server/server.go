@@ -25,6 +25,7 @@ import (
 	"github.com/tarnhq/tarn/internal/secretbox"
 	"github.com/tarnhq/tarn/internal/store"
 	"github.com/tarnhq/tarn/internal/store/sqlstore"
+	"github.com/tarnhq/tarn/internal/upstream"
 )
 
 // Options configure a server. The zero value serves SQLite in ./tarn-data.
@@ -75,6 +76,11 @@ type Options struct {
 	// UpstreamTimeout bounds every call to a cloud API such as STS (tarn serve
 	// --upstream-timeout). Zero means awssts.DefaultTimeout.
 	UpstreamTimeout time.Duration
+	// Upstream budgets the upstream calls of every creds key: their rate, how many run at
+	// once and the circuit breaker (tarn serve --upstream-rate, --upstream-burst,
+	// --upstream-max-in-flight, --upstream-failures, --upstream-cooldown). Zero fields are
+	// the defaults of package upstream.
+	Upstream upstream.Options
 	// HTTP bounds the time a client may take over a request and its connection; zero fields
 	// are the defaults of HTTPTimeouts.
 	HTTP HTTPTimeouts
@@ -191,7 +197,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	verifier := oidc.NewVerifier(oidc.Options{Audience: o.WorkloadAudience, Guard: guard, Transport: o.OIDCTransport, Now: o.Now,
 		Issuers: st.Issuers})
 	a := httpapi.New(httpapi.Options{Store: st, Vendor: vendor, Secrets: secrets, Logger: o.Logger, Now: o.Now, VendTTL: o.VendTTL,
-		Verifier: verifier, WorkloadTokenTTL: o.WorkloadTokenTTL})
+		Verifier: verifier, WorkloadTokenTTL: o.WorkloadTokenTTL, Upstream: o.Upstream})
 	retain, stop := context.WithCancel(context.Background())
 	s := &Server{Store: st, API: a, DataDir: dataDir, log: o.Logger, http: o.HTTP, stopRetention: stop, retentionDone: make(chan struct{})}
 	go func() {

@@ -75,7 +75,10 @@ func (s *keySet) lookup(alg, kid string, now time.Time) any {
 }
 
 // key returns the public key alg/kid, fetching the JWKS when the cache is stale or lacks kid,
-// unless the issuer was fetched less than RefetchInterval ago.
+// unless the issuer was fetched less than RefetchInterval ago. It returns an error of kind
+// Unauthenticated only when a fresh JWKS lacks kid, and of kind Unavailable when the keys
+// cannot be had: the fetch failed (within RefetchInterval, the last fetch did), or ctx ended
+// while it ran (a hanging issuer).
 func (s *keySet) key(ctx context.Context, alg, kid string) (any, error) {
 	s.mu.Lock()
 	now := s.v.now()
@@ -86,10 +89,12 @@ func (s *keySet) key(ctx context.Context, alg, kid string) (any, error) {
 	c := s.call
 	if c == nil {
 		if !s.lastAttempt.IsZero() && now.Sub(s.lastAttempt) < RefetchInterval {
-			fresh, lastErr := s.keys != nil && now.Before(s.expires), s.lastErr
+			fresh, lastErr, last := s.keys != nil && now.Before(s.expires), s.lastErr, s.lastAttempt
 			s.mu.Unlock()
-			if !fresh {
-				return nil, s.unavailable(lastErr)
+			if !fresh || lastErr != nil {
+				// The last fetch failed: kid may be a key the issuer has added since, so the
+				// token is not known to be bad, and a 401 would tell the workload it is.
+				return nil, s.unavailable(lastErr, RefetchInterval-now.Sub(last))
 			}
 			return nil, s.unknownKID(kid)
 		}
@@ -105,12 +110,13 @@ func (s *keySet) key(ctx context.Context, alg, kid string) (any, error) {
 	case <-ctx.Done():
 		return nil, errs.Wrap(errs.Unavailable, ctx.Err(), fmt.Sprintf("gave up waiting for the signing keys of issuer %s", quote(s.issuer)))
 	}
-	if c.err != nil {
-		return nil, s.unavailable(c.err)
-	}
 	s.mu.Lock()
-	k := s.lookup(alg, kid, s.v.now())
+	now, last := s.v.now(), s.lastAttempt
+	k := s.lookup(alg, kid, now)
 	s.mu.Unlock()
+	if c.err != nil {
+		return nil, s.unavailable(c.err, RefetchInterval-now.Sub(last))
+	}
 	if k == nil {
 		return nil, s.unknownKID(kid)
 	}
@@ -121,11 +127,14 @@ func (s *keySet) unknownKID(kid string) error {
 	return notVerified("kid %s is not in the JWKS of issuer %s", quote(kid), quote(s.issuer))
 }
 
-func (s *keySet) unavailable(err error) error {
+// unavailable is the error of keys that cannot be fetched, asking callers to retry after
+// wait (at least a second), when the next fetch may be made.
+func (s *keySet) unavailable(err error, wait time.Duration) error {
+	wait = max(wait, time.Second)
 	if err == nil {
-		return errs.E(errs.Unavailable, "the signing keys of issuer %s cannot be fetched now: try again shortly", quote(s.issuer))
+		return errs.E(errs.Unavailable, "the signing keys of issuer %s cannot be fetched now: try again shortly", quote(s.issuer)).After(wait)
 	}
-	return errs.Wrap(errs.Unavailable, err, fmt.Sprintf("the signing keys of issuer %s cannot be fetched: try again later", quote(s.issuer)))
+	return errs.Wrap(errs.Unavailable, err, fmt.Sprintf("the signing keys of issuer %s cannot be fetched: try again later", quote(s.issuer))).After(wait)
 }
 
 func (s *keySet) run(ctx context.Context, c *fetchCall) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -515,4 +516,64 @@ func TestIssuersComeFromTheirSource(t *testing.T) {
 	if _, err := v.Verify(context.Background(), iss.Mint(map[string]any{"sub": "job"})); err == nil {
 		t.Fatal("an issuer no longer listed is still trusted")
 	}
+}
+
+// roundTripFunc adapts a function to an http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestIssuerOutageIsNeverUnauthenticated covers the outages in which a token cannot be
+// verified for want of keys: the token is not known to be bad, so the error is Unavailable
+// with a Retry-After of when the next fetch may be made, never Unauthenticated.
+func TestIssuerOutageIsNeverUnauthenticated(t *testing.T) {
+	t.Run("new key while the issuer is stopped", func(t *testing.T) {
+		e := setup(t, "")
+		mustVerify(t, e.v, e.iss.Mint(map[string]any{"sub": "s"}))
+		e.clk.Advance(oidc.RefetchInterval)
+		e.iss.Rotate() // the issuer signs with a key tarn has not seen
+		tok := e.iss.Mint(map[string]any{"sub": "s"})
+		e.iss.Close()
+		_, err := e.v.Verify(context.Background(), tok) // fetches, fails
+		wantKind(t, err, errs.Unavailable, tok)
+		if d := errs.RetryAfter(err); d != oidc.RefetchInterval {
+			t.Errorf("Retry-After %v right after the failed fetch, want %v", d, oidc.RefetchInterval)
+		}
+		e.clk.Advance(4 * time.Second)
+		_, err = e.v.Verify(context.Background(), tok) // within the refetch interval: no fetch
+		wantKind(t, err, errs.Unavailable, tok)
+		if d := errs.RetryAfter(err); d != oidc.RefetchInterval-4*time.Second {
+			t.Errorf("Retry-After %v 4 s after the failed fetch, want %v", d, oidc.RefetchInterval-4*time.Second)
+		}
+	})
+	t.Run("hanging issuer", func(t *testing.T) {
+		clk := newClock()
+		iss := oidctest.NewWithOptions(t, oidctest.Options{Now: clk.Now})
+		hang := make(chan struct{})
+		t.Cleanup(func() { close(hang) })
+		v := oidc.NewVerifier(oidc.Options{Guard: guardFor(t, iss), Now: clk.Now, Transport: func(dial netguard.DialFunc) http.RoundTripper {
+			next := iss.Transport(dial)
+			return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				select {
+				case <-hang:
+				case <-r.Context().Done():
+					return nil, r.Context().Err()
+				}
+				return next.RoundTrip(r)
+			})
+		}})
+		if err := v.Trust(iss.URL); err != nil {
+			t.Fatal(err)
+		}
+		tok := iss.Mint(map[string]any{"sub": "s"})
+		for i := range 2 { // the first starts the fetch, the second joins it
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			_, err := v.Verify(ctx, tok)
+			cancel()
+			wantKind(t, err, errs.Unavailable, tok)
+			if !strings.Contains(err.Error(), "gave up waiting") {
+				t.Errorf("verify %d during a hanging fetch: %v", i+1, err)
+			}
+		}
+	})
 }

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -62,14 +63,24 @@ type Options struct {
 	Transport func(dial netguard.DialFunc) http.RoundTripper
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Timeout bounds each call to STS or S3, the SDK's retries included, so that a frozen
-	// endpoint fails the call with an error of kind Unavailable instead of holding it. Zero
-	// means DefaultTimeout.
+	// Timeout bounds each call to STS, the SDK's retries included, and each attempt of a
+	// call to S3, so that a frozen endpoint fails the call with an error of kind Unavailable
+	// instead of holding it. Zero means DefaultTimeout.
 	Timeout time.Duration
 }
 
-// DefaultTimeout is how long one call to STS or S3 may take when Options.Timeout is zero.
+// DefaultTimeout is how long one call to STS may take when Options.Timeout is zero.
 const DefaultTimeout = 10 * time.Second
+
+// MaxAttempts is how many times one call to STS or S3 is tried: an answer that retrying may
+// fix (throttling, a 5xx status, no answer at all) is retried after a jittered exponential
+// backoff of at most maxBackoff. A retry of an STS call is made only while at least a
+// quarter of Options.Timeout remains after its backoff; otherwise the call fails at once
+// with the last answer (e.g. Throttling) rather than with a timeout.
+const MaxAttempts = 3
+
+// maxBackoff bounds the wait before a retry.
+const maxBackoff = 2 * time.Second
 
 // Driver vends AWS and S3-compatible credentials. It is safe for concurrent use.
 type Driver struct {
@@ -77,6 +88,7 @@ type Driver struct {
 	httpClient *http.Client
 	now        func() time.Time
 	timeout    time.Duration
+	backoff    retry.BackoffDelayer // the wait before a retry; tests replace it
 
 	mu           sync.Mutex
 	defaultCreds aws.CredentialsProvider // nil until loaded
@@ -84,7 +96,7 @@ type Driver struct {
 
 // New returns a driver with the given options.
 func New(o Options) *Driver {
-	d := &Driver{guard: o.Guard, now: o.Now, timeout: o.Timeout}
+	d := &Driver{guard: o.Guard, now: o.Now, timeout: o.Timeout, backoff: retry.NewExponentialJitterBackoff(maxBackoff)}
 	if d.guard == nil {
 		d.guard = &netguard.Guard{}
 	}
@@ -322,6 +334,8 @@ func (d *Driver) assume(ctx context.Context, key provider.Key, loc location.Loca
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
 	client, err := d.stsClient(ctx, key)
 	if err != nil {
 		return nil, err
@@ -335,8 +349,6 @@ func (d *Driver) assume(ctx context.Context, key provider.Key, loc location.Loca
 	if withExternalID {
 		in.ExternalId = aws.String(cfg.ExternalID)
 	}
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
 	out, err := client.AssumeRole(ctx, in)
 	if err != nil {
 		return nil, assumeError(key, err)
@@ -365,14 +377,16 @@ func (d *Driver) assume(ctx context.Context, key provider.Key, loc location.Loca
 	}, nil
 }
 
-// stsClient returns an STS client that signs with the key's source credentials. Clients are
-// cheap to build; the server's default credentials are cached across them.
+// stsClient returns an STS client for one call that signs with the key's source credentials
+// and makes no retry past ctx's deadline (see MaxAttempts). Clients are cheap to build; the
+// server's default credentials are cached across them.
 func (d *Driver) stsClient(ctx context.Context, key provider.Key) (*sts.Client, error) {
 	creds, err := d.sourceCredentials(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	o := sts.Options{Region: region(key.Config), Credentials: creds}
+	deadline, _ := ctx.Deadline()
+	o := sts.Options{Region: region(key.Config), Credentials: creds, Retryer: d.retryer(deadline)}
 	if key.Config.STSEndpoint != "" {
 		o.BaseEndpoint = aws.String(key.Config.STSEndpoint)
 	}
@@ -380,6 +394,23 @@ func (d *Driver) stsClient(ctx context.Context, key provider.Key) (*sts.Client, 
 		o.HTTPClient = d.httpClient
 	}
 	return sts.New(o), nil
+}
+
+// retryer returns the retryer of a call that must end by deadline (none when zero): at most
+// MaxAttempts attempts, and no retry that would start with less than a quarter of the
+// driver's timeout left.
+func (d *Driver) retryer(deadline time.Time) aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = MaxAttempts
+		o.MaxBackoff = maxBackoff
+		o.Backoff = retry.BackoffDelayerFunc(func(attempt int, err error) (time.Duration, error) {
+			wait, berr := d.backoff.BackoffDelay(attempt, err)
+			if berr == nil && !deadline.IsZero() && time.Until(deadline)-wait < d.timeout/4 {
+				return 0, err // fail with the last answer, not with the deadline
+			}
+			return wait, berr
+		})
+	})
 }
 
 func region(cfg api.CredsKeyConfig) string {

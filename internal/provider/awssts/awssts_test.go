@@ -151,6 +151,9 @@ type fakeSTS struct {
 	fail  string // an AWS error code to answer with
 	// status is the HTTP status of the error answer; zero means 403.
 	status int
+	// failFirst, when positive, limits the error answers to the first failFirst AssumeRole
+	// requests; those after it succeed.
+	failFirst int
 	// requireExternalID refuses AssumeRole without ExternalId, as a good trust policy does.
 	requireExternalID bool
 }
@@ -172,6 +175,9 @@ func (f *fakeSTS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.forms = append(f.forms, r.PostForm)
 	f.auth = append(f.auth, r.Header.Get("Authorization"))
 	fail, status := f.fail, f.status
+	if f.failFirst > 0 && len(f.forms) > f.failFirst {
+		fail = ""
+	}
 	f.mu.Unlock()
 	w.Header().Set("Content-Type", "text/xml")
 	if fail != "" {
@@ -183,6 +189,13 @@ func (f *fakeSTS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 <Credentials><AccessKeyId>ASIATEMP</AccessKeyId><SecretAccessKey>tempsecret</SecretAccessKey><SessionToken>temptoken</SessionToken><Expiration>2030-01-02T03:04:05Z</Expiration></Credentials>
 <AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/tarn-data/s</Arn><AssumedRoleId>AROA:s</AssumedRoleId></AssumedRoleUser>
 </AssumeRoleResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></AssumeRoleResponse>`)
+}
+
+// requests returns the number of AssumeRole requests that reached the fake.
+func (f *fakeSTS) requests() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.forms)
 }
 
 func (f *fakeSTS) last(t *testing.T) url.Values {

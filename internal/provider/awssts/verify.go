@@ -10,6 +10,7 @@ import (
 	"io"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -175,6 +176,7 @@ func (d *Driver) s3Client(c *api.S3Credentials) *s3.Client {
 		Region:       c.Region,
 		Credentials:  credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, c.SessionToken),
 		UsePathStyle: c.PathStyle,
+		Retryer:      d.retryer(time.Time{}),
 	}
 	if c.Endpoint != "" {
 		o.BaseEndpoint = aws.String(c.Endpoint)
@@ -267,12 +269,12 @@ func s3Detail(err error, cfg api.CredsKeyConfig, loc location.Location, needs st
 // endpoint that cannot answer now) and carry the AWS error code, never the endpoint's
 // message nor the secret.
 func (d *Driver) CallerARN(ctx context.Context, key provider.Key) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
 	client, err := d.stsClient(ctx, key)
 	if err != nil {
 		return "", err
 	}
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
 	out, err := client.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
 		detail := "GetCallerIdentity failed: " + upstreamFailure(err)
