@@ -87,6 +87,12 @@ type API struct {
 	workloadTTL time.Duration
 }
 
+// auditWait is how long the audit records of concurrent requests wait for more to share
+// their transaction. A commit has a fixed cost several times that of a record: on SQLite,
+// waiting this long grows batches from about 3 to about 12 records under load, halving the
+// cost per record, and adds at most this much to an audited request.
+const auditWait = 200 * time.Microsecond
+
 // New returns the API handler and starts its audit writer; Close stops it.
 func New(o Options) *API {
 	if o.Now == nil {
@@ -108,7 +114,7 @@ func New(o Options) *API {
 		secrets: o.Secrets,
 		vend: vend.New(vend.Options{Store: st, Authz: az, Vendor: o.Vendor, Secrets: o.Secrets,
 			TTL: o.VendTTL, Now: o.Now, Metrics: vend.NewMetrics(o.Registry), Upstream: o.Upstream}),
-		audit:   audit.New(audit.Options{Store: o.Store, Logger: o.Logger, Now: o.Now}),
+		audit:   audit.New(audit.Options{Store: o.Store, Logger: o.Logger, Now: o.Now, MaxWait: auditWait}),
 		log:     o.Logger,
 		now:     o.Now,
 		mux:     http.NewServeMux(),
