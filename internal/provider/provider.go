@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -180,6 +181,22 @@ func (v *Vendor) CheckConfig(ctx context.Context, provider string, cfg api.Creds
 	return json.Marshal(cfg)
 }
 
+// ForeignField returns the JSON name of the first field of cfg that a provider does not read,
+// or "" when there is none. own is cfg with only the fields the provider reads copied over.
+func ForeignField(cfg, own api.CredsKeyConfig) string {
+	if reflect.DeepEqual(cfg, own) {
+		return ""
+	}
+	v, o := reflect.ValueOf(cfg), reflect.ValueOf(own)
+	for i := range v.NumField() {
+		if !reflect.DeepEqual(v.Field(i).Interface(), o.Field(i).Interface()) {
+			name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+			return name
+		}
+	}
+	return "a field meant for another provider"
+}
+
 // Decode returns the driver view of a stored creds key.
 func Decode(k store.CredsKey) (Key, error) {
 	var cfg api.CredsKeyConfig
@@ -189,9 +206,10 @@ func Decode(k store.CredsKey) (Key, error) {
 	return Key{Org: k.Org, Name: k.Name, Version: k.Version, Config: cfg, Secret: k.Secret}, nil
 }
 
-// Confiner is implemented by drivers whose locations can lead elsewhere than their names
-// say (local directories, through symbolic links). Confine returns an error of kind
-// Permission when loc, within key's roots by name, really lies outside them.
+// Confiner is implemented by drivers that refuse some locations within a key's roots: those
+// that lead elsewhere than their names say (local directories, through symbolic links: an
+// error of kind Permission when loc really lies outside the roots), or that the provider
+// cannot scope credentials to (Azure prefixes on flat accounts: kind Invalid).
 type Confiner interface {
 	Confine(key Key, loc location.Location) error
 }

@@ -16,7 +16,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -227,17 +226,7 @@ func foreignField(cfg api.CredsKeyConfig) string {
 		Source: cfg.Source, AccessKeyID: cfg.AccessKeyID, ExternalID: cfg.ExternalID,
 		MaxDurationSeconds: cfg.MaxDurationSeconds,
 	}
-	if reflect.DeepEqual(cfg, own) {
-		return ""
-	}
-	v, o := reflect.ValueOf(cfg), reflect.ValueOf(own)
-	for i := range v.NumField() {
-		if !reflect.DeepEqual(v.Field(i).Interface(), o.Field(i).Interface()) {
-			name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
-			return name
-		}
-	}
-	return "a field meant for another provider"
+	return provider.ForeignField(cfg, own)
 }
 
 // checkEndpoint validates an http(s) endpoint URL without path, query or user information
@@ -289,7 +278,7 @@ func (d *Driver) Vend(ctx context.Context, req provider.Request) (*api.Credentia
 	// to them (their own networks are not the server's to expose).
 	if ep := req.Key.Config.S3Endpoint; ep != "" {
 		if err := d.guard.CheckURL(ctx, "s3_endpoint", ep); err != nil {
-			return nil, errs.Wrap(errs.Unavailable, err, fmt.Sprintf("creds key %s/%s: %s", req.Key.Org, req.Key.Name, detailOf(err)))
+			return nil, errs.Wrap(errs.Unavailable, err, fmt.Sprintf("creds key %s/%s: %s", req.Key.Org, req.Key.Name, errs.DetailOf(err)))
 		}
 	}
 	return creds, nil
