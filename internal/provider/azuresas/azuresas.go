@@ -284,28 +284,3 @@ func (d *Driver) Vend(ctx context.Context, req provider.Request) (*api.Credentia
 		},
 	}, nil
 }
-
-// Verify checks key against loc: that the key can scope a SAS to it (and whether that SAS
-// is wider than loc), and that it can sign one (for the Entra ID modes: that a user
-// delegation key can be had).
-func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Location) []api.Check {
-	v, err := signatureValues(key.Config, loc, api.ModeRead, d.now(), DefaultTTL)
-	if err != nil {
-		return []api.Check{{Name: "sas scope", OK: false, Detail: errs.DetailOf(err)}}
-	}
-	scope := api.Check{Name: "sas scope", OK: true, Detail: "directory SAS (sr=d) for " + loc.Path}
-	if v.Directory == "" {
-		scope.Detail = "container SAS (sr=c) for container " + loc.Container
-		if loc.Path != "" {
-			scope.Detail += fmt.Sprintf(": wider than %s (the key has scope container)", loc)
-		}
-	}
-	sign := api.Check{Name: "sign a SAS", OK: true}
-	if key.Config.Auth != api.AuthSharedKey {
-		sign.Name = "user delegation key"
-	}
-	if _, err := d.sign(ctx, key, &v); err != nil {
-		sign.OK, sign.Detail = false, errs.DetailOf(err)
-	}
-	return []api.Check{scope, sign}
-}
