@@ -208,6 +208,9 @@ func (d *Driver) checkEndpoint(ctx context.Context, account, endpoint string) (s
 	if u.Path != "" && u.Path != "/" {
 		canon += "/" + account
 	}
+	if canon == publicEndpoint(account) {
+		return canon, nil // Azure's own, as when left out
+	}
 	if err := d.guard.CheckURL(ctx, "endpoint", canon); err != nil {
 		return "", err
 	}
