@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"reflect"
 	"slices"
 	"sort"
@@ -195,6 +196,27 @@ func ForeignField(cfg, own api.CredsKeyConfig) string {
 		}
 	}
 	return "a field meant for another provider"
+}
+
+// ParseEndpoint parses s, the URL of an upstream endpoint that a creds key names (an S3,
+// STS or blob service URL). It returns the URL, or nil and why s is not one: not a URL, not
+// http:// or https://, no host, user information, a query or a fragment. Paths are the
+// driver's to check.
+func ParseEndpoint(s string) (*url.URL, string) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return nil, "is not a URL"
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, "is not an http:// or https:// URL"
+	case u.Hostname() == "" || u.Opaque != "":
+		return nil, "has no host"
+	case u.User != nil:
+		return nil, "carries user information"
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return nil, "has a query or fragment"
+	}
+	return u, ""
 }
 
 // Decode returns the driver view of a stored creds key.

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -238,18 +237,12 @@ func (d *Driver) checkEndpoint(ctx context.Context, field, s string) (string, er
 	bad := func(why string) (string, error) {
 		return "", errs.E(errs.Invalid, "%s %q %s; use a URL like http://127.0.0.1:9000", field, s, why)
 	}
-	u, err := url.Parse(s)
+	u, why := provider.ParseEndpoint(s)
 	switch {
-	case err != nil:
-		return bad("is not a URL")
-	case u.Scheme != "http" && u.Scheme != "https":
-		return bad("is not an http:// or https:// URL")
-	case u.Hostname() == "" || u.Opaque != "":
-		return bad("has no host")
-	case u.User != nil:
-		return bad("carries user information")
-	case u.Path != "" && u.Path != "/", u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return bad("has a path, query or fragment")
+	case why != "":
+		return bad(why)
+	case u.Path != "" && u.Path != "/":
+		return bad("has a path")
 	}
 	canon := u.Scheme + "://" + u.Host
 	if err := d.guard.CheckURL(ctx, field, canon); err != nil {

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"regexp"
 	"time"
 
@@ -187,18 +186,10 @@ func (d *Driver) checkEndpoint(ctx context.Context, account, endpoint string) (s
 	bad := func(why string) (string, error) {
 		return "", errs.E(errs.Invalid, "endpoint %q %s; use the blob service URL, like https://%s.blob.core.windows.net or http://127.0.0.1:10000/%s for an emulator", endpoint, why, account, account)
 	}
-	u, err := url.Parse(endpoint)
+	u, why := provider.ParseEndpoint(endpoint)
 	switch {
-	case err != nil:
-		return bad("is not a URL")
-	case u.Scheme != "http" && u.Scheme != "https":
-		return bad("is not an http:// or https:// URL")
-	case u.Hostname() == "" || u.Opaque != "":
-		return bad("has no host")
-	case u.User != nil:
-		return bad("carries user information")
-	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return bad("has a query or fragment")
+	case why != "":
+		return bad(why)
 	case u.Path != "" && u.Path != "/" && u.Path != "/"+account && u.Path != "/"+account+"/":
 		return bad("has a path other than the account's (/" + account + ")")
 	case u.Scheme == "http" && !emulatorHost(u.Hostname()):
