@@ -238,7 +238,8 @@ type Confiner interface {
 
 // CheckLocation returns nil if provider's key may vend for loc: loc lies within one of the
 // key's roots, by name and, for drivers that are Confiners, in fact. It returns an error of
-// kind Permission otherwise, and Invalid for an unknown provider. Registering a dataset or
+// kind Permission otherwise, and Invalid for an unknown provider or a location the driver
+// cannot scope credentials to. Registering a dataset or
 // a default storage calls it, so that nothing is registered that a vend would refuse.
 func (v *Vendor) CheckLocation(provider string, key Key, loc location.Location) error {
 	d, err := v.driver(provider)

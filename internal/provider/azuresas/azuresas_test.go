@@ -101,7 +101,9 @@ func TestCheckConfigErrors(t *testing.T) {
 		{"client secret without tenant", base(func(c *api.CredsKeyConfig) {
 			c.Auth, c.ClientID = api.AuthClientSecret, "00000000-0000-0000-0000-000000000001"
 		}), true, "needs tenant_id"},
-		{"client secret bad client", base(func(c *api.CredsKeyConfig) { c.Auth, c.TenantID, c.ClientID = api.AuthClientSecret, "contoso.com", "app" }), true, "needs client_id"},
+		{"client secret bad client", base(func(c *api.CredsKeyConfig) {
+			c.Auth, c.TenantID, c.ClientID = api.AuthClientSecret, "contoso.com", "app"
+		}), true, "needs client_id"},
 		{"client secret without secret", base(func(c *api.CredsKeyConfig) {
 			c.Auth, c.TenantID, c.ClientID = api.AuthClientSecret, "contoso.com", "00000000-0000-0000-0000-000000000001"
 		}), false, "client secret as the creds key's secret"},

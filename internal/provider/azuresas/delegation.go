@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/errs"
 	"github.com/tarnhq/tarn/internal/netguard"
 	"github.com/tarnhq/tarn/internal/provider"
@@ -146,7 +147,7 @@ func delegationError(key provider.Key, err error) error {
 		if authErr.RawResponse == nil || authErr.RawResponse.StatusCode >= 500 || authErr.RawResponse.StatusCode == http.StatusTooManyRequests {
 			return errs.Wrap(errs.Unavailable, err, where+": Entra ID did not give a token for Azure Storage; try again later")
 		}
-		if key.Config.Auth == "client-secret" {
+		if key.Config.Auth == api.AuthClientSecret {
 			return errs.Wrap(errs.Upstream, err, where+": Entra ID refused a token for Azure Storage: check tenant_id, client_id and the client secret of the app registration")
 		}
 		return errs.Wrap(errs.Upstream, err, where+": Entra ID refused the tarn server's own identity a token for Azure Storage; check the server's Azure identity")
