@@ -163,8 +163,9 @@ type PutCredsKeyRequest struct {
 
 // Providers of creds keys.
 const (
-	ProviderFile = "file"
-	ProviderAWS  = "aws"
+	ProviderFile  = "file"
+	ProviderAWS   = "aws"
+	ProviderAzure = "azure"
 )
 
 // AWS credential sources: the server's default credential chain, or an access key stored
@@ -172,6 +173,22 @@ const (
 const (
 	SourceDefault   = "default"
 	SourceAccessKey = "access-key"
+)
+
+// Azure auth modes (CredsKeyConfig.Auth): how provider azure authenticates to Azure Storage.
+// AuthDefault and AuthClientSecret get a user delegation key with an Entra ID token;
+// AuthSharedKey signs with the account key, the weakest option (it reaches the whole
+// account, and nothing but rotating it revokes it).
+const (
+	AuthDefault      = "default"       // the server's own identity (DefaultAzureCredential)
+	AuthClientSecret = "client-secret" // an app registration of the org: TenantID, ClientID, secret
+	AuthSharedKey    = "shared-key"    // an account key, the creds key's secret
+)
+
+// Azure SAS scopes (CredsKeyConfig.Scope) for a location below a container.
+const (
+	ScopeDirectory = "directory" // a directory SAS (sr=d); needs HierarchicalNamespace
+	ScopeContainer = "container" // a container SAS (sr=c): wider than a dataset below the container
 )
 
 // CredsKeyConfig is a provider's configuration. Each provider reads its own fields and
@@ -204,6 +221,25 @@ type CredsKeyConfig struct {
 	ExternalID string `json:"external_id,omitempty"`
 	// MaxDurationSeconds bounds the lifetime of vended credentials; default 3600.
 	MaxDurationSeconds int64 `json:"max_duration_seconds,omitempty"`
+
+	// Account is the Azure storage account of every az:// root (provider azure).
+	Account string `json:"account,omitempty"`
+	// Endpoint is the account's blob service URL, for emulators and sovereign clouds (e.g.
+	// http://127.0.0.1:10000/devstoreaccount1); the server fills in
+	// https://ACCOUNT.blob.core.windows.net when it is left out.
+	Endpoint string `json:"endpoint,omitempty"`
+	// Auth is AuthDefault (the default), AuthClientSecret or AuthSharedKey.
+	Auth string `json:"auth,omitempty"`
+	// TenantID and ClientID name the app registration of AuthClientSecret, whose client
+	// secret is the creds key's secret.
+	TenantID string `json:"tenant_id,omitempty"`
+	ClientID string `json:"client_id,omitempty"`
+	// HierarchicalNamespace tells that the account has a hierarchical namespace (Data Lake
+	// Storage Gen2), so that a prefix gets a directory SAS.
+	HierarchicalNamespace bool `json:"hierarchical_namespace,omitempty"`
+	// Scope is ScopeDirectory (the default) or ScopeContainer, which lets a key of an
+	// account without hierarchical namespace vend a container SAS for a prefix.
+	Scope string `json:"scope,omitempty"`
 }
 
 // CredsKey describes a managed credential. Secrets are write-only and never appear here.
@@ -283,12 +319,24 @@ type LinkedCredentialsRequest struct {
 // Credentials is a vend: temporary credentials limited to Location and Mode until ExpiresAt.
 // Exactly one of the provider fields is set.
 type Credentials struct {
-	Location  string           `json:"location"`
-	Mode      string           `json:"mode"`
-	Provider  string           `json:"provider"`
-	ExpiresAt time.Time        `json:"expires_at"`
-	File      *FileCredentials `json:"file,omitempty"`
-	S3        *S3Credentials   `json:"s3,omitempty"`
+	Location  string            `json:"location"`
+	Mode      string            `json:"mode"`
+	Provider  string            `json:"provider"`
+	ExpiresAt time.Time         `json:"expires_at"`
+	File      *FileCredentials  `json:"file,omitempty"`
+	S3        *S3Credentials    `json:"s3,omitempty"`
+	Azure     *AzureCredentials `json:"azure,omitempty"`
+}
+
+// AzureCredentials are a SAS for Azure Blob Storage: a container SAS (Prefix empty, or a
+// creds key of scope container) or a directory SAS for Prefix. SASToken is the query string
+// without its leading "?"; append it to Endpoint/Container[/Prefix]/BLOB.
+type AzureCredentials struct {
+	Account   string `json:"account"`
+	Endpoint  string `json:"endpoint"`
+	Container string `json:"container"`
+	Prefix    string `json:"prefix,omitempty"`
+	SASToken  string `json:"sas_token"`
 }
 
 // FileCredentials is what provider file vends: the local directory of the location.

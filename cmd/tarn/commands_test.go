@@ -44,6 +44,15 @@ func TestRequests(t *testing.T) {
 			"", `{"provider":"file","config":{"roots":["file://` + filepath.ToSlash(filepath.Join(cwd, "data")) + `","file:///srv/ds"]}}`},
 		{[]string{"creds", "add", "acme/cloud", "--provider", "azure"}, "PUT /api/v1/orgs/acme/creds-keys/cloud", 200, credsKeyJSON,
 			"", `{"provider":"azure","config":{}}`},
+		{[]string{"creds", "add", "acme/az", "--provider", "azure", "--account", "acmeml", "--allowed", "azure://acmeml/data/ml",
+			"--auth", "client-secret", "--tenant-id", "contoso.com", "--client-id", "00000000-0000-0000-0000-000000000001",
+			"--hierarchical-namespace", "--blob-endpoint", "https://acmeml.blob.core.usgovcloudapi.net"},
+			"PUT /api/v1/orgs/acme/creds-keys/az", 200, credsKeyJSON, "",
+			`{"provider":"azure","config":{"roots":["az://acmeml/data/ml"],"account":"acmeml","endpoint":"https://acmeml.blob.core.usgovcloudapi.net",` +
+				`"auth":"client-secret","tenant_id":"contoso.com","client_id":"00000000-0000-0000-0000-000000000001","hierarchical_namespace":true}}`},
+		{[]string{"creds", "add", "acme/az", "--provider", "azure", "--account", "acmeml", "--allowed", "az://acmeml/data/ml", "--scope", "container"},
+			"PUT /api/v1/orgs/acme/creds-keys/az", 200, credsKeyJSON, "",
+			`{"provider":"azure","config":{"roots":["az://acmeml/data/ml"],"account":"acmeml","scope":"container"}}`},
 		{[]string{"creds", "rm", "acme/local"}, "DELETE /api/v1/orgs/acme/creds-keys/local", 204, "", "", ""},
 		{[]string{"creds", "verify", "acme/local", "--location", "/srv/ds/x"}, "POST /api/v1/orgs/acme/creds-keys/local/verify", 200,
 			`{"checks":[{"name":"vend","ok":true}]}`, "", `{"location":"file:///srv/ds/x"}`},
@@ -136,6 +145,14 @@ func TestTextOutput(t *testing.T) {
 			"NAME   PROVIDER  VERSION  UPDATED               ROOTS\nlocal  file      3        2025-03-02T12:00:00Z  file:///srv/ds\n", ""},
 		{[]string{"creds", "show", "acme/local"}, "GET /api/v1/orgs/acme/creds-keys/local", credsKeyJSON,
 			"org:      acme\nname:     local\nprovider: file\nversion:  3\nroots:    file:///srv/ds\ncreated:  2025-03-01T12:00:00Z\nupdated:  2025-03-02T12:00:00Z\n", ""},
+		{[]string{"creds", "show", "acme/az"}, "GET /api/v1/orgs/acme/creds-keys/az",
+			`{"org":"acme","name":"az","provider":"azure","config":{"roots":["az://devstoreaccount1/data/ml"],"account":"devstoreaccount1",` +
+				`"endpoint":"http://127.0.0.1:10000/devstoreaccount1","auth":"shared-key","scope":"container"},"version":1,"created_at":"2025-03-01T12:00:00Z","updated_at":"2025-03-02T12:00:00Z"}`,
+			"org:           acme\nname:          az\nprovider:      azure\nversion:       1\nroots:         az://devstoreaccount1/data/ml\n" +
+				"account:       devstoreaccount1\nblob endpoint: http://127.0.0.1:10000/devstoreaccount1\n" +
+				"auth:          shared-key (the weakest option: the account key reaches the whole account and only rotating it revokes it; prefer default or client-secret)\n" +
+				"scope:         container (a prefix gets a container SAS: wider than the dataset, it reaches the whole container)\n" +
+				"created:       2025-03-01T12:00:00Z\nupdated:       2025-03-02T12:00:00Z\n", ""},
 		{[]string{"creds", "add", "acme/local", "--provider", "file", "--root", "/srv/ds"}, "PUT /api/v1/orgs/acme/creds-keys/local", credsKeyJSON,
 			"Saved creds key acme/local (provider file, version 3).\n", ""},
 		{[]string{"storage", "set-default", "acme", "/srv/ds", "--creds-key", "local"}, "PUT /api/v1/orgs/acme/default-storage",

@@ -50,13 +50,28 @@ may vend for (at least one). The server generates the external ID that every Ass
 sends; see it with "tarn creds show" and put it in the role's trust policy ("tarn provision
 aws" prints it). --source default uses the server's own AWS identity (default credential
 chain); --source access-key stores an access key, encrypted: give its ID with
---access-key-id and its secret on standard input (never as a flag).`,
+--access-key-id and its secret on standard input (never as a flag).
+
+Provider azure vends a SAS for Azure Blob Storage: a container SAS for a whole container,
+a directory SAS for a prefix on an account with hierarchical namespace
+(--hierarchical-namespace). Azure cannot scope a SAS on a flat account tighter than its
+container, so a prefix there is refused unless the key says --scope container (its SAS then
+reach the whole container). --allowed lists the az://ACCOUNT/CONTAINER[/PREFIX] locations
+of --account. --auth default uses the server's own Azure identity; --auth client-secret an
+app registration of the org (--tenant-id, --client-id, the client secret on standard
+input); --auth shared-key the account key (on standard input), the weakest option.
+--blob-endpoint is the blob service URL of an emulator or a sovereign cloud (--endpoint
+remains the tarn server's URL).`,
 		Example: `  tarn creds add acme/local --provider file --root /srv/datasets
   tarn creds add acme/s3 --provider aws --role-arn arn:aws:iam::123456789012:role/tarn \
       --allowed s3://acme-ml/datasets
   tarn creds add acme/minio --provider aws --role-arn arn:minio:iam:::role/tarn \
       --allowed s3://datasets --sts-endpoint http://127.0.0.1:9000 --s3-endpoint http://127.0.0.1:9000 \
-      --path-style --source access-key --access-key-id tarn-vendor --secret-stdin < secret.txt`,
+      --path-style --source access-key --access-key-id tarn-vendor --secret-stdin < secret.txt
+  tarn creds add acme/az --provider azure --account acmeml --allowed az://acmeml/datasets \
+      --hierarchical-namespace
+  tarn creds add acme/azurite --provider azure --account devstoreaccount1 --allowed az://devstoreaccount1/data \
+      --blob-endpoint http://127.0.0.1:10000/devstoreaccount1 --auth shared-key --secret-stdin < account-key.txt`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			org, key, err := parseOrgKey(args[0])
@@ -72,7 +87,7 @@ chain); --source access-key stores an access key, encrypted: give its ID with
 				req.Config.Roots = append(req.Config.Roots, l.String())
 			}
 			if secretStdin {
-				if req.Secret, err = a.readSecretLine("secret access key"); err != nil {
+				if req.Secret, err = a.readSecretLine(secretName(provider, cfg.Auth)); err != nil {
 					return err
 				}
 			}
@@ -92,9 +107,9 @@ chain); --source access-key stores an access key, encrypted: give its ID with
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&provider, "provider", "", "provider: file or aws (required)")
+	f.StringVar(&provider, "provider", "", "provider: file, aws or azure (required)")
 	f.StringArrayVar(&roots, "root", nil, "provider file: a directory the key may vend (repeatable)")
-	f.StringArrayVar(&allowed, "allowed", nil, "provider aws: an s3://bucket[/prefix] the key may vend for (repeatable)")
+	f.StringArrayVar(&allowed, "allowed", nil, "provider aws or azure: an s3://bucket[/prefix] or az://ACCOUNT/CONTAINER[/prefix] the key may vend for (repeatable)")
 	f.StringVar(&cfg.RoleARN, "role-arn", "", "provider aws: the role to assume")
 	f.StringVar(&cfg.Region, "region", "", "provider aws: region (default us-east-1)")
 	f.StringVar(&cfg.KMSKeyARN, "kms-key-arn", "", "provider aws: the KMS key of the bucket, if any")
@@ -104,9 +119,27 @@ chain); --source access-key stores an access key, encrypted: give its ID with
 	f.StringVar(&cfg.Source, "source", "", "provider aws: default (the server's AWS identity) or access-key")
 	f.StringVar(&cfg.AccessKeyID, "access-key-id", "", "provider aws, --source access-key: the access key ID")
 	f.Int64Var(&cfg.MaxDurationSeconds, "max-duration", 0, "provider aws: longest credential lifetime in seconds (default 3600)")
-	f.BoolVar(&secretStdin, "secret-stdin", false, "read the key's secret (e.g. the secret access key) from one line of standard input")
+	f.StringVar(&cfg.Account, "account", "", "provider azure: the storage account")
+	f.StringVar(&cfg.Endpoint, "blob-endpoint", "", "provider azure: the blob service URL (default https://ACCOUNT.blob.core.windows.net; --endpoint is the tarn server's)")
+	f.StringVar(&cfg.Auth, "auth", "", "provider azure: default (the server's Azure identity), client-secret or shared-key")
+	f.StringVar(&cfg.TenantID, "tenant-id", "", "provider azure, --auth client-secret: the app registration's tenant")
+	f.StringVar(&cfg.ClientID, "client-id", "", "provider azure, --auth client-secret: the app registration's client ID")
+	f.BoolVar(&cfg.HierarchicalNamespace, "hierarchical-namespace", false, "provider azure: the account has a hierarchical namespace (prefixes get a directory SAS)")
+	f.StringVar(&cfg.Scope, "scope", "", "provider azure: directory (default) or container (a prefix on a flat account gets a container SAS)")
+	f.BoolVar(&secretStdin, "secret-stdin", false, "read the key's secret (secret access key, client secret or account key) from one line of standard input")
 	cmd.MarkFlagRequired("provider")
 	return cmd
+}
+
+// secretName names the secret a creds key of provider with auth mode auth takes.
+func secretName(provider, auth string) string {
+	switch {
+	case provider != api.ProviderAzure:
+		return "secret access key"
+	case auth == api.AuthSharedKey:
+		return "account key"
+	}
+	return "client secret"
 }
 
 // readSecretLine reads one line from standard input, prompting without echo on a terminal.
@@ -236,6 +269,8 @@ func credsKeyPairs(k *api.CredsKey) []string {
 		{"role arn", cfg.RoleARN}, {"region", cfg.Region}, {"kms key arn", cfg.KMSKeyARN},
 		{"sts endpoint", cfg.STSEndpoint}, {"s3 endpoint", cfg.S3Endpoint}, {"source", cfg.Source},
 		{"access key id", cfg.AccessKeyID}, {"external id", cfg.ExternalID},
+		{"account", cfg.Account}, {"blob endpoint", cfg.Endpoint}, {"auth", authNote(cfg.Auth)},
+		{"tenant id", cfg.TenantID}, {"client id", cfg.ClientID}, {"scope", scopeNote(cfg.Scope)},
 	} {
 		if f[1] != "" {
 			pairs = append(pairs, f[0], f[1])
@@ -244,10 +279,31 @@ func credsKeyPairs(k *api.CredsKey) []string {
 	if cfg.PathStyle {
 		pairs = append(pairs, "path style", "yes")
 	}
+	if cfg.HierarchicalNamespace {
+		pairs = append(pairs, "hierarchical namespace", "yes")
+	}
 	if cfg.MaxDurationSeconds > 0 {
 		pairs = append(pairs, "max duration", fmt.Sprintf("%ds", cfg.MaxDurationSeconds))
 	}
 	return append(pairs, "created", fmtTime(k.CreatedAt), "updated", fmtTime(k.UpdatedAt))
+}
+
+// authNote returns an Azure auth mode as creds show prints it: shared-key marked as the
+// weakest option.
+func authNote(auth string) string {
+	if auth == api.AuthSharedKey {
+		return auth + " (the weakest option: the account key reaches the whole account and only rotating it revokes it; prefer default or client-secret)"
+	}
+	return auth
+}
+
+// scopeNote returns an Azure SAS scope as creds show prints it: container marked as wider
+// than the datasets below a container.
+func scopeNote(scope string) string {
+	if scope == api.ScopeContainer {
+		return scope + " (a prefix gets a container SAS: wider than the dataset, it reaches the whole container)"
+	}
+	return scope
 }
 
 func (a *app) credsVerifyCmd() *cobra.Command {

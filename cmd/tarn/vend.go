@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 func (a *app) vendCmd() *cobra.Command {
 	var mode, format, org, key string
 	cmd := &cobra.Command{
-		Use:   "vend PATH [--mode read|write] [--format json|env|aws-process]",
+		Use:   "vend PATH [--mode read|write] [--format json|env|aws-process|sas-url]",
 		Short: "Mint short-lived credentials for a dataset or a storage location",
 		Long: `Mint temporary credentials limited to one location and one mode, and print them.
 
@@ -28,7 +29,11 @@ the creds key must allow the location.
 
 --format env prints shell export lines: TARN_FILE_PATH for provider file;
 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION and
-AWS_DEFAULT_REGION, and AWS_ENDPOINT_URL_S3 for a store other than AWS, for S3.
+AWS_DEFAULT_REGION, and AWS_ENDPOINT_URL_S3 for a store other than AWS, for S3;
+AZURE_STORAGE_ACCOUNT, AZURE_STORAGE_SAS_TOKEN and AZURE_STORAGE_BLOB_ENDPOINT for Azure.
+
+--format sas-url prints the container or directory URL of Azure credentials with their
+SAS, for azcopy, rclone (sas_url) and Azure Storage Explorer.
 
 --format aws-process prints S3 credentials in the JSON that the AWS CLI, the AWS SDKs and
 the tools built on them read from a credential_process command in ~/.aws/config, with
@@ -39,13 +44,14 @@ their expiry, so that they run tarn vend again before the credentials expire:
 		Example: `  tarn vend al://acme/coco
   eval "$(tarn vend al://acme/coco --mode write --format env)"
   tarn vend al://acme/coco --format aws-process
+  azcopy list "$(tarn vend al://acme/coco --format sas-url)"
   tarn vend /srv/datasets/raw --org acme --creds-key local`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := oneOf("mode", mode, api.ModeRead, api.ModeWrite); err != nil {
 				return err
 			}
-			if err := oneOf("format", format, "json", "env", "aws-process"); err != nil {
+			if err := oneOf("format", format, "json", "env", "aws-process", "sas-url"); err != nil {
 				return err
 			}
 			loc, err := location.FromLocal(args[0])
@@ -88,6 +94,8 @@ their expiry, so that they run tarn vend again before the credentials expire:
 				out, err = envLines(cr)
 			case "aws-process":
 				out, err = awsProcess(cr)
+			case "sas-url":
+				out, err = sasURL(cr)
 			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", what, err)
@@ -98,7 +106,7 @@ their expiry, so that they run tarn vend again before the credentials expire:
 	}
 	f := cmd.Flags()
 	f.StringVar(&mode, "mode", api.ModeRead, "read or write")
-	f.StringVar(&format, "format", "json", "output format: json, env or aws-process")
+	f.StringVar(&format, "format", "json", "output format: json, env, aws-process or sas-url")
 	f.StringVar(&org, "org", "", "org whose creds key vends for a storage PATH")
 	f.StringVar(&key, "creds-key", "", "creds key that vends for a storage PATH")
 	return cmd
@@ -131,6 +139,10 @@ func envLines(cr *api.Credentials) (string, error) {
 			b.WriteString("# path-style addressing (ENDPOINT/BUCKET/KEY): AWS CLI and boto3 use it with AWS_ENDPOINT_URL_S3;\n" +
 				"# elsewhere set s3 addressing_style = path (~/.aws/config), URL_STYLE 'path' (DuckDB), force_path_style = true (rclone)\n")
 		}
+	case cr.Azure != nil:
+		export("AZURE_STORAGE_ACCOUNT", cr.Azure.Account)
+		export("AZURE_STORAGE_SAS_TOKEN", cr.Azure.SASToken)
+		export("AZURE_STORAGE_BLOB_ENDPOINT", cr.Azure.Endpoint)
 	default:
 		return "", fmt.Errorf("--format env does not support credentials of provider %q yet; use --format json", cr.Provider)
 	}
@@ -167,6 +179,22 @@ func awsProcess(cr *api.Credentials) (string, error) {
 		return "", err
 	}
 	return string(data) + "\n", nil
+}
+
+// sasURL returns Azure credentials as the URL of their container or directory with the SAS,
+// one line.
+func sasURL(cr *api.Credentials) (string, error) {
+	az := cr.Azure
+	if az == nil {
+		return "", fmt.Errorf("--format sas-url is for Azure credentials; these are of provider %q: use --format json or env", cr.Provider)
+	}
+	u := strings.TrimSuffix(az.Endpoint, "/") + "/" + url.PathEscape(az.Container)
+	if az.Prefix != "" {
+		for _, seg := range strings.Split(az.Prefix, "/") {
+			u += "/" + url.PathEscape(seg)
+		}
+	}
+	return u + "?" + az.SASToken + "\n", nil
 }
 
 // shellQuote quotes s for a POSIX shell.

@@ -116,3 +116,47 @@ func TestVendEnvForAWSOmitsEndpointAndPathStyle(t *testing.T) {
 		t.Errorf("exit %d, stderr %q\nstdout:\n%s\nwant:\n%s", res.code, res.stderr, res.stdout, want)
 	}
 }
+
+// azureVend is a directory SAS of an emulator: the token holds & and %, which a shell must
+// not interpret.
+const azureVend = `{"location":"az://devstoreaccount1/data/ml/coco","mode":"read","provider":"azure","expires_at":"2025-03-01T13:00:00Z",` +
+	`"azure":{"account":"devstoreaccount1","endpoint":"http://127.0.0.1:10000/devstoreaccount1","container":"data","prefix":"ml/co co",` +
+	`"sas_token":"sdd=2&se=2025-03-01T13%3A00%3A00Z&sig=a%2Bb%3D&sp=rl&spr=https%2Chttp&sr=d&st=2025-03-01T11%3A59%3A00Z&sv=2025-01-05"}}`
+
+func TestVendEnvForAzure(t *testing.T) {
+	srv := newFakeAPI(t, map[string]route{vendRoute: {200, azureVend}})
+	res := envFor(t, srv).run("vend", "al://acme/coco", "--format", "env")
+	token := "sdd=2&se=2025-03-01T13%3A00%3A00Z&sig=a%2Bb%3D&sp=rl&spr=https%2Chttp&sr=d&st=2025-03-01T11%3A59%3A00Z&sv=2025-01-05"
+	want := "export AZURE_STORAGE_ACCOUNT=devstoreaccount1\n" +
+		"export AZURE_STORAGE_SAS_TOKEN='" + token + "'\n" +
+		"export AZURE_STORAGE_BLOB_ENDPOINT=http://127.0.0.1:10000/devstoreaccount1\n"
+	if res.code != 0 || res.stdout != want || res.stderr != "" {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr: %s\nwant:\n%s", res.code, res.stdout, res.stderr, want)
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh to evaluate the output with")
+	}
+	out, err := exec.Command(sh, "-c", res.stdout+`printf '%s' "$AZURE_STORAGE_SAS_TOKEN"`).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != token {
+		t.Errorf("sh read back %q, want %q", out, token)
+	}
+}
+
+func TestVendSASURL(t *testing.T) {
+	srv := newFakeAPI(t, map[string]route{vendRoute: {200, azureVend}})
+	res := envFor(t, srv).run("vend", "al://acme/coco", "--format", "sas-url")
+	want := "http://127.0.0.1:10000/devstoreaccount1/data/ml/co%20co?sdd=2&se=2025-03-01T13%3A00%3A00Z&sig=a%2Bb%3D&sp=rl&spr=https%2Chttp&sr=d&st=2025-03-01T11%3A59%3A00Z&sv=2025-01-05\n"
+	if res.code != 0 || res.stdout != want {
+		t.Fatalf("exit %d, stderr %q\nstdout: %s\nwant:   %s", res.code, res.stderr, res.stdout, want)
+	}
+	srv = newFakeAPI(t, map[string]route{vendRoute: {200, s3Vend}})
+	res = envFor(t, srv).run("vend", "al://acme/coco", "--format", "sas-url")
+	wantErr := `tarn: vend read credentials for al://acme/coco: --format sas-url is for Azure credentials; these are of provider "s3": use --format json or env` + "\n"
+	if res.code != 1 || res.stdout != "" || res.stderr != wantErr {
+		t.Errorf("sas-url of S3 credentials: exit %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
+	}
+}

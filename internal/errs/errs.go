@@ -107,6 +107,17 @@ func KindOf(err error) Kind {
 	return Internal
 }
 
+// DetailOf returns the detail of the first *Error in err's chain, safe to show to users, or
+// "the request failed" when it holds none (a cause's own message may carry what users must
+// not see).
+func DetailOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Detail
+	}
+	return "the request failed"
+}
+
 // Is reports whether err's chain holds an *Error of kind k.
 func Is(k Kind, err error) bool {
 	var e *Error

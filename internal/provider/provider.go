@@ -12,6 +12,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -180,6 +182,43 @@ func (v *Vendor) CheckConfig(ctx context.Context, provider string, cfg api.Creds
 	return json.Marshal(cfg)
 }
 
+// ForeignField returns the JSON name of the first field of cfg that a provider does not read,
+// or "" when there is none. own is cfg with only the fields the provider reads copied over.
+func ForeignField(cfg, own api.CredsKeyConfig) string {
+	if reflect.DeepEqual(cfg, own) {
+		return ""
+	}
+	v, o := reflect.ValueOf(cfg), reflect.ValueOf(own)
+	for i := range v.NumField() {
+		if !reflect.DeepEqual(v.Field(i).Interface(), o.Field(i).Interface()) {
+			name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+			return name
+		}
+	}
+	return "a field meant for another provider"
+}
+
+// ParseEndpoint parses s, the URL of an upstream endpoint that a creds key names (an S3,
+// STS or blob service URL). It returns the URL, or nil and why s is not one: not a URL, not
+// http:// or https://, no host, user information, a query or a fragment. Paths are the
+// driver's to check.
+func ParseEndpoint(s string) (*url.URL, string) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return nil, "is not a URL"
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, "is not an http:// or https:// URL"
+	case u.Hostname() == "" || u.Opaque != "":
+		return nil, "has no host"
+	case u.User != nil:
+		return nil, "carries user information"
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return nil, "has a query or fragment"
+	}
+	return u, ""
+}
+
 // Decode returns the driver view of a stored creds key.
 func Decode(k store.CredsKey) (Key, error) {
 	var cfg api.CredsKeyConfig
@@ -189,16 +228,18 @@ func Decode(k store.CredsKey) (Key, error) {
 	return Key{Org: k.Org, Name: k.Name, Version: k.Version, Config: cfg, Secret: k.Secret}, nil
 }
 
-// Confiner is implemented by drivers whose locations can lead elsewhere than their names
-// say (local directories, through symbolic links). Confine returns an error of kind
-// Permission when loc, within key's roots by name, really lies outside them.
+// Confiner is implemented by drivers that refuse some locations within a key's roots: those
+// that lead elsewhere than their names say (local directories, through symbolic links: an
+// error of kind Permission when loc really lies outside the roots), or that the provider
+// cannot scope credentials to (Azure prefixes on flat accounts: kind Invalid).
 type Confiner interface {
 	Confine(key Key, loc location.Location) error
 }
 
 // CheckLocation returns nil if provider's key may vend for loc: loc lies within one of the
 // key's roots, by name and, for drivers that are Confiners, in fact. It returns an error of
-// kind Permission otherwise, and Invalid for an unknown provider. Registering a dataset or
+// kind Permission otherwise, and Invalid for an unknown provider or a location the driver
+// cannot scope credentials to. Registering a dataset or
 // a default storage calls it, so that nothing is registered that a vend would refuse.
 func (v *Vendor) CheckLocation(provider string, key Key, loc location.Location) error {
 	d, err := v.driver(provider)

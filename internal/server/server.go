@@ -21,6 +21,7 @@ import (
 	"github.com/tarnhq/tarn/internal/netguard"
 	"github.com/tarnhq/tarn/internal/provider"
 	"github.com/tarnhq/tarn/internal/provider/awssts"
+	"github.com/tarnhq/tarn/internal/provider/azuresas"
 	"github.com/tarnhq/tarn/internal/provider/localfile"
 	"github.com/tarnhq/tarn/internal/secretbox"
 	"github.com/tarnhq/tarn/internal/store"
@@ -177,6 +178,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	vendor := provider.New(map[string]provider.Driver{
 		localfile.Name: files,
 		awssts.Name:    awssts.New(awssts.Options{Guard: guard, Now: o.Now, Timeout: o.UpstreamTimeout}),
+		azuresas.Name:  azuresas.New(azuresas.Options{Guard: guard, Now: o.Now, Timeout: o.UpstreamTimeout}),
 	}, o.Now)
 	if o.Database != "" && os.Getenv(secretbox.EnvMasterKey) == "" {
 		st.Close()

@@ -15,8 +15,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
-	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -227,17 +225,7 @@ func foreignField(cfg api.CredsKeyConfig) string {
 		Source: cfg.Source, AccessKeyID: cfg.AccessKeyID, ExternalID: cfg.ExternalID,
 		MaxDurationSeconds: cfg.MaxDurationSeconds,
 	}
-	if reflect.DeepEqual(cfg, own) {
-		return ""
-	}
-	v, o := reflect.ValueOf(cfg), reflect.ValueOf(own)
-	for i := range v.NumField() {
-		if !reflect.DeepEqual(v.Field(i).Interface(), o.Field(i).Interface()) {
-			name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
-			return name
-		}
-	}
-	return "a field meant for another provider"
+	return provider.ForeignField(cfg, own)
 }
 
 // checkEndpoint validates an http(s) endpoint URL without path, query or user information
@@ -249,18 +237,12 @@ func (d *Driver) checkEndpoint(ctx context.Context, field, s string) (string, er
 	bad := func(why string) (string, error) {
 		return "", errs.E(errs.Invalid, "%s %q %s; use a URL like http://127.0.0.1:9000", field, s, why)
 	}
-	u, err := url.Parse(s)
+	u, why := provider.ParseEndpoint(s)
 	switch {
-	case err != nil:
-		return bad("is not a URL")
-	case u.Scheme != "http" && u.Scheme != "https":
-		return bad("is not an http:// or https:// URL")
-	case u.Hostname() == "" || u.Opaque != "":
-		return bad("has no host")
-	case u.User != nil:
-		return bad("carries user information")
-	case u.Path != "" && u.Path != "/", u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return bad("has a path, query or fragment")
+	case why != "":
+		return bad(why)
+	case u.Path != "" && u.Path != "/":
+		return bad("has a path")
 	}
 	canon := u.Scheme + "://" + u.Host
 	if err := d.guard.CheckURL(ctx, field, canon); err != nil {
@@ -289,7 +271,7 @@ func (d *Driver) Vend(ctx context.Context, req provider.Request) (*api.Credentia
 	// to them (their own networks are not the server's to expose).
 	if ep := req.Key.Config.S3Endpoint; ep != "" {
 		if err := d.guard.CheckURL(ctx, "s3_endpoint", ep); err != nil {
-			return nil, errs.Wrap(errs.Unavailable, err, fmt.Sprintf("creds key %s/%s: %s", req.Key.Org, req.Key.Name, detailOf(err)))
+			return nil, errs.Wrap(errs.Unavailable, err, fmt.Sprintf("creds key %s/%s: %s", req.Key.Org, req.Key.Name, errs.DetailOf(err)))
 		}
 	}
 	return creds, nil

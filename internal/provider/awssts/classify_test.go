@@ -45,8 +45,8 @@ func TestVendClassifiesFailures(t *testing.T) {
 			if k := errs.KindOf(err); k != tc.want {
 				t.Fatalf("kind %v, want %v: %v", k, tc.want, err)
 			}
-			if !strings.Contains(detailOf(err), tc.detail) || !strings.Contains(detailOf(err), tc.code) {
-				t.Errorf("detail %q lacks %q and the code", detailOf(err), tc.detail)
+			if !strings.Contains(errs.DetailOf(err), tc.detail) || !strings.Contains(errs.DetailOf(err), tc.code) {
+				t.Errorf("detail %q lacks %q and the code", errs.DetailOf(err), tc.detail)
 			}
 			if got := errs.RetryAfter(err) > 0; got != (tc.want == errs.Unavailable) {
 				t.Errorf("Retry-After set = %v for kind %v", got, tc.want)
@@ -69,7 +69,7 @@ func TestFrozenSTSIsUnavailable(t *testing.T) {
 	}()
 	select {
 	case err := <-done:
-		if !errs.Is(errs.Unavailable, err) || errs.RetryAfter(err) <= 0 || !strings.Contains(detailOf(err), "cannot reach the endpoint") {
+		if !errs.Is(errs.Unavailable, err) || errs.RetryAfter(err) <= 0 || !strings.Contains(errs.DetailOf(err), "cannot reach the endpoint") {
 			t.Fatalf("err = %v (Retry-After %v), want Unavailable with Retry-After", err, errs.RetryAfter(err))
 		}
 	case <-time.After(time.Minute):
@@ -116,7 +116,7 @@ func TestVendRetriesWithinTheTimeout(t *testing.T) {
 				}
 				return
 			}
-			if k := errs.KindOf(err); k != tc.want || !strings.Contains(detailOf(err), tc.code) {
+			if k := errs.KindOf(err); k != tc.want || !strings.Contains(errs.DetailOf(err), tc.code) {
 				t.Fatalf("err = %v (kind %v), want kind %v naming %s", err, k, tc.want, tc.code)
 			}
 			if got := errs.RetryAfter(err) > 0; got != (tc.want == errs.Unavailable) {

@@ -126,12 +126,12 @@ func TestUpstreamMessagesNeverReachTheAdmin(t *testing.T) {
 			loc := mustLoc(t, "s3://data-bucket/teams/x")
 			var answers []string
 			_, err := d.Vend(context.Background(), provider.Request{Key: key, Location: loc, Mode: api.ModeRead, TTL: time.Hour})
-			answers = append(answers, detailOf(err))
+			answers = append(answers, errs.DetailOf(err))
 			for _, c := range d.Verify(context.Background(), key, loc) {
 				answers = append(answers, c.Detail)
 			}
 			_, err = d.CallerARN(context.Background(), key)
-			answers = append(answers, detailOf(err))
+			answers = append(answers, errs.DetailOf(err))
 			all := strings.Join(answers, "\n")
 			if strings.Contains(all, "hunter2") || strings.Contains(all, "internal config") {
 				t.Errorf("the service's message reached the admin:\n%s", all)
@@ -166,7 +166,7 @@ func TestRebindingIsRefusedAtDial(t *testing.T) {
 		t.Fatalf("configuration-time check: %v", err)
 	}
 	_, err := d.Vend(ctx, provider.Request{Key: key, Location: mustLoc(t, "s3://data-bucket/teams/x"), Mode: api.ModeRead, TTL: time.Hour})
-	if !errs.Is(errs.Unavailable, err) || !strings.Contains(detailOf(err), "cannot reach the endpoint: sts.rebind.test:"+port+" resolves to a loopback address") {
+	if !errs.Is(errs.Unavailable, err) || !strings.Contains(errs.DetailOf(err), "cannot reach the endpoint: sts.rebind.test:"+port+" resolves to a loopback address") {
 		t.Errorf("vend after rebinding: %v", err)
 	}
 	checks := d.Verify(ctx, key, mustLoc(t, "s3://data-bucket/teams/x"))
@@ -194,7 +194,7 @@ func TestVendRechecksTheS3EndpointItHandsOut(t *testing.T) {
 		t.Fatalf("configuration-time check: %v", err)
 	}
 	creds, err := d.Vend(ctx, provider.Request{Key: key, Location: mustLoc(t, "s3://data-bucket/teams/x"), Mode: api.ModeRead, TTL: time.Hour})
-	if creds != nil || !errs.Is(errs.Unavailable, err) || !strings.Contains(detailOf(err), "s3_endpoint http://s3.flip.test:9 resolves to a loopback address") {
+	if creds != nil || !errs.Is(errs.Unavailable, err) || !strings.Contains(errs.DetailOf(err), "s3_endpoint http://s3.flip.test:9 resolves to a loopback address") {
 		t.Errorf("vend handed out %+v (err %v)", creds, err)
 	}
 }

@@ -57,7 +57,7 @@ func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Loca
 	cfg := key.Config
 	write, err := d.assume(ctx, key, loc, api.ModeWrite, MinDuration, verifySession, true)
 	if err != nil {
-		add(CheckAssumeRole, false, detailOf(err))
+		add(CheckAssumeRole, false, errs.DetailOf(err))
 		return checks
 	}
 	add(CheckAssumeRole, true, "")
@@ -77,7 +77,7 @@ func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Loca
 		case code == "AccessDenied":
 			add(CheckExternalID, true, "")
 		default:
-			add(CheckExternalID, false, "could not tell: "+detailOf(err))
+			add(CheckExternalID, false, "could not tell: "+errs.DetailOf(err))
 		}
 	}
 
@@ -92,7 +92,7 @@ func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Loca
 
 	read, err := d.assume(ctx, key, loc, api.ModeRead, MinDuration, verifySession, true)
 	if err != nil {
-		add(CheckReadRefusedWrite, false, "cannot get a read credential: "+detailOf(err))
+		add(CheckReadRefusedWrite, false, "cannot get a read credential: "+errs.DetailOf(err))
 		return checks
 	}
 	r := d.s3Client(read.S3)
@@ -204,16 +204,6 @@ func randomHex() string {
 	b := make([]byte, 8)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// detailOf returns the user-facing detail of err: the detail of an *errs.Error (assume
-// returns no other kind of error).
-func detailOf(err error) string {
-	var e *errs.Error
-	if errors.As(err, &e) {
-		return e.Detail
-	}
-	return "the request failed"
 }
 
 func isCode(err error, codes ...string) bool {
