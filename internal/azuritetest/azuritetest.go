@@ -1,0 +1,440 @@
+// Package azuritetest runs a real Azurite (Azure Blob Storage emulator) on 127.0.0.1 for
+// tests, in one of two modes:
+//
+//   - Start: shared key over HTTP, as a storage account without Entra ID is used.
+//   - StartOAuth: `--oauth basic` over HTTPS with a self-signed certificate generated here,
+//     so that bearer tokens (from internal/entratest) and user delegation keys work as
+//     against Azure. Shared key works there too.
+//
+// One Azurite per mode serves a whole test binary. It starts lazily, on the first call, on a
+// free loopback port with a temporary workspace directory, and Main stops it when the tests
+// are done:
+//
+//	func TestMain(m *testing.M) { azuritetest.Main(m) }
+//
+//	func TestSomething(t *testing.T) {
+//		s := azuritetest.Start(t) // a fresh container for this test
+//		...
+//	}
+//
+// Azurite is installed from npm once per machine and cached (see Install); scripts/test.sh
+// installs it before the tests with `go run ./internal/azuritetest/cmd/install-azurite`.
+package azuritetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+)
+
+// Account and AccountKey are Azurite's built-in storage account and its well-known key
+// (the same on every Azurite: not a secret), the account of Start.
+const (
+	Account    = "devstoreaccount1"
+	AccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+// OAuthAccount is the account of StartOAuth, with key AccountKey (that Azurite serves
+// Account too). It is named "127"
+// because azblob (v1.8.3) names the account of a user delegation credential after the
+// first dot-separated label of the service URL's host (service.Client.
+// GetUserDelegationCredential; Azure/azure-sdk-for-go#27390), which is right for
+// ACCOUNT.blob.core.windows.net but is "127" for https://127.0.0.1:PORT/ACCOUNT: a user
+// delegation SAS that the SDK signs verifies on Azurite only for an account of that name.
+const OAuthAccount = "127"
+
+// Server is a process-wide Azurite as one test sees it.
+type Server struct {
+	// Endpoint is the blob service URL of Account, path-style:
+	// "http://127.0.0.1:PORT/devstoreaccount1", or "https://127.0.0.1:PORT/127" from
+	// StartOAuth.
+	Endpoint string
+	// Account and AccountKey are the storage account (Account, or OAuthAccount from
+	// StartOAuth) and its shared key.
+	Account, AccountKey string
+	// Container is a container created for this test; its name is unique in the process.
+	Container string
+	// OAuth reports whether the server accepts Entra ID bearer tokens (StartOAuth).
+	OAuth bool
+	// CertPool holds the server's self-signed certificate (StartOAuth); nil over HTTP.
+	CertPool *x509.CertPool
+	// HTTPClient sends requests to the server; from StartOAuth it trusts CertPool only.
+	HTTPClient *http.Client
+}
+
+// HostPort returns "127.0.0.1:PORT", the address of Endpoint: the entry that lets a tarn
+// server reach this Azurite (tarn serve --allow-endpoint, server.Options.AllowEndpoints).
+func (s *Server) HostPort() string {
+	u, _ := url.Parse(s.Endpoint)
+	return u.Host
+}
+
+// ClientOptions returns azblob client options whose transport is HTTPClient.
+func (s *Server) ClientOptions() *azblob.ClientOptions {
+	return &azblob.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: s.HTTPClient}}
+}
+
+// SharedKeyCredential returns the credential of Account signed with AccountKey.
+func (s *Server) SharedKeyCredential() *azblob.SharedKeyCredential {
+	cred, err := azblob.NewSharedKeyCredential(s.Account, s.AccountKey)
+	if err != nil {
+		panic(err) // AccountKey is a constant that decodes
+	}
+	return cred
+}
+
+// SharedKeyClient returns an azblob client of the account that signs with its shared key:
+// full power over every container.
+func (s *Server) SharedKeyClient(t testing.TB) *azblob.Client {
+	t.Helper()
+	c, err := azblob.NewClientWithSharedKeyCredential(s.Endpoint+"/", s.SharedKeyCredential(), s.ClientOptions())
+	if err != nil {
+		t.Fatalf("azuritetest: shared key client: %v", err)
+	}
+	return c
+}
+
+// Main runs the tests, stops the Azurites started by Start and StartOAuth (SIGTERM, then
+// SIGKILL after 15 s), removes their data, and exits with the tests' status.
+func Main(m *testing.M) { os.Exit(Run(m.Run)) }
+
+// Run calls run (a testing.M's Run), then stops every Azurite started by Start and
+// StartOAuth, and returns run's exit code. It lets a TestMain combine several test peers.
+func Run(run func() int) int {
+	code := run()
+	stop()
+	return code
+}
+
+// Start returns the process-wide shared-key Azurite over HTTP, starting it on first use,
+// with a new container for t. Start fails t (with the tail of Azurite's log) when Azurite
+// cannot be installed or started. It is safe for parallel tests. Without Main, Azurite runs
+// until the test binary exits, and the kernel then kills it (Linux); its workspace is
+// removed by the next test binary that starts an Azurite.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	return start(t, modeSharedKey)
+}
+
+// StartOAuth is Start for the Azurite that runs with `--oauth basic` over HTTPS, for the
+// account OAuthAccount: it accepts bearer tokens for the audience https://storage.azure.com
+// whose issuer is https://sts.windows.net/TENANT/ (it checks claims, not signatures), hands
+// out user delegation keys to their bearers, and still accepts the shared key.
+func StartOAuth(t testing.TB) *Server {
+	t.Helper()
+	return start(t, modeOAuth)
+}
+
+type mode int
+
+const (
+	modeSharedKey mode = iota
+	modeOAuth
+	modes
+)
+
+func start(t testing.TB, m mode) *Server {
+	t.Helper()
+	in, err := get(m)
+	if err != nil {
+		t.Fatalf("azuritetest: %v", err)
+	}
+	select {
+	case <-in.exited:
+		t.Fatalf("azuritetest: Azurite exited during the tests; log %s:\n%s", in.logPath, in.logTail())
+	default:
+	}
+	s := &Server{
+		Endpoint:   in.endpoint,
+		Account:    in.account,
+		AccountKey: AccountKey,
+		Container:  fmt.Sprintf("tarn-%04d-%s", seq.Add(1), randomHex(4)),
+		OAuth:      m == modeOAuth,
+		CertPool:   in.pool,
+		HTTPClient: in.client,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := s.SharedKeyClient(t).CreateContainer(ctx, s.Container, nil); err != nil {
+		t.Fatalf("azuritetest: create container %s: %v", s.Container, err)
+	}
+	return s
+}
+
+// instance is a running Azurite process.
+type instance struct {
+	cmd          *exec.Cmd
+	exited       chan struct{} // closed when the process has exited
+	dir, logPath string
+	account      string
+	endpoint     string
+	pool         *x509.CertPool // nil over HTTP
+	client       *http.Client
+}
+
+var (
+	mu       sync.Mutex
+	running  [modes]*instance
+	startErr [modes]error // memoized: an Azurite that failed to start is not tried again
+	seq      atomic.Int64
+)
+
+// get returns the running instance of mode m, starting it on first use.
+func get(m mode) (*instance, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if running[m] == nil && startErr[m] == nil {
+		running[m], startErr[m] = startInstance(m)
+	}
+	return running[m], startErr[m]
+}
+
+// stop ends the running instances, if any, and removes their data.
+func stop() {
+	mu.Lock()
+	defer mu.Unlock()
+	for m, in := range running {
+		if in != nil {
+			running[m] = nil
+			in.kill()
+			os.RemoveAll(in.dir)
+		}
+	}
+}
+
+func (in *instance) kill() {
+	in.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-in.exited:
+	case <-time.After(15 * time.Second):
+		in.cmd.Process.Kill()
+		<-in.exited
+	}
+}
+
+const startTimeout = time.Minute
+
+func startInstance(m mode) (*instance, error) {
+	bin, err := Install()
+	if err != nil {
+		return nil, err
+	}
+	// The free port is found by binding and releasing it, so another process may take it in
+	// between; Azurite then exits at once and we try another port.
+	for attempt := 0; ; attempt++ {
+		in, err := launch(bin, m)
+		if err == nil {
+			return in, nil
+		}
+		if attempt == 2 || !errors.Is(err, errAddrInUse) {
+			return nil, err
+		}
+	}
+}
+
+var errAddrInUse = errors.New("address already in use")
+
+func launch(bin string, m mode) (*instance, error) {
+	removeStale()
+	dir, err := os.MkdirTemp("", tempPattern)
+	if err != nil {
+		return nil, err
+	}
+	in, err := launchIn(dir, bin, m)
+	if err != nil {
+		os.RemoveAll(dir)
+	}
+	return in, err
+}
+
+func launchIn(dir, bin string, m mode) (*instance, error) {
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	workspace := filepath.Join(dir, "data")
+	if err := os.Mkdir(workspace, 0o755); err != nil {
+		return nil, err
+	}
+	args := []string{
+		"--blobHost", "127.0.0.1",
+		"--blobPort", strconv.Itoa(port),
+		"--location", workspace,
+		"--disableTelemetry",       // sends nothing anywhere
+		"--disableProductStyleUrl", // the account is the first path segment, whatever the host
+		"--skipApiVersionCheck",    // the SDK may be newer than the emulator
+		"--silent",
+	}
+	in := &instance{
+		exited:   make(chan struct{}),
+		dir:      dir,
+		logPath:  filepath.Join(dir, "azurite.log"),
+		account:  Account,
+		endpoint: fmt.Sprintf("http://127.0.0.1:%d/%s", port, Account),
+		client:   &http.Client{Timeout: time.Minute},
+	}
+	if m == modeOAuth {
+		certFile, keyFile, pool, err := writeCert(dir)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "--oauth", "basic", "--cert", certFile, "--key", keyFile)
+		in.account = OAuthAccount
+		in.endpoint = fmt.Sprintf("https://127.0.0.1:%d/%s", port, OAuthAccount)
+		in.pool = pool
+		in.client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	}
+	logFile, err := os.Create(in.logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+
+	in.cmd = exec.Command(bin, args...)
+	in.cmd.Dir = dir
+	in.cmd.Env = withoutAzuriteEnv(os.Environ())
+	if in.account != Account {
+		in.cmd.Env = append(in.cmd.Env, "AZURITE_ACCOUNTS="+in.account+":"+AccountKey+";"+Account+":"+AccountKey)
+	}
+	in.cmd.Stdout, in.cmd.Stderr = logFile, logFile
+	in.cmd.SysProcAttr = sysProcAttr()
+	if err := in.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	go func() {
+		in.cmd.Wait()
+		close(in.exited)
+	}()
+	if err := in.waitReady(); err != nil {
+		in.kill()
+		log := in.logTail()
+		if strings.Contains(log, "EADDRINUSE") {
+			err = fmt.Errorf("%w: %v", errAddrInUse, err)
+		}
+		return nil, fmt.Errorf("Azurite %s on %s did not start: %w; log:\n%s", Version, in.endpoint, err, log)
+	}
+	return in, nil
+}
+
+const (
+	tempPattern = "tarn-azurite-"
+	ownerFile   = "owner.pid" // the pid of the test binary that started the Azurite
+)
+
+// removeStale removes the workspaces left by test binaries that died without running
+// Main's cleanup (their Azurite died with them: see sysProcAttr).
+func removeStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPattern+"*"))
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, ownerFile))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(string(b))
+		if err == nil && pid > 0 && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+			os.RemoveAll(d)
+		}
+	}
+}
+
+// waitReady waits until the blob service answers HTTP (any status: the probe carries no
+// credentials).
+func (in *instance) waitReady() error {
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		if last = in.ready(ctx); last == nil {
+			return nil
+		}
+		select {
+		case <-in.exited:
+			return fmt.Errorf("Azurite exited: %v", in.cmd.ProcessState)
+		case <-ctx.Done():
+			return fmt.Errorf("not ready after %s: %v", startTimeout, last)
+		case <-tick.C:
+		}
+	}
+}
+
+func (in *instance) ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.endpoint+"?restype=service&comp=properties", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := in.client.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return nil
+}
+
+// logTail returns the last few KiB of Azurite's log.
+func (in *instance) logTail() string {
+	b, err := os.ReadFile(in.logPath)
+	if err != nil {
+		return fmt.Sprintf("(cannot read log: %v)", err)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return "(empty)"
+	}
+	return tail(b, 4096)
+}
+
+// withoutAzuriteEnv drops inherited AZURITE_* variables (AZURITE_ACCOUNTS, for one, names
+// the accounts) so the emulator runs the same everywhere.
+func withoutAzuriteEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "AZURITE_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
