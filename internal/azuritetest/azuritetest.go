@@ -22,16 +22,11 @@
 package azuritetest
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -41,12 +36,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+
+	"github.com/tarnhq/tarn/internal/testpeer"
 )
 
 // Account and AccountKey are Azurite's built-in storage account and its well-known key
@@ -162,15 +158,15 @@ func start(t testing.TB, m mode) *Server {
 		t.Fatalf("azuritetest: %v", err)
 	}
 	select {
-	case <-in.exited:
-		t.Fatalf("azuritetest: Azurite exited during the tests; log %s:\n%s", in.logPath, in.logTail())
+	case <-in.Exited:
+		t.Fatalf("azuritetest: Azurite exited during the tests; log %s:\n%s", in.LogPath, in.LogTail())
 	default:
 	}
 	s := &Server{
 		Endpoint:   in.endpoint,
 		Account:    in.account,
 		AccountKey: AccountKey,
-		Container:  fmt.Sprintf("tarn-%04d-%s", seq.Add(1), randomHex(4)),
+		Container:  fmt.Sprintf("tarn-%04d-%s", seq.Add(1), testpeer.RandomHex(4)),
 		OAuth:      m == modeOAuth,
 		CertPool:   in.pool,
 		HTTPClient: in.client,
@@ -185,13 +181,12 @@ func start(t testing.TB, m mode) *Server {
 
 // instance is a running Azurite process.
 type instance struct {
-	cmd          *exec.Cmd
-	exited       chan struct{} // closed when the process has exited
-	dir, logPath string
-	account      string
-	endpoint     string
-	pool         *x509.CertPool // nil over HTTP
-	client       *http.Client
+	*testpeer.Process
+	dir      string
+	account  string
+	endpoint string
+	pool     *x509.CertPool // nil over HTTP
+	client   *http.Client
 }
 
 var (
@@ -218,19 +213,9 @@ func stop() {
 	for m, in := range running {
 		if in != nil {
 			running[m] = nil
-			in.kill()
+			in.Stop()
 			os.RemoveAll(in.dir)
 		}
-	}
-}
-
-func (in *instance) kill() {
-	in.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-in.exited:
-	case <-time.After(15 * time.Second):
-		in.cmd.Process.Kill()
-		<-in.exited
 	}
 }
 
@@ -243,22 +228,11 @@ func startInstance(m mode) (*instance, error) {
 	}
 	// The free port is found by binding and releasing it, so another process may take it in
 	// between; Azurite then exits at once and we try another port.
-	for attempt := 0; ; attempt++ {
-		in, err := launch(bin, m)
-		if err == nil {
-			return in, nil
-		}
-		if attempt == 2 || !errors.Is(err, errAddrInUse) {
-			return nil, err
-		}
-	}
+	return testpeer.Launch(func() (*instance, error) { return launch(bin, m) })
 }
 
-var errAddrInUse = errors.New("address already in use")
-
 func launch(bin string, m mode) (*instance, error) {
-	removeStale()
-	dir, err := os.MkdirTemp("", tempPattern)
+	dir, err := testpeer.NewDir("tarn-azurite-")
 	if err != nil {
 		return nil, err
 	}
@@ -270,10 +244,7 @@ func launch(bin string, m mode) (*instance, error) {
 }
 
 func launchIn(dir, bin string, m mode) (*instance, error) {
-	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-		return nil, err
-	}
-	port, err := freePort()
+	port, err := testpeer.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -291,9 +262,7 @@ func launchIn(dir, bin string, m mode) (*instance, error) {
 		"--silent",
 	}
 	in := &instance{
-		exited:   make(chan struct{}),
 		dir:      dir,
-		logPath:  filepath.Join(dir, "azurite.log"),
 		account:  Account,
 		endpoint: fmt.Sprintf("http://127.0.0.1:%d/%s", port, Account),
 		client:   &http.Client{Timeout: time.Minute},
@@ -309,81 +278,30 @@ func launchIn(dir, bin string, m mode) (*instance, error) {
 		in.pool = pool
 		in.client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	}
-	logFile, err := os.Create(in.logPath)
-	if err != nil {
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	// Inherited AZURITE_* variables are dropped (AZURITE_ACCOUNTS, for one, names the
+	// accounts) so the emulator runs the same everywhere.
+	cmd.Env = testpeer.WithoutEnv(os.Environ(), "AZURITE_")
+	if in.account != Account {
+		cmd.Env = append(cmd.Env, "AZURITE_ACCOUNTS="+in.account+":"+AccountKey+";"+Account+":"+AccountKey)
+	}
+	if in.Process, err = testpeer.Start(cmd, filepath.Join(dir, "azurite.log")); err != nil {
 		return nil, err
 	}
-	defer logFile.Close()
-
-	in.cmd = exec.Command(bin, args...)
-	in.cmd.Dir = dir
-	in.cmd.Env = withoutAzuriteEnv(os.Environ())
-	if in.account != Account {
-		in.cmd.Env = append(in.cmd.Env, "AZURITE_ACCOUNTS="+in.account+":"+AccountKey+";"+Account+":"+AccountKey)
-	}
-	in.cmd.Stdout, in.cmd.Stderr = logFile, logFile
-	in.cmd.SysProcAttr = sysProcAttr()
-	if err := in.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	go func() {
-		in.cmd.Wait()
-		close(in.exited)
-	}()
-	if err := in.waitReady(); err != nil {
-		in.kill()
-		log := in.logTail()
+	if err := in.WaitReady(startTimeout, in.ready); err != nil {
+		in.Stop()
+		log := in.LogTail()
 		if strings.Contains(log, "EADDRINUSE") {
-			err = fmt.Errorf("%w: %v", errAddrInUse, err)
+			err = fmt.Errorf("%w: %v", testpeer.ErrAddrInUse, err)
 		}
 		return nil, fmt.Errorf("Azurite %s on %s did not start: %w; log:\n%s", Version, in.endpoint, err, log)
 	}
 	return in, nil
 }
 
-const (
-	tempPattern = "tarn-azurite-"
-	ownerFile   = "owner.pid" // the pid of the test binary that started the Azurite
-)
-
-// removeStale removes the workspaces left by test binaries that died without running
-// Main's cleanup (their Azurite died with them: see sysProcAttr).
-func removeStale() {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPattern+"*"))
-	for _, d := range dirs {
-		b, err := os.ReadFile(filepath.Join(d, ownerFile))
-		if err != nil {
-			continue
-		}
-		pid, err := strconv.Atoi(string(b))
-		if err == nil && pid > 0 && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
-			os.RemoveAll(d)
-		}
-	}
-}
-
-// waitReady waits until the blob service answers HTTP (any status: the probe carries no
+// ready reports whether the blob service answers HTTP (any status: the probe carries no
 // credentials).
-func (in *instance) waitReady() error {
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	var last error
-	for {
-		if last = in.ready(ctx); last == nil {
-			return nil
-		}
-		select {
-		case <-in.exited:
-			return fmt.Errorf("Azurite exited: %v", in.cmd.ProcessState)
-		case <-ctx.Done():
-			return fmt.Errorf("not ready after %s: %v", startTimeout, last)
-		case <-tick.C:
-		}
-	}
-}
-
 func (in *instance) ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -398,43 +316,4 @@ func (in *instance) ready(ctx context.Context) error {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return nil
-}
-
-// logTail returns the last few KiB of Azurite's log.
-func (in *instance) logTail() string {
-	b, err := os.ReadFile(in.logPath)
-	if err != nil {
-		return fmt.Sprintf("(cannot read log: %v)", err)
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return "(empty)"
-	}
-	return tail(b, 4096)
-}
-
-// withoutAzuriteEnv drops inherited AZURITE_* variables (AZURITE_ACCOUNTS, for one, names
-// the accounts) so the emulator runs the same everywhere.
-func withoutAzuriteEnv(env []string) []string {
-	var out []string
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, "AZURITE_") {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -7,38 +7,33 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"time"
+
+	"github.com/tarnhq/tarn/internal/testpeer"
 )
 
 // Version is the pinned Azurite release, installed from npm.
 const Version = "3.37.0"
 
-// CacheEnv names the environment variable that overrides the cache directory
-// (default: the user cache directory's tarn-test, e.g. ~/.cache/tarn-test). It is the one
-// miniotest reads.
-const CacheEnv = "TARN_TEST_CACHE"
-
 // Install returns the path of the azurite-blob command of the pinned Azurite, under
-// $TARN_TEST_CACHE/azurite (default ~/.cache/tarn-test/azurite). When that directory does
+// $TARN_TEST_CACHE/azurite (default ~/.cache/tarn-test/azurite; see testpeer.CacheDir). When that directory does
 // not hold Version, Install runs `npm install --prefix` into a temporary directory next to
 // it (about a minute) and moves the result in place, saying so on stderr. Concurrent
 // callers, in this process or in others, wait on a lock file so that npm runs once. It
 // needs node and npm on PATH (Node.js 20 or newer).
 func Install() (string, error) {
-	base, err := cacheBase()
+	dir, err := testpeer.CacheDir("azurite")
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(base, "azurite")
+	base := filepath.Dir(dir)
 	if installed(dir) {
 		return binPath(dir), nil
 	}
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return "", fmt.Errorf("azurite cache: %w", err)
 	}
-	unlock, err := lock(filepath.Join(base, "azurite.lock"))
+	unlock, err := testpeer.Lock(filepath.Join(base, "azurite.lock"))
 	if err != nil {
 		return "", err
 	}
@@ -61,7 +56,7 @@ func Install() (string, error) {
 	cmd := exec.Command(npm, "install", "--prefix", tmp, "--no-audit", "--no-fund", "--no-save", "--loglevel=error", "azurite@"+Version)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("npm install azurite@%s: %v\n%s", Version, err, tail(out, 4096))
+		return "", fmt.Errorf("npm install azurite@%s: %v\n%s", Version, err, testpeer.Tail(out, 4096))
 	}
 	if !installed(tmp) {
 		return "", fmt.Errorf("npm install azurite@%s: %s missing afterwards", Version, binPath(tmp))
@@ -90,45 +85,4 @@ func installed(dir string) bool {
 	}
 	_, err = os.Stat(binPath(dir))
 	return err == nil
-}
-
-func cacheBase() (string, error) {
-	if base := os.Getenv(CacheEnv); base != "" {
-		return base, nil
-	}
-	c, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("azurite cache: set %s: %w", CacheEnv, err)
-	}
-	return filepath.Join(c, "tarn-test"), nil
-}
-
-// lock takes an exclusive flock on path, waiting for other holders.
-func lock(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("azurite cache lock: %w", err)
-	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("azurite cache lock %s: %w", path, err)
-	}
-	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
-}
-
-// tail returns the last n bytes of b.
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return strings.TrimSpace(string(b))
 }
