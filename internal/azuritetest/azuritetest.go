@@ -33,7 +33,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -52,18 +51,18 @@ const (
 	AccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 
-// OAuthAccount is the account of StartOAuth, with key AccountKey (that Azurite serves
-// Account too). It is named "127"
-// because azblob (v1.8.3) names the account of a user delegation credential after the
-// first dot-separated label of the service URL's host (service.Client.
-// GetUserDelegationCredential; Azure/azure-sdk-for-go#27390), which is right for
-// ACCOUNT.blob.core.windows.net but is "127" for https://127.0.0.1:PORT/ACCOUNT: a user
-// delegation SAS that the SDK signs verifies on Azurite only for an account of that name.
+// OAuthAccount is the account of StartOAuth (whose Azurite serves Account too), with key
+// AccountKey. It is named "127" because azblob (v1.8.3) names the account of a user
+// delegation credential after the first dot-separated label of the service URL's host
+// (service.Client.GetUserDelegationCredential; Azure/azure-sdk-for-go#27390). That is
+// right for ACCOUNT.blob.core.windows.net but gives "127" for https://127.0.0.1:PORT/ACCOUNT,
+// so a user delegation SAS that the SDK signs verifies on Azurite only for an account of
+// that name.
 const OAuthAccount = "127"
 
 // Server is a process-wide Azurite as one test sees it.
 type Server struct {
-	// Endpoint is the blob service URL of Account, path-style:
+	// Endpoint is the blob service URL of the account, path-style:
 	// "http://127.0.0.1:PORT/devstoreaccount1", or "https://127.0.0.1:PORT/127" from
 	// StartOAuth.
 	Endpoint string
@@ -92,7 +91,7 @@ func (s *Server) ClientOptions() *azblob.ClientOptions {
 	return &azblob.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: s.HTTPClient}}
 }
 
-// SharedKeyCredential returns the credential of Account signed with AccountKey.
+// SharedKeyCredential returns the shared key credential of s.Account.
 func (s *Server) SharedKeyCredential() *azblob.SharedKeyCredential {
 	cred, err := azblob.NewSharedKeyCredential(s.Account, s.AccountKey)
 	if err != nil {
@@ -265,7 +264,7 @@ func launchIn(dir, bin string, m mode) (*instance, error) {
 		dir:      dir,
 		account:  Account,
 		endpoint: fmt.Sprintf("http://127.0.0.1:%d/%s", port, Account),
-		client:   &http.Client{Timeout: time.Minute},
+		client:   &http.Client{},
 	}
 	if m == modeOAuth {
 		certFile, keyFile, pool, err := writeCert(dir)
@@ -276,7 +275,9 @@ func launchIn(dir, bin string, m mode) (*instance, error) {
 		in.account = OAuthAccount
 		in.endpoint = fmt.Sprintf("https://127.0.0.1:%d/%s", port, OAuthAccount)
 		in.pool = pool
-		in.client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		in.client.Transport = tr
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
@@ -289,13 +290,8 @@ func launchIn(dir, bin string, m mode) (*instance, error) {
 	if in.Process, err = testpeer.Start(cmd, filepath.Join(dir, "azurite.log")); err != nil {
 		return nil, err
 	}
-	if err := in.WaitReady(startTimeout, in.ready); err != nil {
-		in.Stop()
-		log := in.LogTail()
-		if strings.Contains(log, "EADDRINUSE") {
-			err = fmt.Errorf("%w: %v", testpeer.ErrAddrInUse, err)
-		}
-		return nil, fmt.Errorf("Azurite %s on %s did not start: %w; log:\n%s", Version, in.endpoint, err, log)
+	if err := in.WaitReady(startTimeout, in.ready, "EADDRINUSE"); err != nil {
+		return nil, fmt.Errorf("Azurite %s on %s did not start: %w", Version, in.endpoint, err)
 	}
 	return in, nil
 }

@@ -16,11 +16,11 @@ import (
 const Version = "3.37.0"
 
 // Install returns the path of the azurite-blob command of the pinned Azurite, under
-// $TARN_TEST_CACHE/azurite (default ~/.cache/tarn-test/azurite; see testpeer.CacheDir). When that directory does
-// not hold Version, Install runs `npm install --prefix` into a temporary directory next to
-// it (about a minute) and moves the result in place, saying so on stderr. Concurrent
-// callers, in this process or in others, wait on a lock file so that npm runs once. It
-// needs node and npm on PATH (Node.js 20 or newer).
+// $TARN_TEST_CACHE/azurite (default ~/.cache/tarn-test/azurite; see testpeer.CacheDir).
+// When that directory does not hold Version, Install runs `npm install --prefix` into a
+// temporary directory next to it (about a minute) and moves the result in place, saying so
+// on stderr. Concurrent callers, in this process or in others, wait on a lock file so that
+// npm runs once. It needs node and npm on PATH (Node.js 20 or newer).
 func Install() (string, error) {
 	dir, err := testpeer.CacheDir("azurite")
 	if err != nil {

@@ -193,7 +193,7 @@ func (s *Server) Credential(t testing.TB, secret string) *azidentity.ClientSecre
 func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 	tenant := r.PathValue("tenant")
 	if tenant != s.TenantID {
-		oauthError(w, http.StatusBadRequest, "invalid_tenant", 90002, fmt.Sprintf("Tenant '%s' not found.", tenant))
+		s.oauthError(w, http.StatusBadRequest, "invalid_tenant", 90002, fmt.Sprintf("Tenant '%s' not found.", tenant))
 		return
 	}
 	base := s.srv.URL + "/" + tenant
@@ -212,7 +212,7 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain a form.")
+		s.oauthError(w, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain a form.")
 		return
 	}
 	req := Request{
@@ -251,7 +251,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	s.requests = append(s.requests, req)
 	s.mu.Unlock()
 	if code != "" {
-		oauthError(w, status, code, aadsts, msg)
+		s.oauthError(w, status, code, aadsts, msg)
 		return
 	}
 	secs := int(s.lifetime / time.Second)
@@ -308,12 +308,12 @@ func (s *Server) mint(audience, clientID string) (string, error) {
 
 // oauthError writes an OAuth 2.0 error answer as Entra ID does: error, an
 // "AADSTSnnn: ..." description and the numeric error_codes.
-func oauthError(w http.ResponseWriter, status int, code string, aadsts int, msg string) {
+func (s *Server) oauthError(w http.ResponseWriter, status int, code string, aadsts int, msg string) {
 	writeJSON(w, status, map[string]any{
 		"error":             code,
 		"error_description": fmt.Sprintf("AADSTS%d: %s", aadsts, msg),
 		"error_codes":       []int{aadsts},
-		"timestamp":         time.Now().UTC().Format("2006-01-02 15:04:05Z"),
+		"timestamp":         s.now().UTC().Format("2006-01-02 15:04:05Z"),
 	})
 }
 

@@ -272,14 +272,9 @@ func launch(bin string) (*instance, error) {
 	}
 	in.root = newS3(in.endpoint, in.rootUser, in.rootPassword, "")
 
-	if err := in.WaitReady(startTimeout, in.ready); err != nil {
-		in.Stop()
-		log := in.LogTail()
+	if err := in.WaitReady(startTimeout, in.ready, "address already in use"); err != nil {
 		os.RemoveAll(dir)
-		if strings.Contains(log, "address already in use") {
-			err = fmt.Errorf("%w: %v", testpeer.ErrAddrInUse, err)
-		}
-		return nil, fmt.Errorf("MinIO %s on %s did not start: %w; log:\n%s", Version, in.endpoint, err, log)
+		return nil, fmt.Errorf("MinIO %s on %s did not start: %w", Version, in.endpoint, err)
 	}
 	return in, nil
 }

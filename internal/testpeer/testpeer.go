@@ -139,9 +139,24 @@ func (p *Process) Stop() {
 	}
 }
 
-// WaitReady calls ready every 50 ms until it returns nil, and fails when the process exits
-// or timeout passes, with ready's last error.
-func (p *Process) WaitReady(timeout time.Duration, ready func(context.Context) error) error {
+// WaitReady calls ready every 50 ms until it returns nil. When the process exits first,
+// or timeout passes, WaitReady stops the process and returns ready's last error with the
+// tail of the log, marked ErrAddrInUse when the log contains addrInUse (the peer's message
+// for a port taken by another process).
+func (p *Process) WaitReady(timeout time.Duration, ready func(context.Context) error, addrInUse string) error {
+	err := p.poll(timeout, ready)
+	if err == nil {
+		return nil
+	}
+	p.Stop()
+	log := p.LogTail()
+	if strings.Contains(log, addrInUse) {
+		err = fmt.Errorf("%w: %v", ErrAddrInUse, err)
+	}
+	return fmt.Errorf("%w; log:\n%s", err, log)
+}
+
+func (p *Process) poll(timeout time.Duration, ready func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	tick := time.NewTicker(50 * time.Millisecond)

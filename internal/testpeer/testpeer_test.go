@@ -89,7 +89,7 @@ func TestProcessLifecycle(t *testing.T) {
 			return errors.New("not yet")
 		}
 		return nil
-	})
+	}, "in use")
 	if err != nil || calls == 0 {
 		t.Fatalf("WaitReady = %v after %d probes", err, calls)
 	}
@@ -110,9 +110,12 @@ func TestWaitReadyFailsWhenTheProcessExits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = p.WaitReady(time.Minute, func(context.Context) error { return errors.New("connection refused") })
+	err = p.WaitReady(time.Minute, func(context.Context) error { return errors.New("connection refused") }, "address already in use")
 	if err == nil || !strings.Contains(err.Error(), "exited") {
 		t.Fatalf("WaitReady = %v, want an error saying the process exited", err)
+	}
+	if !errors.Is(err, testpeer.ErrAddrInUse) || !strings.HasSuffix(err.Error(), "log:\nbind: address already in use") {
+		t.Errorf("WaitReady = %v, want ErrAddrInUse with the log", err)
 	}
 	if got := p.LogTail(); got != "bind: address already in use" {
 		t.Errorf("LogTail = %q", got)
