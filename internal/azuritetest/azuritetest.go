@@ -26,7 +26,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -301,15 +300,6 @@ func launchIn(dir, bin string, m mode) (*instance, error) {
 func (in *instance) ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.endpoint+"?restype=service&comp=properties", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := in.client.Do(req)
-	if err != nil {
-		return err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return nil
+	_, err := testpeer.Probe(ctx, in.client, in.endpoint+"?restype=service&comp=properties")
+	return err
 }
