@@ -20,6 +20,17 @@ go version
 # ~/.cache/tarn-test (TARN_TEST_CACHE); a cold build takes several minutes.
 go run ./internal/miniotest/cmd/install-minio
 
+# Azurite (Azure Blob Storage emulator), installed once with npm and cached under
+# ~/.cache/tarn-test/azurite (TARN_TEST_CACHE). It needs Node.js 20 or newer with npm;
+# where npm is missing it comes from Debian's packages.
+if ! command -v npm >/dev/null 2>&1; then
+	echo "installing Node.js and npm from Debian's packages..."
+	as_root apt-get update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+echo "node $(node --version), npm $(npm --version)"
+go run ./internal/azuritetest/cmd/install-azurite
+
 go vet ./...
 # Fuzz targets: a short run each on top of their seed corpora (the test run below replays them too).
 for target in $(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' . | sed 's/^func //' | sort -u); do

@@ -1,15 +1,15 @@
 package miniotest
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/tarnhq/tarn/internal/testpeer"
 )
 
 // Version is the pinned MinIO release: the module version `go install` builds. It is the
@@ -20,7 +20,7 @@ const module = "github.com/minio/minio"
 
 // CacheEnv names the environment variable that overrides the cache directory
 // (default: the user cache directory's tarn-test, e.g. ~/.cache/tarn-test).
-const CacheEnv = "TARN_TEST_CACHE"
+const CacheEnv = testpeer.CacheEnv
 
 // Binary returns the path of the pinned MinIO binary,
 // $TARN_TEST_CACHE/minio-<Version>/minio (default ~/.cache/tarn-test/...). When it is
@@ -29,7 +29,7 @@ const CacheEnv = "TARN_TEST_CACHE"
 // others (go test ./... runs test binaries in parallel), wait on a lock file so that the
 // binary is built once.
 func Binary() (string, error) {
-	dir, err := cacheDir()
+	dir, err := testpeer.CacheDir("minio-" + Version)
 	if err != nil {
 		return "", err
 	}
@@ -40,7 +40,7 @@ func Binary() (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("minio cache: %w", err)
 	}
-	unlock, err := lock(filepath.Join(dir, "build.lock"))
+	unlock, err := testpeer.Lock(filepath.Join(dir, "build.lock"))
 	if err != nil {
 		return "", err
 	}
@@ -61,7 +61,7 @@ func Binary() (string, error) {
 	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS="+goflags())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("go install %s@%s: %v\n%s", module, Version, err, tail(out, 4096))
+		return "", fmt.Errorf("go install %s@%s: %v\n%s", module, Version, err, testpeer.Tail(out, 4096))
 	}
 	if err := os.Rename(filepath.Join(tmp, "minio"), bin); err != nil {
 		return "", fmt.Errorf("minio cache: %w", err)
@@ -70,43 +70,9 @@ func Binary() (string, error) {
 	return bin, nil
 }
 
-func cacheDir() (string, error) {
-	base := os.Getenv(CacheEnv)
-	if base == "" {
-		c, err := os.UserCacheDir()
-		if err != nil {
-			return "", fmt.Errorf("minio cache: set %s: %w", CacheEnv, err)
-		}
-		base = filepath.Join(c, "tarn-test")
-	}
-	return filepath.Join(base, "minio-"+Version), nil
-}
-
 func executable(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
-}
-
-// lock takes an exclusive flock on path, waiting for other holders.
-func lock(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("minio cache lock: %w", err)
-	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("minio cache lock %s: %w", path, err)
-	}
-	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
 }
 
 // goCommand returns the go command: the one on PATH (go test and go run put their own
@@ -128,12 +94,4 @@ func goflags() string {
 		}
 	}
 	return strings.Join(keep, " ")
-}
-
-// tail returns the last n bytes of b.
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return strings.TrimSpace(string(b))
 }

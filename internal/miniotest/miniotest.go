@@ -17,24 +17,16 @@
 package miniotest
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -44,6 +36,7 @@ import (
 	"github.com/minio/madmin-go/v3"
 
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/internal/testpeer"
 )
 
 // Region is the region MinIO answers for; S3 and STS clients sign for it.
@@ -131,8 +124,8 @@ func Start(t testing.TB) *Server {
 		t.Fatalf("miniotest: %v", err)
 	}
 	select {
-	case <-in.exited:
-		t.Fatalf("miniotest: MinIO exited during the tests; log %s:\n%s", in.logPath, in.logTail())
+	case <-in.Exited:
+		t.Fatalf("miniotest: MinIO exited during the tests; log %s:\n%s", in.LogPath, in.LogTail())
 	default:
 	}
 
@@ -144,9 +137,9 @@ func Start(t testing.TB) *Server {
 		Region:        Region,
 		RootUser:      in.rootUser,
 		RootPassword:  in.rootPassword,
-		Bucket:        fmt.Sprintf("tarn-%04d-%s", n, randomHex(4)),
-		UserAccessKey: fmt.Sprintf("tarn-user-%04d-%s", n, randomHex(4)),
-		UserSecretKey: randomHex(20),
+		Bucket:        fmt.Sprintf("tarn-%04d-%s", n, testpeer.RandomHex(4)),
+		UserAccessKey: fmt.Sprintf("tarn-user-%04d-%s", n, testpeer.RandomHex(4)),
+		UserSecretKey: testpeer.RandomHex(20),
 	}
 	if _, err := in.root.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(s.Bucket)}); err != nil {
 		t.Fatalf("miniotest: create bucket %s: %v", s.Bucket, err)
@@ -189,9 +182,8 @@ func bucketPolicy(bucket string) []byte {
 
 // instance is a running MinIO process.
 type instance struct {
-	cmd                    *exec.Cmd
-	exited                 chan struct{} // closed when the process has exited
-	dir, logPath           string
+	*testpeer.Process
+	dir                    string
 	endpoint               string
 	rootUser, rootPassword string
 	admin                  *madmin.AdminClient
@@ -224,18 +216,8 @@ func stop() {
 	}
 	in := running
 	running = nil
-	in.kill()
+	in.Stop()
 	os.RemoveAll(in.dir)
-}
-
-func (in *instance) kill() {
-	in.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-in.exited:
-	case <-time.After(15 * time.Second):
-		in.cmd.Process.Kill()
-		<-in.exited
-	}
 }
 
 const startTimeout = 2 * time.Minute
@@ -247,144 +229,64 @@ func startInstance() (*instance, error) {
 	}
 	// The free port is found by binding and releasing it, so another process may take it in
 	// between; MinIO then exits at once and we try another port.
-	for attempt := 0; ; attempt++ {
-		in, err := launch(bin)
-		if err == nil {
-			return in, nil
-		}
-		if attempt == 2 || !errors.Is(err, errAddrInUse) {
-			return nil, err
-		}
-	}
+	return testpeer.Launch(func() (*instance, error) { return launch(bin) })
 }
 
-var errAddrInUse = errors.New("address already in use")
-
 func launch(bin string) (*instance, error) {
-	removeStale()
-	dir, err := os.MkdirTemp("", tempPattern)
+	dir, err := testpeer.NewDir("tarn-minio-")
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	port, err := freePort()
+	port, err := testpeer.FreePort()
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	in := &instance{
-		exited:       make(chan struct{}),
 		dir:          dir,
-		logPath:      filepath.Join(dir, "minio.log"),
 		endpoint:     fmt.Sprintf("http://127.0.0.1:%d", port),
-		rootUser:     "root" + randomHex(6),
-		rootPassword: randomHex(20),
+		rootUser:     "root" + testpeer.RandomHex(6),
+		rootPassword: testpeer.RandomHex(20),
 	}
-	logFile, err := os.Create(in.logPath)
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	defer logFile.Close()
-
-	in.cmd = exec.Command(bin, "server", "--quiet", "--address", fmt.Sprintf("127.0.0.1:%d", port), filepath.Join(dir, "data"))
-	in.cmd.Env = append(withoutMinIOEnv(os.Environ()),
+	cmd := exec.Command(bin, "server", "--quiet", "--address", fmt.Sprintf("127.0.0.1:%d", port), filepath.Join(dir, "data"))
+	// Inherited MINIO_* variables are dropped (MINIO_STS_DURATION, for one, would override
+	// DurationSeconds) so the server runs the same everywhere.
+	cmd.Env = append(testpeer.WithoutEnv(os.Environ(), "MINIO_"),
 		"MINIO_ROOT_USER="+in.rootUser,
 		"MINIO_ROOT_PASSWORD="+in.rootPassword,
 		"MINIO_BROWSER=off", // no console server
 		"MINIO_UPDATE=off",  // never looks for updates
 		"MINIO_CI_CD=on",    // small buffer pool, no root-disk checks, immediate purges
 	)
-	in.cmd.Stdout, in.cmd.Stderr = logFile, logFile
-	in.cmd.SysProcAttr = sysProcAttr()
-	if err := in.cmd.Start(); err != nil {
+	if in.Process, err = testpeer.Start(cmd, filepath.Join(dir, "minio.log")); err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+		return nil, err
 	}
-	go func() {
-		in.cmd.Wait()
-		close(in.exited)
-	}()
 
 	in.admin, err = madmin.New(fmt.Sprintf("127.0.0.1:%d", port), in.rootUser, in.rootPassword, false)
 	if err != nil {
-		in.kill()
+		in.Stop()
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	in.root = newS3(in.endpoint, in.rootUser, in.rootPassword, "")
 
-	if err := in.waitReady(); err != nil {
-		in.kill()
-		log := in.logTail()
+	if err := in.WaitReady(startTimeout, in.ready, "address already in use"); err != nil {
 		os.RemoveAll(dir)
-		if strings.Contains(log, "address already in use") {
-			err = fmt.Errorf("%w: %v", errAddrInUse, err)
-		}
-		return nil, fmt.Errorf("MinIO %s on %s did not start: %w; log:\n%s", Version, in.endpoint, err, log)
+		return nil, fmt.Errorf("MinIO %s on %s did not start: %w", Version, in.endpoint, err)
 	}
 	return in, nil
 }
 
-const (
-	tempPattern = "tarn-minio-"
-	ownerFile   = "owner.pid" // the pid of the test binary that started the MinIO
-)
-
-// removeStale removes the data directories left by test binaries that died without running
-// Main's cleanup (their MinIO died with them: see sysProcAttr).
-func removeStale() {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPattern+"*"))
-	for _, d := range dirs {
-		b, err := os.ReadFile(filepath.Join(d, ownerFile))
-		if err != nil {
-			continue
-		}
-		pid, err := strconv.Atoi(string(b))
-		if err == nil && pid > 0 && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
-			os.RemoveAll(d)
-		}
-	}
-}
-
-// waitReady waits until MinIO's object layer and IAM are up: /minio/health/live answers
+// ready reports whether MinIO's object layer and IAM are up: /minio/health/live answers
 // 200 without the "offline" status header, and the admin API lists users.
-func (in *instance) waitReady() error {
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	var last error
-	for {
-		if last = in.ready(ctx); last == nil {
-			return nil
-		}
-		select {
-		case <-in.exited:
-			return fmt.Errorf("MinIO exited: %v", in.cmd.ProcessState)
-		case <-ctx.Done():
-			return fmt.Errorf("not ready after %s: %v", startTimeout, last)
-		case <-tick.C:
-		}
-	}
-}
-
 func (in *instance) ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.endpoint+"/minio/health/live", nil)
+	resp, err := testpeer.Probe(ctx, http.DefaultClient, in.endpoint+"/minio/health/live")
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("health: %s", resp.Status)
 	}
@@ -395,43 +297,4 @@ func (in *instance) ready(ctx context.Context) error {
 		return fmt.Errorf("admin: %w", err)
 	}
 	return nil
-}
-
-// logTail returns the last few KiB of MinIO's log.
-func (in *instance) logTail() string {
-	b, err := os.ReadFile(in.logPath)
-	if err != nil {
-		return fmt.Sprintf("(cannot read log: %v)", err)
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return "(empty)"
-	}
-	return tail(b, 4096)
-}
-
-// withoutMinIOEnv drops inherited MINIO_* variables (MINIO_STS_DURATION, for one, would
-// override DurationSeconds) so the server runs the same everywhere.
-func withoutMinIOEnv(env []string) []string {
-	var out []string
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, "MINIO_") {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -1,9 +1,0 @@
-package miniotest
-
-import "syscall"
-
-// sysProcAttr makes the kernel kill MinIO when the test binary dies without running Main's
-// cleanup (a panic, a timeout, a kill), so no server outlives its tests.
-func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-}
