@@ -296,7 +296,8 @@ type ProvisionResponse struct {
 
 // CredentialsRequest is the body of POST .../creds-keys/{key}/credentials.
 // RefusedAccessKeyID, when set, names credentials the storage refused (e.g. a store that lost
-// its sessions); the server then mints new ones instead of answering those from its cache.
+// its sessions) by their Credentials.RefusalID; the server then mints new ones instead of
+// answering those from its cache.
 type CredentialsRequest struct {
 	Location           string `json:"location"`
 	Mode               string `json:"mode"`

@@ -94,20 +94,21 @@ func (c *cache) get(ctx context.Context, k cacheKey, mint func(context.Context) 
 
 // Outcomes of a reported refusal.
 const (
-	refusalNone     = ""         // no cached credentials carry that access key ID
+	refusalNone     = ""         // no cached credentials carry that refusal ID
 	refusalHonoured = "honoured" // the cached credentials will not be answered again
 	refusalIgnored  = "ignored"  // they replace refused ones: refused again, they stay
 )
 
-// refuse handles a client's report that the store refused the S3 credentials with access
-// key ID id: cached credentials of k with that ID are answered no more, at most once per
-// cached credential chain (see cacheEntry.replacesRefused).
+// refuse handles a client's report that the store refused the credentials whose
+// api.Credentials.RefusalID is id (the access key ID of S3 credentials, a digest of an Azure
+// SAS): cached credentials of k with that ID are answered no more, at most once per cached
+// credential chain (see cacheEntry.replacesRefused).
 func (c *cache) refuse(k cacheKey, id string) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[k]
 	switch {
-	case id == "" || !ok || e.refused || e.creds.S3 == nil || e.creds.S3.AccessKeyID != id:
+	case id == "" || !ok || e.refused || e.creds.RefusalID() != id:
 		return refusalNone
 	case e.replacesRefused:
 		return refusalIgnored

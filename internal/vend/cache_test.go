@@ -243,3 +243,31 @@ func TestCacheServesStaleOnlyWithASafeMargin(t *testing.T) {
 		}
 	}
 }
+
+// A holder of an Azure SAS reports it refused by its digest (api.Credentials.RefusalID),
+// never by the token: the report of the digest is honoured, the token itself or another
+// SAS's digest is not.
+func TestCacheDropsASASItsHolderSawRefused(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	n := 0
+	mint := func(context.Context) (*api.Credentials, error) {
+		n++
+		return &api.Credentials{ExpiresAt: clk.now().Add(time.Hour), Azure: &api.AzureCredentials{SASToken: fmt.Sprint("sv=2025&sig=S", n)}}, nil
+	}
+	k := cacheKey{org: "acme", key: "az", version: 1, location: "az://acct/data", mode: "read"}
+	c := newCache(clk.now)
+	ctx := context.Background()
+	first, _, _ := c.get(ctx, k, mint)
+	other := (&api.Credentials{Azure: &api.AzureCredentials{SASToken: "sv=2025&sig=other"}}).RefusalID()
+	for _, id := range []string{first.Azure.SASToken, other, ""} {
+		if r := c.refuse(k, id); r != refusalNone {
+			t.Fatalf("refusal by %q: %q, want none", id, r)
+		}
+	}
+	if r := c.refuse(k, first.RefusalID()); r != refusalHonoured {
+		t.Fatalf("refusal of the cached SAS by its digest: %q", r)
+	}
+	if fresh, hit, _ := c.get(ctx, k, mint); hit || fresh.Azure.SASToken == first.Azure.SASToken || n != 2 {
+		t.Fatalf("the refused SAS was answered again (hit %v, %d mints)", hit, n)
+	}
+}
