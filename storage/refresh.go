@@ -5,8 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-
 	"github.com/tarnhq/tarn/client"
 	"github.com/tarnhq/tarn/internal/renew"
 )
@@ -15,30 +13,42 @@ import (
 // started it, because every concurrent caller waits for the same vend.
 const fetchTimeout = time.Minute
 
-// refresher holds one vended credential and renews it: at the time renew.After sets,
-// which it measures from when the credential arrived to its Expires, and at once after
-// invalidate. It is an aws.CredentialsProvider. It is safe for concurrent use: concurrent
+// refresher holds one vended credential of type C (aws.Credentials for S3, the vend itself
+// for an Azure SAS) and renews it: at the time renew.After sets, which it measures from when
+// the credential arrived to its expiry (as info tells it), and at once after invalidate. It
+// is provider-neutral: each bucket type wraps it in its SDK's hook (s3Credentials,
+// sasPolicy). It is safe for concurrent use: concurrent
 // callers that need a new credential share one vend, and a vend that fails while the old
 // credential is still valid leaves the old one in service and is tried again later.
 //
 // Its clock is now, which tests replace; the AWS SDK's own credentials cache
 // (aws.CredentialsCache) cannot be given a clock and knows only a fixed ExpiryWindow, which
 // is why renewals are made here.
-type refresher struct {
-	fetch func(ctx context.Context) (aws.Credentials, error)
+type refresher[C any] struct {
+	fetch func(ctx context.Context) (C, error)
+	info  func(C) credInfo
 	now   func() time.Time
 
 	mu       sync.Mutex
-	cur      *held     // the credential in service; nil before the first vend and after invalidate
-	flight   *flight   // the vend in progress, shared by every caller that waits for it
-	retryAt  time.Time // after a failed renewal: no new vend before this, the old credential serves
-	replaced bool      // the next vend replaces a credential that a denial invalidated
-	refused  string    // access key ID of the credential last invalidated, for the next vend
+	cur      *held[C]   // the credential in service; nil before the first vend and after invalidate
+	flight   *flight[C] // the vend in progress, shared by every caller that waits for it
+	retryAt  time.Time  // after a failed renewal: no new vend before this, the old credential serves
+	replaced bool       // the next vend replaces a credential that a denial invalidated
+	refused  string     // refusal ID of the credential last invalidated, for the next vend
+}
+
+// credInfo is what a refresher needs to know of a credential: when it expires (zero: never)
+// and the ID by which the server is told that the storage refused it
+// (api.Credentials.RefusalID).
+type credInfo struct {
+	expires time.Time
+	id      string
 }
 
 // held is a credential with the times that govern its renewal.
-type held struct {
-	creds     aws.Credentials
+type held[C any] struct {
+	creds     C
+	id        string    // refusal ID
 	fetched   time.Time // when the vend answered, on the refresher's clock
 	renewAt   time.Time // fetched + renew.After(Expires - fetched); zero when it never expires
 	expires   time.Time // zero when it never expires
@@ -46,25 +56,25 @@ type held struct {
 }
 
 // due reports whether h should be renewed at now.
-func (h *held) due(now time.Time) bool { return !h.renewAt.IsZero() && !now.Before(h.renewAt) }
+func (h *held[C]) due(now time.Time) bool { return !h.renewAt.IsZero() && !now.Before(h.renewAt) }
 
 // valid reports whether h has not expired at now.
-func (h *held) valid(now time.Time) bool { return h.expires.IsZero() || now.Before(h.expires) }
+func (h *held[C]) valid(now time.Time) bool { return h.expires.IsZero() || now.Before(h.expires) }
 
 // flight is one vend; done is closed when h or err is set.
-type flight struct {
+type flight[C any] struct {
 	done chan struct{}
-	h    *held
+	h    *held[C]
 	err  error
 }
 
 // newRefresher returns a refresher that vends with fetch. first, when set, is a credential
 // already vended, put in service as if fetch had just answered it.
-func newRefresher(fetch func(context.Context) (aws.Credentials, error), now func() time.Time, first *aws.Credentials) *refresher {
+func newRefresher[C any](fetch func(context.Context) (C, error), info func(C) credInfo, now func() time.Time, first *C) *refresher[C] {
 	if now == nil {
 		now = time.Now
 	}
-	r := &refresher{fetch: fetch, now: now}
+	r := &refresher[C]{fetch: fetch, info: info, now: now}
 	if first != nil {
 		r.cur = r.hold(*first, now(), false)
 	}
@@ -72,32 +82,20 @@ func newRefresher(fetch func(context.Context) (aws.Credentials, error), now func
 }
 
 // hold wraps a credential that arrived at fetched.
-func (r *refresher) hold(c aws.Credentials, fetched time.Time, afterDeny bool) *held {
-	h := &held{creds: c, fetched: fetched, afterDeny: afterDeny}
-	if c.CanExpire && !c.Expires.IsZero() {
-		h.expires = c.Expires
-		h.renewAt = fetched.Add(renew.After(max(c.Expires.Sub(fetched), 0)))
+func (r *refresher[C]) hold(c C, fetched time.Time, afterDeny bool) *held[C] {
+	in := r.info(c)
+	h := &held[C]{creds: c, id: in.id, fetched: fetched, afterDeny: afterDeny}
+	if !in.expires.IsZero() {
+		h.expires = in.expires
+		h.renewAt = fetched.Add(renew.After(max(in.expires.Sub(fetched), 0)))
 	}
 	return h
-}
-
-// Retrieve returns the credential in service, renewing it first when it is due. It
-// implements aws.CredentialsProvider.
-func (r *refresher) Retrieve(ctx context.Context) (aws.Credentials, error) {
-	h, err := r.get(ctx)
-	if err != nil {
-		return aws.Credentials{}, err
-	}
-	if s, ok := ctx.Value(usedKey{}).(*usedSlot); ok {
-		s.h = h
-	}
-	return h.creds, nil
 }
 
 // get returns the credential in service, or vends a new one when there is none, it has
 // expired, or it is due for renewal. A caller waits for the vend only as long as ctx lets
 // it; the vend itself goes on for the other callers.
-func (r *refresher) get(ctx context.Context) (*held, error) {
+func (r *refresher[C]) get(ctx context.Context) (*held[C], error) {
 	r.mu.Lock()
 	now := r.now()
 	old := r.cur
@@ -136,8 +134,8 @@ func (r *refresher) get(ctx context.Context) (*held, error) {
 }
 
 // start begins a vend. r.mu is held.
-func (r *refresher) start(ctx context.Context) *flight {
-	f := &flight{done: make(chan struct{})}
+func (r *refresher[C]) start(ctx context.Context) *flight[C] {
+	f := &flight[C]{done: make(chan struct{})}
 	r.flight = f
 	afterDeny, refused := r.replaced, r.refused
 	go func() {
@@ -169,18 +167,11 @@ func (r *refresher) start(ctx context.Context) *flight {
 
 // invalidate takes h out of service, if it still is, so that the next caller vends. denied
 // says that a request was refused for a reason that may or may not be h's fault (see
-// worthRetry); the credential that replaces h remembers it.
-func (r *refresher) invalidate(h *held, denied bool) {
+// refused in s3.go and sasPolicy); the credential that replaces h remembers it.
+func (r *refresher[C]) invalidate(h *held[C], denied bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.cur == h {
-		r.cur, r.retryAt, r.replaced, r.refused = nil, time.Time{}, denied, h.creds.AccessKeyID
+		r.cur, r.retryAt, r.replaced, r.refused = nil, time.Time{}, denied, h.id
 	}
 }
-
-// usedKey is the context key of a *usedSlot: Retrieve records there the credential it
-// handed out, so that the middleware that sees the answer knows which credential S3
-// refused.
-type usedKey struct{}
-
-type usedSlot struct{ h *held }

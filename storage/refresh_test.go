@@ -67,9 +67,9 @@ func (c *counter) calls() int {
 	return c.n
 }
 
-func retrieve(t *testing.T, r *refresher) string {
+func retrieve(t *testing.T, r *refresher[aws.Credentials]) string {
 	t.Helper()
-	c, err := r.Retrieve(context.Background())
+	c, err := (s3Credentials{r}).Retrieve(context.Background())
 	if err != nil {
 		t.Fatalf("Retrieve: %v", err)
 	}
@@ -79,7 +79,7 @@ func retrieve(t *testing.T, r *refresher) string {
 func TestRefresherRenewsAtTheRenewalTime(t *testing.T) {
 	clk := newClock()
 	v := &counter{clock: clk, life: time.Hour}
-	r := newRefresher(v.fetch, clk.Now, nil)
+	r := newRefresher(v.fetch, awsInfo, clk.Now, nil)
 
 	if got := retrieve(t, r); got != "key-1" {
 		t.Fatalf("first Retrieve = %s", got)
@@ -108,7 +108,7 @@ func TestRefresherMeasuresLifetimeFromArrival(t *testing.T) {
 	// renewed after half of those 31 minutes, not at 80 % of them (6 minutes before expiry).
 	clk := newClock()
 	v := &counter{clock: clk, life: 31 * time.Minute}
-	r := newRefresher(v.fetch, clk.Now, nil)
+	r := newRefresher(v.fetch, awsInfo, clk.Now, nil)
 	retrieve(t, r)
 	clk.Add(15*time.Minute + 29*time.Second)
 	retrieve(t, r)
@@ -123,7 +123,7 @@ func TestRefresherStartsWithTheFirstVend(t *testing.T) {
 	clk := newClock()
 	v := &counter{clock: clk, life: 10 * time.Minute}
 	first := aws.Credentials{AccessKeyID: "first", CanExpire: true, Expires: clk.Now().Add(10 * time.Minute)}
-	r := newRefresher(v.fetch, clk.Now, &first)
+	r := newRefresher(v.fetch, awsInfo, clk.Now, &first)
 	if got := retrieve(t, r); got != "first" || v.calls() != 0 {
 		t.Errorf("Retrieve = %s after %d vends, want the first credential and no vend", got, v.calls())
 	}
@@ -136,7 +136,7 @@ func TestRefresherStartsWithTheFirstVend(t *testing.T) {
 func TestRefresherNeverRenewsCredentialsThatDoNotExpire(t *testing.T) {
 	clk := newClock()
 	v := &counter{clock: clk}
-	r := newRefresher(v.fetch, clk.Now, nil)
+	r := newRefresher(v.fetch, awsInfo, clk.Now, nil)
 	for range 10 {
 		retrieve(t, r)
 		clk.Add(24 * time.Hour)
@@ -150,7 +150,7 @@ func TestRefresherKeepsServingWhenRenewalFails(t *testing.T) {
 	clk := newClock()
 	down := errors.New("tarn server unavailable")
 	v := &counter{clock: clk, life: 10 * time.Minute}
-	r := newRefresher(v.fetch, clk.Now, nil)
+	r := newRefresher(v.fetch, awsInfo, clk.Now, nil)
 	retrieve(t, r) // key-1, valid until 10m, due at 5m
 
 	v.fail = func(int) error { return down }
@@ -171,7 +171,7 @@ func TestRefresherKeepsServingWhenRenewalFails(t *testing.T) {
 	// cached: every Retrieve tries again.
 	clk.Add(5*time.Minute - 75*time.Second)
 	for i := range 2 {
-		if _, err := r.Retrieve(context.Background()); !errors.Is(err, down) {
+		if _, err := (s3Credentials{r}).Retrieve(context.Background()); !errors.Is(err, down) {
 			t.Fatalf("Retrieve after expiry = %v, want %v", err, down)
 		}
 		if want := 4 + i; v.calls() != want {
@@ -187,7 +187,7 @@ func TestRefresherKeepsServingWhenRenewalFails(t *testing.T) {
 func TestRefresherRetryDelayIsAtMostHalfOfWhatIsLeft(t *testing.T) {
 	clk := newClock()
 	v := &counter{clock: clk, life: time.Minute}
-	r := newRefresher(v.fetch, clk.Now, nil)
+	r := newRefresher(v.fetch, awsInfo, clk.Now, nil)
 	retrieve(t, r) // due at 30s, expires at 60s
 	v.fail = func(int) error { return errors.New("down") }
 	clk.Add(30 * time.Second)
@@ -204,13 +204,13 @@ func TestRefresherConcurrentCallersShareOneVend(t *testing.T) {
 		clk := newClock()
 		release := make(chan struct{})
 		v := &counter{clock: clk, life: 10 * time.Minute, fail: func(int) error { <-release; return nil }}
-		r := newRefresher(v.fetch, clk.Now, nil)
+		r := newRefresher(v.fetch, awsInfo, clk.Now, nil)
 
 		var wg sync.WaitGroup
 		keys := make([]string, 16)
 		for i := range keys {
 			wg.Go(func() {
-				c, err := r.Retrieve(context.Background())
+				c, err := (s3Credentials{r}).Retrieve(context.Background())
 				if err != nil {
 					t.Error(err)
 				}
@@ -236,12 +236,12 @@ func TestRefresherCallerGivesUpButTheVendGoesOn(t *testing.T) {
 		clk := newClock()
 		release := make(chan struct{})
 		v := &counter{clock: clk, life: 10 * time.Minute, fail: func(int) error { <-release; return nil }}
-		r := newRefresher(v.fetch, clk.Now, nil)
+		r := newRefresher(v.fetch, awsInfo, clk.Now, nil)
 
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
 		go func() {
-			_, err := r.Retrieve(ctx)
+			_, err := (s3Credentials{r}).Retrieve(ctx)
 			done <- err
 		}()
 		var got string
@@ -263,7 +263,7 @@ func TestRefresherCallerGivesUpButTheVendGoesOn(t *testing.T) {
 func TestRefresherInvalidate(t *testing.T) {
 	clk := newClock()
 	v := &counter{clock: clk, life: 10 * time.Minute}
-	r := newRefresher(v.fetch, clk.Now, nil)
+	r := newRefresher(v.fetch, awsInfo, clk.Now, nil)
 	h1, _ := r.get(context.Background())
 
 	r.invalidate(h1, false)
@@ -287,16 +287,16 @@ func TestRefresherInvalidate(t *testing.T) {
 	// vend fails.
 	v.fail = func(int) error { return errors.New("down") }
 	r.invalidate(h3, false)
-	if _, err := r.Retrieve(context.Background()); err == nil {
+	if _, err := (s3Credentials{r}).Retrieve(context.Background()); err == nil {
 		t.Error("Retrieve served an invalidated credential")
 	}
 }
 
 func TestRefusedCodes(t *testing.T) {
-	fresh, replacement := &held{}, &held{afterDeny: true}
+	fresh, replacement := &held[aws.Credentials]{}, &held[aws.Credentials]{afterDeny: true}
 	for _, tc := range []struct {
 		code          string
-		h             *held
+		h             *held[aws.Credentials]
 		retry, denied bool
 	}{
 		{"ExpiredToken", fresh, true, false},

@@ -45,7 +45,7 @@ func TestRefusedCredentialIsNamedToTheServer(t *testing.T) {
 		}
 		return aws.Credentials{AccessKeyID: cr.S3.AccessKeyID, CanExpire: true, Expires: cr.ExpiresAt}, nil
 	}
-	r := newRefresher(fetch, nil, nil)
+	r := newRefresher(fetch, awsInfo, nil, nil)
 	h, err := r.get(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +54,7 @@ func TestRefusedCredentialIsNamedToTheServer(t *testing.T) {
 	if _, err := r.get(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	r.invalidate(&held{}, false) // not the one in service: changes nothing
+	r.invalidate(&held[aws.Credentials]{}, false) // not the one in service: changes nothing
 	mu.Lock()
 	defer mu.Unlock()
 	if len(refused) != 2 || refused[0] != "" || refused[1] != "AK1" {

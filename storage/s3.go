@@ -47,7 +47,7 @@ func openS3(v *vend, c *api.Credentials, sub string, now func() time.Time) (*blo
 			return aws.Credentials{}, fmt.Errorf("%s: %w", v.path, err)
 		}
 		return ac, nil
-	}, now, &first)
+	}, awsInfo, now, &first)
 
 	s := c.S3
 	region := s.Region
@@ -56,7 +56,7 @@ func openS3(v *vend, c *api.Credentials, sub string, now func() time.Time) (*blo
 	}
 	o := s3.Options{
 		Region:       region,
-		Credentials:  r,
+		Credentials:  s3Credentials{r},
 		UsePathStyle: s.PathStyle,
 		APIOptions:   []func(*middleware.Stack) error{(&renewOnRefusal{r: r}).add},
 	}
@@ -124,6 +124,39 @@ func awsCredentials(c *api.Credentials) (aws.Credentials, error) {
 	}, nil
 }
 
+// awsInfo tells a refresher when S3 credentials expire and names them by access key ID
+// (api.Credentials.RefusalID).
+func awsInfo(c aws.Credentials) credInfo {
+	in := credInfo{id: c.AccessKeyID}
+	if c.CanExpire {
+		in.expires = c.Expires
+	}
+	return in
+}
+
+// s3Credentials is the aws.CredentialsProvider of an S3 bucket: the refresher's credential
+// in service, recorded in the request's usedSlot for renewOnRefusal.
+type s3Credentials struct{ r *refresher[aws.Credentials] }
+
+// Retrieve returns the credential in service, renewing it first when it is due.
+func (p s3Credentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	h, err := p.r.get(ctx)
+	if err != nil {
+		return aws.Credentials{}, err
+	}
+	if s, ok := ctx.Value(usedKey{}).(*usedSlot); ok {
+		s.h = h
+	}
+	return h.creds, nil
+}
+
+// usedKey is the context key of a *usedSlot: Retrieve records there the credential it
+// handed out, so that the middleware that sees the answer knows which credential S3
+// refused.
+type usedKey struct{}
+
+type usedSlot struct{ h *held[aws.Credentials] }
+
 // joinKey joins two key prefixes with "/".
 func joinKey(a, b string) string {
 	if a == "" {
@@ -161,7 +194,7 @@ var deniedCodes = map[string]bool{
 //   - an ambiguous denial (deniedCodes) earns it only when the refused credential was not
 //     itself vended to replace one that a denial invalidated, so a request that is really
 //     forbidden costs at most one extra vend per credential lifetime, not one per request.
-type renewOnRefusal struct{ r *refresher }
+type renewOnRefusal struct{ r *refresher[aws.Credentials] }
 
 func (*renewOnRefusal) ID() string { return "TarnRenewOnRefusal" }
 
@@ -199,7 +232,7 @@ func (m *renewOnRefusal) HandleFinalize(ctx context.Context, in middleware.Final
 // refused reports whether err, the answer to a request signed with h, earns the one retry
 // with a fresh credential, and whether it was an ambiguous denial rather than a
 // stale-credential code.
-func refused(err error, h *held) (retry, denied bool) {
+func refused(err error, h *held[aws.Credentials]) (retry, denied bool) {
 	var ae smithy.APIError
 	if !errors.As(err, &ae) {
 		return false, false
