@@ -33,7 +33,7 @@ func openS3(v *vend, c *api.Credentials, sub string, now func() time.Time) (*blo
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", v.path, err)
 	}
-	root, err := vendedS3Location(v, c)
+	root, err := vendedLocation(v, c, "S3", location.S3)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", v.path, err)
 	}
@@ -82,22 +82,25 @@ func openS3(v *vend, c *api.Credentials, sub string, now func() time.Time) (*blo
 	return b, nil
 }
 
-// vendedS3Location returns the location that the S3 vend c grants. For an al:// path it is
-// the dataset's location as the server answered it; for a storage path it must be the path
-// itself.
-func vendedS3Location(v *vend, c *api.Credentials) (location.Location, error) {
+// vendedLocation returns the location that the vend c of kind (S3, Azure) grants, whose
+// scheme must be scheme. For an al:// path it is the dataset's location as the server
+// answered it; for a storage path it must be the path itself.
+func vendedLocation(v *vend, c *api.Credentials, kind string, scheme location.Scheme) (location.Location, error) {
 	if v.path.Scheme != location.AL && (c.Location == "" || c.Location == v.path.String()) {
+		if v.path.Scheme != scheme {
+			return location.Location{}, fmt.Errorf("the server vended %s credentials for %s, which is not an %s:// location", kind, v.path, scheme)
+		}
 		return v.path, nil
 	}
 	if c.Location == "" {
-		return location.Location{}, errors.New("the server vended S3 credentials without a location")
+		return location.Location{}, fmt.Errorf("the server vended %s credentials without a location", kind)
 	}
 	l, err := location.ParseStorage(c.Location)
 	if err != nil {
-		return location.Location{}, fmt.Errorf("the server vended S3 credentials for an unusable location: %w", err)
+		return location.Location{}, fmt.Errorf("the server vended %s credentials for an unusable location: %w", kind, err)
 	}
-	if l.Scheme != location.S3 {
-		return location.Location{}, fmt.Errorf("the server vended S3 credentials for %s, which is not an s3:// location", l)
+	if l.Scheme != scheme {
+		return location.Location{}, fmt.Errorf("the server vended %s credentials for %s, which is not an %s:// location", kind, l, scheme)
 	}
 	if v.path.Scheme != location.AL {
 		return location.Location{}, fmt.Errorf("asked for credentials for %s, the server vended them for %s", v.path, l)
@@ -246,3 +249,4 @@ func refused(err error, h *held[aws.Credentials]) (retry, denied bool) {
 	}
 	return false, false
 }
+

@@ -222,6 +222,8 @@ func openVended(ctx context.Context, v *vend, prefix string, opts Options) (*blo
 		}
 	case providerS3, api.ProviderAWS:
 		return openS3(v, c, prefix, opts.Now)
+	case api.ProviderAzure:
+		return openAzure(v, c, prefix, opts.Now)
 	case "":
 		return nil, fmt.Errorf("%s: the server vended credentials without a provider", v.path)
 	default:

@@ -1,0 +1,147 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/azureblob"
+
+	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/location"
+)
+
+// openAzure opens the container that c, the first answer of v (a SAS), grants, scoped to
+// the vended location and then to sub. Every request is signed with the SAS in service of
+// a refresher, which renews it as it does S3 credentials (see sasPolicy), so the bucket
+// outlives every single SAS.
+func openAzure(v *vend, c *api.Credentials, sub string, now func() time.Time) (*blob.Bucket, error) {
+	root, containerURL, err := vendedAzure(v, c)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", v.path, err)
+	}
+	r := newRefresher(func(ctx context.Context) (*api.Credentials, error) {
+		c, err := v.get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		l, u, err := vendedAzure(v, c)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", v.path, err)
+		}
+		if l != root || u != containerURL {
+			return nil, fmt.Errorf("%s: the server vended a SAS for %s at %s, not for %s at %s as before", v.path, l, u, root, containerURL)
+		}
+		return c, nil
+	}, sasInfo, now, &c)
+
+	client, err := container.NewClientWithNoCredential(containerURL, &container.ClientOptions{
+		ClientOptions: azcore.ClientOptions{PerCallPolicies: []policy.Policy{sasPolicy{r}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: container %s: %w", v.path, root.Container, err)
+	}
+	b, err := azureblob.OpenBucket(context.Background(), client, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: container %s: %w", v.path, root.Container, err)
+	}
+	prefix := root.Path
+	if sub != "" {
+		prefix = joinKey(prefix, sub)
+	}
+	if prefix != "" {
+		b = blob.PrefixedBucket(b, prefix+"/")
+	}
+	return b, nil
+}
+
+// vendedAzure returns the location that the Azure vend c grants (see vendedLocation) and
+// the URL of its container. It checks that the SAS is for that location's account and
+// container and that the endpoint is an http(s) URL. Its errors never include the SAS.
+func vendedAzure(v *vend, c *api.Credentials) (location.Location, string, error) {
+	az := c.Azure
+	if az == nil || az.SASToken == "" {
+		return location.Location{}, "", fmt.Errorf("the server vended credentials of provider %q without a SAS", c.Provider)
+	}
+	l, err := vendedLocation(v, c, "Azure", location.AZ)
+	if err != nil {
+		return location.Location{}, "", err
+	}
+	if az.Account != l.Account || az.Container != l.Container || az.Prefix != l.Path {
+		return location.Location{}, "", fmt.Errorf("the server vended a SAS for az://%s/%s/%s, not for %s", az.Account, az.Container, az.Prefix, l)
+	}
+	u, err := url.Parse(az.Endpoint)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
+		return location.Location{}, "", fmt.Errorf("the server vended a SAS with an unusable endpoint %q", az.Endpoint)
+	}
+	return l, u.JoinPath(az.Container).String(), nil
+}
+
+// sasInfo tells a refresher when a SAS expires and names it by api.Credentials.RefusalID,
+// a digest that is not itself a credential.
+func sasInfo(c *api.Credentials) credInfo {
+	return credInfo{expires: c.ExpiresAt, id: c.RefusalID()}
+}
+
+// sasPolicy is the first per-call policy of an Azure container client: it appends the SAS
+// in service to each request's query, before the SDK's retry loop, and sends a request
+// once more, with a freshly vended SAS, when Azure refuses the SAS it carried
+// (refusedSASCodes: expired, signed with a rotated key or a revoked user delegation key).
+// Azure names its error in a header, even to HEAD requests, so a permission error
+// (AuthorizationPermissionMismatch, a read SAS used to write) never earns the retry. As for
+// an ambiguous S3 denial (renewOnRefusal) a SAS that itself replaced a refused one earns
+// none, so a request that keeps being refused costs at most one extra vend per SAS
+// lifetime, not one per request.
+type sasPolicy struct{ r *refresher[*api.Credentials] }
+
+func (p sasPolicy) Do(req *policy.Request) (*http.Response, error) {
+	ctx := req.Raw().Context()
+	h, err := p.r.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	query := req.Raw().URL.RawQuery // the operation's own parameters
+	resp, err := sendWithSAS(req, query, h)
+	if err != nil || h.afterDeny || !sasRefused(resp) || req.RewindBody() != nil {
+		return resp, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	p.r.invalidate(h, true)
+	if h, err = p.r.get(ctx); err != nil {
+		return nil, err
+	}
+	return sendWithSAS(req, query, h)
+}
+
+// sendWithSAS sends req with the SAS of h appended to query.
+func sendWithSAS(req *policy.Request, query string, h *held[*api.Credentials]) (*http.Response, error) {
+	sas := h.creds.Azure.SASToken
+	if query != "" {
+		sas = query + "&" + sas
+	}
+	req.Raw().URL.RawQuery = sas
+	return req.Next()
+}
+
+// refusedSASCodes are the error codes with which Azure Storage refuses the SAS of a request
+// rather than the operation: AuthenticationFailed (Azure: bad signature, expired, key
+// rotated or delegation key revoked) and AuthorizationFailure (what Azurite answers for
+// those, and Azure for a request its network rules refuse).
+var refusedSASCodes = map[string]bool{
+	string(bloberror.AuthenticationFailed): true,
+	string(bloberror.AuthorizationFailure): true,
+}
+
+// sasRefused reports whether resp refuses the SAS of its request.
+func sasRefused(resp *http.Response) bool {
+	return resp.StatusCode == http.StatusForbidden && refusedSASCodes[resp.Header.Get("x-ms-error-code")]
+}
