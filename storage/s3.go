@@ -249,4 +249,3 @@ func refused(err error, h *held[aws.Credentials]) (retry, denied bool) {
 	}
 	return false, false
 }
-
