@@ -22,6 +22,7 @@ import (
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/dataset"
+	"github.com/tarnhq/tarn/internal/azuritetest"
 	"github.com/tarnhq/tarn/internal/miniotest"
 	"github.com/tarnhq/tarn/storage"
 )
@@ -30,7 +31,7 @@ func TestMain(m *testing.M) {
 	if cfg := os.Getenv(killChildEnv); cfg != "" {
 		os.Exit(killChild(cfg))
 	}
-	miniotest.Main(m)
+	os.Exit(miniotest.Run(func() int { return azuritetest.Run(m.Run) }))
 }
 
 // peer is a bucket to test on and the options that go with it.
