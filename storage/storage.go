@@ -80,15 +80,17 @@ type Options struct {
 // sidecar files. A mem:// path opens scratch space shared by every bucket of the same NAME in
 // the process; closing a bucket keeps the data. Storage paths (s3://, gs://, az://) are
 // opened through a creds key (opts.Org, opts.CredsKey). This version opens what providers
-// file, s3 and aws vend; S3 buckets are opened with gocloud.dev/blob/s3blob.
+// file, s3, aws and azure vend; S3 buckets are opened with gocloud.dev/blob/s3blob, Azure
+// containers (a SAS) with gocloud.dev/blob/azureblob.
 //
-// Vended S3 credentials are renewed by the bucket ahead of expiry: when 80 % of each
+// Vended S3 credentials and Azure SAS are renewed by the bucket ahead of expiry: when 80 % of each
 // credential's lifetime has passed or 30 minutes before it expires, whichever is earlier,
 // but not before half of it has passed (concurrent operations share one vend; a failed
 // renewal keeps the old credential in service while it is valid and is tried again later,
 // so an outage of the server or its STS shorter than min(30 minutes, half a lifetime) goes
 // unnoticed), and once more for an operation
-// that S3 refuses because its credential is expired, unknown or otherwise stale. The first
+// that the store refuses because its credential is expired, unknown or otherwise stale (see
+// renewOnRefusal for S3, sasPolicy for Azure). The first
 // vend happens in OpenBucket, so that a path the caller may not open fails here.
 //
 // Errors are one line that names path; they never hold credentials. An invalid path is a
@@ -175,8 +177,8 @@ func OpenBucket(ctx context.Context, path string, opts Options) (*blob.Bucket, e
 
 // vend fetches the credentials of one path in one mode. Every vended credential goes
 // through it, so that credentials which expire (api.Credentials.ExpiresAt) can be renewed in
-// one place: the credentials source of an S3 bucket (refresher) calls get again ahead of
-// expiry (renew.After) and once more on an expired or denied answer. Credentials of
+// one place: the refresher of an S3 or Azure bucket calls get again ahead of expiry
+// (renew.After) and once more on an expired or denied answer. Credentials of
 // provider file do not expire in any way that matters: they name a directory.
 type vend struct {
 	path  location.Location // the path being opened, for errors
