@@ -3,8 +3,11 @@ package storage
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +20,7 @@ import (
 	"gocloud.dev/gcerrors"
 
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/client"
 	"github.com/tarnhq/tarn/internal/azuritetest"
 	"github.com/tarnhq/tarn/internal/renew"
 	"github.com/tarnhq/tarn/location"
@@ -296,5 +300,51 @@ func TestAzureErrorsNeverHoldTheSAS(t *testing.T) {
 				t.Errorf("error holds the SAS: %s", msg)
 			}
 		}
+	}
+}
+
+// After Azure refuses a SAS, the next vend names it to the server by its digest
+// (api.Credentials.RefusalID), never by the SAS, so that the server does not answer it again
+// from its cache.
+func TestRefusedSASIsNamedToTheServerByItsDigest(t *testing.T) {
+	s := azuritetest.Start(t)
+	v := newAzuriteVendor(s, time.Now)
+	v.tamper = func(n int, c *api.AzureCredentials) {
+		if n == 1 {
+			badSignature(n, c)
+		}
+	}
+	var mu sync.Mutex
+	var vended []*api.Credentials
+	var refused []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req api.DatasetCredentialsRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		c, err := v.DatasetCredentials(r.Context(), "acme", "coco", req.Mode)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		mu.Lock()
+		vended, refused = append(vended, c), append(refused, req.RefusedAccessKeyID)
+		mu.Unlock()
+		json.NewEncoder(w).Encode(c)
+	}))
+	defer srv.Close()
+	c, err := client.New(client.Options{Endpoint: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, open(t, "al://acme/coco", Options{Client: newAzuriteVendor(s, time.Now), Mode: api.ModeWrite}), "x", "data")
+	if got := read(t, open(t, "al://acme/coco", Options{Client: c}), "x"); got != "data" {
+		t.Fatalf("read %q", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(refused) != 2 || refused[0] != "" || refused[1] != vended[0].RefusalID() || !strings.HasPrefix(refused[1], "sas-") {
+		t.Fatalf("vends named refused credentials %q; want none, then the first SAS's digest", refused)
+	}
+	if strings.Contains(vended[0].Azure.SASToken, refused[1]) {
+		t.Error("the refusal ID is part of the SAS")
 	}
 }
