@@ -3,7 +3,6 @@ package dataset_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -40,11 +39,7 @@ func TestAzureDataset(t *testing.T) {
 	alice := env.Client(t, env.NewUser(t, "alice", org, api.RoleWriter))
 	bob := env.Client(t, env.NewUser(t, "bob", org, api.RoleReader))
 
-	schema := dataset.NewSchema(
-		dataset.Column{Name: "writer", Type: dataset.T(dataset.Int32)},
-		dataset.Column{Name: "n", Type: dataset.T(dataset.Int32)},
-	)
-	ds, err := dataset.CreatePath(ctx, container, schema, dataset.PathOptions{Client: alice, Org: org, CredsKey: "az", Mode: api.ModeWrite})
+	ds, err := dataset.CreatePath(ctx, container, appendSchema, dataset.PathOptions{Client: alice, Org: org, CredsKey: "az", Mode: api.ModeWrite})
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
@@ -70,38 +65,9 @@ func TestAzureDataset(t *testing.T) {
 	defer dataset.SetTestHook(nil)
 
 	const writers, rows, commits = 4, 200, 3
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for wr := range writers {
-		wg.Go(func() {
-			ds, err := dataset.OpenPath(ctx, "al://acme/coco", dataset.PathOptions{Client: alice, Mode: api.ModeWrite})
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer ds.Close()
-			w := ds.Appender(dataset.AppenderOptions{})
-			defer w.Close()
-			for c := range commits {
-				for i := c * rows / commits; i < (c+1)*rows/commits; i++ {
-					if err := w.Append(ctx, dataset.Row{"writer": int32(wr), "n": int32(i)}); err != nil {
-						errs <- err
-						return
-					}
-				}
-				if _, err := w.Commit(ctx, fmt.Sprintf("writer %d commit %d", wr, c)); err != nil {
-					errs <- fmt.Errorf("writer %d commit %d: %w", wr, c, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-
+	appendConcurrently(t, writers, rows, commits, func() (*dataset.Dataset, error) {
+		return dataset.OpenPath(ctx, "al://acme/coco", dataset.PathOptions{Client: alice, Mode: api.ModeWrite})
+	})
 	if made != writers*commits || tried <= made {
 		t.Errorf("%d manifest creates tried, %d made; want %d made and some refused", tried, made, writers*commits)
 	}
@@ -115,38 +81,7 @@ func TestAzureDataset(t *testing.T) {
 	if !read.ReadOnly() {
 		t.Error("a reader's open is writable")
 	}
-	if want := int64(1 + writers*commits); read.Version() != want {
-		t.Errorf("version %d, want %d", read.Version(), want)
-	}
-	vs, err := read.Versions(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs := map[string]bool{}
-	for i, v := range vs {
-		if v.Version != int64(i+1) || v.Parent != int64(i) {
-			t.Errorf("version %d has parent %d", v.Version, v.Parent)
-		}
-		msgs[v.Message] = true
-	}
-	if len(msgs) != 1+writers*commits {
-		t.Errorf("%d distinct commit messages, want %d", len(msgs), 1+writers*commits)
-	}
-	seen := map[[2]int32]int{}
-	for r, err := range read.Iter(ctx, dataset.IterOptions{}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		seen[[2]int32{r["writer"].(int32), r["n"].(int32)}]++
-	}
-	if len(seen) != writers*rows {
-		t.Errorf("%d distinct rows, want %d", len(seen), writers*rows)
-	}
-	for k, n := range seen {
-		if n != 1 {
-			t.Errorf("row %v present %d times", k, n)
-		}
-	}
+	checkAppended(t, read, writers, rows, commits)
 	w := read.Appender(dataset.AppenderOptions{})
 	defer w.Close()
 	err = w.Append(ctx, dataset.Row{"writer": int32(9), "n": int32(0)})

@@ -326,84 +326,100 @@ func TestConcurrentAppenders(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			ctx := context.Background()
 			b, opts := p.open(t)
-			schema := dataset.NewSchema(
-				dataset.Column{Name: "writer", Type: dataset.T(dataset.Int32)},
-				dataset.Column{Name: "n", Type: dataset.T(dataset.Int32)},
-			)
-			if _, err := dataset.Create(ctx, b, schema, opts); err != nil {
+			if _, err := dataset.Create(ctx, b, appendSchema, opts); err != nil {
 				t.Fatal(err)
 			}
 			const writers, rows, commits = 8, 1000, 4
-			var wg sync.WaitGroup
-			errs := make(chan error, writers)
-			for wr := 0; wr < writers; wr++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					ds, err := dataset.Open(ctx, b, opts)
-					if err != nil {
-						errs <- err
-						return
-					}
-					w := ds.Appender(dataset.AppenderOptions{})
-					defer w.Close()
-					for c := 0; c < commits; c++ {
-						for i := c * rows / commits; i < (c+1)*rows/commits; i++ {
-							if err := w.Append(ctx, dataset.Row{"writer": int32(wr), "n": int32(i)}); err != nil {
-								errs <- err
-								return
-							}
-						}
-						if _, err := w.Commit(ctx, fmt.Sprintf("writer %d commit %d", wr, c)); err != nil {
-							errs <- err
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Fatal(err)
-			}
+			appendConcurrently(t, writers, rows, commits, func() (*dataset.Dataset, error) { return dataset.Open(ctx, b, opts) })
 			ds, err := dataset.Open(ctx, b, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ds.Version() != 1+writers*commits {
-				t.Errorf("version %d, want %d", ds.Version(), 1+writers*commits)
-			}
-			// Every commit made exactly one version, in one chain.
-			vs, err := ds.Versions(ctx)
+			checkAppended(t, ds, writers, rows, commits)
+		})
+	}
+}
+
+// appendSchema is the schema of appendConcurrently's rows.
+var appendSchema = dataset.NewSchema(
+	dataset.Column{Name: "writer", Type: dataset.T(dataset.Int32)},
+	dataset.Column{Name: "n", Type: dataset.T(dataset.Int32)},
+)
+
+// appendConcurrently runs writers appenders at once, each on a dataset of its own open
+// (closed after), each appending rows rows {writer, n} in commits commits.
+func appendConcurrently(t *testing.T, writers, rows, commits int, open func() (*dataset.Dataset, error)) {
+	t.Helper()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for wr := range writers {
+		wg.Go(func() {
+			ds, err := open()
 			if err != nil {
-				t.Fatal(err)
+				errs <- err
+				return
 			}
-			msgs := map[string]bool{}
-			for i, v := range vs {
-				if v.Version != int64(i+1) || v.Parent != int64(i) {
-					t.Errorf("version %d has parent %d", v.Version, v.Parent)
+			defer ds.Close()
+			w := ds.Appender(dataset.AppenderOptions{})
+			defer w.Close()
+			for c := range commits {
+				for i := c * rows / commits; i < (c+1)*rows/commits; i++ {
+					if err := w.Append(ctx, dataset.Row{"writer": int32(wr), "n": int32(i)}); err != nil {
+						errs <- err
+						return
+					}
 				}
-				msgs[v.Message] = true
-			}
-			if len(msgs) != 1+writers*commits {
-				t.Errorf("%d distinct commit messages, want %d", len(msgs), 1+writers*commits)
-			}
-			seen := map[[2]int32]int{}
-			for r, err := range ds.Iter(ctx, dataset.IterOptions{Prefetch: 3}) {
-				if err != nil {
-					t.Fatal(err)
-				}
-				seen[[2]int32{r["writer"].(int32), r["n"].(int32)}]++
-			}
-			if len(seen) != writers*rows {
-				t.Errorf("%d distinct rows, want %d", len(seen), writers*rows)
-			}
-			for k, n := range seen {
-				if n != 1 {
-					t.Errorf("row %v present %d times", k, n)
+				if _, err := w.Commit(ctx, fmt.Sprintf("writer %d commit %d", wr, c)); err != nil {
+					errs <- fmt.Errorf("writer %d commit %d: %w", wr, c, err)
+					return
 				}
 			}
 		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// checkAppended checks that ds holds what appendConcurrently appended to a new dataset:
+// every commit made exactly one version, in one chain, and every row is present once.
+func checkAppended(t *testing.T, ds *dataset.Dataset, writers, rows, commits int) {
+	t.Helper()
+	ctx := context.Background()
+	if want := int64(1 + writers*commits); ds.Version() != want {
+		t.Errorf("version %d, want %d", ds.Version(), want)
+	}
+	vs, err := ds.Versions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := map[string]bool{}
+	for i, v := range vs {
+		if v.Version != int64(i+1) || v.Parent != int64(i) {
+			t.Errorf("version %d has parent %d", v.Version, v.Parent)
+		}
+		msgs[v.Message] = true
+	}
+	if len(msgs) != 1+writers*commits {
+		t.Errorf("%d distinct commit messages, want %d", len(msgs), 1+writers*commits)
+	}
+	seen := map[[2]int32]int{}
+	for r, err := range ds.Iter(ctx, dataset.IterOptions{Prefetch: 3}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[[2]int32{r["writer"].(int32), r["n"].(int32)}]++
+	}
+	if len(seen) != writers*rows {
+		t.Errorf("%d distinct rows, want %d", len(seen), writers*rows)
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("row %v present %d times", k, n)
+		}
 	}
 }
 

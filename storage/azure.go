@@ -53,14 +53,7 @@ func openAzure(v *vend, c *api.Credentials, sub string, now func() time.Time) (*
 	if err != nil {
 		return nil, fmt.Errorf("%s: container %s: %w", v.path, root.Container, err)
 	}
-	prefix := root.Path
-	if sub != "" {
-		prefix = joinKey(prefix, sub)
-	}
-	if prefix != "" {
-		b = blob.PrefixedBucket(b, prefix+"/")
-	}
-	return b, nil
+	return scoped(b, joinKey(root.Path, sub)), nil
 }
 
 // vendedAzure returns the location that the Azure vend c grants (see vendedLocation) and

@@ -72,14 +72,7 @@ func openS3(v *vend, c *api.Credentials, sub string, now func() time.Time) (*blo
 	if err != nil {
 		return nil, fmt.Errorf("%s: bucket %s: %w", v.path, root.Bucket, err)
 	}
-	prefix := root.Path
-	if sub != "" {
-		prefix = joinKey(prefix, sub)
-	}
-	if prefix != "" {
-		b = blob.PrefixedBucket(b, prefix+"/")
-	}
-	return b, nil
+	return scoped(b, joinKey(root.Path, sub)), nil
 }
 
 // vendedLocation returns the location that the vend c of kind (S3, Azure) grants, whose
@@ -160,12 +153,20 @@ type usedKey struct{}
 
 type usedSlot struct{ h *held[aws.Credentials] }
 
-// joinKey joins two key prefixes with "/".
+// joinKey joins two key prefixes with "/"; either may be empty.
 func joinKey(a, b string) string {
-	if a == "" {
-		return b
+	if a == "" || b == "" {
+		return a + b
 	}
 	return a + "/" + b
+}
+
+// scoped returns b limited to the keys below prefix, or b itself for an empty prefix.
+func scoped(b *blob.Bucket, prefix string) *blob.Bucket {
+	if prefix == "" {
+		return b
+	}
+	return blob.PrefixedBucket(b, prefix+"/")
 }
 
 // Error codes with which S3 and S3-compatible stores refuse a credential that is stale: its

@@ -234,10 +234,7 @@ func openVended(ctx context.Context, v *vend, prefix string, opts Options) (*blo
 	if opts.LocalDir != nil {
 		opts.LocalDir(filepath.Join(dir, filepath.FromSlash(prefix)))
 	}
-	if prefix != "" {
-		b = blob.PrefixedBucket(b, prefix+"/")
-	}
-	return b, nil
+	return scoped(b, prefix), nil
 }
 
 // vendedDir returns the directory that credentials of provider file grant. It holds the
