@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -72,8 +73,9 @@ func vendedAzure(v *vend, c *api.Credentials) (location.Location, string, error)
 		return location.Location{}, "", fmt.Errorf("the server vended a SAS for az://%s/%s/%s, not for %s", az.Account, az.Container, az.Prefix, l)
 	}
 	u, err := url.Parse(az.Endpoint)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
-		return location.Location{}, "", fmt.Errorf("the server vended a SAS with an unusable endpoint %q", az.Endpoint)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.User != nil {
+		// Not quoted: an endpoint with a query or user info might carry a secret.
+		return location.Location{}, "", errors.New("the server vended a SAS with an unusable endpoint: want http(s)://HOST[/PATH]")
 	}
 	return l, u.JoinPath(az.Container).String(), nil
 }

@@ -381,6 +381,9 @@ func TestOpenALRefusesBadPathsBeforeVending(t *testing.T) {
 
 func TestOpenALErrors(t *testing.T) {
 	const secret = "SECRETACCESSKEY"
+	azSAS := func(account, container, endpoint string) *api.AzureCredentials {
+		return &api.AzureCredentials{Account: account, Container: container, Endpoint: endpoint, SASToken: "sv=2025&sig=" + secret}
+	}
 	tmp := t.TempDir()
 	answer := func(c *api.Credentials, err error) func(call) (*api.Credentials, error) {
 		return func(call) (*api.Credentials, error) { return c, err }
@@ -402,6 +405,14 @@ func TestOpenALErrors(t *testing.T) {
 			"", `al://acme/coco: the server vended credentials of provider "s3" without S3 credentials`},
 		{"s3 credentials for a non-s3 location", &fakeVendor{answer: answer(&api.Credentials{Provider: "s3", Location: "gs://bkt/coco", S3: &api.S3Credentials{AccessKeyID: "AKIA", SecretAccessKey: secret}}, nil)},
 			"", "which is not an s3:// location"},
+		{"azure without a SAS", &fakeVendor{answer: answer(&api.Credentials{Provider: "azure", Location: "az://acct/data", Azure: &api.AzureCredentials{Account: "acct", Container: "data"}}, nil)},
+			"", `al://acme/coco: the server vended credentials of provider "azure" without a SAS`},
+		{"azure SAS for another container", &fakeVendor{answer: answer(&api.Credentials{Provider: "azure", Location: "az://acct/data", Azure: azSAS("acct", "other", "http://127.0.0.1:1/acct")}, nil)},
+			"", "the server vended a SAS for az://acct/other/, not for az://acct/data"},
+		{"azure SAS for a non-az location", &fakeVendor{answer: answer(&api.Credentials{Provider: "azure", Location: "s3://acct/data", Azure: azSAS("acct", "data", "http://127.0.0.1:1/acct")}, nil)},
+			"", "which is not an az:// location"},
+		{"azure endpoint with a secret, not echoed", &fakeVendor{answer: answer(&api.Credentials{Provider: "azure", Location: "az://acct/data", Azure: azSAS("acct", "data", "https://127.0.0.1:1/acct?sig="+secret)}, nil)},
+			"", "unusable endpoint"},
 		{"no provider", &fakeVendor{answer: answer(&api.Credentials{File: &api.FileCredentials{Path: tmp}}, nil)}, "", "without a provider"},
 		{"file without path", &fakeVendor{answer: answer(&api.Credentials{Provider: "file"}, nil)}, "", "without a directory"},
 		{"relative directory", &fakeVendor{answer: answer(&api.Credentials{Provider: "file", File: &api.FileCredentials{Path: "rel/dir"}}, nil)}, api.ModeWrite, "not absolute"},
