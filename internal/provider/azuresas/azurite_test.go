@@ -1,0 +1,123 @@
+package azuresas_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net/http"
+	"path"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/azureblob"
+
+	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/internal/azuritetest"
+	"github.com/tarnhq/tarn/internal/netguard"
+	"github.com/tarnhq/tarn/internal/netguard/netguardtest"
+	"github.com/tarnhq/tarn/internal/provider"
+	"github.com/tarnhq/tarn/internal/provider/azuresas"
+	"github.com/tarnhq/tarn/internal/provider/providertest"
+	"github.com/tarnhq/tarn/location"
+)
+
+func TestMain(m *testing.M) { azuritetest.Main(m) }
+
+// azuriteDriver returns a driver whose guard allows srv, as tarn serve --allow-endpoint
+// 127.0.0.1:PORT does, and whose transport trusts srv's certificate (StartOAuth).
+func azuriteDriver(t *testing.T, srv *azuritetest.Server) *azuresas.Driver {
+	t.Helper()
+	g, err := netguard.New(netguard.Options{Allow: []string{srv.HostPort()}, Dial: netguardtest.Dial(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return azuresas.New(azuresas.Options{Guard: g, Transport: trusting(srv)})
+}
+
+// trusting returns a transport builder for the driver's guarded dial function that trusts
+// srv's certificate (the system's roots over HTTP, where CertPool is nil).
+func trusting(srv *azuritetest.Server) func(netguard.DialFunc) http.RoundTripper {
+	return func(dial netguard.DialFunc) http.RoundTripper {
+		return &http.Transport{DialContext: dial, TLSClientConfig: &tls.Config{RootCAs: srv.CertPool, MinVersion: tls.VersionTLS12}}
+	}
+}
+
+// sharedKeyKey returns a creds key of auth shared-key for srv's account with roots, in the
+// canonical form CheckConfig gives it.
+func sharedKeyKey(t *testing.T, d *azuresas.Driver, srv *azuritetest.Server, secret string, roots ...string) provider.Key {
+	t.Helper()
+	cfg, err := d.CheckConfig(context.Background(), api.CredsKeyConfig{
+		Roots: roots, Account: srv.Account, Endpoint: srv.Endpoint, Auth: api.AuthSharedKey,
+	}, provider.ConfigCheck{Org: "acme", HasSecret: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return provider.Key{Org: "acme", Name: "azurite", Version: 1, Config: cfg, Secret: []byte(secret)}
+}
+
+func az(t *testing.T, account string, elems ...string) location.Location {
+	t.Helper()
+	l, err := location.ParseStorage("az://" + path.Join(append([]string{account}, elems...)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// openVended opens loc through a container client that authenticates with c's SAS only, as
+// a client of tarn would.
+func openVended(ctx context.Context, srv *azuritetest.Server, c *api.Credentials, loc location.Location) (*blob.Bucket, error) {
+	cc, err := container.NewClientWithNoCredential(c.Azure.Endpoint+"/"+loc.Container+"?"+c.Azure.SASToken,
+		&container.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: srv.HTTPClient}})
+	if err != nil {
+		return nil, err
+	}
+	b, err := azureblob.OpenBucket(ctx, cc, nil)
+	if err != nil || loc.Path == "" {
+		return b, err
+	}
+	return blob.PrefixedBucket(b, loc.Path+"/"), nil
+}
+
+// refused reports whether err is Blob Storage refusing a request's authorization (403),
+// which azureblob reports as PermissionDenied only for AuthenticationFailed.
+func refused(err error) bool {
+	var resp *azcore.ResponseError
+	return errors.As(err, &resp) && resp.StatusCode == http.StatusForbidden
+}
+
+// The shared conformance suite, against a real Azurite with a shared key. Azurite's account
+// has no hierarchical namespace, so a SAS is scoped to a container: the suite's two datasets
+// are two containers whose names share leading characters.
+func TestConformance(t *testing.T) {
+	srv := azuritetest.Start(t)
+	root := srv.SharedKeyClient(t)
+	dsA, dsAB := srv.Container+"-ds-a", srv.Container+"-ds-ab"
+	for _, c := range []string{dsA, dsAB} {
+		if _, err := root.CreateContainer(t.Context(), c, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := azuriteDriver(t, srv)
+	v := provider.New(map[string]provider.Driver{azuresas.Name: d}, nil)
+	providertest.Run(t, providertest.Setup{
+		Vendor:    v,
+		Driver:    d,
+		Provider:  azuresas.Name,
+		Key:       sharedKeyKey(t, d, srv, srv.AccountKey, az(t, srv.Account, srv.Container).String(), az(t, srv.Account, dsA).String(), az(t, srv.Account, dsAB).String()),
+		Base:      az(t, srv.Account, srv.Container, "conformance"),
+		DatasetA:  az(t, srv.Account, dsA),
+		DatasetAB: az(t, srv.Account, dsAB),
+		Open: func(ctx context.Context, c *api.Credentials, loc location.Location) (*blob.Bucket, error) {
+			return openVended(ctx, srv, c, loc)
+		},
+		Seed: func(ctx context.Context, loc location.Location, key string, data []byte) error {
+			_, err := root.UploadBuffer(ctx, loc.Container, path.Join(loc.Path, key), data, nil)
+			return err
+		},
+		Enforced: true,
+		Denied:   refused,
+	})
+}
