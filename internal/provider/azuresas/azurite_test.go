@@ -1,12 +1,16 @@
 package azuresas_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"path"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
@@ -20,6 +24,7 @@ import (
 	"github.com/tarnhq/tarn/internal/provider"
 	"github.com/tarnhq/tarn/internal/provider/azuresas"
 	"github.com/tarnhq/tarn/internal/provider/providertest"
+	"github.com/tarnhq/tarn/internal/testenv"
 	"github.com/tarnhq/tarn/location"
 )
 
@@ -120,4 +125,63 @@ func TestConformance(t *testing.T) {
 		Enforced: true,
 		Denied:   refused,
 	})
+}
+
+// TestVerifyOnAzurite runs tarn creds verify (the API it calls) on Azurite with a shared
+// key: the right account key passes every check, among them the refusals that only a real
+// store can answer; a wrong one fails listing and the probe naming the account key.
+func TestVerifyOnAzurite(t *testing.T) {
+	srv := azuritetest.Start(t)
+	env := testenv.New(t, testenv.Options{AllowEndpoints: []string{srv.HostPort()}})
+	env.Clock.Advance(time.Since(env.Clock.Now())) // Azurite checks SAS times against its own clock
+	ctx := t.Context()
+	admin := env.Admin(t)
+	if _, err := admin.CreateOrg(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	root := az(t, srv.Account, srv.Container).String()
+	wrongKey := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 64))
+	for _, tc := range []struct {
+		name, secret string
+		failed       map[string]string // check name -> what its detail names
+	}{
+		{"right account key", srv.AccountKey, nil},
+		{"wrong account key", wrongKey, map[string]string{
+			"list with a read SAS":              "(403); check the account key",
+			"probe round trip with a write SAS": "(403); check the account key",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := strings.ReplaceAll(tc.name, " ", "-")
+			if _, err := admin.PutCredsKey(ctx, "acme", name, api.PutCredsKeyRequest{Provider: api.ProviderAzure, Secret: tc.secret,
+				Config: api.CredsKeyConfig{Roots: []string{root}, Account: srv.Account, Endpoint: srv.Endpoint, Auth: api.AuthSharedKey}}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := admin.VerifyCredsKey(ctx, "acme", name, root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, c := range res.Checks {
+				names = append(names, c.Name)
+				want, shouldFail := tc.failed[c.Name]
+				switch {
+				case shouldFail && (c.OK || !strings.Contains(c.Detail, want)):
+					t.Errorf("check %q = %+v; want it failed naming %q", c.Name, c, want)
+				case !shouldFail && !c.OK:
+					t.Errorf("check %q failed: %s", c.Name, c.Detail)
+				}
+				if strings.Contains(c.Detail, tc.secret) || strings.Contains(c.Detail, "sig=") {
+					t.Errorf("check %q carries the key or a SAS: %s", c.Name, c.Detail)
+				}
+			}
+			want := "location within roots,sas scope,sign a SAS with the account key,list with a read SAS,probe round trip with a write SAS,read SAS refused for a write,read SAS refused for another container"
+			if tc.failed != nil {
+				want = "location within roots,sas scope,sign a SAS with the account key,list with a read SAS,probe round trip with a write SAS"
+			}
+			if got := strings.Join(names, ","); got != want {
+				t.Errorf("checks %s, want %s", got, want)
+			}
+		})
+	}
 }
