@@ -17,12 +17,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/tarnhq/tarn/internal/azuritetest"
 	"github.com/tarnhq/tarn/internal/miniotest"
 	"github.com/tarnhq/tarn/internal/pgtest"
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(pgtest.Run(func() int { return miniotest.Run(m.Run) }))
+	os.Exit(pgtest.Run(func() int { return miniotest.Run(func() int { return azuritetest.Run(m.Run) }) }))
 }
 
 var built struct {
