@@ -3,7 +3,6 @@ package azuresas_test
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -38,15 +37,7 @@ func azuriteDriver(t *testing.T, srv *azuritetest.Server) *azuresas.Driver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return azuresas.New(azuresas.Options{Guard: g, Transport: trusting(srv)})
-}
-
-// trusting returns a transport builder for the driver's guarded dial function that trusts
-// srv's certificate (the system's roots over HTTP, where CertPool is nil).
-func trusting(srv *azuritetest.Server) func(netguard.DialFunc) http.RoundTripper {
-	return func(dial netguard.DialFunc) http.RoundTripper {
-		return &http.Transport{DialContext: dial, TLSClientConfig: &tls.Config{RootCAs: srv.CertPool, MinVersion: tls.VersionTLS12}}
-	}
+	return azuresas.New(azuresas.Options{Guard: g, Transport: srv.Transport(nil)})
 }
 
 // sharedKeyKey returns a creds key of auth shared-key for srv's account with roots, in the

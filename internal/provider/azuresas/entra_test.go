@@ -21,24 +21,10 @@ import (
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/azuritetest"
 	"github.com/tarnhq/tarn/internal/entratest"
-	"github.com/tarnhq/tarn/internal/netguard"
 	"github.com/tarnhq/tarn/internal/provider/azuresas"
 	"github.com/tarnhq/tarn/internal/testenv"
 	"github.com/tarnhq/tarn/internal/upstream"
 )
-
-// delegationCounter counts the user delegation key requests that pass through it.
-type delegationCounter struct {
-	next http.RoundTripper
-	n    atomic.Int64
-}
-
-func (c *delegationCounter) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.URL.Query().Get("comp") == "userdelegationkey" {
-		c.n.Add(1)
-	}
-	return c.next.RoundTrip(r)
-}
 
 // entraFixture is a whole tarn whose provider azure reaches the OAuth Azurite, with Entra ID
 // played by entratest, and an org acme with an admin.
@@ -46,22 +32,17 @@ type entraFixture struct {
 	srv   *azuritetest.Server
 	entra *entratest.Server
 	env   *testenv.Env
-	udk   *delegationCounter
+	udk   atomic.Int64 // user delegation key requests
 }
 
 func newEntraFixture(t *testing.T, budget upstream.Options) *entraFixture {
 	t.Helper()
 	f := &entraFixture{srv: azuritetest.StartOAuth(t), entra: entratest.New(t, entratest.Options{})}
-	trust := trusting(f.srv)
-	f.udk = &delegationCounter{}
 	f.env = testenv.New(t, testenv.Options{
 		AllowEndpoints: []string{f.srv.HostPort()},
-		AzureTransport: func(dial netguard.DialFunc) http.RoundTripper {
-			f.udk.next = trust(dial)
-			return f.udk
-		},
-		AzureEntra: azuresas.EntraOptions{ClientOptions: f.entra.CredentialOptions().ClientOptions, DisableInstanceDiscovery: true},
-		Upstream:   budget,
+		AzureTransport: f.srv.Transport(&f.udk),
+		AzureEntra:     azuresas.EntraOptions{ClientOptions: f.entra.CredentialOptions().ClientOptions, DisableInstanceDiscovery: true},
+		Upstream:       budget,
 	})
 	// Azurite checks SAS and user delegation key times against its own clock.
 	f.env.Clock.Advance(time.Since(f.env.Clock.Now()))
@@ -132,7 +113,7 @@ func TestEntraClientSecretEndToEnd(t *testing.T) {
 			t.Fatalf("%s SAS %v (%v): want a container SAS signed with a user delegation key of the app's principal", c.Mode, q, err)
 		}
 	}
-	if n := f.udk.n.Load(); n != 1 {
+	if n := f.udk.Load(); n != 1 {
 		t.Errorf("two vends of one key fetched %d user delegation keys, want 1", n)
 	}
 
@@ -189,7 +170,7 @@ func TestEntraWrongClientSecret(t *testing.T) {
 	if len(reqs) == 0 || reqs[len(reqs)-1].Error != "invalid_client" {
 		t.Errorf("token requests %+v; want the last refused with invalid_client", reqs)
 	}
-	if n := f.udk.n.Load(); n != 0 {
+	if n := f.udk.Load(); n != 0 {
 		t.Errorf("%d user delegation key requests without a token, want 0", n)
 	}
 }
@@ -231,7 +212,7 @@ func TestEntraColdVendsShareOneDelegationKey(t *testing.T) {
 	if failed > 0 {
 		t.Fatalf("%d of %d vends failed", failed, n)
 	}
-	if got := f.udk.n.Load(); got != 1 {
+	if got := f.udk.Load(); got != 1 {
 		t.Errorf("%d cold vends fetched %d user delegation keys, want 1", n, got)
 	}
 	if got := f.entra.Issued(); got != 1 {
