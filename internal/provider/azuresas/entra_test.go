@@ -23,7 +23,6 @@ import (
 	"github.com/tarnhq/tarn/internal/entratest"
 	"github.com/tarnhq/tarn/internal/provider/azuresas"
 	"github.com/tarnhq/tarn/internal/testenv"
-	"github.com/tarnhq/tarn/internal/upstream"
 )
 
 // entraFixture is a whole tarn whose provider azure reaches the OAuth Azurite, with Entra ID
@@ -35,14 +34,13 @@ type entraFixture struct {
 	udk   atomic.Int64 // user delegation key requests
 }
 
-func newEntraFixture(t *testing.T, budget upstream.Options) *entraFixture {
+func newEntraFixture(t *testing.T) *entraFixture {
 	t.Helper()
 	f := &entraFixture{srv: azuritetest.StartOAuth(t), entra: entratest.New(t, entratest.Options{})}
 	f.env = testenv.New(t, testenv.Options{
 		AllowEndpoints: []string{f.srv.HostPort()},
 		AzureTransport: f.srv.Transport(&f.udk),
 		AzureEntra:     azuresas.EntraOptions{ClientOptions: f.entra.CredentialOptions().ClientOptions, DisableInstanceDiscovery: true},
-		Upstream:       budget,
 	})
 	// Azurite checks SAS and user delegation key times against its own clock.
 	f.env.Clock.Advance(time.Since(f.env.Clock.Now()))
@@ -92,7 +90,7 @@ func status(err error) int {
 // reads inside with them, and Azurite refuses the read SAS for a write and for another
 // container.
 func TestEntraClientSecretEndToEnd(t *testing.T) {
-	f := newEntraFixture(t, upstream.Options{})
+	f := newEntraFixture(t)
 	ctx := t.Context()
 	admin := f.env.Admin(t)
 	f.putKey(t, "entra", f.entra.ClientSecret(), f.srv.Container, false)
@@ -154,7 +152,7 @@ func TestEntraClientSecretEndToEnd(t *testing.T) {
 // TestEntraWrongClientSecret: Entra ID refusing the app registration's secret is one line
 // that names tenant, client and secret as what to check, and carries no secret.
 func TestEntraWrongClientSecret(t *testing.T) {
-	f := newEntraFixture(t, upstream.Options{})
+	f := newEntraFixture(t)
 	const wrong = "not-the-client-secret-1234"
 	f.putKey(t, "wrong", wrong, f.srv.Container, false)
 	_, err := f.env.Admin(t).LocationCredentials(t.Context(), "acme", "wrong", "az://"+f.srv.Account+"/"+f.srv.Container, api.ModeRead)
@@ -177,11 +175,11 @@ func TestEntraWrongClientSecret(t *testing.T) {
 
 // TestEntraColdVendsShareOneDelegationKey: 1,000 concurrent cold vends of distinct prefixes
 // of one key (an account with hierarchical namespace: directory SAS) cost one user
-// delegation key and one token. The budget lets them all through: each is a driver call,
-// though only the first reaches Azure.
+// delegation key and one token, and the default upstream budget (a burst of 40, 32 in
+// flight) refuses none of them: a SAS signed with the cached key spends no budget.
 func TestEntraColdVendsShareOneDelegationKey(t *testing.T) {
 	const n = 1000
-	f := newEntraFixture(t, upstream.Options{Rate: 1e6, Burst: n, MaxInFlight: n})
+	f := newEntraFixture(t)
 	f.putKey(t, "hns", f.entra.ClientSecret(), f.srv.Container, true)
 	admin := f.env.Admin(t)
 	var wg sync.WaitGroup
