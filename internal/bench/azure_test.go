@@ -49,8 +49,8 @@ func BenchmarkCachedVendAzure(b *testing.B) {
 
 // BenchmarkColdCacheVendsAzure is BenchmarkColdCacheVends for a dataset on Azure with auth
 // client-secret (Azurite with --oauth, Entra ID played by entratest): 1,000 concurrent
-// read vends on a fresh tarn cost one SAS signed (upstream-calls), one user delegation key
-// (udk-fetches) and one Entra ID token (tokens).
+// read vends on a fresh tarn cost one upstream call, one user delegation key (udk-fetches)
+// and one Entra ID token (tokens).
 func BenchmarkColdCacheVendsAzure(b *testing.B) {
 	srv, entra := azuritetest.StartOAuth(b), entratest.New(b, entratest.Options{})
 	var udk atomic.Int64

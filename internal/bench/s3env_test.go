@@ -70,8 +70,8 @@ func (e *benchEnv) vendURL() string {
 }
 
 // upstreamCalls sums tarn_vend_upstream_calls_total (every provider and result) from the
-// server's /metrics: the number of provider calls the vend service made (STS AssumeRole
-// for aws; for azure, a SAS signed, which reaches Azure only for a user delegation key).
+// server's /metrics: the number of upstream calls the vend service made (STS AssumeRole for
+// aws; for azure, a vend that had to fetch a user delegation key).
 func (e *benchEnv) upstreamCalls(b *testing.B) float64 {
 	b.Helper()
 	resp, err := http.Get(e.URL + "/metrics")

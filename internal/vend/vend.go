@@ -277,9 +277,10 @@ func (s *Service) mint(ctx context.Context, prov *string, p authn.Principal, org
 		c, err := s.Vendor.Vend(ctx, sk.Provider, provider.Request{
 			Key: key, Location: loc, Mode: mode, Session: org + "/" + p.Name(), TTL: s.TTL, Registered: registered,
 		})
-		if call != nil {
-			call.Done(err)
+		if call == nil {
+			return c, err // signed locally: no upstream call to count
 		}
+		call.Done(err)
 		if m := s.Metrics; m != nil && !errs.Is(errs.Permission, err) && !errs.Is(errs.Invalid, err) {
 			m.upstream.WithLabelValues(sk.Provider, okOrError(err)).Inc()
 			m.latency.WithLabelValues(sk.Provider).Observe(time.Since(start).Seconds())
