@@ -21,7 +21,6 @@ import (
 	"github.com/tarnhq/tarn/internal/netguard/netguardtest"
 	"github.com/tarnhq/tarn/internal/provider/azuresas"
 	"github.com/tarnhq/tarn/internal/server"
-	"github.com/tarnhq/tarn/internal/upstream"
 )
 
 // Clock is a settable clock, safe for concurrent use.
@@ -81,11 +80,10 @@ type Options struct {
 	// WorkloadAudience and WorkloadTokenTTL as for server.Options.
 	WorkloadAudience string
 	WorkloadTokenTTL time.Duration
-	// AzureTransport, AzureEntra and Upstream as for server.Options: an Azurite's
-	// certificate, an entratest token endpoint, upstream budgets.
+	// AzureTransport and AzureEntra as for server.Options: an Azurite's certificate
+	// (azuritetest.Server.Transport) and an entratest token endpoint.
 	AzureTransport func(dial netguard.DialFunc) http.RoundTripper
 	AzureEntra     azuresas.EntraOptions
-	Upstream       upstream.Options
 }
 
 // New starts a tarn and stops it when t ends.
@@ -104,7 +102,7 @@ func New(t testing.TB, o Options) *Env {
 		DataDir: dir, Database: o.Database, FileRoots: o.FileRoots, Now: clock.Now,
 		AllowEndpoints: o.AllowEndpoints, EndpointResolver: o.EndpointResolver, EndpointDial: dial,
 		OIDCTransport: o.OIDCTransport, WorkloadAudience: o.WorkloadAudience, WorkloadTokenTTL: o.WorkloadTokenTTL,
-		AzureTransport: o.AzureTransport, AzureEntra: o.AzureEntra, Upstream: o.Upstream,
+		AzureTransport: o.AzureTransport, AzureEntra: o.AzureEntra,
 	})
 	if err != nil {
 		t.Fatalf("start tarn: %v", err)
