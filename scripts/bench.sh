@@ -2,17 +2,21 @@
 # Runs tarn's benchmarks once each. Every benchmark measures its own baseline in the same
 # run and reports "ratio" = tarn / baseline, so figures from different machines compare.
 # The benchmarks run against a real MinIO on loopback (built once and cached, see
-# internal/miniotest), which this script installs first; the PostgreSQL one against a
+# internal/miniotest) and a real Azurite (installed once with npm and cached, see
+# internal/azuritetest), which this script installs first; the PostgreSQL one against a
 # throwaway cluster that internal/pgtest starts from the installed PostgreSQL binaries.
 # Usage: scripts/bench.sh [benchmark regexp]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go run ./internal/miniotest/cmd/install-minio >/dev/null
+go run ./internal/azuritetest/cmd/install-azurite >/dev/null
 go test -run '^$' -bench "${1:-.}" -benchtime 1x -timeout 30m ./internal/bench 2>&1 |
 	awk '
 	BEGIN {
 		what["BenchmarkCachedVend"] = "cached read vends of an S3 dataset (aws creds key on MinIO) by one tarn on SQLite vs a bare Go handler answering the same JSON; 64 clients, 20,000 requests each; p50/p99 per request; ratio = vend-req/s / bare-req/s (goal >= 0.5, vend p99 <= 5 ms)"
 		what["BenchmarkCachedVendPostgres"] = "the same cached read vends by two tarn servers sharing one PostgreSQL database (a throwaway local cluster), the 64 clients split evenly between them, vs the same bare Go handler; ratio = vend-req/s / bare-req/s (goal >= 0.5, vend p99 <= 5 ms)"
+		what["BenchmarkCachedVendAzure"] = "cached read vends of an Azure dataset (azure creds key, shared key, on Azurite: a container SAS) vs the same bare Go handler; 64 clients, 20,000 requests each; ratio = vend-req/s / bare-req/s (goal >= 0.5, vend p99 <= 5 ms)"
+		what["BenchmarkColdCacheVendsAzure"] = "1,000 concurrent read vends of one Azure dataset (auth client-secret; Azurite with --oauth, Entra ID played by internal/entratest) on a fresh tarn: upstream calls, user delegation keys fetched (udk-fetches) and Entra ID tokens (tokens) they cost (expected 1 each) and wall time"
 		what["BenchmarkColdCacheVends"] = "1,000 concurrent read vends of one S3 dataset on a fresh tarn (cold cache): STS AssumeRole calls they cost (expected 1) and wall time"
 		what["BenchmarkDatasetStream"] = "20,000 rows of ~100 KiB random JPEG-sized images (image, filename) on MinIO: import through dataset.CreatePath(al://...) + Appender (64 MiB data files); then stream the image column with Iter (Prefetch 8) through dataset.OpenPath(al://..., read) vs 8 concurrent GETs (root keys) of the same bytes stored as 20,000 objects; best of 2 runs each; ratio = dataset MiB/s / objects MiB/s (goal >= 0.8)"
 		what["BenchmarkS3Read"] = "read 256 MiB (64 objects of 4 MiB, 8 readers) from MinIO through storage.OpenBucket(al://...) with vended credentials vs the same code with MinIO root keys; best of 2 runs each; ratio = tarn / root"

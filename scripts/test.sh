@@ -31,6 +31,14 @@ fi
 echo "node $(node --version), npm $(npm --version)"
 go run ./internal/azuritetest/cmd/install-azurite
 
+# The Azure CLI and rclone, for the README's recipes with vended SAS (cmd/tarn
+# TestAzureToolRecipes, against Azurite on 127.0.0.1 only), from Debian's packages.
+if ! command -v az >/dev/null 2>&1 || ! command -v rclone >/dev/null 2>&1; then
+	echo "installing the Azure CLI and rclone from Debian's packages..."
+	as_root apt-get update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq azure-cli rclone >/dev/null
+fi
+
 go vet ./...
 # Fuzz targets: a short run each on top of their seed corpora (the test run below replays them too).
 for target in $(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' . | sed 's/^func //' | sort -u); do

@@ -26,6 +26,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -83,6 +84,33 @@ type Server struct {
 func (s *Server) HostPort() string {
 	u, _ := url.Parse(s.Endpoint)
 	return u.Host
+}
+
+// Transport returns what tarn takes to reach s (server.Options.AzureTransport,
+// azuresas.Options.Transport): a builder of a transport around tarn's guarded dial function
+// that trusts CertPool (over HTTPS) and, when udk is not nil, adds to it every user
+// delegation key request it sends.
+func (s *Server) Transport(udk *atomic.Int64) func(dial func(ctx context.Context, network, address string) (net.Conn, error)) http.RoundTripper {
+	return func(dial func(ctx context.Context, network, address string) (net.Conn, error)) http.RoundTripper {
+		tr := &http.Transport{DialContext: dial, TLSClientConfig: &tls.Config{RootCAs: s.CertPool, MinVersion: tls.VersionTLS12}}
+		if udk == nil {
+			return tr
+		}
+		return countingTransport{next: tr, udk: udk}
+	}
+}
+
+// countingTransport counts the user delegation key requests that pass through it.
+type countingTransport struct {
+	next http.RoundTripper
+	udk  *atomic.Int64
+}
+
+func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Query().Get("comp") == "userdelegationkey" {
+		c.udk.Add(1)
+	}
+	return c.next.RoundTrip(r)
 }
 
 // ClientOptions returns azblob client options whose transport is HTTPClient.

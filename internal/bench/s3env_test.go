@@ -22,11 +22,16 @@ const (
 	benchKey     = "minio"
 )
 
-// s3Env is a fresh tarn (cold vend cache) whose dataset al://local/coco lives on MinIO.
-type s3Env struct {
+// benchEnv is a fresh tarn (cold vend cache) with the benchmarks' dataset al://local/coco.
+type benchEnv struct {
 	*testenv.Env
-	minio *miniotest.Server
 	admin *client.Client
+}
+
+// s3Env is a benchEnv whose dataset lives on MinIO.
+type s3Env struct {
+	benchEnv
+	minio *miniotest.Server
 }
 
 // newS3Env starts a tarn on database (empty: SQLite in its data directory) with a creds
@@ -48,7 +53,7 @@ func newS3Env(b *testing.B, srv *miniotest.Server, database string) *s3Env {
 	}); err != nil {
 		b.Fatalf("connect dataset: %v", err)
 	}
-	return &s3Env{Env: env, minio: srv, admin: admin}
+	return &s3Env{benchEnv: benchEnv{Env: env, admin: admin}, minio: srv}
 }
 
 // another starts a second tarn on e's PostgreSQL database, which serves the same state.
@@ -56,17 +61,18 @@ func (e *s3Env) another(b *testing.B, database string) *s3Env {
 	b.Helper()
 	// DataDir: where e wrote the admin token, which the second server reads.
 	env := testenv.New(b, testenv.Options{Database: database, DataDir: e.DataDir, AllowEndpoints: []string{e.minio.HostPort()}})
-	return &s3Env{Env: env, minio: e.minio, admin: env.Admin(b)}
+	return &s3Env{benchEnv: benchEnv{Env: env, admin: env.Admin(b)}, minio: e.minio}
 }
 
 // vendURL is the API address of read vends for the dataset.
-func (e *s3Env) vendURL() string {
+func (e *benchEnv) vendURL() string {
 	return e.URL + api.Prefix + "/orgs/" + benchOrg + "/datasets/" + benchDataset + "/credentials"
 }
 
 // upstreamCalls sums tarn_vend_upstream_calls_total (every provider and result) from the
-// server's /metrics: the number of STS AssumeRole calls the vend service made.
-func (e *s3Env) upstreamCalls(b *testing.B) float64 {
+// server's /metrics: the number of upstream calls the vend service made (STS AssumeRole for
+// aws; for azure, a vend that had to fetch a user delegation key).
+func (e *benchEnv) upstreamCalls(b *testing.B) float64 {
 	b.Helper()
 	resp, err := http.Get(e.URL + "/metrics")
 	if err != nil {

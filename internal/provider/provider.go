@@ -80,6 +80,25 @@ type ExternalIDUser interface {
 	UsesExternalID() bool
 }
 
+// OfflineVender is implemented by drivers that vend without calling their upstream while
+// they hold what signs (azure: a cached user delegation key or an account key).
+// VendsOffline reports whether a vend with key would need no upstream call now; the vend
+// service then spends none of the key's upstream budget on it.
+type OfflineVender interface {
+	VendsOffline(key Key) bool
+}
+
+// VendsOffline reports whether provider's driver is an OfflineVender that would vend with
+// key without an upstream call now.
+func (v *Vendor) VendsOffline(provider string, key Key) bool {
+	d, err := v.driver(provider)
+	if err != nil {
+		return false
+	}
+	o, ok := d.(OfflineVender)
+	return ok && o.VendsOffline(key)
+}
+
 // Provisioner is implemented by drivers that can describe the cloud-side setup a creds key
 // needs (for AWS: the role's permission and trust policies).
 type Provisioner interface {

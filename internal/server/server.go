@@ -66,6 +66,11 @@ type Options struct {
 	// the guarded dial function; nil means the guard's own. Tests route fetches to oidctest
 	// issuers with it (oidctest.Issuer.Transport); the guard still checks every connection.
 	OIDCTransport func(dial netguard.DialFunc) http.RoundTripper
+	// AzureTransport and AzureEntra are provider azure's azuresas.Options.Transport and
+	// Entra: tests trust an emulator's certificate and point Entra ID at a stand-in with
+	// them; nil and the zero value mean the guard's own transport and Entra ID itself.
+	AzureTransport func(dial netguard.DialFunc) http.RoundTripper
+	AzureEntra     azuresas.EntraOptions
 	// AuditRetention is how long audit records are kept: older ones are deleted at start
 	// and every hour, a few at a time. Zero or less keeps them forever; tarn serve passes
 	// --audit-retention, 400 days unless told otherwise.
@@ -178,7 +183,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	vendor := provider.New(map[string]provider.Driver{
 		localfile.Name: files,
 		awssts.Name:    awssts.New(awssts.Options{Guard: guard, Now: o.Now, Timeout: o.UpstreamTimeout}),
-		azuresas.Name:  azuresas.New(azuresas.Options{Guard: guard, Now: o.Now, Timeout: o.UpstreamTimeout}),
+		azuresas.Name:  azuresas.New(azuresas.Options{Guard: guard, Now: o.Now, Timeout: o.UpstreamTimeout, Transport: o.AzureTransport, Entra: o.AzureEntra}),
 	}, o.Now)
 	if o.Database != "" && os.Getenv(secretbox.EnvMasterKey) == "" {
 		st.Close()

@@ -19,6 +19,7 @@ import (
 	"github.com/tarnhq/tarn/client"
 	"github.com/tarnhq/tarn/internal/netguard"
 	"github.com/tarnhq/tarn/internal/netguard/netguardtest"
+	"github.com/tarnhq/tarn/internal/provider/azuresas"
 	"github.com/tarnhq/tarn/internal/server"
 )
 
@@ -79,6 +80,10 @@ type Options struct {
 	// WorkloadAudience and WorkloadTokenTTL as for server.Options.
 	WorkloadAudience string
 	WorkloadTokenTTL time.Duration
+	// AzureTransport and AzureEntra as for server.Options: an Azurite's certificate
+	// (azuritetest.Server.Transport) and an entratest token endpoint.
+	AzureTransport func(dial netguard.DialFunc) http.RoundTripper
+	AzureEntra     azuresas.EntraOptions
 }
 
 // New starts a tarn and stops it when t ends.
@@ -97,6 +102,7 @@ func New(t testing.TB, o Options) *Env {
 		DataDir: dir, Database: o.Database, FileRoots: o.FileRoots, Now: clock.Now,
 		AllowEndpoints: o.AllowEndpoints, EndpointResolver: o.EndpointResolver, EndpointDial: dial,
 		OIDCTransport: o.OIDCTransport, WorkloadAudience: o.WorkloadAudience, WorkloadTokenTTL: o.WorkloadTokenTTL,
+		AzureTransport: o.AzureTransport, AzureEntra: o.AzureEntra,
 	})
 	if err != nil {
 		t.Fatalf("start tarn: %v", err)

@@ -263,17 +263,23 @@ func (s *Service) mint(ctx context.Context, prov *string, p authn.Principal, org
 	}
 	kv := keyVersion{provider: sk.Provider, org: org, key: keyName, created: k.created, version: k.version}
 	creds, hit, err := s.cache.get(ctx, k, func(ctx context.Context) (*api.Credentials, error) {
-		call, err := s.budgets.Acquire(kv)
-		if err != nil {
-			if m := s.Metrics; m != nil {
-				m.refused.WithLabelValues(sk.Provider, upstream.AsRefused(err).Reason).Inc()
+		var call *upstream.Call // nil for a vend that signs locally: it costs no budget
+		if !s.Vendor.VendsOffline(sk.Provider, key) {
+			var err error
+			if call, err = s.budgets.Acquire(kv); err != nil {
+				if m := s.Metrics; m != nil {
+					m.refused.WithLabelValues(sk.Provider, upstream.AsRefused(err).Reason).Inc()
+				}
+				return nil, refusedError(sk, err)
 			}
-			return nil, refusedError(sk, err)
 		}
 		start := time.Now()
 		c, err := s.Vendor.Vend(ctx, sk.Provider, provider.Request{
 			Key: key, Location: loc, Mode: mode, Session: org + "/" + p.Name(), TTL: s.TTL, Registered: registered,
 		})
+		if call == nil {
+			return c, err // signed locally: no upstream call to count
+		}
 		call.Done(err)
 		if m := s.Metrics; m != nil && !errs.Is(errs.Permission, err) && !errs.Is(errs.Invalid, err) {
 			m.upstream.WithLabelValues(sk.Provider, okOrError(err)).Inc()

@@ -278,3 +278,13 @@ func (d *Driver) Vend(ctx context.Context, req provider.Request) (*api.Credentia
 		},
 	}, nil
 }
+
+// VendsOffline reports whether a vend with key would be signed without a call to Azure of
+// its own: with the account key (auth shared-key), with a user delegation key cached for
+// key's version that is not due for renewal, or with the one being fetched, which the vend
+// would wait for.
+func (d *Driver) VendsOffline(key provider.Key) bool {
+	return key.Config.Auth == api.AuthSharedKey || d.keys.ready(key)
+}
+
+var _ provider.OfflineVender = (*Driver)(nil)

@@ -38,6 +38,7 @@ type keyCache[T any] struct {
 
 	mu      sync.Mutex
 	entries map[string]cachedKey[T] // by org/name
+	waiting map[string]int          // callers waiting for a fetch, by flight
 	flight  singleflight.Group
 }
 
@@ -48,18 +49,21 @@ type cachedKey[T any] struct {
 }
 
 func newKeyCache[T any](now func() time.Time, timeout time.Duration, fetch func(context.Context, provider.Key, time.Time, time.Time) (T, error)) *keyCache[T] {
-	return &keyCache[T]{now: now, timeout: timeout, fetch: fetch, entries: map[string]cachedKey[T]{}}
+	return &keyCache[T]{now: now, timeout: timeout, fetch: fetch, entries: map[string]cachedKey[T]{}, waiting: map[string]int{}}
 }
 
 // get returns key's signing key and when it expires, fetching a new one when there is none
 // for key's version or half of it has passed. The fetch runs for at most the cache's
 // timeout, whether or not the caller that started it gives up.
 func (c *keyCache[T]) get(ctx context.Context, key provider.Key) (T, time.Time, error) {
-	id := key.Org + "/" + key.Name
+	id := cacheID(key)
 	if e, ok := c.lookup(id, key.Version); ok {
 		return e.val, e.expiry, nil
 	}
-	ch := c.flight.DoChan(fmt.Sprintf("%s@%d", id, key.Version), func() (any, error) {
+	fk := flightKey(key)
+	c.wait(fk, 1)
+	defer c.wait(fk, -1)
+	ch := c.flight.DoChan(fk, func() (any, error) {
 		if e, ok := c.lookup(id, key.Version); ok {
 			return e, nil // filled by a fetch that ended after our lookup
 		}
@@ -89,6 +93,29 @@ func (c *keyCache[T]) get(ctx context.Context, key provider.Key) (T, time.Time, 
 		return zero, time.Time{}, errs.Wrap(errs.Unavailable, ctx.Err(), "gave up waiting for a user delegation key")
 	}
 }
+
+// ready reports whether a get of key would make no fetch of its own: the cache holds a
+// signing key for key's version that is not due for renewal, or a fetch of one is under
+// way, which the get would join.
+func (c *keyCache[T]) ready(key provider.Key) bool {
+	if _, ok := c.lookup(cacheID(key), key.Version); ok {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.waiting[flightKey(key)] > 0
+}
+
+func (c *keyCache[T]) wait(fk string, delta int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.waiting[fk] += delta; c.waiting[fk] <= 0 {
+		delete(c.waiting, fk)
+	}
+}
+
+func cacheID(key provider.Key) string   { return key.Org + "/" + key.Name }
+func flightKey(key provider.Key) string { return fmt.Sprintf("%s@%d", cacheID(key), key.Version) }
 
 func (c *keyCache[T]) lookup(id string, version int64) (cachedKey[T], bool) {
 	c.mu.Lock()

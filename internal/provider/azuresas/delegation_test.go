@@ -190,3 +190,39 @@ type failingAuth struct{}
 func (failingAuth) Credential(provider.Key) (azcore.TokenCredential, error) {
 	return nil, errs.E(errs.Unavailable, "no identity")
 }
+
+// TestKeyCacheReady: a vend is offline (spends no upstream budget) only while the cache
+// holds a fresh key for the creds key's version or a fetch it would join is under way.
+func TestKeyCacheReady(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	f := &countingFetch{release: make(chan struct{})}
+	started := make(chan struct{})
+	c := newKeyCache(clk.now, time.Minute, func(ctx context.Context, k provider.Key, start, expiry time.Time) (string, error) {
+		close(started)
+		return f.fetch(ctx, k, start, expiry)
+	})
+	key := provider.Key{Org: "acme", Name: "az", Version: 1}
+	if c.ready(key) {
+		t.Fatal("ready with nothing cached or fetching")
+	}
+	done := make(chan error)
+	go func() { _, _, err := c.get(context.Background(), key); done <- err }()
+	<-started // its caller is waiting
+	if !c.ready(key) {
+		t.Error("not ready while a fetch is under way")
+	}
+	if other := (provider.Key{Org: "acme", Name: "az", Version: 2}); c.ready(other) {
+		t.Error("ready for another version of the key while fetching the first")
+	}
+	close(f.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !c.ready(key) {
+		t.Error("not ready with a fresh key cached")
+	}
+	clk.add(DelegationKeyLifetime / 2)
+	if c.ready(key) {
+		t.Error("ready with the cached key due for renewal and no fetch under way")
+	}
+}

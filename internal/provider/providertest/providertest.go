@@ -58,6 +58,17 @@ type Setup struct {
 	// (file: local disk, no credentials). The checks that a credential is refused outside its
 	// prefix or mode are then skipped, with the reason.
 	Enforced bool
+	// DatasetA and DatasetAB, when both set, are the two locations the suite vends for and
+	// probes instead of prefixes ds-a and ds-ab of a fresh prefix of Base: for a provider
+	// that scopes credentials to whole containers (Azure without hierarchical namespace),
+	// two existing containers whose names share leading characters. Both lie within the
+	// key's roots and outside Base.
+	DatasetA, DatasetAB location.Location
+	// Denied reports whether err, from a bucket operation, is the peer refusing the
+	// request's credentials; nil means gcerrors.PermissionDenied. It is for drivers that
+	// report some refusals with another code (azureblob: only AuthenticationFailed is
+	// PermissionDenied, AuthorizationFailure and the like are Unknown).
+	Denied func(err error) bool
 }
 
 // TTL is the lifetime Run asks for: 15 minutes, the shortest STS accepts.
@@ -75,9 +86,15 @@ func Run(t *testing.T, s Setup) {
 	case !provider.Allows(s.Key, s.Base):
 		t.Fatalf("providertest: Base %s is outside the key's roots %v", s.Base, s.Key.Config.Roots)
 	}
+	if s.Denied == nil {
+		s.Denied = func(err error) bool { return gcerrors.Code(err) == gcerrors.PermissionDenied }
+	}
 	r := &runner{Setup: s, run: mustJoin(t, s.Base, "run-"+randomHex(6))}
 	r.dsA = mustJoin(t, r.run, "ds-a")
 	r.dsAB = mustJoin(t, r.run, "ds-ab") // shares ds-a's leading characters, not its prefix
+	if !s.DatasetA.IsZero() && !s.DatasetAB.IsZero() {
+		r.dsA, r.dsAB = s.DatasetA, s.DatasetAB
+	}
 
 	t.Run("read inside the prefix works", r.readInside)
 	t.Run("write with a write credential works and reads back", r.writeInside)
@@ -197,7 +214,7 @@ func (r *runner) readSiblingDenied(t *testing.T) {
 	r.seed(t, r.dsAB, "secret.bin", []byte("not for ds-a"))
 	b := r.open(t, r.vend(t, r.dsA, api.ModeRead), r.dsAB)
 	got, err := b.ReadAll(t.Context(), "secret.bin")
-	wantDenied(t, fmt.Sprintf("read %s/secret.bin with a read credential for %s", r.dsAB, r.dsA), err)
+	r.wantDenied(t, fmt.Sprintf("read %s/secret.bin with a read credential for %s", r.dsAB, r.dsA), err)
 	if len(got) > 0 {
 		t.Errorf("the denied read returned %d bytes", len(got))
 	}
@@ -207,7 +224,7 @@ func (r *runner) writeSiblingDenied(t *testing.T) {
 	r.needEnforced(t)
 	b := r.open(t, r.vend(t, r.dsA, api.ModeWrite), r.dsAB)
 	err := b.WriteAll(t.Context(), "intruder.bin", []byte("x"), nil)
-	wantDenied(t, fmt.Sprintf("write %s/intruder.bin with a write credential for %s", r.dsAB, r.dsA), err)
+	r.wantDenied(t, fmt.Sprintf("write %s/intruder.bin with a write credential for %s", r.dsAB, r.dsA), err)
 }
 
 func (r *runner) writeWithReadDenied(t *testing.T) {
@@ -215,10 +232,10 @@ func (r *runner) writeWithReadDenied(t *testing.T) {
 	ctx := t.Context()
 	b := r.open(t, r.vend(t, r.dsA, api.ModeRead), r.dsA)
 	err := b.WriteAll(ctx, "read-only.bin", []byte("x"), nil)
-	wantDenied(t, fmt.Sprintf("write %s/read-only.bin with a read credential", r.dsA), err)
+	r.wantDenied(t, fmt.Sprintf("write %s/read-only.bin with a read credential", r.dsA), err)
 
 	r.seed(t, r.dsA, "delete-me.bin", []byte("x"))
-	wantDenied(t, fmt.Sprintf("delete %s/delete-me.bin with a read credential", r.dsA), b.Delete(ctx, "delete-me.bin"))
+	r.wantDenied(t, fmt.Sprintf("delete %s/delete-me.bin with a read credential", r.dsA), b.Delete(ctx, "delete-me.bin"))
 	if ok, err := b.Exists(ctx, "delete-me.bin"); err != nil || !ok {
 		t.Errorf("after a denied delete, exists = %v, %v", ok, err)
 	}
@@ -234,11 +251,11 @@ func (r *runner) listOutsideDenied(t *testing.T) {
 	c := r.vend(t, r.dsA, api.ModeRead)
 	for _, loc := range []location.Location{r.dsAB, r.run, r.Base} {
 		_, err := listAll(ctx, r.open(t, c, loc), nil)
-		wantDenied(t, fmt.Sprintf("list %s with a read credential for %s", loc, r.dsA), err)
+		r.wantDenied(t, fmt.Sprintf("list %s with a read credential for %s", loc, r.dsA), err)
 	}
 	// A prefix that extends ds-a's name without its separator is outside it, too.
 	_, err := listAll(ctx, r.open(t, c, r.run), &blob.ListOptions{Prefix: "ds-a"})
-	wantDenied(t, fmt.Sprintf("list %s with prefix ds-a (no slash) with a read credential for %s", r.run, r.dsA), err)
+	r.wantDenied(t, fmt.Sprintf("list %s with prefix ds-a (no slash) with a read credential for %s", r.run, r.dsA), err)
 }
 
 func (r *runner) outsideRootsRefused(t *testing.T) {
@@ -262,7 +279,7 @@ func (r *runner) outsideRootsRefused(t *testing.T) {
 
 // outsideRoots returns locations of Base's scheme that lie outside every root of the key:
 // the root of Base's bucket (or /), a sibling of each root that shares its name as a
-// prefix, and another bucket.
+// prefix, and another bucket (or container, with a sibling container for az).
 func (r *runner) outsideRoots(t *testing.T) []location.Location {
 	cands := []location.Location{r.Base.Root()}
 	for _, s := range r.Key.Config.Roots {
@@ -279,6 +296,12 @@ func (r *runner) outsideRoots(t *testing.T) []location.Location {
 			other := root
 			other.Bucket = "tarn-providertest-elsewhere"
 			cands = append(cands, other)
+		}
+		if root.Container != "" {
+			sib, other := root.Root(), root.Root()
+			sib.Container += "-outside"
+			other.Container = "tarn-providertest-elsewhere"
+			cands = append(cands, sib, other)
 		}
 	}
 	var out []location.Location
@@ -336,13 +359,13 @@ func (d *countingDriver) Vend(ctx context.Context, req provider.Request) (*api.C
 	return d.Driver.Vend(ctx, req)
 }
 
-// wantDenied checks that err is the bucket's permission-denied error.
-func wantDenied(t *testing.T, what string, err error) {
+// wantDenied checks that err is the peer refusing the request's credentials (Setup.Denied).
+func (r *runner) wantDenied(t *testing.T, what string, err error) {
 	t.Helper()
 	switch {
 	case err == nil:
 		t.Errorf("%s succeeded; want permission denied", what)
-	case gcerrors.Code(err) != gcerrors.PermissionDenied:
+	case !r.Denied(err):
 		t.Errorf("%s: %v (code %v); want permission denied", what, err, gcerrors.Code(err))
 	}
 }
