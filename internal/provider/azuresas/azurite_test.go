@@ -120,7 +120,8 @@ func TestConformance(t *testing.T) {
 
 // TestVerifyOnAzurite runs tarn creds verify (the API it calls) on Azurite with a shared
 // key: the right account key passes every check, among them the refusals that only a real
-// store can answer; a wrong one fails listing and the probe naming the account key.
+// store can answer; a wrong one fails listing and the probe naming the account key; a
+// container that does not exist is named as such, not blamed on the key.
 func TestVerifyOnAzurite(t *testing.T) {
 	srv := azuritetest.Start(t)
 	env := testenv.New(t, testenv.Options{AllowEndpoints: []string{srv.HostPort()}})
@@ -130,20 +131,24 @@ func TestVerifyOnAzurite(t *testing.T) {
 	if _, err := admin.CreateOrg(ctx, "acme"); err != nil {
 		t.Fatal(err)
 	}
-	root := az(t, srv.Account, srv.Container).String()
 	wrongKey := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 64))
 	for _, tc := range []struct {
-		name, secret string
-		failed       map[string]string // check name -> what its detail names
+		name, secret, container string
+		failed                  map[string]string // check name -> what its detail names
 	}{
-		{"right account key", srv.AccountKey, nil},
-		{"wrong account key", wrongKey, map[string]string{
+		{"right account key", srv.AccountKey, srv.Container, nil},
+		{"wrong account key", wrongKey, srv.Container, map[string]string{
 			"list with a read SAS":              "(403); check the account key",
 			"probe round trip with a write SAS": "(403); check the account key",
+		}},
+		{"missing container", srv.AccountKey, "nosuch", map[string]string{
+			"list with a read SAS":              "container nosuch does not exist in account " + srv.Account + ": create it",
+			"probe round trip with a write SAS": "container nosuch does not exist",
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			name := strings.ReplaceAll(tc.name, " ", "-")
+			root := az(t, srv.Account, tc.container).String()
 			if _, err := admin.PutCredsKey(ctx, "acme", name, api.PutCredsKeyRequest{Provider: api.ProviderAzure, Secret: tc.secret,
 				Config: api.CredsKeyConfig{Roots: []string{root}, Account: srv.Account, Endpoint: srv.Endpoint, Auth: api.AuthSharedKey}}); err != nil {
 				t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/tarnhq/tarn/api"
@@ -40,9 +41,20 @@ func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Loca
 	if err != nil {
 		return append(checks, api.Check{Name: "write SAS", Detail: errs.DetailOf(err)})
 	}
-	hint := "; the identity needs the Storage Blob Data Contributor role on the container"
-	if key.Config.Auth == api.AuthSharedKey {
-		hint = "; check the account key (set it again with tarn creds add --secret-stdin)"
+	// hint says what to do about a failed list or probe: a missing container is not a
+	// refused key, and an unreachable endpoint is neither.
+	hint := func(err error) string {
+		var resp *azcore.ResponseError
+		switch {
+		case bloberror.HasCode(err, bloberror.ContainerNotFound):
+			return fmt.Sprintf("; container %s does not exist in account %s: create it (az storage container create --name %s --account-name %s)",
+				loc.Container, key.Config.Account, loc.Container, key.Config.Account)
+		case !errors.As(err, &resp) || resp.StatusCode != http.StatusForbidden:
+			return ""
+		case key.Config.Auth == api.AuthSharedKey:
+			return "; check the account key (set it again with tarn creds add --secret-stdin)"
+		}
+		return "; the identity needs the Storage Blob Data Contributor role on the container"
 	}
 	probe := "tarn-verify-" + randomHex(8)
 	if loc.Path != "" {
@@ -51,11 +63,11 @@ func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Loca
 
 	list := api.Check{Name: "list with a read SAS", OK: true}
 	if err := d.list(ctx, read, loc.Container, loc.Path); err != nil {
-		list.OK, list.Detail = false, "refused: "+storageFailure(err)+hint
+		list.OK, list.Detail = false, "refused: "+storageFailure(err)+hint(err)
 	}
 	round := api.Check{Name: "probe round trip with a write SAS", OK: true}
 	if step, err := d.roundTrip(ctx, write, probe); err != nil {
-		round.OK, round.Detail = false, step+" "+probe+": "+storageFailure(err)+hint
+		round.OK, round.Detail = false, step+" "+probe+": "+storageFailure(err)+hint(err)
 	}
 	checks = append(checks, list, round)
 	if !list.OK || !round.OK {
