@@ -25,6 +25,10 @@ func TestAzureLive(t *testing.T) {
 	mustRun(t, admin, "creds", "add", "acme/az", "--provider", "azure", "--account", az.Account,
 		"--allowed", container, "--blob-endpoint", az.Endpoint, "--auth", "shared-key", "--secret-stdin")
 	mustRun(t, admin, "ds", "connect", container, "al://acme/pets", "--creds-key", "az")
+	if res := mustRun(t, admin, "provision", "azure", "acme/az", "--container", az.Container); !strings.Contains(res.stdout, "needs no role") ||
+		!strings.Contains(res.stdout, "--account-name "+az.Account) {
+		t.Errorf("provision azure of a shared-key key:\n%s", res.stdout)
+	}
 	writer := newTestEnv(t, map[string]string{envEndpoint: env.URL, envToken: env.NewUser(t, "wendy", "acme", "writer")})
 	reader := newTestEnv(t, map[string]string{envEndpoint: env.URL, envToken: env.NewUser(t, "rita", "acme", "reader")})
 

@@ -16,7 +16,7 @@ func (a *app) provisionCmd() *cobra.Command {
 		Use:   "provision",
 		Short: "Print the cloud-side setup a creds key needs",
 	})
-	cmd.AddCommand(a.provisionAWSCmd())
+	cmd.AddCommand(a.provisionAWSCmd(), a.provisionAzureCmd())
 	return cmd
 }
 

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/tarnhq/tarn/api"
+)
+
+func TestAzureProvision(t *testing.T) {
+	const id = "11111111-2222-3333-4444-555555555555"
+	app := api.CredsKeyConfig{Auth: api.AuthClientSecret, TenantID: "t", ClientID: "00000000-0000-0000-0000-000000000001"}
+	server := api.CredsKeyConfig{Auth: api.AuthDefault}
+	for _, tc := range []struct {
+		name                                   string
+		cfg                                    api.CredsKeyConfig
+		container, group, sub, principal, orig string
+		want                                   []string // substrings of the output, in any order
+		err                                    string
+	}{
+		{name: "client-secret app, scopes from az", cfg: app, container: "datasets", orig: "https://127.0.0.1:8443/x",
+			want: []string{
+				`--role 'Storage Blob Data Contributor' --assignee 00000000-0000-0000-0000-000000000001 --scope "$(az storage account show --name acmeml --query id --output tsv)/blobServices/default/containers/datasets"`,
+				`--role 'Storage Blob Delegator' --assignee 00000000-0000-0000-0000-000000000001 --scope "$(az storage account show --name acmeml --query id --output tsv)"`,
+				`--origins https://127.0.0.1:8443 --allowed-headers '*'`, `--methods GET HEAD`,
+			}},
+		{name: "server identity with literal scopes", cfg: server, container: "datasets", group: "ml", sub: "sub-1", principal: id, orig: "http://127.0.0.1:8080",
+			want: []string{
+				`--assignee-object-id ` + id + ` --assignee-principal-type ServicePrincipal --scope "/subscriptions/sub-1/resourceGroups/ml/providers/Microsoft.Storage/storageAccounts/acmeml/blobServices/default/containers/datasets"`,
+				`--role 'Storage Blob Delegator' --assignee-object-id ` + id,
+			}},
+		{name: "shared key needs no role", cfg: api.CredsKeyConfig{Auth: api.AuthSharedKey}, container: "d", orig: "http://127.0.0.1:8080",
+			want: []string{"needs no role", "az storage cors add"}},
+		{name: "server identity without its object ID", cfg: server, container: "d", orig: "http://127.0.0.1:8080", err: "give its object ID with --principal-id"},
+		{name: "group without subscription", cfg: app, container: "d", group: "ml", orig: "http://127.0.0.1:8080", err: "--resource-group and --subscription together"},
+		{name: "container that would run in a shell", cfg: app, container: "d$(rm -rf ~)", orig: "http://127.0.0.1:8080", err: "not a valid Azure name"},
+		{name: "origin that is no URL", cfg: app, container: "d", orig: "tarn", err: "is no URL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := azureProvision(tc.cfg, "acmeml", tc.container, tc.group, tc.sub, tc.principal, tc.orig)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || strings.Contains(err.Error(), "\n") {
+					t.Fatalf("error %v; want one line with %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := strings.Join(got.Commands, "\n")
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// TestAzureProvisionFlagsExist checks the commands provision azure prints against the
+// installed Azure CLI: every option they use is one its help lists. Nothing is sent
+// anywhere: az only prints help.
+func TestAzureProvisionFlagsExist(t *testing.T) {
+	if _, err := exec.LookPath("az"); err != nil {
+		t.Skip("az is not installed (scripts/test.sh installs it from Debian's packages)")
+	}
+	setup, err := azureProvision(api.CredsKeyConfig{Auth: api.AuthDefault}, "acmeml", "datasets", "ml", "sub-1",
+		"11111111-2222-3333-4444-555555555555", "http://127.0.0.1:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	option := regexp.MustCompile(`\s(--[a-z-]+)`)
+	for _, c := range setup.Commands {
+		if strings.HasPrefix(c, "#") {
+			continue
+		}
+		words := strings.Fields(c)
+		cmd := exec.CommandContext(t.Context(), "az", append(words[1:4], "--help")...)
+		cmd.Env = append(os.Environ(), "HOME="+home, "AZURE_CONFIG_DIR="+filepath.Join(home, ".azure"),
+			"AZURE_CORE_COLLECT_TELEMETRY=no", "HTTP_PROXY=http://127.0.0.1:9", "HTTPS_PROXY=http://127.0.0.1:9")
+		help, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("az %s --help: %v", strings.Join(words[1:4], " "), err)
+		}
+		for _, m := range option.FindAllStringSubmatch(c, -1) {
+			if !strings.Contains(string(help), m[1]) {
+				t.Errorf("az %s has no option %s (printed: %s)", strings.Join(words[1:4], " "), m[1], c)
+			}
+		}
+	}
+}
