@@ -19,6 +19,7 @@ go test -run '^$' -bench "${1:-.}" -benchtime 1x -timeout 30m ./internal/bench 2
 		what["BenchmarkColdCacheVendsAzure"] = "1,000 concurrent read vends of one Azure dataset (auth client-secret; Azurite with --oauth, Entra ID played by internal/entratest) on a fresh tarn: upstream calls, user delegation keys fetched (udk-fetches) and Entra ID tokens (tokens) they cost (expected 1 each) and wall time"
 		what["BenchmarkColdCacheVends"] = "1,000 concurrent read vends of one S3 dataset on a fresh tarn (cold cache): STS AssumeRole calls they cost (expected 1) and wall time"
 		what["BenchmarkDatasetStream"] = "20,000 rows of ~100 KiB random JPEG-sized images (image, filename) on MinIO: import through dataset.CreatePath(al://...) + Appender (64 MiB data files); then stream the image column with Iter (Prefetch 8) through dataset.OpenPath(al://..., read) vs 8 concurrent GETs (root keys) of the same bytes stored as 20,000 objects; best of 2 runs each; ratio = dataset MiB/s / objects MiB/s (goal >= 0.8)"
+		what["BenchmarkAzureRead"] = "read 256 MiB (64 blobs of 4 MiB, 8 readers) from Azurite through storage.OpenBucket(al://...) with a vended SAS vs the same code with the account key; best of 2 runs each; ratio = tarn / key (target >= 0.95)"
 		what["BenchmarkS3Read"] = "read 256 MiB (64 objects of 4 MiB, 8 readers) from MinIO through storage.OpenBucket(al://...) with vended credentials vs the same code with MinIO root keys; best of 2 runs each; ratio = tarn / root"
 	}
 	/^(goos|goarch|pkg|PASS$)/ { next }
