@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -24,7 +25,7 @@ import (
 // the vended location and then to sub. Every request is signed with the SAS in service of
 // a refresher, which renews it as it does S3 credentials (see sasPolicy), so the bucket
 // outlives every single SAS.
-func openAzure(v *vend, c *api.Credentials, sub string, now func() time.Time) (*blob.Bucket, error) {
+func openAzure(v *vend, c *api.Credentials, sub string, now func() time.Time, hc *http.Client) (*blob.Bucket, error) {
 	root, containerURL, err := vendedAzure(v, c)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", v.path, err)
@@ -44,9 +45,11 @@ func openAzure(v *vend, c *api.Credentials, sub string, now func() time.Time) (*
 		return c, nil
 	}, sasInfo, now, &c)
 
-	client, err := container.NewClientWithNoCredential(containerURL, &container.ClientOptions{
-		ClientOptions: azcore.ClientOptions{PerCallPolicies: []policy.Policy{sasPolicy{r}}},
-	})
+	co := azcore.ClientOptions{PerCallPolicies: []policy.Policy{sasPolicy{r}}}
+	if hc != nil {
+		co.Transport = hc
+	}
+	client, err := container.NewClientWithNoCredential(containerURL, &container.ClientOptions{ClientOptions: co})
 	if err != nil {
 		return nil, fmt.Errorf("%s: container %s: %w", v.path, root.Container, err)
 	}
@@ -117,14 +120,19 @@ func (p sasPolicy) Do(req *policy.Request) (*http.Response, error) {
 	return sendWithSAS(req, query, h)
 }
 
-// sendWithSAS sends req with the SAS of h appended to query.
+// sendWithSAS sends req with the SAS of h appended to query. A failure to send names the
+// request's URL without its query, so that the SAS never reaches an error.
 func sendWithSAS(req *policy.Request, query string, h *held[*api.Credentials]) (*http.Response, error) {
 	sas := h.creds.Azure.SASToken
 	if query != "" {
 		sas = query + "&" + sas
 	}
 	req.Raw().URL.RawQuery = sas
-	return req.Next()
+	resp, err := req.Next()
+	if ue := (*url.Error)(nil); errors.As(err, &ue) {
+		ue.URL, _, _ = strings.Cut(ue.URL, "?")
+	}
+	return resp, err
 }
 
 // refusedSASCodes are the error codes with which Azure Storage refuses the SAS of a request

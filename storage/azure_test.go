@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -290,7 +291,13 @@ func TestAzureErrorsNeverHoldTheSAS(t *testing.T) {
 	v.tamper = func(n int, c *api.AzureCredentials) { badSignature(n, c); record(c) }
 	b2 := open(t, "al://acme/coco", Options{Client: v})
 	_, refused := b2.ReadAll(t.Context(), "refused")
-	for _, err := range []error{missing, denied, refused} {
+	// A request that cannot be sent: Go's HTTP client names its URL, SAS and all.
+	v.tamper = func(_ int, c *api.AzureCredentials) { record(c) }
+	cut := &http.Client{Transport: &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
+		return nil, errors.New("connection refused")
+	}}}
+	_, unsent := open(t, "al://acme/coco", Options{Client: v, HTTPClient: cut}).ReadAll(t.Context(), "unsent")
+	for _, err := range []error{missing, denied, refused, unsent} {
 		if err == nil {
 			t.Fatal("an operation that must fail succeeded")
 		}

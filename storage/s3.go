@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -28,7 +29,7 @@ const defaultRegion = "us-east-1"
 // openS3 opens the bucket that c, the first answer of v, grants, scoped to the vended
 // location and then to sub. Later credentials come from v through a refresher (see
 // refresher and renewOnRefusal), so the bucket outlives every single credential.
-func openS3(v *vend, c *api.Credentials, sub string, now func() time.Time) (*blob.Bucket, error) {
+func openS3(v *vend, c *api.Credentials, sub string, now func() time.Time, hc *http.Client) (*blob.Bucket, error) {
 	first, err := awsCredentials(c)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", v.path, err)
@@ -59,6 +60,9 @@ func openS3(v *vend, c *api.Credentials, sub string, now func() time.Time) (*blo
 		Credentials:  s3Credentials{r},
 		UsePathStyle: s.PathStyle,
 		APIOptions:   []func(*middleware.Stack) error{(&renewOnRefusal{r: r}).add},
+	}
+	if hc != nil {
+		o.HTTPClient = hc
 	}
 	blobOpts := &s3blob.Options{}
 	if s.Endpoint != "" {

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -66,6 +67,9 @@ type Options struct {
 	// second time. It is not called for other buckets. It receives only the directory, never
 	// credentials.
 	LocalDir func(dir string)
+	// HTTPClient, if set, sends the requests to the store (S3 and Azure): for a store
+	// whose certificate a private authority signed, or a proxy. Nil means the SDK's own.
+	HTTPClient *http.Client
 	// Now is the clock that decides when vended credentials are renewed; nil means
 	// time.Now. It is for tests, which move time forward without waiting.
 	Now func() time.Time
@@ -223,9 +227,9 @@ func openVended(ctx context.Context, v *vend, prefix string, opts Options) (*blo
 			return nil, fmt.Errorf("%s: directory %s: %w", v.path, dir, err)
 		}
 	case providerS3, api.ProviderAWS:
-		return openS3(v, c, prefix, opts.Now)
+		return openS3(v, c, prefix, opts.Now, opts.HTTPClient)
 	case api.ProviderAzure:
-		return openAzure(v, c, prefix, opts.Now)
+		return openAzure(v, c, prefix, opts.Now, opts.HTTPClient)
 	case "":
 		return nil, fmt.Errorf("%s: the server vended credentials without a provider", v.path)
 	default:

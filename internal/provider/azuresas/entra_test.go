@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
 	"io"
 	"net/http"
 	"net/url"
@@ -23,6 +25,7 @@ import (
 	"github.com/tarnhq/tarn/internal/entratest"
 	"github.com/tarnhq/tarn/internal/provider/azuresas"
 	"github.com/tarnhq/tarn/internal/testenv"
+	"github.com/tarnhq/tarn/storage"
 )
 
 // entraFixture is a whole tarn whose provider azure reaches the OAuth Azurite, with Entra ID
@@ -215,5 +218,40 @@ func TestEntraColdVendsShareOneDelegationKey(t *testing.T) {
 	}
 	if got := f.entra.Issued(); got != 1 {
 		t.Errorf("%d cold vends asked Entra ID for %d tokens, want 1", n, got)
+	}
+}
+
+// TestEntraOpenBucket opens an Azure dataset of auth client-secret through
+// storage.OpenBucket, over HTTPS with Azurite's own certificate: the bucket's SAS are user
+// delegation SAS that tarn vends, and a read-mode bucket cannot write.
+func TestEntraOpenBucket(t *testing.T) {
+	f := newEntraFixture(t)
+	ctx := t.Context()
+	admin := f.env.Admin(t)
+	f.putKey(t, "entra", f.entra.ClientSecret(), f.srv.Container, false)
+	if _, err := admin.CreateDataset(ctx, "acme", api.CreateDatasetRequest{Name: "data", Location: "az://" + f.srv.Account + "/" + f.srv.Container, CredsKey: "entra"}); err != nil {
+		t.Fatal(err)
+	}
+	open := func(mode string) *blob.Bucket {
+		t.Helper()
+		b, err := storage.OpenBucket(ctx, "al://acme/data", storage.Options{Client: admin, Mode: mode, HTTPClient: f.srv.HTTPClient})
+		if err != nil {
+			t.Fatalf("open %s: %v", mode, err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}
+	if err := open(api.ModeWrite).WriteAll(ctx, "notes/a.txt", []byte("alpha"), nil); err != nil {
+		t.Fatalf("write through the write bucket: %v", err)
+	}
+	r := open(api.ModeRead)
+	if got, err := r.ReadAll(ctx, "notes/a.txt"); err != nil || string(got) != "alpha" {
+		t.Fatalf("read back %q, %v; want alpha", got, err)
+	}
+	if err := r.WriteAll(ctx, "notes/b.txt", []byte("x"), nil); gcerrors.Code(err) != gcerrors.PermissionDenied && status(err) != http.StatusForbidden {
+		t.Errorf("write through the read bucket: %v; want refused", err)
+	}
+	if n := f.udk.Load(); n != 1 {
+		t.Errorf("two buckets of one key fetched %d user delegation keys, want 1", n)
 	}
 }
