@@ -100,8 +100,11 @@ var azureName = regexp.MustCompile(`^[A-Za-z0-9._()-]{1,90}$`)
 // azureProvision returns the commands that set up an azure key of configuration cfg on
 // container of account.
 func azureProvision(cfg api.CredsKeyConfig, account, container, group, subscription, principal, origin string) (*azureSetup, error) {
-	for _, n := range []struct{ what, value string }{{"account", account}, {"container", container}, {"resource group", group}, {"subscription", subscription}} {
-		if !azureName.MatchString(n.value) && (n.value != "" || n.what == "account" || n.what == "container") {
+	for _, n := range []struct {
+		what, value string
+		optional    bool
+	}{{"account", account, false}, {"container", container, false}, {"resource group", group, true}, {"subscription", subscription, true}} {
+		if (n.value != "" || !n.optional) && !azureName.MatchString(n.value) {
 			return nil, fmt.Errorf("%s %q is not a valid Azure name (letters, digits, '-', '_', '.', '(' and ')')", n.what, n.value)
 		}
 	}
