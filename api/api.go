@@ -166,6 +166,7 @@ const (
 	ProviderFile  = "file"
 	ProviderAWS   = "aws"
 	ProviderAzure = "azure"
+	ProviderGCS   = "gcs"
 )
 
 // AWS credential sources: the server's default credential chain, or an access key stored
@@ -184,6 +185,12 @@ const (
 	AuthClientSecret = "client-secret" // an app registration of the org: TenantID, ClientID, secret
 	AuthSharedKey    = "shared-key"    // an account key, the creds key's secret
 )
+
+// GCS auth mode (CredsKeyConfig.Auth) besides AuthDefault, which for provider gcs means the
+// server's Application Default Credentials impersonating ServiceAccount.
+// AuthServiceAccountKey impersonates with a JSON key of the org's service account, the
+// creds key's secret: the weakest option (a long-lived key, revoked only by deleting it).
+const AuthServiceAccountKey = "service-account-key"
 
 // Azure SAS scopes (CredsKeyConfig.Scope) for a location below a container.
 const (
@@ -207,7 +214,8 @@ type CredsKeyConfig struct {
 	// KMSKeyARN, when set, is the one KMS key the vended credentials may use.
 	KMSKeyARN string `json:"kms_key_arn,omitempty"`
 	// STSEndpoint and S3Endpoint point at an S3-compatible store (e.g. http://127.0.0.1:9000);
-	// empty means AWS.
+	// empty means AWS. For provider gcs STSEndpoint is the Google STS base URL (tarn posts
+	// to STSEndpoint/v1/token); empty means https://sts.googleapis.com.
 	STSEndpoint string `json:"sts_endpoint,omitempty"`
 	S3Endpoint  string `json:"s3_endpoint,omitempty"`
 	// PathStyle addresses buckets as endpoint/bucket rather than bucket.endpoint.
@@ -240,6 +248,19 @@ type CredsKeyConfig struct {
 	// Scope is ScopeDirectory (the default) or ScopeContainer, which lets a key of an
 	// account without hierarchical namespace vend a container SAS for a prefix.
 	Scope string `json:"scope,omitempty"`
+
+	// ServiceAccount is the email of the Google service account that provider gcs
+	// impersonates; its access to the gs:// roots is what vended tokens are cut down from.
+	ServiceAccount string `json:"service_account,omitempty"`
+	// IAMEndpoint is the IAM Credentials base URL (provider gcs; default
+	// https://iamcredentials.googleapis.com) and StorageEndpoint a GCS JSON API base URL such
+	// as fake-gcs-server's (default https://storage.googleapis.com). Both go through the
+	// server's --allow-endpoint rule.
+	IAMEndpoint     string `json:"iam_endpoint,omitempty"`
+	StorageEndpoint string `json:"storage_endpoint,omitempty"`
+	// KMSKey is the Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) that
+	// provider gcs's bucket encrypts with, for provisioning and verify.
+	KMSKey string `json:"kms_key,omitempty"`
 }
 
 // CredsKey describes a managed credential. Secrets are write-only and never appear here.
@@ -327,6 +348,17 @@ type Credentials struct {
 	File      *FileCredentials  `json:"file,omitempty"`
 	S3        *S3Credentials    `json:"s3,omitempty"`
 	Azure     *AzureCredentials `json:"azure,omitempty"`
+	GCS       *GCSCredentials   `json:"gcs,omitempty"`
+}
+
+// GCSCredentials are a downscoped OAuth 2.0 access token for Google Cloud Storage: its
+// Credential Access Boundary limits it to Bucket/Prefix and the vend's mode. Endpoint is
+// set when the store is not https://storage.googleapis.com (an emulator).
+type GCSCredentials struct {
+	Bucket      string `json:"bucket"`
+	Prefix      string `json:"prefix,omitempty"`
+	AccessToken string `json:"access_token"`
+	Endpoint    string `json:"endpoint,omitempty"`
 }
 
 // AzureCredentials are a SAS for Azure Blob Storage: a container SAS (Prefix empty, or a
