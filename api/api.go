@@ -289,11 +289,14 @@ type VerifyResponse struct {
 	Checks []Check `json:"checks"`
 }
 
-// Check is one named verification step.
+// Check is one named verification step. A check that the endpoint cannot answer (an
+// emulator that enforces no access boundaries) is Skipped, with OK false and a Detail
+// saying why: it is neither passed nor failed.
 type Check struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail,omitempty"`
+	Name    string `json:"name"`
+	OK      bool   `json:"ok"`
+	Skipped bool   `json:"skipped,omitempty"`
+	Detail  string `json:"detail,omitempty"`
 }
 
 // ProvisionRequest is the body of POST .../creds-keys/{key}/provision: what the cloud-side

@@ -133,7 +133,7 @@ func (c *Client) DeleteCredsKey(ctx context.Context, org, key string) error {
 
 // VerifyCredsKey asks the server to check the creds key against location (empty: the key's
 // own configuration) and returns the checks it ran. A failed check is not an error; callers
-// look at Check.OK.
+// look at Check.OK and Check.Skipped.
 func (c *Client) VerifyCredsKey(ctx context.Context, org, key, location string) (*api.VerifyResponse, error) {
 	var out api.VerifyResponse
 	p := credsKeyPath(org, key) + "/verify"

@@ -228,6 +228,18 @@ func TestCredsVerifyFailsWhenACheckFails(t *testing.T) {
 	}
 }
 
+// A skipped check prints as skipped and fails nothing: it is neither passed nor failed.
+func TestCredsVerifySkippedCheckIsNotAFailure(t *testing.T) {
+	srv := newFakeAPI(t, map[string]route{
+		"POST /api/v1/orgs/acme/creds-keys/gcs/verify": {200, `{"checks":[{"name":"vend","ok":true},{"name":"boundary","ok":false,"skipped":true,"detail":"skipped: emulator"}]}`},
+	})
+	res := envFor(t, srv).run("creds", "verify", "acme/gcs")
+	wantOut := "CHECK     RESULT   DETAIL\nvend      ok       -\nboundary  skipped  skipped: emulator\n"
+	if res.code != 0 || res.stdout != wantOut || res.stderr != "" {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr: %q", res.code, res.stdout, res.stderr)
+	}
+}
+
 func TestUsageChecksBeforeAnyRequest(t *testing.T) {
 	srv := newFakeAPI(t, nil)
 	for _, args := range [][]string{

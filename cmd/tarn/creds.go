@@ -314,7 +314,8 @@ func (a *app) credsVerifyCmd() *cobra.Command {
 		Long: `Ask the server to check a creds key: that it can mint credentials, list and round-trip a
 probe object in the location, and that a vended read credential is refused outside its
 prefix and for writes. Each check prints on one line; the command fails (exit 1) if any
-check fails.
+check fails. A check the endpoint cannot answer (an emulator that enforces no access
+boundaries) prints as skipped: it is neither passed nor failed.
 
 --location picks the location to check (a storage URL or a local directory); without it
 the server checks the key's own configuration.`,
@@ -346,7 +347,10 @@ the server checks the key's own configuration.`,
 				t := a.table("CHECK", "RESULT", "DETAIL")
 				for _, ch := range res.Checks {
 					result := "ok"
-					if !ch.OK {
+					switch {
+					case ch.Skipped:
+						result = "skipped"
+					case !ch.OK:
 						result = "FAILED"
 					}
 					t.row(ch.Name, result, ch.Detail)
@@ -358,7 +362,7 @@ the server checks the key's own configuration.`,
 			}
 			failed := 0
 			for _, ch := range res.Checks {
-				if !ch.OK {
+				if !ch.OK && !ch.Skipped {
 					failed++
 				}
 			}

@@ -6,6 +6,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"path"
 	"strings"
 	"testing"
@@ -177,6 +180,80 @@ func TestVerifyOnAzurite(t *testing.T) {
 			}
 			if got := strings.Join(names, ","); got != want {
 				t.Errorf("checks %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+// TestVerifyHierarchicalNamespace checks verify's comparison of the account's hierarchical
+// namespace with the key's claim. Azurite has none and does not report it (no
+// x-ms-is-hns-enabled header), so a proxy in front of the real Azurite adds the header
+// Azure sends to Get Account Information; everything else is Azurite's answer.
+func TestVerifyHierarchicalNamespace(t *testing.T) {
+	srv := azuritetest.Start(t)
+	for _, tc := range []struct {
+		name    string
+		claim   bool
+		header  string // x-ms-is-hns-enabled; "" sends none
+		want    string // "ok", "failed", "skipped" or "absent"
+		details string
+	}{
+		{"claimed and present", true, "true", "ok", "has one, as the key says"},
+		{"claimed but absent", true, "false", "failed", "without --hierarchical-namespace"},
+		{"claimed, endpoint silent", true, "", "skipped", "skipped: the endpoint does not say"},
+		{"present but not claimed", false, "true", "ok", "set it again with --hierarchical-namespace"},
+		{"flat, as claimed", false, "false", "ok", "has none, as the key says"},
+		{"not claimed, endpoint silent", false, "", "absent", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			target, err := url.Parse(srv.Endpoint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+			rp.ModifyResponse = func(r *http.Response) error {
+				q := r.Request.URL.Query()
+				if tc.header != "" && q.Get("restype") == "account" && q.Get("comp") == "properties" {
+					r.Header.Set("x-ms-is-hns-enabled", tc.header)
+				}
+				return nil
+			}
+			proxy := httptest.NewServer(rp)
+			defer proxy.Close()
+			g, err := netguard.New(netguard.Options{Allow: []string{proxy.Listener.Addr().String()}, Dial: netguardtest.Dial(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := azuresas.New(azuresas.Options{Guard: g})
+			root := az(t, srv.Account, srv.Container)
+			cfg, err := d.CheckConfig(t.Context(), api.CredsKeyConfig{Roots: []string{root.String()}, Account: srv.Account,
+				Endpoint: proxy.URL + target.Path, Auth: api.AuthSharedKey, HierarchicalNamespace: tc.claim}, provider.ConfigCheck{Org: "acme", HasSecret: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got *api.Check
+			checks := d.Verify(t.Context(), provider.Key{Org: "acme", Name: "az", Config: cfg, Secret: []byte(srv.AccountKey)}, root)
+			for i, c := range checks {
+				if c.Name == "hierarchical namespace" {
+					got = &checks[i]
+				} else if !c.OK {
+					t.Errorf("check %q failed: %s", c.Name, c.Detail)
+				}
+			}
+			state := "absent"
+			switch {
+			case got == nil:
+			case got.Skipped && !got.OK:
+				state = "skipped"
+			case got.Skipped:
+				state = "skipped but ok"
+			case got.OK:
+				state = "ok"
+			default:
+				state = "failed"
+			}
+			if state != tc.want || (got != nil && !strings.Contains(got.Detail, tc.details)) {
+				t.Fatalf("hierarchical namespace check = %+v (%s); want %s naming %q", got, state, tc.want, tc.details)
 			}
 		})
 	}

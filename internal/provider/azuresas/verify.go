@@ -24,7 +24,8 @@ import (
 
 // Verify checks key against loc and names the cause of each failure: that the key can scope
 // a SAS to loc (and whether that SAS is wider than loc), that it can sign one (for the Entra
-// ID modes: that Entra ID gives a token and the account a user delegation key), that a read
+// ID modes: that Entra ID gives a token and the account a user delegation key), whether the
+// account has the hierarchical namespace the key claims (see namespaceCheck), that a read
 // SAS lists loc, that a write SAS round-trips a probe object in it, and, when both work,
 // that a read SAS is refused for a write and for another container. Checks after a failed
 // one that they depend on are left out.
@@ -60,6 +61,9 @@ func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Loca
 	if loc.Path != "" {
 		probe = loc.Path + "/" + probe
 	}
+	if c, ok := d.namespaceCheck(ctx, key.Config, read, probe); ok {
+		checks = append(checks, c)
+	}
 
 	list := api.Check{Name: "list with a read SAS", OK: true}
 	if err := d.list(ctx, read, loc.Container, loc.Path); err != nil {
@@ -90,6 +94,41 @@ func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Loca
 		refusedOther.OK, refusedOther.Detail = false, refusalFailure(err, "listed container "+other+" with a SAS for "+loc.Container)
 	}
 	return append(checks, refusedWrite, refusedOther)
+}
+
+// namespaceCheck compares the account's hierarchical namespace, as Blob Storage reports it
+// to the read SAS (Get Account Information on blob, which needs no such blob), with what
+// the key claims. A key that claims one on an account without it fails: its directory SAS
+// would be refused. An endpoint that does not report it (Azurite) skips the check for a key
+// that claims one; for a key that does not, ok is false (no check) then and when the
+// request fails. An account with one that the key does not claim passes with a hint, since
+// the key's SAS are merely wider.
+func (d *Driver) namespaceCheck(ctx context.Context, cfg api.CredsKeyConfig, read *api.Credentials, blob string) (c api.Check, ok bool) {
+	c = api.Check{Name: "hierarchical namespace"}
+	cc, err := d.containerClient(read, read.Azure.Container)
+	if err != nil {
+		c.Detail = err.Error()
+		return c, true
+	}
+	info, err := cc.NewBlobClient(blob).GetAccountInfo(ctx, nil)
+	switch {
+	case (err != nil || info.IsHierarchicalNamespaceEnabled == nil) && !cfg.HierarchicalNamespace:
+		return c, false // nothing claimed; a refusal is for the list check to name
+	case err != nil:
+		c.Detail = "cannot tell, account information refused: " + storageFailure(err)
+	case info.IsHierarchicalNamespaceEnabled == nil:
+		c.Skipped, c.Detail = true, "skipped: the endpoint does not say whether account "+cfg.Account+" has one (an emulator)"
+	case *info.IsHierarchicalNamespaceEnabled == cfg.HierarchicalNamespace:
+		c.OK, c.Detail = true, "account "+cfg.Account+" has one, as the key says"
+		if !cfg.HierarchicalNamespace {
+			c.Detail = "account " + cfg.Account + " has none, as the key says"
+		}
+	case cfg.HierarchicalNamespace:
+		c.Detail = "account " + cfg.Account + " has none, so its directory SAS are refused: set the key again without --hierarchical-namespace (a prefix then needs --scope container, or a container per dataset)"
+	default:
+		c.OK, c.Detail = true, "account "+cfg.Account+" has one, but the key does not say so: set it again with --hierarchical-namespace to scope prefixes to a directory SAS"
+	}
+	return c, true
 }
 
 // scopeCheck reports the SAS scope key gets for loc; a container SAS for a prefix is wider
