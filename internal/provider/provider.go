@@ -81,7 +81,7 @@ type ExternalIDUser interface {
 }
 
 // OfflineVender is implemented by drivers that vend without calling their upstream while
-// they hold what signs (azure: a cached user delegation key or an account key).
+// they hold what signs (azure: a cached user delegation key or an account key; file: always).
 // VendsOffline reports whether a vend with key would need no upstream call now; the vend
 // service then spends none of the key's upstream budget on it.
 type OfflineVender interface {

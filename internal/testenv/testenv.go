@@ -21,6 +21,7 @@ import (
 	"github.com/tarnhq/tarn/internal/netguard/netguardtest"
 	"github.com/tarnhq/tarn/internal/provider/azuresas"
 	"github.com/tarnhq/tarn/internal/server"
+	"github.com/tarnhq/tarn/internal/upstream"
 )
 
 // Clock is a settable clock, safe for concurrent use.
@@ -84,6 +85,8 @@ type Options struct {
 	// (azuritetest.Server.Transport) and an entratest token endpoint.
 	AzureTransport func(dial netguard.DialFunc) http.RoundTripper
 	AzureEntra     azuresas.EntraOptions
+	// Upstream budgets upstream calls per creds key, as for server.Options.
+	Upstream upstream.Options
 }
 
 // New starts a tarn and stops it when t ends.
@@ -102,7 +105,7 @@ func New(t testing.TB, o Options) *Env {
 		DataDir: dir, Database: o.Database, FileRoots: o.FileRoots, Now: clock.Now,
 		AllowEndpoints: o.AllowEndpoints, EndpointResolver: o.EndpointResolver, EndpointDial: dial,
 		OIDCTransport: o.OIDCTransport, WorkloadAudience: o.WorkloadAudience, WorkloadTokenTTL: o.WorkloadTokenTTL,
-		AzureTransport: o.AzureTransport, AzureEntra: o.AzureEntra,
+		AzureTransport: o.AzureTransport, AzureEntra: o.AzureEntra, Upstream: o.Upstream,
 	})
 	if err != nil {
 		t.Fatalf("start tarn: %v", err)

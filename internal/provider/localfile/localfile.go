@@ -130,6 +130,10 @@ func (d *Driver) Vend(ctx context.Context, req provider.Request) (*api.Credentia
 	return &api.Credentials{File: &api.FileCredentials{Path: dir}}, nil
 }
 
+// VendsOffline reports true: a vend names a local directory and calls no upstream, so it
+// spends none of the key's upstream budget.
+func (d *Driver) VendsOffline(provider.Key) bool { return true }
+
 // openDir creates the directory of loc, if missing, and opens it. It never creates a
 // directory outside the key's root that holds loc, nor the root outside the allowed
 // directory that holds it, whatever symbolic links lie on the way: both steps run in an
