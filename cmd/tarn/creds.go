@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -61,7 +63,19 @@ of --account. --auth default uses the server's own Azure identity; --auth client
 app registration of the org (--tenant-id, --client-id, the client secret on standard
 input); --auth shared-key the account key (on standard input), the weakest option.
 --blob-endpoint is the blob service URL of an emulator or a sovereign cloud (--endpoint
-remains the tarn server's URL).`,
+remains the tarn server's URL).
+
+Provider gcs vends OAuth 2.0 access tokens for Google Cloud Storage: tarn impersonates the
+service account --service-account (IAM Credentials generateAccessToken), then cuts the token
+down with a Credential Access Boundary to the dataset's prefix and mode (Google STS).
+--allowed lists the gs://BUCKET[/PREFIX] locations the key may vend for. --auth default
+impersonates with the server's own Application Default Credentials, which need the role
+Service Account Token Creator on the service account ("tarn provision gcp" prints the
+grant); --auth service-account-key with a JSON key of a service account of the org, read
+whole from standard input (--secret-stdin < key.json) and stored encrypted: the weakest
+option, a long-lived key that only deleting it revokes. --kms-key names the bucket's Cloud
+KMS key, if any. --iam-endpoint, --sts-endpoint and --storage-endpoint are the IAM
+Credentials, Google STS and GCS JSON API base URLs of emulators and tests.`,
 		Example: `  tarn creds add acme/local --provider file --root /srv/datasets
   tarn creds add acme/s3 --provider aws --role-arn arn:aws:iam::123456789012:role/tarn \
       --allowed s3://acme-ml/datasets
@@ -71,7 +85,11 @@ remains the tarn server's URL).`,
   tarn creds add acme/az --provider azure --account acmeml --allowed az://acmeml/datasets \
       --hierarchical-namespace
   tarn creds add acme/azurite --provider azure --account devstoreaccount1 --allowed az://devstoreaccount1/data \
-      --blob-endpoint http://127.0.0.1:10000/devstoreaccount1 --auth shared-key --secret-stdin < account-key.txt`,
+      --blob-endpoint http://127.0.0.1:10000/devstoreaccount1 --auth shared-key --secret-stdin < account-key.txt
+  tarn creds add acme/gcs --provider gcs --service-account tarn-data@acme-ml.iam.gserviceaccount.com \
+      --allowed gs://acme-ml/datasets
+  tarn creds add acme/gcs-key --provider gcs --service-account tarn-data@acme-ml.iam.gserviceaccount.com \
+      --allowed gs://acme-ml/datasets --auth service-account-key --secret-stdin < key.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			org, key, err := parseOrgKey(args[0])
@@ -86,7 +104,12 @@ remains the tarn server's URL).`,
 				}
 				req.Config.Roots = append(req.Config.Roots, l.String())
 			}
-			if secretStdin {
+			switch {
+			case secretStdin && provider == api.ProviderGCS:
+				if req.Secret, err = a.readServiceAccountKey(cfg.Auth); err != nil {
+					return err
+				}
+			case secretStdin:
 				if req.Secret, err = a.readSecretLine(secretName(provider, cfg.Auth)); err != nil {
 					return err
 				}
@@ -107,13 +130,13 @@ remains the tarn server's URL).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&provider, "provider", "", "provider: file, aws or azure (required)")
+	f.StringVar(&provider, "provider", "", "provider: file, aws, azure or gcs (required)")
 	f.StringArrayVar(&roots, "root", nil, "provider file: a directory the key may vend (repeatable)")
-	f.StringArrayVar(&allowed, "allowed", nil, "provider aws or azure: an s3://bucket[/prefix] or az://ACCOUNT/CONTAINER[/prefix] the key may vend for (repeatable)")
+	f.StringArrayVar(&allowed, "allowed", nil, "provider aws, azure or gcs: an s3://bucket[/prefix], az://ACCOUNT/CONTAINER[/prefix] or gs://bucket[/prefix] the key may vend for (repeatable)")
 	f.StringVar(&cfg.RoleARN, "role-arn", "", "provider aws: the role to assume")
 	f.StringVar(&cfg.Region, "region", "", "provider aws: region (default us-east-1)")
 	f.StringVar(&cfg.KMSKeyARN, "kms-key-arn", "", "provider aws: the KMS key of the bucket, if any")
-	f.StringVar(&cfg.STSEndpoint, "sts-endpoint", "", "provider aws: STS endpoint of an S3-compatible store")
+	f.StringVar(&cfg.STSEndpoint, "sts-endpoint", "", "provider aws: STS endpoint of an S3-compatible store; provider gcs: Google STS base URL (default https://sts.googleapis.com)")
 	f.StringVar(&cfg.S3Endpoint, "s3-endpoint", "", "provider aws: S3 endpoint of an S3-compatible store")
 	f.BoolVar(&cfg.PathStyle, "path-style", false, "provider aws: path-style bucket addressing")
 	f.StringVar(&cfg.Source, "source", "", "provider aws: default (the server's AWS identity) or access-key")
@@ -121,12 +144,16 @@ remains the tarn server's URL).`,
 	f.Int64Var(&cfg.MaxDurationSeconds, "max-duration", 0, "provider aws: longest credential lifetime in seconds (default 3600)")
 	f.StringVar(&cfg.Account, "account", "", "provider azure: the storage account")
 	f.StringVar(&cfg.Endpoint, "blob-endpoint", "", "provider azure: the blob service URL (default https://ACCOUNT.blob.core.windows.net; --endpoint is the tarn server's)")
-	f.StringVar(&cfg.Auth, "auth", "", "provider azure: default (the server's Azure identity), client-secret or shared-key")
+	f.StringVar(&cfg.Auth, "auth", "", "provider azure: default (the server's Azure identity), client-secret or shared-key; provider gcs: default (the server's ADC) or service-account-key")
 	f.StringVar(&cfg.TenantID, "tenant-id", "", "provider azure, --auth client-secret: the app registration's tenant")
 	f.StringVar(&cfg.ClientID, "client-id", "", "provider azure, --auth client-secret: the app registration's client ID")
 	f.BoolVar(&cfg.HierarchicalNamespace, "hierarchical-namespace", false, "provider azure: the account has a hierarchical namespace (prefixes get a directory SAS)")
 	f.StringVar(&cfg.Scope, "scope", "", "provider azure: directory (default) or container (a prefix on a flat account gets a container SAS)")
-	f.BoolVar(&secretStdin, "secret-stdin", false, "read the key's secret (secret access key, client secret or account key) from one line of standard input")
+	f.StringVar(&cfg.ServiceAccount, "service-account", "", "provider gcs: email of the service account to impersonate")
+	f.StringVar(&cfg.KMSKey, "kms-key", "", "provider gcs: the bucket's Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K), if any")
+	f.StringVar(&cfg.IAMEndpoint, "iam-endpoint", "", "provider gcs: IAM Credentials base URL (default https://iamcredentials.googleapis.com)")
+	f.StringVar(&cfg.StorageEndpoint, "storage-endpoint", "", "provider gcs: GCS JSON API base URL, e.g. of fake-gcs-server (default https://storage.googleapis.com)")
+	f.BoolVar(&secretStdin, "secret-stdin", false, "read the key's secret from standard input: one line (secret access key, client secret, account key), or for gcs the whole JSON key")
 	cmd.MarkFlagRequired("provider")
 	return cmd
 }
@@ -140,6 +167,56 @@ func secretName(provider, auth string) string {
 		return "account key"
 	}
 	return "client secret"
+}
+
+// maxKeyFile bounds the service account JSON key read from standard input; Google's are
+// about 2.3 KiB.
+const maxKeyFile = 64 << 10
+
+// readServiceAccountKey reads a gcs creds key's secret, a service account JSON key, whole
+// from standard input and checks that it is one, without ever putting the key's text in an
+// error. Only --auth service-account-key takes a secret.
+func (a *app) readServiceAccountKey(auth string) (string, error) {
+	if auth != api.AuthServiceAccountKey {
+		return "", usagef("--secret-stdin: a gcs key takes a secret only with --auth service-account-key (the JSON key of a service account)")
+	}
+	if a.stdinTerminal {
+		return "", usagef("--secret-stdin: redirect the service account's JSON key file to standard input (--secret-stdin < key.json)")
+	}
+	data, err := io.ReadAll(io.LimitReader(a.stdin, maxKeyFile+1))
+	if err != nil {
+		return "", fmt.Errorf("read the service account key from stdin: %w", err)
+	}
+	if err := checkServiceAccountKey(data); err != nil {
+		return "", usagef("--secret-stdin: %s", err)
+	}
+	return string(bytes.TrimSpace(data)), nil
+}
+
+// checkServiceAccountKey returns an error, holding nothing of data, unless data is a
+// Google service account JSON key of at most maxKeyFile bytes.
+func checkServiceAccountKey(data []byte) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return errors.New("no service account key on standard input (give the JSON key file: --secret-stdin < key.json)")
+	}
+	if len(data) > maxKeyFile {
+		return fmt.Errorf("standard input holds more than %d KiB: not a service account JSON key", maxKeyFile>>10)
+	}
+	var key struct {
+		Type        string `json:"type"`
+		ClientEmail string `json:"client_email"`
+		PrivateKey  string `json:"private_key"`
+	}
+	if err := json.Unmarshal(data, &key); err != nil {
+		return errors.New("standard input is not a JSON key file: give the service account key that the console or gcloud iam service-accounts keys create saved")
+	}
+	if key.Type != "service_account" {
+		return errors.New(`the JSON on standard input is no service account key (its "type" is not "service_account"): give a key of the service account, not user or workload identity federation credentials`)
+	}
+	if key.ClientEmail == "" || key.PrivateKey == "" {
+		return errors.New("the service account key on standard input lacks client_email or private_key: give the whole JSON key file")
+	}
+	return nil
 }
 
 // readSecretLine reads one line from standard input, prompting without echo on a terminal.
@@ -271,6 +348,8 @@ func credsKeyPairs(k *api.CredsKey) []string {
 		{"access key id", cfg.AccessKeyID}, {"external id", cfg.ExternalID},
 		{"account", cfg.Account}, {"blob endpoint", cfg.Endpoint}, {"auth", authNote(cfg.Auth)},
 		{"tenant id", cfg.TenantID}, {"client id", cfg.ClientID}, {"scope", scopeNote(cfg.Scope)},
+		{"service account", cfg.ServiceAccount}, {"iam endpoint", cfg.IAMEndpoint},
+		{"storage endpoint", cfg.StorageEndpoint}, {"kms key", cfg.KMSKey},
 	} {
 		if f[1] != "" {
 			pairs = append(pairs, f[0], f[1])
@@ -288,11 +367,15 @@ func credsKeyPairs(k *api.CredsKey) []string {
 	return append(pairs, "created", fmtTime(k.CreatedAt), "updated", fmtTime(k.UpdatedAt))
 }
 
-// authNote returns an Azure auth mode as creds show prints it: shared-key marked as the
-// weakest option.
+// authNote returns an auth mode as creds show prints it: the modes that keep a long-lived
+// secret of the org's cloud, Azure's shared-key and GCS's service-account-key, marked as
+// the weakest option.
 func authNote(auth string) string {
-	if auth == api.AuthSharedKey {
+	switch auth {
+	case api.AuthSharedKey:
 		return auth + " (the weakest option: the account key reaches the whole account and only rotating it revokes it; prefer default or client-secret)"
+	case api.AuthServiceAccountKey:
+		return auth + " (the weakest option: a long-lived JSON key that only deleting it revokes; prefer default)"
 	}
 	return auth
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,7 +18,7 @@ func (a *app) provisionCmd() *cobra.Command {
 		Use:   "provision",
 		Short: "Print the cloud-side setup a creds key needs",
 	})
-	cmd.AddCommand(a.provisionAWSCmd(), a.provisionAzureCmd())
+	cmd.AddCommand(a.provisionAWSCmd(), a.provisionAzureCmd(), a.provisionGCPCmd())
 	return cmd
 }
 
@@ -101,4 +103,68 @@ func indentJSON(raw json.RawMessage) string {
 	}
 	b, _ := json.MarshalIndent(v, "", "  ")
 	return string(b)
+}
+
+// provisionTarget fetches the creds key ORG/KEY named by arg, which must be of provider,
+// and returns it with the console origin: origin, or the tarn server's URL when empty.
+func (a *app) provisionTarget(cmd *cobra.Command, arg, provider, origin string) (*api.CredsKey, string, error) {
+	org, name, err := parseOrgKey(arg)
+	if err != nil {
+		return nil, "", err
+	}
+	key, err := fetch(a, fmt.Sprintf("provision %s/%s", org, name), func(c *client.Client) (*api.CredsKey, error) {
+		return c.CredsKey(cmd.Context(), org, name)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	if key.Provider != provider {
+		return nil, "", fmt.Errorf("creds key %s/%s is of provider %s, not %s", org, name, key.Provider, provider)
+	}
+	if origin == "" {
+		s, err := a.resolve()
+		if err != nil {
+			return nil, "", err
+		}
+		origin = s.endpoint
+	}
+	return key, origin, nil
+}
+
+// showCommands prints setup, as JSON with --output json, else its commands, one a line.
+func (a *app) showCommands(setup any, commands []string) error {
+	return a.show(setup, func() error {
+		_, err := fmt.Fprintln(a.stdout, strings.Join(commands, "\n"))
+		return err
+	})
+}
+
+// consoleOrigin returns the origin (scheme://host[:port]) of the URL s, for a CORS rule.
+func consoleOrigin(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return "", fmt.Errorf("console origin %q is no URL: give --console-origin https://HOST[:PORT]", s)
+	}
+	return u.Scheme + "://" + u.Host, nil
+}
+
+// nameRule is a name that provision puts into a shell command, and the pattern it must
+// match: valid describes the pattern ("a valid Azure name (...)"). An optional name may be
+// empty.
+type nameRule struct {
+	what, value string
+	pattern     *regexp.Regexp
+	valid       string
+	optional    bool
+}
+
+// checkNames returns an error naming the first rule whose value does not match its
+// pattern.
+func checkNames(rules ...nameRule) error {
+	for _, r := range rules {
+		if (r.value != "" || !r.optional) && !r.pattern.MatchString(r.value) {
+			return fmt.Errorf("%s %q is not %s", r.what, r.value, r.valid)
+		}
+	}
+	return nil
 }

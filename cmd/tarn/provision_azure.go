@@ -2,14 +2,11 @@ package main
 
 import (
 	"fmt"
-	"net/url"
 	"regexp"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tarnhq/tarn/api"
-	"github.com/tarnhq/tarn/client"
 )
 
 // azureSetup is what tarn provision azure prints: the Azure CLI commands that give the
@@ -48,37 +45,18 @@ Without --resource-group and --subscription the scopes are looked up by az itsel
       --principal-id 11111111-2222-3333-4444-555555555555`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			org, name, err := parseOrgKey(args[0])
+			key, origin, err := a.provisionTarget(cmd, args[0], api.ProviderAzure, origin)
 			if err != nil {
 				return err
-			}
-			key, err := fetch(a, fmt.Sprintf("provision %s/%s", org, name), func(c *client.Client) (*api.CredsKey, error) {
-				return c.CredsKey(cmd.Context(), org, name)
-			})
-			if err != nil {
-				return err
-			}
-			if key.Provider != api.ProviderAzure {
-				return fmt.Errorf("creds key %s/%s is of provider %s, not azure", org, name, key.Provider)
 			}
 			if account == "" {
 				account = key.Config.Account
-			}
-			if origin == "" {
-				s, err := a.resolve()
-				if err != nil {
-					return err
-				}
-				origin = s.endpoint
 			}
 			setup, err := azureProvision(key.Config, account, container, group, subscription, principal, origin)
 			if err != nil {
 				return err
 			}
-			return a.show(setup, func() error {
-				fmt.Fprintln(a.stdout, strings.Join(setup.Commands, "\n"))
-				return nil
-			})
+			return a.showCommands(setup, setup.Commands)
 		},
 	}
 	f := cmd.Flags()
@@ -100,22 +78,22 @@ var azureName = regexp.MustCompile(`^[A-Za-z0-9._()-]{1,90}$`)
 // azureProvision returns the commands that set up an azure key of configuration cfg on
 // container of account.
 func azureProvision(cfg api.CredsKeyConfig, account, container, group, subscription, principal, origin string) (*azureSetup, error) {
-	for _, n := range []struct {
-		what, value string
-		optional    bool
-	}{{"account", account, false}, {"container", container, false}, {"resource group", group, true}, {"subscription", subscription, true}} {
-		if (n.value != "" || !n.optional) && !azureName.MatchString(n.value) {
-			return nil, fmt.Errorf("%s %q is not a valid Azure name (letters, digits, '-', '_', '.', '(' and ')')", n.what, n.value)
-		}
+	const valid = "a valid Azure name (letters, digits, '-', '_', '.', '(' and ')')"
+	err := checkNames(
+		nameRule{"account", account, azureName, valid, false},
+		nameRule{"container", container, azureName, valid, false},
+		nameRule{"resource group", group, azureName, valid, true},
+		nameRule{"subscription", subscription, azureName, valid, true},
+	)
+	if err != nil {
+		return nil, err
 	}
 	if (group == "") != (subscription == "") {
 		return nil, fmt.Errorf("give --resource-group and --subscription together, or neither (az then looks the account up)")
 	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		return nil, fmt.Errorf("console origin %q is no URL: give --console-origin https://HOST[:PORT]", origin)
+	if origin, err = consoleOrigin(origin); err != nil {
+		return nil, err
 	}
-	origin = u.Scheme + "://" + u.Host
 	accountScope := fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Storage/storageAccounts/%s", subscription, group, account)
 	if group == "" {
 		accountScope = fmt.Sprintf("$(az storage account show --name %s --query id --output tsv)", shellQuote(account))

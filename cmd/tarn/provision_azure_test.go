@@ -42,21 +42,11 @@ func TestAzureProvision(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := azureProvision(tc.cfg, "acmeml", tc.container, tc.group, tc.sub, tc.principal, tc.orig)
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) || strings.Contains(err.Error(), "\n") {
-					t.Fatalf("error %v; want one line with %q", err, tc.err)
-				}
-				return
+			var commands []string
+			if got != nil {
+				commands = got.Commands
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			out := strings.Join(got.Commands, "\n")
-			for _, w := range tc.want {
-				if !strings.Contains(out, w) {
-					t.Errorf("output lacks %q:\n%s", w, out)
-				}
-			}
+			checkSetup(t, commands, err, tc.err, tc.want, nil)
 		})
 	}
 }

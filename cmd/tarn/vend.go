@@ -17,7 +17,7 @@ import (
 func (a *app) vendCmd() *cobra.Command {
 	var mode, format, org, key string
 	cmd := &cobra.Command{
-		Use:   "vend PATH [--mode read|write] [--format json|env|aws-process|sas-url]",
+		Use:   "vend PATH [--mode read|write] [--format json|env|aws-process|sas-url|token]",
 		Short: "Mint short-lived credentials for a dataset or a storage location",
 		Long: `Mint temporary credentials limited to one location and one mode, and print them.
 
@@ -30,7 +30,14 @@ the creds key must allow the location.
 --format env prints shell export lines: TARN_FILE_PATH for provider file;
 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION and
 AWS_DEFAULT_REGION, and AWS_ENDPOINT_URL_S3 for a store other than AWS, for S3;
-AZURE_STORAGE_ACCOUNT, AZURE_STORAGE_SAS_TOKEN and AZURE_STORAGE_BLOB_ENDPOINT for Azure.
+AZURE_STORAGE_ACCOUNT, AZURE_STORAGE_SAS_TOKEN and AZURE_STORAGE_BLOB_ENDPOINT for Azure;
+CLOUDSDK_AUTH_ACCESS_TOKEN (gcloud) and GOOGLE_OAUTH_ACCESS_TOKEN for GCS, and for an
+emulator STORAGE_EMULATOR_HOST (Google's client libraries, gcsfs) and
+CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE (gcloud storage).
+
+--format token prints only the GCS access token, for the tools that take a bearer token
+and for gcloud's --access-token-file (write it to a file: gcloud reads the file more than
+once, so a pipe such as <(tarn vend ...) gives it an empty token).
 
 --format sas-url prints the container or directory URL of Azure credentials with their
 SAS, for azcopy, rclone (sas_url) and Azure Storage Explorer.
@@ -45,13 +52,14 @@ their expiry, so that they run tarn vend again before the credentials expire:
   eval "$(tarn vend al://acme/coco --mode write --format env)"
   tarn vend al://acme/coco --format aws-process
   azcopy list "$(tarn vend al://acme/coco --format sas-url)"
+  tarn vend al://acme/coco --format token > "$TOKEN_FILE"
   tarn vend /srv/datasets/raw --org acme --creds-key local`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := oneOf("mode", mode, api.ModeRead, api.ModeWrite); err != nil {
 				return err
 			}
-			if err := oneOf("format", format, "json", "env", "aws-process", "sas-url"); err != nil {
+			if err := oneOf("format", format, "json", "env", "aws-process", "sas-url", "token"); err != nil {
 				return err
 			}
 			loc, err := location.FromLocal(args[0])
@@ -96,6 +104,8 @@ their expiry, so that they run tarn vend again before the credentials expire:
 				out, err = awsProcess(cr)
 			case "sas-url":
 				out, err = sasURL(cr)
+			case "token":
+				out, err = accessToken(cr)
 			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", what, err)
@@ -106,7 +116,7 @@ their expiry, so that they run tarn vend again before the credentials expire:
 	}
 	f := cmd.Flags()
 	f.StringVar(&mode, "mode", api.ModeRead, "read or write")
-	f.StringVar(&format, "format", "json", "output format: json, env, aws-process or sas-url")
+	f.StringVar(&format, "format", "json", "output format: json, env, aws-process, sas-url or token")
 	f.StringVar(&org, "org", "", "org whose creds key vends for a storage PATH")
 	f.StringVar(&key, "creds-key", "", "creds key that vends for a storage PATH")
 	return cmd
@@ -143,6 +153,17 @@ func envLines(cr *api.Credentials) (string, error) {
 		export("AZURE_STORAGE_ACCOUNT", cr.Azure.Account)
 		export("AZURE_STORAGE_SAS_TOKEN", cr.Azure.SASToken)
 		export("AZURE_STORAGE_BLOB_ENDPOINT", cr.Azure.Endpoint)
+	case cr.GCS != nil:
+		// gcloud (371.0.0 and later) reads CLOUDSDK_AUTH_ACCESS_TOKEN; Terraform's google
+		// provider and other tools read GOOGLE_OAUTH_ACCESS_TOKEN.
+		export("CLOUDSDK_AUTH_ACCESS_TOKEN", cr.GCS.AccessToken)
+		export("GOOGLE_OAUTH_ACCESS_TOKEN", cr.GCS.AccessToken)
+		if ep := strings.TrimSuffix(cr.GCS.Endpoint, "/"); ep != "" {
+			// An emulator: Google's client libraries and gcsfs read its base URL from
+			// STORAGE_EMULATOR_HOST, gcloud storage its JSON API URL from the override.
+			export("STORAGE_EMULATOR_HOST", ep)
+			export("CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE", ep+"/storage/v1/")
+		}
 	default:
 		return "", fmt.Errorf("--format env does not support credentials of provider %q yet; use --format json", cr.Provider)
 	}
@@ -195,6 +216,14 @@ func sasURL(cr *api.Credentials) (string, error) {
 		}
 	}
 	return u + "?" + az.SASToken + "\n", nil
+}
+
+// accessToken returns the access token of GCS credentials, one line.
+func accessToken(cr *api.Credentials) (string, error) {
+	if cr.GCS == nil {
+		return "", fmt.Errorf("--format token is for GCS credentials; these are of provider %q: use --format json or env", cr.Provider)
+	}
+	return cr.GCS.AccessToken + "\n", nil
 }
 
 // shellQuote quotes s for a POSIX shell.
