@@ -289,11 +289,14 @@ type VerifyResponse struct {
 	Checks []Check `json:"checks"`
 }
 
-// Check is one named verification step.
+// Check is one named verification step. A skipped check (Skipped, with OK false) could not
+// be run where it was asked, e.g. a boundary check on an emulator that enforces none: it
+// neither passed nor failed, and Detail says why.
 type Check struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail,omitempty"`
+	Name    string `json:"name"`
+	OK      bool   `json:"ok"`
+	Skipped bool   `json:"skipped,omitempty"`
+	Detail  string `json:"detail,omitempty"`
 }
 
 // ProvisionRequest is the body of POST .../creds-keys/{key}/provision: what the cloud-side

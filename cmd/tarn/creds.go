@@ -346,7 +346,10 @@ the server checks the key's own configuration.`,
 				t := a.table("CHECK", "RESULT", "DETAIL")
 				for _, ch := range res.Checks {
 					result := "ok"
-					if !ch.OK {
+					switch {
+					case ch.Skipped:
+						result = "skipped"
+					case !ch.OK:
 						result = "FAILED"
 					}
 					t.row(ch.Name, result, ch.Detail)
@@ -358,7 +361,7 @@ the server checks the key's own configuration.`,
 			}
 			failed := 0
 			for _, ch := range res.Checks {
-				if !ch.OK {
+				if !ch.OK && !ch.Skipped {
 					failed++
 				}
 			}

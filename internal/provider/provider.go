@@ -57,6 +57,9 @@ type ConfigCheck struct {
 	Superuser bool
 	// HasSecret tells whether the key has a secret, sent now or kept from before.
 	HasSecret bool
+	// Secret is the secret sent now, in plaintext, for drivers that check its form (a
+	// service-account JSON key); nil when none was sent. Drivers must not keep it.
+	Secret []byte
 	// Prev is the key's current configuration, nil for a new key.
 	Prev *api.CredsKeyConfig
 }

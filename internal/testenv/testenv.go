@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/client"
 	"github.com/tarnhq/tarn/internal/netguard"
@@ -84,6 +86,9 @@ type Options struct {
 	// (azuritetest.Server.Transport) and an entratest token endpoint.
 	AzureTransport func(dial netguard.DialFunc) http.RoundTripper
 	AzureEntra     azuresas.EntraOptions
+	// GCSTransport and GCSCredentials as for server.Options: the ADC of a googletest key.
+	GCSTransport   func(dial netguard.DialFunc) http.RoundTripper
+	GCSCredentials oauth2.TokenSource
 }
 
 // New starts a tarn and stops it when t ends.
@@ -103,6 +108,7 @@ func New(t testing.TB, o Options) *Env {
 		AllowEndpoints: o.AllowEndpoints, EndpointResolver: o.EndpointResolver, EndpointDial: dial,
 		OIDCTransport: o.OIDCTransport, WorkloadAudience: o.WorkloadAudience, WorkloadTokenTTL: o.WorkloadTokenTTL,
 		AzureTransport: o.AzureTransport, AzureEntra: o.AzureEntra,
+		GCSTransport: o.GCSTransport, GCSCredentials: o.GCSCredentials,
 	})
 	if err != nil {
 		t.Fatalf("start tarn: %v", err)
