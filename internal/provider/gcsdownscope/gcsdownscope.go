@@ -15,7 +15,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"regexp"
 	"time"
 
@@ -202,7 +201,7 @@ func (d *Driver) checkEndpoint(ctx context.Context, field, def, s string) (strin
 		return bad(why)
 	case u.Path != "" && u.Path != "/":
 		return bad("has a path")
-	case u.Scheme == "http" && !emulatorHost(u.Hostname()):
+	case u.Scheme == "http" && !provider.EmulatorHost(u.Hostname()):
 		return bad("is not https:// (plain http is only for an emulator on a loopback or private address)")
 	}
 	canon := u.Scheme + "://" + u.Host
@@ -213,16 +212,6 @@ func (d *Driver) checkEndpoint(ctx context.Context, field, def, s string) (strin
 		return "", err
 	}
 	return canon, nil
-}
-
-// emulatorHost reports whether host may serve plain http: localhost, or an IP address that
-// is not public (loopback, private), where emulators and stand-ins run.
-func emulatorHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && (ip.IsLoopback() || ip.IsPrivate())
 }
 
 func orDefault(s, def string) string {
