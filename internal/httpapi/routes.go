@@ -416,8 +416,11 @@ func (a *API) putCredsKey(c *call) (int, any, error) {
 		}
 		secret = a.secrets.Seal([]byte(req.Secret), vend.SecretContext(org, name))
 	}
-	cfg, err := a.vendor.CheckConfig(c.ctx, req.Provider, req.Config, provider.ConfigCheck{
-		Org: org, Superuser: a.authz.Superuser(c.principal) == nil, HasSecret: len(secret) > 0, Prev: prev})
+	check := provider.ConfigCheck{Org: org, Superuser: a.authz.Superuser(c.principal) == nil, HasSecret: len(secret) > 0, Prev: prev}
+	if req.Secret != "" {
+		check.Secret = []byte(req.Secret)
+	}
+	cfg, err := a.vendor.CheckConfig(c.ctx, req.Provider, req.Config, check)
 	if err != nil {
 		return 0, nil, err
 	}

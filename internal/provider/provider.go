@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"slices"
@@ -57,6 +58,9 @@ type ConfigCheck struct {
 	Superuser bool
 	// HasSecret tells whether the key has a secret, sent now or kept from before.
 	HasSecret bool
+	// Secret is the secret sent now, in plaintext, for drivers that check its form (a
+	// service-account JSON key); nil when none was sent. Drivers must not keep it.
+	Secret []byte
 	// Prev is the key's current configuration, nil for a new key.
 	Prev *api.CredsKeyConfig
 }
@@ -236,6 +240,16 @@ func ParseEndpoint(s string) (*url.URL, string) {
 		return nil, "has a query or fragment"
 	}
 	return u, ""
+}
+
+// EmulatorHost reports whether host may serve plain http: localhost, or an IP address that
+// is not public (loopback, private), where emulators and stand-ins run.
+func EmulatorHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && (ip.IsLoopback() || ip.IsPrivate())
 }
 
 // Decode returns the driver view of a stored creds key.

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/tarnhq/tarn/internal/audit"
 	"github.com/tarnhq/tarn/internal/authn/oidc"
 	"github.com/tarnhq/tarn/internal/httpapi"
@@ -22,6 +24,7 @@ import (
 	"github.com/tarnhq/tarn/internal/provider"
 	"github.com/tarnhq/tarn/internal/provider/awssts"
 	"github.com/tarnhq/tarn/internal/provider/azuresas"
+	"github.com/tarnhq/tarn/internal/provider/gcsdownscope"
 	"github.com/tarnhq/tarn/internal/provider/localfile"
 	"github.com/tarnhq/tarn/internal/secretbox"
 	"github.com/tarnhq/tarn/internal/store"
@@ -71,6 +74,12 @@ type Options struct {
 	// them; nil and the zero value mean the guard's own transport and Entra ID itself.
 	AzureTransport func(dial netguard.DialFunc) http.RoundTripper
 	AzureEntra     azuresas.EntraOptions
+	// GCSTransport and GCSCredentials are provider gcs's gcsdownscope.Options.Transport and
+	// DefaultCredentials: tests route Google's endpoints to stand-ins and give the server a
+	// googletest key as its ADC with them; nil means the guard's own transport and the
+	// server's Application Default Credentials.
+	GCSTransport   func(dial netguard.DialFunc) http.RoundTripper
+	GCSCredentials oauth2.TokenSource
 	// AuditRetention is how long audit records are kept: older ones are deleted at start
 	// and every hour, a few at a time. Zero or less keeps them forever; tarn serve passes
 	// --audit-retention, 400 days unless told otherwise.
@@ -184,6 +193,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		localfile.Name: files,
 		awssts.Name:    awssts.New(awssts.Options{Guard: guard, Now: o.Now, Timeout: o.UpstreamTimeout}),
 		azuresas.Name:  azuresas.New(azuresas.Options{Guard: guard, Now: o.Now, Timeout: o.UpstreamTimeout, Transport: o.AzureTransport, Entra: o.AzureEntra}),
+		gcsdownscope.Name: gcsdownscope.New(gcsdownscope.Options{Guard: guard, Now: o.Now, Timeout: o.UpstreamTimeout,
+			Transport: o.GCSTransport, DefaultCredentials: o.GCSCredentials}),
 	}, o.Now)
 	if o.Database != "" && os.Getenv(secretbox.EnvMasterKey) == "" {
 		st.Close()

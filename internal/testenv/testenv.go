@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/client"
 	"github.com/tarnhq/tarn/internal/netguard"
@@ -87,6 +89,9 @@ type Options struct {
 	AzureEntra     azuresas.EntraOptions
 	// Upstream budgets upstream calls per creds key, as for server.Options.
 	Upstream upstream.Options
+	// GCSTransport and GCSCredentials as for server.Options: the ADC of a googletest key.
+	GCSTransport   func(dial netguard.DialFunc) http.RoundTripper
+	GCSCredentials oauth2.TokenSource
 }
 
 // New starts a tarn and stops it when t ends.
@@ -106,6 +111,7 @@ func New(t testing.TB, o Options) *Env {
 		AllowEndpoints: o.AllowEndpoints, EndpointResolver: o.EndpointResolver, EndpointDial: dial,
 		OIDCTransport: o.OIDCTransport, WorkloadAudience: o.WorkloadAudience, WorkloadTokenTTL: o.WorkloadTokenTTL,
 		AzureTransport: o.AzureTransport, AzureEntra: o.AzureEntra, Upstream: o.Upstream,
+		GCSTransport: o.GCSTransport, GCSCredentials: o.GCSCredentials,
 	})
 	if err != nil {
 		t.Fatalf("start tarn: %v", err)

@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"regexp"
 	"time"
 
@@ -192,7 +191,7 @@ func (d *Driver) checkEndpoint(ctx context.Context, account, endpoint string) (s
 		return bad(why)
 	case u.Path != "" && u.Path != "/" && u.Path != "/"+account && u.Path != "/"+account+"/":
 		return bad("has a path other than the account's (/" + account + ")")
-	case u.Scheme == "http" && !emulatorHost(u.Hostname()):
+	case u.Scheme == "http" && !provider.EmulatorHost(u.Hostname()):
 		return bad("is not https:// (plain http is only for an emulator on a loopback or private address)")
 	}
 	canon := u.Scheme + "://" + u.Host
@@ -211,16 +210,6 @@ func (d *Driver) checkEndpoint(ctx context.Context, account, endpoint string) (s
 // publicEndpoint returns the blob service URL of account in Azure's public cloud.
 func publicEndpoint(account string) string {
 	return "https://" + account + ".blob.core.windows.net"
-}
-
-// emulatorHost reports whether host may serve plain http: localhost, or an IP address that
-// is not public (loopback, private), where emulators such as Azurite run.
-func emulatorHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && (ip.IsLoopback() || ip.IsPrivate())
 }
 
 // Confine returns an error of kind Invalid when loc is a prefix that key cannot scope a SAS

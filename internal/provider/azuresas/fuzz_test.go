@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tarnhq/tarn/internal/netguard"
+	"github.com/tarnhq/tarn/internal/provider"
 )
 
 // FuzzCheckEndpoint: an accepted endpoint is an http(s) URL without user, query or fragment,
@@ -35,7 +36,7 @@ func FuzzCheckEndpoint(f *testing.F) {
 		}
 		u, err := url.Parse(got)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.User != nil || u.RawQuery != "" || u.Fragment != "" ||
-			(u.Path != "" && u.Path != "/acme1") || (u.Scheme == "http" && !emulatorHost(u.Hostname())) {
+			(u.Path != "" && u.Path != "/acme1") || (u.Scheme == "http" && !provider.EmulatorHost(u.Hostname())) {
 			t.Fatalf("accepted %q as %q", s, got)
 		}
 		again, err := d.checkEndpoint(context.Background(), "acme1", got)
