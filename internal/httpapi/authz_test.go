@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,8 @@ import (
 	"github.com/tarnhq/tarn/client"
 	"github.com/tarnhq/tarn/internal/authn/oidc"
 	"github.com/tarnhq/tarn/internal/authn/oidctest"
+	"github.com/tarnhq/tarn/internal/googletest"
+	"github.com/tarnhq/tarn/internal/netguard/netguardtest"
 	"github.com/tarnhq/tarn/internal/store"
 	"github.com/tarnhq/tarn/internal/testenv"
 	"github.com/tarnhq/tarn/location"
@@ -571,28 +574,87 @@ func TestRecreatedCredsKeyDoesNotServeCachedCredentials(t *testing.T) {
 	}
 }
 
+// An update without a secret keeps the stored one only for the same identity at the same
+// endpoints, compared in canonical form; otherwise the key needs its secret sent again, so
+// an admin who never knew a secret cannot send it, or what it buys, somewhere new.
 func TestUpdatesKeepASecretOnlyForTheSameIdentity(t *testing.T) {
-	f := newFixture(t)
-	cfg := api.CredsKeyConfig{Roots: []string{"s3://bucket/datasets"}, RoleARN: "arn:aws:iam::123456789012:role/tarn",
-		Source: "access-key", AccessKeyID: "AKIAEXAMPLE"}
-	put := func(cfg api.CredsKeyConfig) (int, map[string]any) {
-		return f.do(t, "admin", "PUT", "/orgs/acme/creds-keys/s3", api.PutCredsKeyRequest{Provider: "aws", Config: cfg})
+	google := googletest.New(t, googletest.Options{})
+	env := testenv.New(t, testenv.Options{
+		AllowEndpoints:   []string{"127.0.0.1:10000", "127.0.0.1:10001", google.HostPort()},
+		EndpointResolver: netguardtest.NewResolver(nil), // nothing here may leave the machine
+	})
+	ctx := t.Context()
+	admin := env.Admin(t)
+	if _, err := admin.CreateOrg(ctx, "acme"); err != nil {
+		t.Fatal(err)
 	}
-	if st, out := put(cfg); st != http.StatusOK {
-		t.Fatalf("same identity without the secret: %d %v (the stored secret must be kept)", st, out)
-	}
-	other := cfg
-	other.AccessKeyID = "AKIAOTHER"
-	if st, _ := put(other); st != http.StatusBadRequest {
-		t.Errorf("another access key reused the stored secret: %d", st)
-	}
-	moved := cfg
-	moved.STSEndpoint, moved.S3Endpoint = "http://127.0.0.1:9999", "http://127.0.0.1:9999"
-	if st, _ := put(moved); st != http.StatusBadRequest {
-		t.Errorf("the stored secret followed the key to new endpoints: %d", st)
-	}
-	if st, out := put(api.CredsKeyConfig{Roots: cfg.Roots, RoleARN: cfg.RoleARN, Source: "default"}); st != http.StatusOK {
-		t.Errorf("switching to the server's identity: %d %v", st, out)
+	sa := "tarn@acme-ml.iam.gserviceaccount.com"
+	for _, tc := range []struct {
+		provider, secret string
+		base             api.CredsKeyConfig
+		same             []func(*api.CredsKeyConfig) // updates that keep the secret
+		moved            map[string]func(*api.CredsKeyConfig)
+	}{
+		{provider: api.ProviderAWS, secret: "not-a-real-secret",
+			base: api.CredsKeyConfig{Roots: []string{"s3://bucket/datasets"}, RoleARN: "arn:aws:iam::123456789012:role/tarn",
+				Source: "access-key", AccessKeyID: "AKIAEXAMPLE"},
+			same: []func(*api.CredsKeyConfig){func(c *api.CredsKeyConfig) { c.Roots = append(c.Roots, "s3://bucket/more") }},
+			moved: map[string]func(*api.CredsKeyConfig){
+				"another access key": func(c *api.CredsKeyConfig) { c.AccessKeyID = "AKIAOTHER" },
+				"new endpoints":      func(c *api.CredsKeyConfig) { c.STSEndpoint, c.S3Endpoint = "http://127.0.0.1:10000", "http://127.0.0.1:10000" },
+			}},
+		{provider: api.ProviderAzure, secret: "a2V5",
+			base: api.CredsKeyConfig{Roots: []string{"az://devstoreaccount1/data"}, Account: "devstoreaccount1",
+				Endpoint: "http://127.0.0.1:10000/devstoreaccount1", Auth: api.AuthSharedKey, Scope: api.ScopeContainer},
+			same: []func(*api.CredsKeyConfig){func(c *api.CredsKeyConfig) { c.Scope = "" }},
+			moved: map[string]func(*api.CredsKeyConfig){
+				"another endpoint": func(c *api.CredsKeyConfig) { c.Endpoint = "http://127.0.0.1:10001/devstoreaccount1" },
+				"another auth": func(c *api.CredsKeyConfig) {
+					c.Auth, c.TenantID, c.ClientID = api.AuthClientSecret, "00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002"
+				},
+			}},
+		{provider: api.ProviderGCS, secret: string(google.ServiceAccountKey(t, sa)),
+			base: api.CredsKeyConfig{Roots: []string{"gs://acme-ml/datasets"}, ServiceAccount: sa, Auth: api.AuthServiceAccountKey,
+				IAMEndpoint: google.URL, STSEndpoint: google.URL},
+			same: []func(*api.CredsKeyConfig){func(c *api.CredsKeyConfig) { c.IAMEndpoint += "/" }},
+			moved: map[string]func(*api.CredsKeyConfig){
+				"another IAM endpoint":    func(c *api.CredsKeyConfig) { c.IAMEndpoint = "http://127.0.0.1:10001" },
+				"another STS endpoint":    func(c *api.CredsKeyConfig) { c.STSEndpoint = "http://127.0.0.1:10001" },
+				"another service account": func(c *api.CredsKeyConfig) { c.ServiceAccount = "other@acme-ml.iam.gserviceaccount.com" },
+			}},
+	} {
+		t.Run(tc.provider, func(t *testing.T) {
+			name := "k-" + tc.provider
+			put := func(cfg api.CredsKeyConfig, secret string) error {
+				_, err := admin.PutCredsKey(ctx, "acme", name, api.PutCredsKeyRequest{Provider: tc.provider, Config: cfg, Secret: secret})
+				return err
+			}
+			if err := put(tc.base, tc.secret); err != nil {
+				t.Fatal(err)
+			}
+			if err := put(tc.base, ""); err != nil {
+				t.Errorf("same configuration without the secret: %v (the stored secret must be kept)", err)
+			}
+			for i, f := range tc.same {
+				cfg := tc.base
+				cfg.Roots = slices.Clone(cfg.Roots)
+				f(&cfg)
+				if err := put(cfg, ""); err != nil {
+					t.Errorf("update %d that changes no identity or endpoint: %v", i, err)
+				}
+			}
+			for what, f := range tc.moved {
+				cfg := tc.base
+				f(&cfg)
+				var p *api.Problem
+				if err := put(cfg, ""); !errors.As(err, &p) || p.Status != http.StatusBadRequest || !strings.Contains(p.Detail, "secret") {
+					t.Errorf("%s: the stored secret was kept (err %v); want a refusal asking for the secret", what, err)
+				}
+				if err := put(tc.base, ""); err != nil { // the refused update changed nothing
+					t.Fatalf("%s: back to the base configuration: %v", what, err)
+				}
+			}
+		})
 	}
 }
 

@@ -394,7 +394,8 @@ func (a *API) putCredsKey(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	// An update keeps the external ID unless the provider changes, and keeps the secret
-	// only while it still belongs to the same identity at the same endpoints.
+	// only while it still belongs to the same identity at the same endpoints (compared in
+	// canonical form, so that leaving out a default changes nothing).
 	var prev *api.CredsKeyConfig
 	var secret []byte
 	if old, err := a.store.CredsKey(c.ctx, org, name); err == nil && old.Provider == req.Provider {
@@ -402,11 +403,7 @@ func (a *API) putCredsKey(c *call) (int, any, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		prev = &key.Config
-		n := req.Config
-		if n.Source == prev.Source && n.AccessKeyID == prev.AccessKeyID && n.STSEndpoint == prev.STSEndpoint && n.S3Endpoint == prev.S3Endpoint {
-			secret = old.Secret
-		}
+		prev, secret = &key.Config, old.Secret
 	} else if err != nil && !errs.Is(errs.NotFound, err) {
 		return 0, nil, err
 	}
@@ -424,7 +421,31 @@ func (a *API) putCredsKey(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	if req.Secret == "" && len(secret) > 0 && !sameSecretHolder(cfg, prev) {
+		// The stored secret stays with what it was given for: check again without it.
+		secret, check.HasSecret = nil, false
+		if cfg, err = a.vendor.CheckConfig(c.ctx, req.Provider, req.Config, check); err != nil {
+			return 0, nil, err
+		}
+	}
 	return a.saveCredsKey(c, store.CredsKey{Org: org, Name: name, Provider: req.Provider, Config: cfg, Secret: secret})
+}
+
+// sameSecretHolder reports whether a creds key's secret would serve the same identity at
+// the same endpoints under its canonical configuration (as CheckConfig encodes it) as under
+// prev: the fields that say whom a secret
+// authenticates (an access key ID, an auth mode, an app registration, an account, a
+// service account) and where it, or what it buys, is sent. An update that changes any of
+// them must send the secret again, so that it cannot redirect a secret it never knew.
+func sameSecretHolder(canonical []byte, prev *api.CredsKeyConfig) bool {
+	var a api.CredsKeyConfig
+	if json.Unmarshal(canonical, &a) != nil {
+		return false
+	}
+	b := *prev
+	return a.Source == b.Source && a.AccessKeyID == b.AccessKeyID && a.STSEndpoint == b.STSEndpoint && a.S3Endpoint == b.S3Endpoint &&
+		a.Auth == b.Auth && a.TenantID == b.TenantID && a.ClientID == b.ClientID && a.Account == b.Account && a.Endpoint == b.Endpoint &&
+		a.ServiceAccount == b.ServiceAccount && a.IAMEndpoint == b.IAMEndpoint && a.StorageEndpoint == b.StorageEndpoint
 }
 
 // saveCredsKey stores k, drops credentials cached for its previous versions and answers it.
