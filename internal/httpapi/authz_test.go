@@ -601,7 +601,9 @@ func TestUpdatesKeepASecretOnlyForTheSameIdentity(t *testing.T) {
 			same: []func(*api.CredsKeyConfig){func(c *api.CredsKeyConfig) { c.Roots = append(c.Roots, "s3://bucket/more") }},
 			moved: map[string]func(*api.CredsKeyConfig){
 				"another access key": func(c *api.CredsKeyConfig) { c.AccessKeyID = "AKIAOTHER" },
-				"new endpoints":      func(c *api.CredsKeyConfig) { c.STSEndpoint, c.S3Endpoint = "http://127.0.0.1:10000", "http://127.0.0.1:10000" },
+				"new endpoints": func(c *api.CredsKeyConfig) {
+					c.STSEndpoint, c.S3Endpoint = "http://127.0.0.1:10000", "http://127.0.0.1:10000"
+				},
 			}},
 		{provider: api.ProviderAzure, secret: "a2V5",
 			base: api.CredsKeyConfig{Roots: []string{"az://devstoreaccount1/data"}, Account: "devstoreaccount1",
