@@ -14,10 +14,10 @@ import (
 const fetchTimeout = time.Minute
 
 // refresher holds one vended credential of type C (aws.Credentials for S3, the vend itself
-// for an Azure SAS) and renews it: at the time renew.After sets, which it measures from when
+// for an Azure SAS or a GCS token) and renews it: at the time renew.After sets, which it measures from when
 // the credential arrived to its expiry (as info tells it), and at once after invalidate. It
 // is provider-neutral: each bucket type wraps it in its SDK's hook (s3Credentials,
-// sasPolicy). It is safe for concurrent use: concurrent
+// sasPolicy, gcsAuth). It is safe for concurrent use: concurrent
 // callers that need a new credential share one vend, and a vend that fails while the old
 // credential is still valid leaves the old one in service and is tried again later.
 //
