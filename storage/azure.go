@@ -68,50 +68,6 @@ func vendedAzure(v *vend, c *api.Credentials) (location.Location, string, error)
 	return l, u.JoinPath(az.Container).String(), nil
 }
 
-// vendedEndpoint parses the endpoint of a vend of what (such as "a SAS"): an http(s) URL
-// with a host, without query or user info. Its error does not quote the endpoint, which
-// might carry a secret there.
-func vendedEndpoint(endpoint, what string) (*url.URL, error) {
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.ForceQuery || u.User != nil {
-		return nil, fmt.Errorf("the server vended %s with an unusable endpoint: want http(s)://HOST[/PATH]", what)
-	}
-	return u, nil
-}
-
-// vendRefresher checks first, the first answer of v, with check, which returns the
-// location that a vend grants and the URL it is used at, and returns a refresher of whole
-// vends with first in service whose later vends check must pass for the same location and
-// URL (what says "a SAS", for errors). Its errors name v.path and never include credentials.
-func vendRefresher(v *vend, first *api.Credentials, what string, check func(*vend, *api.Credentials) (location.Location, string, error), now func() time.Time) (*refresher[*api.Credentials], location.Location, string, error) {
-	root, u, err := check(v, first)
-	if err != nil {
-		return nil, location.Location{}, "", fmt.Errorf("%s: %w", v.path, err)
-	}
-	r := newRefresher(func(ctx context.Context) (*api.Credentials, error) {
-		c, err := v.get(ctx)
-		if err != nil {
-			return nil, err
-		}
-		l, lu, err := check(v, c)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", v.path, err)
-		}
-		if l != root || lu != u {
-			return nil, fmt.Errorf("%s: the server vended %s for %s at %s, not for %s at %s as before", v.path, what, l, lu, root, u)
-		}
-		return c, nil
-	}, vendInfo, now, &first)
-	return r, root, u, nil
-}
-
-// vendInfo tells a refresher that holds whole vends (an Azure SAS, a GCS token) when a vend
-// expires and names it by api.Credentials.RefusalID, a digest that is not itself a
-// credential.
-func vendInfo(c *api.Credentials) credInfo {
-	return credInfo{expires: c.ExpiresAt, id: c.RefusalID()}
-}
-
 // sasPolicy is the first per-call policy of an Azure container client: it appends the SAS
 // in service to each request's query, before the SDK's retry loop, and sends a request
 // once more, with a freshly vended SAS, when Azure refuses the SAS it carried

@@ -245,6 +245,7 @@ func TestGCSVendedAnswerIsChecked(t *testing.T) {
 		{"another location", func(c *api.Credentials) { c.Location = "gs://other/x" }, "asked for credentials for"},
 		{"an s3 location", func(c *api.Credentials) { c.Location = "s3://bkt/x" }, "not an gs:// location"},
 		{"endpoint with a query", func(c *api.Credentials) { c.GCS.Endpoint += "/?key=secret" }, "unusable endpoint"},
+		{"endpoint with a fragment", func(c *api.Credentials) { c.GCS.Endpoint += "#secret" }, "unusable endpoint"},
 		{"endpoint with user info", func(c *api.Credentials) { c.GCS.Endpoint = "http://u:secret@127.0.0.1:1" }, "unusable endpoint"},
 		{"endpoint not http", func(c *api.Credentials) { c.GCS.Endpoint = "ftp://127.0.0.1:1" }, "unusable endpoint"},
 	} {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -258,6 +259,17 @@ func vendedDir(c *api.Credentials) (string, error) {
 		return "", fmt.Errorf("the server vended an unusable directory: %w", err)
 	}
 	return l.FilePath(), nil
+}
+
+// vendedEndpoint parses the endpoint of a vend of what (such as "a SAS"): an http(s) URL
+// with a host, without query, fragment or user info. Its error does not quote the
+// endpoint, which might carry a secret there.
+func vendedEndpoint(endpoint, what string) (*url.URL, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("the server vended %s with an unusable endpoint: want http(s)://HOST[/PATH]", what)
+	}
+	return u, nil
 }
 
 // ErrNoDirectory is wrapped by the error of a read-mode OpenBucket of a local directory

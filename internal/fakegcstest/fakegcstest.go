@@ -19,9 +19,7 @@
 package fakegcstest
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -143,29 +141,10 @@ func Start(t testing.TB) *Server {
 	s := &Server{Endpoint: in.endpoint, Bucket: fmt.Sprintf("tarn-%04d-%s", seq.Add(1), testpeer.RandomHex(4))}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := createBucket(ctx, s.Endpoint, s.Bucket); err != nil {
-		t.Fatalf("fakegcstest: %v", err)
+	if err := s.Client(t).Bucket(s.Bucket).Create(ctx, "tarn-test", nil); err != nil {
+		t.Fatalf("fakegcstest: create bucket %s: %v", s.Bucket, err)
 	}
 	return s
-}
-
-// createBucket creates bucket with the JSON API's buckets.insert.
-func createBucket(ctx context.Context, endpoint, bucket string) error {
-	body, _ := json.Marshal(map[string]string{"name": bucket})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"/storage/v1/b?project=tarn-test", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("create bucket %s: %w", bucket, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("create bucket %s: %s", bucket, resp.Status)
-	}
-	return nil
 }
 
 // instance is a running fake-gcs-server process.

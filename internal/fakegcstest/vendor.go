@@ -23,8 +23,8 @@ import (
 // random token for each vend. The endpoint it vends is its Front, not the server itself,
 // because fake-gcs-server checks no tokens.
 //
-// The dataset al://acme/coco lives at Dataset. Vendor is safe for concurrent use; set its
-// fields before the first vend.
+// The dataset al://acme/coco lives at Dataset. Vendor is safe for concurrent use; change
+// its fields only while no vend is in progress.
 type Vendor struct {
 	// Dataset is the location of al://acme/coco: gs://BUCKET/datasets/coco by default.
 	Dataset string
