@@ -23,6 +23,7 @@ import (
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/dataset"
 	"github.com/tarnhq/tarn/internal/azuritetest"
+	"github.com/tarnhq/tarn/internal/fakegcstest"
 	"github.com/tarnhq/tarn/internal/miniotest"
 	"github.com/tarnhq/tarn/storage"
 )
@@ -31,7 +32,7 @@ func TestMain(m *testing.M) {
 	if cfg := os.Getenv(killChildEnv); cfg != "" {
 		os.Exit(killChild(cfg))
 	}
-	os.Exit(miniotest.Run(func() int { return azuritetest.Run(m.Run) }))
+	os.Exit(miniotest.Run(func() int { return azuritetest.Run(func() int { return fakegcstest.Run(m.Run) }) }))
 }
 
 // peer is a bucket to test on and the options that go with it.
@@ -43,6 +44,7 @@ type peer struct {
 var peers = []peer{
 	{"file", fileBucket},
 	{"minio", minioBucket},
+	{"gcs", gcsBucket},
 }
 
 // fileBucket opens a new local directory through storage.OpenBucket, as a file:// path.
@@ -62,6 +64,19 @@ func minioBucket(t *testing.T) (*blob.Bucket, dataset.Options) {
 	t.Helper()
 	s := miniotest.Start(t)
 	b, err := rootBucket(s3Peer{s.Endpoint, s.RootUser, s.RootPassword, s.Bucket, "datasets/coco/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b, dataset.Options{}
+}
+
+// gcsBucket opens the dataset al://acme/coco on a new fake-gcs-server bucket through
+// storage.OpenBucket, with write tokens of a fakegcstest.Vendor: the whole GCS data path.
+func gcsBucket(t *testing.T) (*blob.Bucket, dataset.Options) {
+	t.Helper()
+	v := fakegcstest.NewVendor(t, fakegcstest.Start(t))
+	b, err := storage.OpenBucket(context.Background(), "al://acme/coco", storage.Options{Client: v, Mode: api.ModeWrite})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -710,5 +725,58 @@ func TestLocalDirectoryNeedsDir(t *testing.T) {
 	// Reading needs no Dir.
 	if _, err := dataset.Open(ctx, b, dataset.Options{}); err != nil {
 		t.Error(err)
+	}
+}
+
+// manifestCreates counts the manifest creates that commits try and make, through
+// dataset.SetTestHook.
+type manifestCreates struct {
+	mu          sync.Mutex
+	tried, made int
+}
+
+// countManifestCreates counts manifest creates until t ends.
+func countManifestCreates(t *testing.T) *manifestCreates {
+	c := &manifestCreates{}
+	dataset.SetTestHook(func(event string) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		switch {
+		case strings.HasPrefix(event, "create versions/"):
+			c.tried++
+		case strings.HasPrefix(event, "created versions/"):
+			c.made++
+		}
+	})
+	t.Cleanup(func() { dataset.SetTestHook(nil) })
+	return c
+}
+
+// check wants versions manifests made and more tried: the commits raced, and the losers'
+// creates were refused, as they must be.
+func (c *manifestCreates) check(t *testing.T, versions int) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.made != versions || c.tried <= c.made {
+		t.Errorf("%d manifest creates tried, %d made; want %d made and some refused", c.tried, c.made, versions)
+	}
+	t.Logf("%d manifest creates tried, %d made", c.tried, c.made)
+}
+
+// checkCannotCommit wants ds to be open read-only: a commit fails with ErrReadOnly.
+func checkCannotCommit(t *testing.T, ds *dataset.Dataset) {
+	t.Helper()
+	if !ds.ReadOnly() {
+		t.Error("a reader's open is writable")
+	}
+	w := ds.Appender(dataset.AppenderOptions{})
+	defer w.Close()
+	err := w.Append(context.Background(), dataset.Row{"writer": int32(9), "n": int32(0)})
+	if err == nil {
+		_, err = w.Commit(context.Background(), "reader")
+	}
+	if !errors.Is(err, dataset.ErrReadOnly) {
+		t.Errorf("a reader's commit: %v, want ErrReadOnly", err)
 	}
 }

@@ -20,6 +20,10 @@ go version
 # ~/.cache/tarn-test (TARN_TEST_CACHE); a cold build takes several minutes.
 go run ./internal/miniotest/cmd/install-minio
 
+# fake-gcs-server (Google Cloud Storage's JSON API, for the GCS data path), built once the
+# same way and cached under ~/.cache/tarn-test.
+go run ./internal/fakegcstest/cmd/install-fake-gcs-server
+
 # Azurite (Azure Blob Storage emulator), installed once with npm and cached under
 # ~/.cache/tarn-test/azurite (TARN_TEST_CACHE). It needs Node.js 20 or newer with npm;
 # where npm is missing it comes from Debian's packages.

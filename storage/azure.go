@@ -26,24 +26,10 @@ import (
 // a refresher, which renews it as it does S3 credentials (see sasPolicy), so the bucket
 // outlives every single SAS.
 func openAzure(v *vend, c *api.Credentials, sub string, now func() time.Time, hc *http.Client) (*blob.Bucket, error) {
-	root, containerURL, err := vendedAzure(v, c)
+	r, root, containerURL, err := vendRefresher(v, c, "a SAS", vendedAzure, now)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", v.path, err)
+		return nil, err
 	}
-	r := newRefresher(func(ctx context.Context) (*api.Credentials, error) {
-		c, err := v.get(ctx)
-		if err != nil {
-			return nil, err
-		}
-		l, u, err := vendedAzure(v, c)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", v.path, err)
-		}
-		if l != root || u != containerURL {
-			return nil, fmt.Errorf("%s: the server vended a SAS for %s at %s, not for %s at %s as before", v.path, l, u, root, containerURL)
-		}
-		return c, nil
-	}, sasInfo, now, &c)
 
 	co := azcore.ClientOptions{PerCallPolicies: []policy.Policy{sasPolicy{r}}}
 	if hc != nil {
@@ -75,18 +61,11 @@ func vendedAzure(v *vend, c *api.Credentials) (location.Location, string, error)
 	if az.Account != l.Account || az.Container != l.Container || az.Prefix != l.Path {
 		return location.Location{}, "", fmt.Errorf("the server vended a SAS for az://%s/%s/%s, not for %s", az.Account, az.Container, az.Prefix, l)
 	}
-	u, err := url.Parse(az.Endpoint)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.User != nil {
-		// Not quoted: an endpoint with a query or user info might carry a secret.
-		return location.Location{}, "", errors.New("the server vended a SAS with an unusable endpoint: want http(s)://HOST[/PATH]")
+	u, err := vendedEndpoint(az.Endpoint, "a SAS")
+	if err != nil {
+		return location.Location{}, "", err
 	}
 	return l, u.JoinPath(az.Container).String(), nil
-}
-
-// sasInfo tells a refresher when a SAS expires and names it by api.Credentials.RefusalID,
-// a digest that is not itself a credential.
-func sasInfo(c *api.Credentials) credInfo {
-	return credInfo{expires: c.ExpiresAt, id: c.RefusalID()}
 }
 
 // sasPolicy is the first per-call policy of an Azure container client: it appends the SAS

@@ -3,12 +3,10 @@ package storage
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -21,7 +19,6 @@ import (
 	"gocloud.dev/gcerrors"
 
 	"github.com/tarnhq/tarn/api"
-	"github.com/tarnhq/tarn/client"
 	"github.com/tarnhq/tarn/internal/azuritetest"
 	"github.com/tarnhq/tarn/internal/renew"
 	"github.com/tarnhq/tarn/location"
@@ -321,33 +318,14 @@ func TestRefusedSASIsNamedToTheServerByItsDigest(t *testing.T) {
 			badSignature(n, c)
 		}
 	}
-	var mu sync.Mutex
-	var vended []*api.Credentials
-	var refused []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req api.DatasetCredentialsRequest
-		json.NewDecoder(r.Body).Decode(&req)
-		c, err := v.DatasetCredentials(r.Context(), "acme", "coco", req.Mode)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		mu.Lock()
-		vended, refused = append(vended, c), append(refused, req.RefusedAccessKeyID)
-		mu.Unlock()
-		json.NewEncoder(w).Encode(c)
-	}))
-	defer srv.Close()
-	c, err := client.New(client.Options{Endpoint: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, log := vendServer(t, v)
 	write(t, open(t, "al://acme/coco", Options{Client: newAzuriteVendor(s, time.Now), Mode: api.ModeWrite}), "x", "data")
 	if got := read(t, open(t, "al://acme/coco", Options{Client: c}), "x"); got != "data" {
 		t.Fatalf("read %q", got)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	vended, refused := log.vended, log.refused
 	if len(refused) != 2 || refused[0] != "" || refused[1] != vended[0].RefusalID() || !strings.HasPrefix(refused[1], "sas-") {
 		t.Fatalf("vends named refused credentials %q; want none, then the first SAS's digest", refused)
 	}

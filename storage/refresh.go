@@ -2,11 +2,14 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
+	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/client"
 	"github.com/tarnhq/tarn/internal/renew"
+	"github.com/tarnhq/tarn/location"
 )
 
 // fetchTimeout bounds one vend. The vend runs detached from the context of the caller that
@@ -14,10 +17,10 @@ import (
 const fetchTimeout = time.Minute
 
 // refresher holds one vended credential of type C (aws.Credentials for S3, the vend itself
-// for an Azure SAS) and renews it: at the time renew.After sets, which it measures from when
+// for an Azure SAS or a GCS token) and renews it: at the time renew.After sets, which it measures from when
 // the credential arrived to its expiry (as info tells it), and at once after invalidate. It
 // is provider-neutral: each bucket type wraps it in its SDK's hook (s3Credentials,
-// sasPolicy). It is safe for concurrent use: concurrent
+// sasPolicy, gcsAuth). It is safe for concurrent use: concurrent
 // callers that need a new credential share one vend, and a vend that fails while the old
 // credential is still valid leaves the old one in service and is tried again later.
 //
@@ -174,4 +177,41 @@ func (r *refresher[C]) invalidate(h *held[C], denied bool) {
 	if r.cur == h {
 		r.cur, r.retryAt, r.replaced, r.refused = nil, time.Time{}, denied, h.id
 	}
+}
+
+// vendCheck checks a vend of v and returns the location that it grants and the URL it is
+// used at (vendedAzure, vendedGCS).
+type vendCheck func(v *vend, c *api.Credentials) (location.Location, string, error)
+
+// vendRefresher checks first, the first answer of v, and returns a refresher of whole vends
+// (an Azure SAS, a GCS token) with first in service, whose later vends must pass check for
+// the same location and URL; what names the credential in errors ("a SAS"). Its errors
+// name v.path and never include credentials.
+func vendRefresher(v *vend, first *api.Credentials, what string, check vendCheck, now func() time.Time) (*refresher[*api.Credentials], location.Location, string, error) {
+	root, u, err := check(v, first)
+	if err != nil {
+		return nil, location.Location{}, "", fmt.Errorf("%s: %w", v.path, err)
+	}
+	r := newRefresher(func(ctx context.Context) (*api.Credentials, error) {
+		c, err := v.get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		l, lu, err := check(v, c)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", v.path, err)
+		}
+		if l != root || lu != u {
+			return nil, fmt.Errorf("%s: the server vended %s for %s at %s, not for %s at %s as before", v.path, what, l, lu, root, u)
+		}
+		return c, nil
+	}, vendInfo, now, &first)
+	return r, root, u, nil
+}
+
+// vendInfo tells a refresher that holds whole vends (an Azure SAS, a GCS token) when a vend
+// expires and names it by api.Credentials.RefusalID, a digest that is not itself a
+// credential.
+func vendInfo(c *api.Credentials) credInfo {
+	return credInfo{expires: c.ExpiresAt, id: c.RefusalID()}
 }

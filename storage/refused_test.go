@@ -61,3 +61,37 @@ func TestRefusedCredentialIsNamedToTheServer(t *testing.T) {
 		t.Fatalf("vends named refused credentials %q; want none, then AK1", refused)
 	}
 }
+
+// vendLog is what a vendServer answered: each vend, and the refusal ID its request named.
+type vendLog struct {
+	mu      sync.Mutex
+	vended  []*api.Credentials
+	refused []string
+}
+
+// vendServer returns a tarn client of a server that answers dataset vends with those of v
+// (a Vendor of a test peer) and the log of what it answered. It lets a test see what the
+// real client sends: the refusal ID of a credential the store refused.
+func vendServer(t *testing.T, v Vendor) (*client.Client, *vendLog) {
+	t.Helper()
+	log := &vendLog{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req api.DatasetCredentialsRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		c, err := v.DatasetCredentials(r.Context(), "acme", "coco", req.Mode)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		log.mu.Lock()
+		log.vended, log.refused = append(log.vended, c), append(log.refused, req.RefusedAccessKeyID)
+		log.mu.Unlock()
+		json.NewEncoder(w).Encode(c)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := client.New(client.Options{Endpoint: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, log
+}

@@ -20,11 +20,14 @@ import (
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/azuritetest"
+	"github.com/tarnhq/tarn/internal/fakegcstest"
 	"github.com/tarnhq/tarn/internal/miniotest"
 	"github.com/tarnhq/tarn/location"
 )
 
-func TestMain(m *testing.M) { os.Exit(miniotest.Run(func() int { return azuritetest.Run(m.Run) })) }
+func TestMain(m *testing.M) {
+	os.Exit(miniotest.Run(func() int { return azuritetest.Run(func() int { return fakegcstest.Run(m.Run) }) }))
+}
 
 // minioVendor is a Vendor that vends the way tarn's server does for an S3-compatible store:
 // one real STS AssumeRole on MinIO with the test user's keys and an inline session policy

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -67,7 +68,7 @@ type Options struct {
 	// second time. It is not called for other buckets. It receives only the directory, never
 	// credentials.
 	LocalDir func(dir string)
-	// HTTPClient, if set, sends the requests to the store (S3 and Azure): for a store
+	// HTTPClient, if set, sends the requests to the store (S3, Azure and GCS): for a store
 	// whose certificate a private authority signed, or a proxy. Nil means the SDK's own.
 	HTTPClient *http.Client
 	// Now is the clock that decides when vended credentials are renewed; nil means
@@ -84,17 +85,18 @@ type Options struct {
 // sidecar files. A mem:// path opens scratch space shared by every bucket of the same NAME in
 // the process; closing a bucket keeps the data. Storage paths (s3://, gs://, az://) are
 // opened through a creds key (opts.Org, opts.CredsKey). This version opens what providers
-// file, s3, aws and azure vend; S3 buckets are opened with gocloud.dev/blob/s3blob, Azure
-// containers (a SAS) with gocloud.dev/blob/azureblob.
+// file, s3, aws, azure and gcs vend; S3 buckets are opened with gocloud.dev/blob/s3blob, Azure
+// containers (a SAS) with gocloud.dev/blob/azureblob, GCS buckets (an OAuth 2.0 access
+// token) with gocloud.dev/blob/gcsblob over the JSON API at the vended endpoint.
 //
-// Vended S3 credentials and Azure SAS are renewed by the bucket ahead of expiry: when 80 % of each
+// Vended S3 credentials, Azure SAS and GCS tokens are renewed by the bucket ahead of expiry: when 80 % of each
 // credential's lifetime has passed or 30 minutes before it expires, whichever is earlier,
 // but not before half of it has passed (concurrent operations share one vend; a failed
 // renewal keeps the old credential in service while it is valid and is tried again later,
 // so an outage of the server or its STS shorter than min(30 minutes, half a lifetime) goes
 // unnoticed), and once more for an operation
 // that the store refuses because its credential is expired, unknown or otherwise stale (see
-// renewOnRefusal for S3, sasPolicy for Azure). The first
+// renewOnRefusal for S3, sasPolicy for Azure, gcsAuth for GCS). The first
 // vend happens in OpenBucket, so that a path the caller may not open fails here.
 //
 // Errors are one line that names path; they never hold credentials. An invalid path is a
@@ -181,7 +183,7 @@ func OpenBucket(ctx context.Context, path string, opts Options) (*blob.Bucket, e
 
 // vend fetches the credentials of one path in one mode. Every vended credential goes
 // through it, so that credentials which expire (api.Credentials.ExpiresAt) can be renewed in
-// one place: the refresher of an S3 or Azure bucket calls get again ahead of expiry
+// one place: the refresher of an S3, Azure or GCS bucket calls get again ahead of expiry
 // (renew.After) and once more on an expired or denied answer. Credentials of
 // provider file do not expire in any way that matters: they name a directory.
 type vend struct {
@@ -230,6 +232,8 @@ func openVended(ctx context.Context, v *vend, prefix string, opts Options) (*blo
 		return openS3(v, c, prefix, opts.Now, opts.HTTPClient)
 	case api.ProviderAzure:
 		return openAzure(v, c, prefix, opts.Now, opts.HTTPClient)
+	case api.ProviderGCS:
+		return openGCS(v, c, prefix, opts.Now, opts.HTTPClient)
 	case "":
 		return nil, fmt.Errorf("%s: the server vended credentials without a provider", v.path)
 	default:
@@ -255,6 +259,17 @@ func vendedDir(c *api.Credentials) (string, error) {
 		return "", fmt.Errorf("the server vended an unusable directory: %w", err)
 	}
 	return l.FilePath(), nil
+}
+
+// vendedEndpoint parses the endpoint of a vend of what (such as "a SAS"): an http(s) URL
+// with a host, without query, fragment or user info. Its error does not quote the
+// endpoint, which might carry a secret there.
+func vendedEndpoint(endpoint, what string) (*url.URL, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("the server vended %s with an unusable endpoint: want http(s)://HOST[/PATH]", what)
+	}
+	return u, nil
 }
 
 // ErrNoDirectory is wrapped by the error of a read-mode OpenBucket of a local directory

@@ -33,7 +33,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -146,7 +145,9 @@ func Main(m *testing.M) { os.Exit(Run(m.Run)) }
 // StartOAuth, and returns run's exit code. It lets a TestMain combine several test peers.
 func Run(run func() int) int {
 	code := run()
-	stop()
+	for _, sh := range shared {
+		sh.Stop()
+	}
 	return code
 }
 
@@ -179,15 +180,7 @@ const (
 
 func start(t testing.TB, m mode) *Server {
 	t.Helper()
-	in, err := get(m)
-	if err != nil {
-		t.Fatalf("azuritetest: %v", err)
-	}
-	select {
-	case <-in.Exited:
-		t.Fatalf("azuritetest: Azurite exited during the tests; log %s:\n%s", in.LogPath, in.LogTail())
-	default:
-	}
+	in := shared[m].Get(t)
 	s := &Server{
 		Endpoint:   in.endpoint,
 		Account:    in.account,
@@ -216,32 +209,15 @@ type instance struct {
 }
 
 var (
-	mu       sync.Mutex
-	running  [modes]*instance
-	startErr [modes]error // memoized: an Azurite that failed to start is not tried again
-	seq      atomic.Int64
+	shared = [modes]*testpeer.Shared[*instance]{newShared(modeSharedKey), newShared(modeOAuth)}
+	seq    atomic.Int64
 )
 
-// get returns the running instance of mode m, starting it on first use.
-func get(m mode) (*instance, error) {
-	mu.Lock()
-	defer mu.Unlock()
-	if running[m] == nil && startErr[m] == nil {
-		running[m], startErr[m] = startInstance(m)
-	}
-	return running[m], startErr[m]
-}
-
-// stop ends the running instances, if any, and removes their data.
-func stop() {
-	mu.Lock()
-	defer mu.Unlock()
-	for m, in := range running {
-		if in != nil {
-			running[m] = nil
-			in.Stop()
-			os.RemoveAll(in.dir)
-		}
+// newShared returns the process-wide Azurite of mode m, not started yet.
+func newShared(m mode) *testpeer.Shared[*instance] {
+	return &testpeer.Shared[*instance]{
+		Pkg: "azuritetest", Name: "Azurite",
+		Start: func() (*instance, error) { return startInstance(m) }, Cleanup: func(in *instance) { os.RemoveAll(in.dir) },
 	}
 }
 

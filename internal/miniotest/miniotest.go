@@ -25,7 +25,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -107,7 +106,7 @@ func Main(m *testing.M) { os.Exit(Run(m.Run)) }
 // run's exit code. It lets a TestMain combine several test peers.
 func Run(run func() int) int {
 	code := run()
-	stop()
+	shared.Stop()
 	return code
 }
 
@@ -119,15 +118,7 @@ func Run(run func() int) int {
 // test binary that starts a MinIO.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	in, err := get()
-	if err != nil {
-		t.Fatalf("miniotest: %v", err)
-	}
-	select {
-	case <-in.Exited:
-		t.Fatalf("miniotest: MinIO exited during the tests; log %s:\n%s", in.LogPath, in.LogTail())
-	default:
-	}
+	in := shared.Get(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -191,34 +182,12 @@ type instance struct {
 }
 
 var (
-	mu       sync.Mutex
-	running  *instance
-	startErr error // memoized: a MinIO that failed to start is not tried again
-	seq      atomic.Int64
+	shared = &testpeer.Shared[*instance]{
+		Pkg: "miniotest", Name: "MinIO",
+		Start: startInstance, Cleanup: func(in *instance) { os.RemoveAll(in.dir) },
+	}
+	seq atomic.Int64
 )
-
-// get returns the running instance, starting it on first use.
-func get() (*instance, error) {
-	mu.Lock()
-	defer mu.Unlock()
-	if running == nil && startErr == nil {
-		running, startErr = startInstance()
-	}
-	return running, startErr
-}
-
-// stop ends the running instance, if any, and removes its data.
-func stop() {
-	mu.Lock()
-	defer mu.Unlock()
-	if running == nil {
-		return
-	}
-	in := running
-	running = nil
-	in.Stop()
-	os.RemoveAll(in.dir)
-}
 
 const startTimeout = 2 * time.Minute
 

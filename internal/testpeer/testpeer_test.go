@@ -173,3 +173,38 @@ func TestWithoutEnv(t *testing.T) {
 		t.Errorf("WithoutEnv = %v", got)
 	}
 }
+
+type sleeper struct{ *testpeer.Process }
+
+// A Shared peer starts once however many tests get it, and Stop ends the process and
+// cleans up after it; the next Get starts a new one.
+func TestSharedStartsOnceAndStops(t *testing.T) {
+	starts, cleanups := 0, 0
+	s := &testpeer.Shared[sleeper]{
+		Pkg: "testpeer_test", Name: "sleep",
+		Start: func() (sleeper, error) {
+			starts++
+			p, err := testpeer.Start(exec.Command("sleep", "60"), filepath.Join(t.TempDir(), "log"))
+			return sleeper{p}, err
+		},
+		Cleanup: func(sleeper) { cleanups++ },
+	}
+	first := s.Get(t)
+	if again := s.Get(t); again != first || starts != 1 {
+		t.Fatalf("two Gets started %d peers", starts)
+	}
+	s.Stop()
+	select {
+	case <-first.Exited:
+	default:
+		t.Fatal("Stop returned with the process running")
+	}
+	if cleanups != 1 {
+		t.Errorf("%d cleanups after Stop, want 1", cleanups)
+	}
+	second := s.Get(t)
+	defer s.Stop()
+	if second == first || starts != 2 {
+		t.Errorf("Get after Stop: %d starts, want a new peer", starts)
+	}
+}
