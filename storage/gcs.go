@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -45,7 +46,11 @@ func openGCS(v *vend, c *api.Credentials, sub string, now func() time.Time, hc *
 	if hc != nil {
 		*client = *hc // its timeout, redirect policy and cookie jar
 	}
-	client.Transport = gcsAuth{r: r, next: client.Transport}
+	u, err := url.Parse(endpoint)
+	if err != nil { // vendedGCS parsed it already
+		return nil, fmt.Errorf("%s: %w", v.path, err)
+	}
+	client.Transport = gcsAuth{r: r, host: u.Host, next: client.Transport}
 	opts := []option.ClientOption{
 		option.WithHTTPClient(client),
 		option.WithoutAuthentication(),
@@ -99,8 +104,9 @@ func vendedGCS(v *vend, c *api.Credentials) (location.Location, string, error) {
 	return l, u.String(), nil
 }
 
-// gcsAuth is the transport of a GCS bucket's HTTP client: it sends each request with the
-// token in service of a refresher as its bearer token, and sends it once more, with a
+// gcsAuth is the transport of a GCS bucket's HTTP client: it sends each request to the
+// store's host with the token in service of a refresher as its bearer token (a request to
+// any other host, such as a redirect's target, goes without it), and sends it once more, with a
 // freshly vended token, when GCS answers 401 (the token expired, was revoked or is
 // unknown; a token that lacks a permission earns 403, which is never retried). As for an
 // Azure SAS (sasPolicy), a token that itself replaced a refused one earns no retry, so a
@@ -109,10 +115,14 @@ func vendedGCS(v *vend, c *api.Credentials) (location.Location, string, error) {
 // answer.
 type gcsAuth struct {
 	r    *refresher[*api.Credentials]
+	host string            // the store's host[:port]: the only one the token goes to
 	next http.RoundTripper // nil: http.DefaultTransport
 }
 
 func (t gcsAuth) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Host != t.host {
+		return t.transport().RoundTrip(req)
+	}
 	ctx := req.Context()
 	h, err := t.r.get(ctx)
 	if err != nil {
@@ -147,12 +157,15 @@ func (t gcsAuth) RoundTrip(req *http.Request) (*http.Response, error) {
 // send sends a copy of req with body and h's token. A RoundTripper must not change the
 // request it was given.
 func (t gcsAuth) send(req *http.Request, body io.ReadCloser, h *held[*api.Credentials]) (*http.Response, error) {
-	next := t.next
-	if next == nil {
-		next = http.DefaultTransport
-	}
 	r := req.Clone(req.Context())
 	r.Body = body
 	r.Header.Set("Authorization", "Bearer "+h.creds.GCS.AccessToken)
-	return next.RoundTrip(r)
+	return t.transport().RoundTrip(r)
+}
+
+func (t gcsAuth) transport() http.RoundTripper {
+	if t.next == nil {
+		return http.DefaultTransport
+	}
+	return t.next
 }

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -302,5 +304,40 @@ func TestRefusedGCSTokenIsNamedToTheServerByItsDigest(t *testing.T) {
 	}
 	if strings.Contains(vended[0].GCS.AccessToken, strings.TrimPrefix(refused[1], "tok-")) {
 		t.Error("the refusal ID is part of the token")
+	}
+}
+
+// The token goes to the store's host only: a redirect elsewhere (here from a store that
+// sends every request on to another server) reaches its target without it.
+func TestGCSTokenStaysWithTheStoresHost(t *testing.T) {
+	s := fakegcstest.Start(t)
+	var got []string
+	var mu sync.Mutex
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Get("Authorization"))
+		mu.Unlock()
+		http.Error(w, `{"error":{"code":404,"message":"No such object"}}`, http.StatusNotFound)
+	}))
+	defer elsewhere.Close()
+	store := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}))
+	defer store.Close()
+	v := fakegcstest.NewVendor(t, s)
+	v.Tamper = func(_ int, c *api.Credentials) { c.GCS.Endpoint = store.URL }
+	b := open(t, "al://acme/coco", Options{Client: v})
+	if _, err := b.ReadAll(t.Context(), "x"); err == nil {
+		t.Fatal("read through a redirect to a server without the object succeeded")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) == 0 {
+		t.Fatal("the redirect was not followed: the test proves nothing")
+	}
+	for _, h := range got {
+		if h != "" {
+			t.Fatalf("the redirect's target got Authorization %q", h)
+		}
 	}
 }
