@@ -48,8 +48,8 @@ func cachedVends(b *testing.B, envs ...*benchEnv) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if creds.S3 == nil && creds.Azure == nil {
-			b.Fatalf("vend of provider %q without S3 or Azure credentials", creds.Provider)
+		if creds.S3 == nil && creds.Azure == nil && creds.GCS == nil {
+			b.Fatalf("vend of provider %q without S3, Azure or GCS credentials", creds.Provider)
 		}
 		fixed, _ = json.Marshal(creds)
 		urls = append(urls, env.vendURL())

@@ -29,18 +29,18 @@ const (
 )
 
 // fixture is a driver whose Google endpoints are a googletest stand-in and whose ADC are a
-// key of serverSA made there.
+// key of serverSA made there; its guard allows the stand-in and the addresses in allow.
 type fixture struct {
 	g     *googletest.Server
 	d     *gcsdownscope.Driver
 	clock *testenv.Clock
 }
 
-func newFixture(t *testing.T, adc oauth2.TokenSource) *fixture {
+func newFixture(t *testing.T, adc oauth2.TokenSource, allow ...string) *fixture {
 	t.Helper()
 	clock := testenv.NewClock(time.Now())
 	g := googletest.New(t, googletest.Options{Now: clock.Now})
-	guard, err := netguard.New(netguard.Options{Allow: []string{g.HostPort()}, Dial: netguardtest.Dial(t)})
+	guard, err := netguard.New(netguard.Options{Allow: append([]string{g.HostPort()}, allow...), Dial: netguardtest.Dial(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -155,9 +155,14 @@ func upload(ctx context.Context, b *storage.BucketHandle, name string) error {
 var errDiffers = errors.New("the probe read back differs from what was written")
 
 // roundTrip writes name (its own name as content), reads it back and deletes it. It returns
-// the step that failed (write, read, delete) and its error.
+// the step that failed (write, read, delete) and its error; a write answered 404, which for
+// an upload can only mean that the bucket does not exist, as storage.ErrBucketNotExist.
 func roundTrip(ctx context.Context, b *storage.BucketHandle, name string) (string, error) {
 	if err := upload(ctx, b, name); err != nil {
+		var g *googleapi.Error
+		if errors.As(err, &g) && g.Code == http.StatusNotFound {
+			err = storage.ErrBucketNotExist
+		}
 		return "write", err
 	}
 	r, err := b.Object(name).NewReader(ctx)
