@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -121,6 +122,14 @@ func (v *Vendor) Provision(ctx context.Context, provider string, key Key, req ap
 		return nil, errs.E(errs.Invalid, "provider %s needs no cloud-side setup", provider)
 	}
 	return p.Provision(ctx, key, req)
+}
+
+// ProbeName returns a fresh name for the probe object of a verify: "tarn-verify-" and 16
+// random hex digits, so that two verifies never touch each other's probe.
+func ProbeName() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return "tarn-verify-" + hex.EncodeToString(b)
 }
 
 // NewExternalID returns a fresh random external ID.

@@ -3,8 +3,6 @@ package awssts
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -86,7 +84,7 @@ func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Loca
 	_, err = w.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(loc.Bucket), Prefix: aws.String(dirPrefix(loc.Path)), MaxKeys: aws.Int32(1)})
 	add(CheckList, err == nil, s3Detail(err, cfg, loc, fmt.Sprintf("s3:ListBucket on %s for s3:prefix %q", bucketARN, dirPrefix(loc.Path)+"*")))
 
-	probeKey := path.Join(loc.Path, ".tarn-verify-"+randomHex())
+	probeKey := path.Join(loc.Path, "."+provider.ProbeName())
 	err = roundTrip(ctx, w, loc.Bucket, probeKey)
 	add(CheckProbe, err == nil, s3Detail(err, cfg, loc, "s3:PutObject, s3:GetObject and s3:DeleteObject on "+bucketARN+"/"+dirPrefix(loc.Path)+"*"))
 
@@ -96,7 +94,7 @@ func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Loca
 		return checks
 	}
 	r := d.s3Client(read.S3)
-	readKey := path.Join(loc.Path, ".tarn-verify-"+randomHex())
+	readKey := path.Join(loc.Path, "."+provider.ProbeName())
 	_, err = r.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(loc.Bucket), Key: aws.String(readKey), Body: strings.NewReader("tarn verify probe")})
 	switch {
 	case err == nil:
@@ -199,12 +197,6 @@ func dirPrefix(p string) string {
 }
 
 func objectURL(bucket, key string) string { return "s3://" + bucket + "/" + key }
-
-func randomHex() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 func isCode(err error, codes ...string) bool {
 	code, _ := awsError(err)

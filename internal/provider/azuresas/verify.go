@@ -3,8 +3,6 @@ package azuresas
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -57,7 +55,7 @@ func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Loca
 		}
 		return "; the identity needs the Storage Blob Data Contributor role on the container"
 	}
-	probe := "tarn-verify-" + randomHex(8)
+	probe := provider.ProbeName()
 	if loc.Path != "" {
 		probe = loc.Path + "/" + probe
 	}
@@ -248,10 +246,4 @@ func refusalFailure(err error, done string) string {
 		return done + ": the SAS reaches further than it should"
 	}
 	return "not refused but failed otherwise: " + storageFailure(err)
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }

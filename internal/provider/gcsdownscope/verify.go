@@ -2,8 +2,6 @@ package gcsdownscope
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -80,7 +78,7 @@ func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Loca
 	if loc.Path != "" {
 		prefix = loc.Path + "/"
 	}
-	probe := prefix + "tarn-verify-" + randomHex(8)
+	probe := prefix + provider.ProbeName()
 	list := api.Check{Name: "list with a read token", OK: true}
 	if err := listOne(ctx, read, loc.Bucket, prefix); err != nil {
 		list.OK, list.Detail = false, "refused: "+storageFailure(err)+hint(cfg, loc, err)
@@ -110,7 +108,7 @@ func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Loca
 	}
 	bucket, outside := loc.Bucket, loc.Path+"-tarn-verify-outside/"
 	if loc.Path == "" {
-		bucket, outside = "tarn-verify-other-"+randomHex(4), ""
+		bucket, outside = provider.ProbeName(), ""
 	}
 	refusedOutside.OK = true
 	if err := listOne(ctx, read, bucket, outside); !refused(err) {
@@ -229,10 +227,4 @@ func refusalFailure(err error, done string) string {
 		return done + ": the token reaches further than it should"
 	}
 	return "not refused but failed otherwise: " + storageFailure(err)
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }

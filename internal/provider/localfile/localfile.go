@@ -6,8 +6,6 @@ package localfile
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -243,9 +241,7 @@ func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Loca
 }
 
 func probe(r *os.Root, dir string) error {
-	b := make([]byte, 8)
-	rand.Read(b)
-	name := ".tarn-verify-" + hex.EncodeToString(b)
+	name := "." + provider.ProbeName()
 	want := []byte("tarn verify probe")
 	if err := r.WriteFile(name, want, 0o600); err != nil {
 		return fmt.Errorf("cannot write in %s: check the server's file permissions", dir)
