@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,21 +40,42 @@ type gcsLive struct {
 	env    *testenv.Env
 	admin  *testEnv
 	bucket string // gs://BUCKET of s
+	// storage is the storage endpoint of the creds keys: a proxy in front of s that records
+	// the Authorization header of every request (fake-gcs-server checks none).
+	storage string
+
+	mu    sync.Mutex
+	auths []string
 }
 
 // startGCS starts a tarn whose ADC is a googletest key of gcsServerSA, granted Token Creator
-// on testSA, that may reach the stand-ins and fake-gcs-server (--allow-endpoint), with org
-// acme and its creds key acme/gcs (auth default) on gs://BUCKET/datasets.
+// on testSA, that may reach the stand-ins and the proxy of fake-gcs-server
+// (--allow-endpoint), with org acme and its creds key acme/gcs (auth default) on
+// gs://BUCKET/datasets.
 func startGCS(t *testing.T) *gcsLive {
 	t.Helper()
 	l := &gcsLive{g: googletest.New(t, googletest.Options{}), s: fakegcstest.Start(t)}
 	l.bucket = "gs://" + l.s.Bucket
+	target, err := url.Parse(l.s.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target) }}
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.mu.Lock()
+		l.auths = append(l.auths, r.Header.Get("Authorization"))
+		l.mu.Unlock()
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	l.storage = front.URL
 	l.g.Grant(gcsServerSA, testSA)
 	adc, err := google.CredentialsFromJSON(context.Background(), l.g.ServiceAccountKey(t, gcsServerSA), gcsdownscope.ScopeCloudPlatform)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.env = testenv.New(t, testenv.Options{AllowEndpoints: []string{l.g.HostPort(), l.s.HostPort()}, GCSCredentials: adc.TokenSource})
+	allow := []string{l.g.HostPort(), strings.TrimPrefix(front.URL, "http://")}
+	l.env = testenv.New(t, testenv.Options{AllowEndpoints: allow, GCSCredentials: adc.TokenSource})
 	l.env.Clock.Advance(time.Since(l.env.Clock.Now())) // the stand-ins issue and expire tokens on their own clock
 	l.admin = newTestEnv(t, map[string]string{envEndpoint: l.env.URL, envToken: l.env.AdminToken})
 	mustRun(t, l.admin, "org", "create", "acme")
@@ -64,7 +88,26 @@ func startGCS(t *testing.T) *gcsLive {
 // addArgs are the arguments of `tarn creds add acme/NAME` for a key of the test's endpoints.
 func (l *gcsLive) addArgs(name string, extra ...string) []string {
 	return append([]string{"creds", "add", "acme/" + name, "--provider", "gcs", "--service-account", testSA,
-		"--allowed", l.bucket + "/datasets", "--iam-endpoint", l.g.URL, "--sts-endpoint", l.g.URL, "--storage-endpoint", l.s.Endpoint}, extra...)
+		"--allowed", l.bucket + "/datasets", "--iam-endpoint", l.g.URL, "--sts-endpoint", l.g.URL, "--storage-endpoint", l.storage}, extra...)
+}
+
+// bearers returns the bearer tokens of the requests that reached fake-gcs-server since the
+// last call, and fails t if one came without a token.
+func (l *gcsLive) bearers(t *testing.T) []string {
+	t.Helper()
+	l.mu.Lock()
+	auths := l.auths
+	l.auths = nil
+	l.mu.Unlock()
+	var toks []string
+	for _, a := range auths {
+		tok, ok := strings.CutPrefix(a, "Bearer ")
+		if !ok {
+			t.Errorf("a request reached GCS without a bearer token (Authorization %.12q)", a)
+		}
+		toks = append(toks, tok)
+	}
+	return toks
 }
 
 // bounded returns what the stand-in knows of a vended token: a downscoped token of testSA
@@ -178,7 +221,7 @@ func TestGCSLive(t *testing.T) {
 	l.bounded(t, token, gcsdownscope.RoleWrite, "datasets/pets")
 	res = mustRun(t, reader, "vend", "al://acme/pets", "--format", "env")
 	for _, want := range []string{"export CLOUDSDK_AUTH_ACCESS_TOKEN=ya29.", "export GOOGLE_OAUTH_ACCESS_TOKEN=ya29.",
-		"export STORAGE_EMULATOR_HOST=" + l.s.Endpoint + "\n", "export CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE=" + l.s.Endpoint + "/storage/v1/\n"} {
+		"export STORAGE_EMULATOR_HOST=" + l.storage + "\n", "export CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE=" + l.storage + "/storage/v1/\n"} {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("vend --format env lacks %q:\n%s", want, res.stdout)
 		}
@@ -191,6 +234,17 @@ func TestGCSLive(t *testing.T) {
 	}
 	if slices.Contains(l.s.Objects(t), "datasets/pets/notes/evil.txt") {
 		t.Error("the reader's write landed")
+	}
+
+	// Every request that reached GCS carried a token downscoped by STS for the service account.
+	toks := l.bearers(t)
+	for _, tok := range toks {
+		if got, ok := l.g.Lookup(tok); !ok || got.Kind != googletest.Downscope || got.Principal != testSA {
+			t.Fatalf("a request reached GCS with a token that is no downscoped token of %s: %+v", testSA, got)
+		}
+	}
+	if len(toks) < 10 {
+		t.Errorf("only %d requests reached GCS", len(toks))
 	}
 
 	// ds rm --delete-data deletes with a write token, and only the dataset's objects.
