@@ -124,8 +124,8 @@ func refused(err error) error {
 // gcsRefusal describes err as a refusal when GCS answered it with 403, and returns nil
 // otherwise. GCS answers 403 for a permission that a token lacks (its access boundary, or
 // the roles of the service account it acts as), and gcsblob reports that as NotFound,
-// because GCS may say 403 to hide whether an object exists; tarn's tokens act as a service
-// account that may list the bucket, so to tarn a 403 is a refusal.
+// because a 403 may hide whether an object exists; but for a token vended for the very
+// location, "no such object" would send its user looking in the wrong place.
 func gcsRefusal(err error) error {
 	var ge *googleapi.Error
 	if !errors.As(err, &ge) || ge.Code != http.StatusForbidden {
