@@ -36,35 +36,16 @@ func TestAzureToolRecipes(t *testing.T) {
 		}
 	}
 	home := t.TempDir()
-	toolEnv := append(os.Environ(),
-		"HOME="+home,
+	toolEnv := recipeEnv(home,
 		"AZURE_CONFIG_DIR="+filepath.Join(home, ".azure"),
 		"AZURE_CORE_COLLECT_TELEMETRY=no",
 		"AZURE_CORE_NO_COLOR=true",
 		"AZURE_CORE_ONLY_SHOW_ERRORS=true",
 		"RCLONE_CONFIG="+filepath.Join(home, "rclone.conf"),
-		"HTTP_PROXY=http://127.0.0.1:9", "HTTPS_PROXY=http://127.0.0.1:9",
-		"http_proxy=http://127.0.0.1:9", "https_proxy=http://127.0.0.1:9",
-		"NO_PROXY=127.0.0.1", "no_proxy=127.0.0.1",
 	)
 	shell := func(t *testing.T, tool, script string) []string {
 		t.Helper()
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed (scripts/test.sh installs it from Debian's packages)", tool)
-		}
-		cmd := exec.CommandContext(t.Context(), "sh", "-c", script)
-		cmd.Env = toolEnv
-		out, err := cmd.Output()
-		if err != nil {
-			var stderr string
-			if ee, ok := err.(*exec.ExitError); ok {
-				stderr = string(ee.Stderr)
-			}
-			t.Fatalf("%s recipe: %v\n%s", tool, err, stderr)
-		}
-		lines := strings.Fields(string(out))
-		slices.Sort(lines)
-		return lines
+		return runRecipe(t, toolEnv, tool, "scripts/test.sh installs it from Debian's packages", script)
 	}
 
 	t.Run("az storage blob list with --format env", func(t *testing.T) {
@@ -83,4 +64,39 @@ func TestAzureToolRecipes(t *testing.T) {
 			t.Errorf("rclone lsf = %q, want %q", got, want)
 		}
 	})
+}
+
+// recipeEnv is the environment of a recipe's tools: ours with HOME set to home, and extra.
+// Their traffic stays on 127.0.0.1: any other address goes to a proxy on a closed loopback
+// port.
+func recipeEnv(home string, extra ...string) []string {
+	return append(append(os.Environ(),
+		"HOME="+home,
+		"HTTP_PROXY=http://127.0.0.1:9", "HTTPS_PROXY=http://127.0.0.1:9",
+		"http_proxy=http://127.0.0.1:9", "https_proxy=http://127.0.0.1:9",
+		"NO_PROXY=127.0.0.1", "no_proxy=127.0.0.1",
+	), extra...)
+}
+
+// runRecipe runs script with sh in env and returns the words it prints, sorted. It skips t,
+// saying where to get it (hint), when tool is not installed, and fails t with the script's
+// standard error when the script fails.
+func runRecipe(t *testing.T, env []string, tool, hint, script string) []string {
+	t.Helper()
+	if _, err := exec.LookPath(tool); err != nil {
+		t.Skipf("%s is not installed (%s)", tool, hint)
+	}
+	cmd := exec.CommandContext(t.Context(), "sh", "-c", script)
+	cmd.Env = env
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("%s recipe: %v\n%s", tool, err, stderr)
+	}
+	lines := strings.Fields(string(out))
+	slices.Sort(lines)
+	return lines
 }

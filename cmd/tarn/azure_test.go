@@ -32,30 +32,9 @@ func TestAzureLive(t *testing.T) {
 	writer := newTestEnv(t, map[string]string{envEndpoint: env.URL, envToken: env.NewUser(t, "wendy", "acme", "writer")})
 	reader := newTestEnv(t, map[string]string{envEndpoint: env.URL, envToken: env.NewUser(t, "rita", "acme", "reader")})
 
-	src := t.TempDir()
-	imgs, labels := imageFolder(t, src, 4)
-	res := mustRun(t, writer, "ds", "import", src, "al://acme/pets", "--labels", filepath.Join(src, "labels.csv"))
-	if res.stdout != "Imported 4 images into al://acme/pets: version 2, 4 rows.\n" {
-		t.Errorf("import: %q", res.stdout)
-	}
-	if res = mustRun(t, reader, "ds", "get", "al://acme/pets", "1", "image"); res.stdout != string(imgs["img01.jpg"]) {
-		t.Error("reader get 1 image: wrong bytes")
-	}
-	if res = mustRun(t, reader, "ds", "get", "al://acme/pets", "2", "label"); res.stdout != labels["img02.png"] {
-		t.Errorf("reader get 2 label: %q", res.stdout)
-	}
-	if res = mustRun(t, reader, "ds", "head", "al://acme/pets", "-n", "2"); !strings.Contains(res.stdout, "img01.jpg") || strings.Contains(res.stdout, "img02.png") {
-		t.Errorf("reader head -n 2:\n%s", res.stdout)
-	}
-
-	// Objects: up through al://, listed and read back through az:// with the creds key.
-	local := t.TempDir()
-	tree(t, local, map[string]string{"notes/a.txt": "alpha", "notes/b/c.txt": "gamma"})
-	mustRun(t, writer, "cp", filepath.Join(local, "notes"), "al://acme/pets/notes", "-r")
-	if res = mustRun(t, reader, "cat", "al://acme/pets/notes/b/c.txt"); res.stdout != "gamma" {
-		t.Errorf("cat: %q", res.stdout)
-	}
-	res = mustRun(t, admin, "ls", container, "-r", "--org", "acme", "--creds-key", "az")
+	// The dataset, and objects up through al://, then listed and read back through az://.
+	local := importPets(t, writer, reader)
+	res := mustRun(t, admin, "ls", container, "-r", "--org", "acme", "--creds-key", "az")
 	if !strings.Contains(res.stdout, "tarn.json") || !strings.Contains(res.stdout, "notes/b/c.txt") {
 		t.Errorf("ls -r of the container through the creds key:\n%s", res.stdout)
 	}

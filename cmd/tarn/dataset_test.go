@@ -72,6 +72,35 @@ func imageFolder(t *testing.T, dir string, n int) (map[string][]byte, map[string
 	return imgs, labels
 }
 
+// importPets imports 4 images into al://acme/pets as writer, reads them back as reader
+// (ds get, ds head), copies a tree of notes up with cp -r and reads one back with cat. It
+// returns the local directory of the notes (notes/a.txt "alpha", notes/b/c.txt "gamma").
+func importPets(t *testing.T, writer, reader *testEnv) string {
+	t.Helper()
+	src := t.TempDir()
+	imgs, labels := imageFolder(t, src, 4)
+	res := mustRun(t, writer, "ds", "import", src, "al://acme/pets", "--labels", filepath.Join(src, "labels.csv"))
+	if res.stdout != "Imported 4 images into al://acme/pets: version 2, 4 rows.\n" {
+		t.Errorf("import: %q", res.stdout)
+	}
+	if res = mustRun(t, reader, "ds", "get", "al://acme/pets", "1", "image"); res.stdout != string(imgs["img01.jpg"]) {
+		t.Error("reader get 1 image: wrong bytes")
+	}
+	if res = mustRun(t, reader, "ds", "get", "al://acme/pets", "2", "label"); res.stdout != labels["img02.png"] {
+		t.Errorf("reader get 2 label: %q", res.stdout)
+	}
+	if res = mustRun(t, reader, "ds", "head", "al://acme/pets", "-n", "2"); !strings.Contains(res.stdout, "img01.jpg") || strings.Contains(res.stdout, "img02.png") {
+		t.Errorf("reader head -n 2:\n%s", res.stdout)
+	}
+	local := t.TempDir()
+	tree(t, local, map[string]string{"notes/a.txt": "alpha", "notes/b/c.txt": "gamma"})
+	mustRun(t, writer, "cp", filepath.Join(local, "notes"), "al://acme/pets/notes", "-r")
+	if res = mustRun(t, reader, "cat", "al://acme/pets/notes/b/c.txt"); res.stdout != "gamma" {
+		t.Errorf("cat: %q", res.stdout)
+	}
+	return local
+}
+
 func mustRun(t *testing.T, te *testEnv, args ...string) result {
 	t.Helper()
 	res := te.run(args...)

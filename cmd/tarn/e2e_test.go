@@ -18,12 +18,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/tarnhq/tarn/internal/azuritetest"
+	"github.com/tarnhq/tarn/internal/fakegcstest"
 	"github.com/tarnhq/tarn/internal/miniotest"
 	"github.com/tarnhq/tarn/internal/pgtest"
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(pgtest.Run(func() int { return miniotest.Run(func() int { return azuritetest.Run(m.Run) }) }))
+	os.Exit(pgtest.Run(func() int {
+		return miniotest.Run(func() int { return azuritetest.Run(func() int { return fakegcstest.Run(m.Run) }) })
+	}))
 }
 
 var built struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
+	"google.golang.org/api/googleapi"
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/dataset/render"
@@ -99,12 +101,41 @@ func (a *app) open(ctx context.Context, p objPath, loc location.Location, mode s
 	return storage.OpenBucket(ctx, loc.String(), opts)
 }
 
-// objErr describes an error of a blob operation on key: "no such object" for NotFound.
+// objErr describes an error of a blob operation: a refusal by GCS as such (see gcsRefusal),
+// else "no such object" for NotFound.
 func objErr(err error) error {
+	if r := gcsRefusal(err); r != nil {
+		return r
+	}
 	if gcerrors.Code(err) == gcerrors.NotFound {
 		return errors.New("no such object")
 	}
 	return err
+}
+
+// refused is err, or its description as a refusal by GCS (see gcsRefusal).
+func refused(err error) error {
+	if r := gcsRefusal(err); r != nil {
+		return r
+	}
+	return err
+}
+
+// gcsRefusal describes err as a refusal when GCS answered it with 403, and returns nil
+// otherwise. GCS answers 403 for a permission that a token lacks (its access boundary, or
+// the roles of the service account it acts as), and gcsblob reports that as NotFound,
+// because a 403 may hide whether an object exists; but for a token vended for the very
+// location, "no such object" would send its user looking in the wrong place.
+func gcsRefusal(err error) error {
+	var ge *googleapi.Error
+	if !errors.As(err, &ge) || ge.Code != http.StatusForbidden {
+		return nil
+	}
+	msg := strings.TrimSuffix(strings.Join(strings.Fields(ge.Message), " "), ".")
+	if msg == "" {
+		msg = http.StatusText(ge.Code)
+	}
+	return fmt.Errorf("GCS refused the request (403): %s; the token's access boundary or the roles of its service account do not allow it (tarn creds verify checks the creds key; tarn provision gcp prints the roles it needs)", msg)
 }
 
 // joinKey returns the location string of key below loc.
@@ -457,7 +488,7 @@ func writeBlob(ctx context.Context, dst *blob.Bucket, key, contentType string, r
 	defer cancel()
 	w, err := dst.NewWriter(wctx, key, &blob.WriterOptions{ContentType: contentType})
 	if err != nil {
-		return 0, fmt.Errorf("write: %w", err)
+		return 0, fmt.Errorf("write: %w", refused(err))
 	}
 	er := &errReader{r: r}
 	n, err := io.Copy(w, er)
@@ -467,10 +498,10 @@ func writeBlob(ctx context.Context, dst *blob.Bucket, key, contentType string, r
 		if er.err != nil {
 			return n, fmt.Errorf("read: %w", er.err)
 		}
-		return n, fmt.Errorf("write: %w", err)
+		return n, fmt.Errorf("write: %w", refused(err))
 	}
 	if err := w.Close(); err != nil {
-		return n, fmt.Errorf("write: %w", err)
+		return n, fmt.Errorf("write: %w", refused(err))
 	}
 	return n, nil
 }
