@@ -88,9 +88,15 @@ func newRefresher[C any](fetch func(context.Context) (C, error), info func(C) cr
 func (r *refresher[C]) hold(c C, fetched time.Time, afterDeny bool) *held[C] {
 	in := r.info(c)
 	h := &held[C]{creds: c, id: in.id, fetched: fetched, afterDeny: afterDeny}
-	if !in.expires.IsZero() {
-		h.expires = in.expires
-		h.renewAt = fetched.Add(renew.After(max(in.expires.Sub(fetched), 0)))
+	switch life := in.expires.Sub(fetched); {
+	case in.expires.IsZero():
+	case life <= 0:
+		// Expired on arrival by this clock, so the clock is likely off from the server's:
+		// renewing at once would vend again for every request. It serves for RetryMin
+		// instead; if the store refuses it, the refusal replaces it at once.
+		h.expires, h.renewAt = in.expires, fetched.Add(renew.RetryMin)
+	default:
+		h.expires, h.renewAt = in.expires, fetched.Add(renew.After(life))
 	}
 	return h
 }

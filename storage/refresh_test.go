@@ -11,6 +11,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/smithy-go"
+
+	"github.com/tarnhq/tarn/internal/renew"
 )
 
 // clock is a clock that tests move by hand.
@@ -33,8 +35,9 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// counter is a fetch function that vends credentials living life from the clock's now,
-// named key-1, key-2, … in order, and counts its calls. fail, when set, makes a call fail.
+// counter is a fetch function that vends credentials living life from the clock's now (none
+// when life is zero), named key-1, key-2, … in order, and counts its calls. fail, when set,
+// makes a call fail.
 type counter struct {
 	clock *clock
 	life  time.Duration
@@ -55,7 +58,7 @@ func (c *counter) fetch(ctx context.Context) (aws.Credentials, error) {
 		}
 	}
 	cr := aws.Credentials{AccessKeyID: fmt.Sprintf("key-%d", n), SecretAccessKey: "s"}
-	if c.life > 0 {
+	if c.life != 0 { // negative: expired on arrival
 		cr.CanExpire, cr.Expires = true, c.clock.Now().Add(c.life)
 	}
 	return cr, nil
@@ -116,6 +119,25 @@ func TestRefresherMeasuresLifetimeFromArrival(t *testing.T) {
 	retrieve(t, r)
 	if v.calls() != 2 {
 		t.Errorf("%d vends, want a renewal at 15.5 of 31 minutes", v.calls())
+	}
+}
+
+// A credential that arrives already expired by the local clock (a clock far off from the
+// server's) is not renewed for every request, which would make a vend storm: it serves for
+// renew.RetryMin, then the next request vends again.
+func TestRefresherDoesNotStormOnACredentialExpiredOnArrival(t *testing.T) {
+	clk := newClock()
+	v := &counter{clock: clk, life: -time.Hour}
+	r := newRefresher(v.fetch, awsInfo, clk.Now, nil)
+	for range 100 {
+		retrieve(t, r)
+	}
+	if v.calls() != 1 {
+		t.Fatalf("%d vends for 100 requests, want 1", v.calls())
+	}
+	clk.Add(renew.RetryMin)
+	if got := retrieve(t, r); got != "key-2" || v.calls() != 2 {
+		t.Errorf("after RetryMin: %s after %d vends, want key-2 from a second vend", got, v.calls())
 	}
 }
 

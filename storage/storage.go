@@ -89,15 +89,17 @@ type Options struct {
 // containers (a SAS) with gocloud.dev/blob/azureblob, GCS buckets (an OAuth 2.0 access
 // token) with gocloud.dev/blob/gcsblob over the JSON API at the vended endpoint.
 //
-// Vended S3 credentials, Azure SAS and GCS tokens are renewed by the bucket ahead of expiry: when 80 % of each
-// credential's lifetime has passed or 30 minutes before it expires, whichever is earlier,
-// but not before half of it has passed (concurrent operations share one vend; a failed
-// renewal keeps the old credential in service while it is valid and is tried again later,
-// so an outage of the server or its STS shorter than min(30 minutes, half a lifetime) goes
-// unnoticed), and once more for an operation
-// that the store refuses because its credential is expired, unknown or otherwise stale (see
-// renewOnRefusal for S3, sasPolicy for Azure, gcsAuth for GCS). The first
-// vend happens in OpenBucket, so that a path the caller may not open fails here.
+// Vended S3 credentials, Azure SAS and GCS tokens are renewed by the bucket ahead of
+// expiry: when 80 % of each credential's lifetime has passed or 30 minutes before it
+// expires, whichever is earlier, but not before half of it has passed (concurrent
+// operations share one vend; a failed renewal keeps the old credential in service while it
+// is valid and is tried again later, so an outage of the server or its STS shorter than
+// min(30 minutes, half a lifetime) goes unnoticed), and once more for an operation that the
+// store refuses because its credential is expired, unknown or otherwise stale (see
+// renewOnRefusal for S3, sasPolicy for Azure, gcsAuth for GCS). A credential that arrives
+// already expired by the local clock (one far off from the server's) serves for 30 seconds
+// before the next vend, rather than making every operation vend. The first vend happens in
+// OpenBucket, so that a path the caller may not open fails here.
 //
 // Errors are one line that names path; they never hold credentials. An invalid path is a
 // *location.Error. The caller closes the bucket.
