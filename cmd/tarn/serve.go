@@ -43,8 +43,13 @@ writes its token to <data-dir>/admin.token (mode 0600).
 For several servers behind a load balancer, point them all at one PostgreSQL database
 with --database postgres://...; they keep no other state.
 
-The S3 and STS endpoints of creds keys and the issuers of workload identities are chosen
-by org admins, so tarn refuses those that resolve to loopback, private, CGNAT, link-local,
+Creds keys of auth default use the server's own cloud identity: the AWS default credential
+chain, Azure's DefaultAzureCredential (managed identity, workload identity, environment),
+and Google's Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, the metadata
+server, gcloud's application-default login).
+
+The endpoints of creds keys (S3, STS, Azure Blob, Google IAM Credentials, STS and storage)
+and the issuers of workload identities are chosen by org admins, so tarn refuses those that resolve to loopback, private, CGNAT, link-local,
 multicast or cloud metadata addresses, when they are configured and on every connection.
 --allow-endpoint lists the internal ones you trust: HOST:PORT, or a CIDR for a whole
 network. A cloud metadata address (e.g. 169.254.169.254) is allowed only by an entry that
