@@ -2,39 +2,17 @@ package awssts
 
 import (
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/internal/golden"
 	"github.com/tarnhq/tarn/internal/errs"
 	"github.com/tarnhq/tarn/location"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 const testKMS = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-
-// golden compares got with testdata/name, or rewrites the file with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	file := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the golden file (run go test -update after checking the change):\n got: %s\nwant: %s", name, got, want)
-	}
-}
 
 func mustLoc(t *testing.T, s string) location.Location {
 	t.Helper()
@@ -64,7 +42,7 @@ func TestSessionPolicyGolden(t *testing.T) {
 			if !json.Valid([]byte(p)) || strings.ContainsAny(p, " \n\t") {
 				t.Fatalf("not compact JSON: %s", p)
 			}
-			golden(t, tc.file, p)
+			golden.Check(t, tc.file, p)
 		})
 	}
 }
@@ -191,15 +169,15 @@ func TestProvisionGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "provision_permission.json", perm)
-	golden(t, "provision_trust.json", trust)
+	golden.Check(t, "provision_permission.json", perm)
+	golden.Check(t, "provision_trust.json", trust)
 
 	perm, trust, err = Provision(cfg, "data-bucket", "", testKMS, "arn:aws:sts::210987654321:assumed-role/tarn-server/i-0abc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "provision_permission_root_kms.json", perm)
-	golden(t, "provision_trust_assumed_role.json", trust)
+	golden.Check(t, "provision_permission_root_kms.json", perm)
+	golden.Check(t, "provision_trust_assumed_role.json", trust)
 }
 
 func TestProvisionRefuses(t *testing.T) {

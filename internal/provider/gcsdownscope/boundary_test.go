@@ -2,40 +2,18 @@ package gcsdownscope_test
 
 import (
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/internal/golden"
 	"github.com/tarnhq/tarn/internal/errs"
 	"github.com/tarnhq/tarn/internal/provider/gcsdownscope"
 	"github.com/tarnhq/tarn/location"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
-
-// golden compares got with testdata/name, or rewrites the file with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	file := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the golden file (run go test -update after checking the change):\n got: %s\nwant: %s", name, got, want)
-	}
-}
 
 func mustLoc(t testing.TB, s string) location.Location {
 	t.Helper()
@@ -74,7 +52,7 @@ func TestBoundaryGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.golden, opts+"\n")
+			golden.Check(t, tc.golden, opts+"\n")
 		})
 	}
 }
