@@ -310,7 +310,9 @@ type ProvisionRequest struct {
 }
 
 // ProvisionResponse holds the policies to paste into the cloud: the role's permission
-// policy and its trust policy (with the creds key's external ID).
+// policy and its trust policy (with the creds key's external ID). For provider gcs only
+// PrincipalARN is set: the IAM member that impersonates the key's service account
+// (serviceAccount:EMAIL), empty when the server cannot tell.
 type ProvisionResponse struct {
 	PrincipalARN     string          `json:"principal_arn"`
 	ExternalID       string          `json:"external_id"`

@@ -154,7 +154,7 @@ func (c *Client) RotateExternalID(ctx context.Context, org, key string) (*api.Cr
 }
 
 // Provision returns the cloud-side policies the creds key needs (for provider aws: the
-// role's permission policy and trust policy).
+// role's permission policy and trust policy; for gcs: the principal that impersonates).
 func (c *Client) Provision(ctx context.Context, org, key string, req api.ProvisionRequest) (*api.ProvisionResponse, error) {
 	var out api.ProvisionResponse
 	if err := c.do(ctx, http.MethodPost, credsKeyPath(org, key)+"/provision", nil, req, &out); err != nil {

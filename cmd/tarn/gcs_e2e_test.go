@@ -75,7 +75,7 @@ func startGCS(t *testing.T) *gcsLive {
 		t.Fatal(err)
 	}
 	allow := []string{l.g.HostPort(), strings.TrimPrefix(front.URL, "http://")}
-	l.env = testenv.New(t, testenv.Options{AllowEndpoints: allow, GCSCredentials: adc.TokenSource})
+	l.env = testenv.New(t, testenv.Options{AllowEndpoints: allow, GCSCredentials: adc})
 	l.env.Clock.Advance(time.Since(l.env.Clock.Now())) // the stand-ins issue and expire tokens on their own clock
 	l.admin = newTestEnv(t, map[string]string{envEndpoint: l.env.URL, envToken: l.env.AdminToken})
 	mustRun(t, l.admin, "org", "create", "acme")

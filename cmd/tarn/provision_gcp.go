@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/client"
 )
 
 // gcpSetup is what tarn provision gcp prints: the gcloud commands that create a gcs creds
@@ -43,9 +44,13 @@ setup a creds key of provider gcs needs:
 The principal is the tarn server's own Google identity (its Application Default
 Credentials) for --auth default, or the service account whose JSON key the creds key
 holds for --auth service-account-key (that key's client_email; no server principal then).
-Give it with --principal as an IAM member (serviceAccount:EMAIL, user:EMAIL,
-principal://...; a bare email is taken as a service account); without it the command
-prints the placeholder PRINCIPAL and says how to find it.
+Without --principal the tarn server tells it: the service account of its ADC (the
+client_email of GOOGLE_APPLICATION_CREDENTIALS' key, the target of impersonated
+credentials, the metadata server's account on GCE, GKE or Cloud Run), or the client_email
+of the key's JSON key. Where the server cannot tell (a gcloud user login, workload
+identity federation) the command prints the placeholder PRINCIPAL and says what it
+stands for. Give --principal as an IAM member (serviceAccount:EMAIL, user:EMAIL,
+principal://...; a bare email is taken as a service account); it wins over the server's.
 
 It also prints the CORS rule a browser needs to read the bucket directly (the tarn
 console): GET and HEAD from the console's origin, any response header, and the gcloud
@@ -63,6 +68,15 @@ command that sets it. The origin defaults to the tarn server the CLI talks to.`,
 			if kmsKey == "" {
 				kmsKey = key.Config.KMSKey
 			}
+			if principal == "" {
+				out, err := fetch(a, "provision "+args[0], func(c *client.Client) (*api.ProvisionResponse, error) {
+					return c.Provision(cmd.Context(), key.Org, key.Name, api.ProvisionRequest{Bucket: bucket})
+				})
+				if err != nil {
+					return err
+				}
+				principal = out.PrincipalARN
+			}
 			setup, err := gcpProvision(key.Config, project, bucket, kmsKey, principal, origin)
 			if err != nil {
 				return err
@@ -74,7 +88,7 @@ command that sets it. The origin defaults to the tarn server the CLI talks to.`,
 	f.StringVar(&project, "project", "", "the project of the bucket and, usually, of the service account (required)")
 	f.StringVar(&bucket, "bucket", "", "the bucket the key's datasets are in (required)")
 	f.StringVar(&kmsKey, "kms-key", "", "the bucket's Cloud KMS key, projects/P/locations/L/keyRings/R/cryptoKeys/K (default: the key's)")
-	f.StringVar(&principal, "principal", "", "who impersonates the service account, an IAM member (default: the placeholder PRINCIPAL)")
+	f.StringVar(&principal, "principal", "", "who impersonates the service account, an IAM member (default: found from the server's ADC, or the key's client_email)")
 	f.StringVar(&origin, "console-origin", "", "origin of the tarn console, for CORS (default: the tarn server's URL)")
 	cmd.MarkFlagRequired("project")
 	cmd.MarkFlagRequired("bucket")
@@ -150,9 +164,9 @@ func gcpProvision(cfg api.CredsKeyConfig, project, bucket, kmsKey, principal, or
 			c = append(c, "# (also when it is "+sa+" itself):")
 		}
 	case principal == "":
-		c = append(c, "# PRINCIPAL: the tarn server's Google identity (its Application Default Credentials), e.g.",
-			"# serviceAccount:tarn@PROJECT.iam.gserviceaccount.com on GCE, GKE or Cloud Run (the metadata server's",
-			"# account), or user:EMAIL for gcloud auth application-default login; give it with --principal.")
+		c = append(c, "# PRINCIPAL: the tarn server's Google identity (its Application Default Credentials), which is no",
+			"# service account the server can name: user:EMAIL for gcloud auth application-default login, or",
+			"# principal://... for workload identity federation; give it with --principal.")
 	}
 	if principal == "" {
 		principal = principalPlaceholder

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -10,7 +11,12 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/oauth2/google"
+
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/internal/googletest"
+	"github.com/tarnhq/tarn/internal/provider/gcsdownscope"
+	"github.com/tarnhq/tarn/internal/testenv"
 )
 
 const testKMSKey = "projects/acme-ml/locations/europe-west4/keyRings/data/cryptoKeys/datasets"
@@ -179,7 +185,8 @@ func TestProvisionGCPCommand(t *testing.T) {
 	srv := newFakeAPI(t, map[string]route{
 		"GET /api/v1/orgs/acme/creds-keys/gcs": {200, `{"org":"acme","name":"gcs","provider":"gcs","config":{"roots":["gs://acme-ml-data"],` +
 			`"service_account":"` + testSA + `","kms_key":"` + testKMSKey + `"},"version":1,"created_at":"2025-03-01T12:00:00Z","updated_at":"2025-03-01T12:00:00Z"}`},
-		"GET /api/v1/orgs/acme/creds-keys/local": {200, credsKeyJSON},
+		"GET /api/v1/orgs/acme/creds-keys/local":          {200, credsKeyJSON},
+		"POST /api/v1/orgs/acme/creds-keys/gcs/provision": {200, `{"principal_arn":"","external_id":"","permission_policy":null,"trust_policy":null}`},
 	})
 	te := envFor(t, srv)
 	res := te.run("provision", "gcp", "acme/gcs", "--project", "acme-ml", "--bucket", "acme-ml-data", "--output", "json")
@@ -191,7 +198,11 @@ func TestProvisionGCPCommand(t *testing.T) {
 		t.Fatalf("%v\n%s", err, res.stdout)
 	}
 	out := strings.Join(got.Commands, "\n")
-	// The key's KMS key and, without --console-origin, the tarn server's URL as the origin.
+	// The key's KMS key and, without --console-origin, the tarn server's URL as the origin;
+	// the server was asked for the principal, named none, and the placeholder stays.
+	if r := srv.last(t); r.Method != "POST" || r.Body != `{"bucket":"acme-ml-data"}` {
+		t.Errorf("last request %+v, want the provision call for the bucket", r)
+	}
 	if got.ServiceAccount != testSA || got.Principal != "PRINCIPAL" || !strings.Contains(out, "--authorize-cmek="+testKMSKey) ||
 		!strings.Contains(string(got.CORS), `"`+srv.URL+`"`) {
 		t.Errorf("provision gcp --output json:\n%s", res.stdout)
@@ -226,5 +237,58 @@ func checkSetup(t *testing.T, commands []string, err error, wantErr string, want
 		if strings.Contains(out, n) {
 			t.Errorf("output holds %q:\n%s", n, out)
 		}
+	}
+}
+
+// TestProvisionGCPFindsTheServerPrincipal runs provision gcp against a whole tarn: without
+// --principal the Token Creator grant names the service account of the server's ADC (a
+// googletest key of gcsServerSA), or of an org's JSON key for auth service-account-key;
+// --principal wins; ADC that name no service account (a gcloud user login) leave the
+// placeholder and its explanation.
+func TestProvisionGCPFindsTheServerPrincipal(t *testing.T) {
+	g := googletest.New(t, googletest.Options{})
+	userLogin := []byte(`{"type":"authorized_user","client_id":"c.apps.googleusercontent.com","client_secret":"s","refresh_token":"r"}`)
+	for _, tc := range []struct {
+		name      string
+		adc       []byte
+		key       []byte // the org's JSON key, for auth service-account-key
+		principal string
+		want      string
+		comment   string // in the commands
+	}{
+		{name: "ADC of a service account", adc: g.ServiceAccountKey(t, gcsServerSA), want: "serviceAccount:" + gcsServerSA},
+		{name: "--principal wins", adc: g.ServiceAccountKey(t, gcsServerSA), principal: "user:ops@acme.com", want: "user:ops@acme.com"},
+		{name: "ADC of a user login", adc: userLogin, want: "PRINCIPAL", comment: "# PRINCIPAL: the tarn server's Google identity"},
+		{name: "the org's JSON key", adc: userLogin, key: g.ServiceAccountKey(t, gcsKeySA), want: "serviceAccount:" + gcsKeySA, comment: "there is no server"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			adc, err := google.CredentialsFromJSON(context.Background(), tc.adc, gcsdownscope.ScopeCloudPlatform)
+			if err != nil {
+				t.Fatal(err)
+			}
+			env := testenv.New(t, testenv.Options{AllowEndpoints: []string{g.HostPort()}, GCSCredentials: adc})
+			admin := newTestEnv(t, map[string]string{envEndpoint: env.URL, envToken: env.AdminToken})
+			mustRun(t, admin, "org", "create", "acme")
+			add := []string{"creds", "add", "acme/gcs", "--provider", "gcs", "--service-account", testSA,
+				"--allowed", "gs://acme-ml-data/datasets", "--iam-endpoint", g.URL, "--sts-endpoint", g.URL}
+			if tc.key != nil {
+				admin.stdin = strings.NewReader(string(tc.key))
+				add = append(add, "--auth", "service-account-key", "--secret-stdin")
+			}
+			mustRun(t, admin, add...)
+			args := []string{"provision", "gcp", "acme/gcs", "--project", "acme-ml", "--bucket", "acme-ml-data", "--output", "json"}
+			if tc.principal != "" {
+				args = append(args, "--principal", tc.principal)
+			}
+			var got gcpSetup
+			if res := mustRun(t, admin, args...); json.Unmarshal([]byte(res.stdout), &got) != nil {
+				t.Fatalf("provision gcp --output json:\n%s", res.stdout)
+			}
+			out := strings.Join(got.Commands, "\n")
+			grant := "gcloud iam service-accounts add-iam-policy-binding " + testSA + " --member=" + tc.want + " --role=roles/iam.serviceAccountTokenCreator"
+			if got.Principal != tc.want || !strings.Contains(out, grant) || !strings.Contains(out, tc.comment) {
+				t.Errorf("principal %q, want %q; commands:\n%s", got.Principal, tc.want, out)
+			}
+		})
 	}
 }

@@ -32,7 +32,7 @@ func newGCSEnv(b *testing.B, srv *fakegcstest.Server, g *googletest.Server) *ben
 	if err != nil {
 		b.Fatalf("ADC: %v", err)
 	}
-	env := testenv.New(b, testenv.Options{AllowEndpoints: []string{g.HostPort(), srv.HostPort()}, GCSCredentials: adc.TokenSource})
+	env := testenv.New(b, testenv.Options{AllowEndpoints: []string{g.HostPort(), srv.HostPort()}, GCSCredentials: adc})
 	// Tokens expire by the server's clock: on testenv's fixed date they would be long
 	// expired to the reading client, which would vend again for every request.
 	env.Clock.Advance(time.Since(env.Clock.Now()))

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
 
 	"github.com/tarnhq/tarn/internal/audit"
 	"github.com/tarnhq/tarn/internal/authn/oidc"
@@ -76,10 +76,11 @@ type Options struct {
 	AzureEntra     azuresas.EntraOptions
 	// GCSTransport and GCSCredentials are provider gcs's gcsdownscope.Options.Transport and
 	// DefaultCredentials: tests route Google's endpoints to stand-ins and give the server a
-	// googletest key as its ADC with them; nil means the guard's own transport and the
-	// server's Application Default Credentials.
+	// googletest key as its ADC with them (google.CredentialsFromJSON, whose JSON tells the
+	// server's principal); nil means the guard's own transport and the server's
+	// Application Default Credentials.
 	GCSTransport   func(dial netguard.DialFunc) http.RoundTripper
-	GCSCredentials oauth2.TokenSource
+	GCSCredentials *google.Credentials
 	// AuditRetention is how long audit records are kept: older ones are deleted at start
 	// and every hour, a few at a time. Zero or less keeps them forever; tarn serve passes
 	// --audit-retention, 400 days unless told otherwise.

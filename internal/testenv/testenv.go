@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/client"
@@ -91,7 +91,7 @@ type Options struct {
 	Upstream upstream.Options
 	// GCSTransport and GCSCredentials as for server.Options: the ADC of a googletest key.
 	GCSTransport   func(dial netguard.DialFunc) http.RoundTripper
-	GCSCredentials oauth2.TokenSource
+	GCSCredentials *google.Credentials
 }
 
 // New starts a tarn and stops it when t ends.

@@ -18,7 +18,6 @@ import (
 	"regexp"
 	"time"
 
-	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
 
 	"github.com/tarnhq/tarn/api"
@@ -57,11 +56,15 @@ type Options struct {
 	// Transport, when set, builds the transport of requests to Google around the guard's
 	// dial function.
 	Transport func(dial netguard.DialFunc) http.RoundTripper
-	// DefaultCredentials is the source token of auth mode default; nil means the server's
-	// Application Default Credentials, found on first use. Tests pass a googletest key's.
-	DefaultCredentials oauth2.TokenSource
+	// DefaultCredentials are the credentials of auth mode default; nil means the server's
+	// Application Default Credentials, found on first use. Their JSON, when set, tells
+	// Provision the server's principal; given credentials without JSON have none (only ADC
+	// found on the metadata server ask it). Tests pass a googletest key's
+	// (google.CredentialsFromJSON).
+	DefaultCredentials *google.Credentials
 	// Authenticators replace the built-in source of an auth mode (api.AuthDefault,
-	// api.AuthServiceAccountKey) or add one.
+	// api.AuthServiceAccountKey) or add one; those that are PrincipalSources tell Provision
+	// their account.
 	Authenticators map[string]Authenticator
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -93,7 +96,7 @@ func New(o Options) *Driver {
 	}
 	d.http = d.guard.Client(netguard.ClientOptions{Timeout: d.timeout, Transport: o.Transport})
 	d.auth = map[string]Authenticator{
-		api.AuthDefault:           &defaultAuth{src: o.DefaultCredentials},
+		api.AuthDefault:           &defaultAuth{creds: o.DefaultCredentials},
 		api.AuthServiceAccountKey: keyAuth{client: d.http},
 	}
 	for mode, a := range o.Authenticators {

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
 
 	"github.com/tarnhq/tarn/api"
@@ -36,7 +35,7 @@ type fixture struct {
 	clock *testenv.Clock
 }
 
-func newFixture(t *testing.T, adc oauth2.TokenSource, allow ...string) *fixture {
+func newFixture(t *testing.T, adc *google.Credentials, allow ...string) *fixture {
 	t.Helper()
 	clock := testenv.NewClock(time.Now())
 	g := googletest.New(t, googletest.Options{Now: clock.Now})
@@ -45,19 +44,20 @@ func newFixture(t *testing.T, adc oauth2.TokenSource, allow ...string) *fixture 
 		t.Fatal(err)
 	}
 	if adc == nil {
-		adc = keySource(t, g.ServiceAccountKey(t, serverSA))
+		adc = adcOf(t, g.ServiceAccountKey(t, serverSA))
 	}
 	return &fixture{g: g, clock: clock, d: gcsdownscope.New(gcsdownscope.Options{Guard: guard, Now: clock.Now, DefaultCredentials: adc})}
 }
 
-// keySource returns the token source of a service-account key, as ADC built from it are.
-func keySource(t *testing.T, key []byte) oauth2.TokenSource {
+// adcOf returns the credentials of ADC JSON (such as a service-account key), as
+// GOOGLE_APPLICATION_CREDENTIALS would give them.
+func adcOf(t *testing.T, adc []byte) *google.Credentials {
 	t.Helper()
-	creds, err := google.CredentialsFromJSON(context.Background(), key, gcsdownscope.ScopeCloudPlatform)
+	creds, err := google.CredentialsFromJSON(context.Background(), adc, gcsdownscope.ScopeCloudPlatform)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return creds.TokenSource
+	return creds
 }
 
 func (f *fixture) key(auth string, secret []byte) provider.Key {

@@ -47,7 +47,7 @@ func readGolden(t *testing.T, name string) string {
 func TestThroughTheServer(t *testing.T) {
 	g := googletest.New(t, googletest.Options{})
 	g.Grant(serverSA, targetSA)
-	env := testenv.New(t, testenv.Options{AllowEndpoints: []string{g.HostPort()}, GCSCredentials: keySource(t, g.ServiceAccountKey(t, serverSA))})
+	env := testenv.New(t, testenv.Options{AllowEndpoints: []string{g.HostPort()}, GCSCredentials: adcOf(t, g.ServiceAccountKey(t, serverSA))})
 	ctx := context.Background()
 	admin := env.Admin(t)
 	if _, err := admin.CreateOrg(ctx, "acme"); err != nil {
