@@ -43,6 +43,14 @@ if ! command -v az >/dev/null 2>&1 || ! command -v rclone >/dev/null 2>&1; then
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq azure-cli rclone >/dev/null
 fi
 
+# Chromium, for the console's tests in a real headless browser (internal/browsertest; on
+# 127.0.0.1 only), from Debian's packages.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 && [ -z "${TARN_CHROMIUM:-}" ]; then
+	echo "installing Chromium from Debian's packages..."
+	as_root apt-get update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 go vet ./...
 # Fuzz targets: a short run each on top of their seed corpora (the test run below replays them too).
 for target in $(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' . | sed 's/^func //' | sort -u); do
