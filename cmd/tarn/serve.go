@@ -25,11 +25,11 @@ import (
 func newServeCmd() *cobra.Command {
 	var (
 		listen, dataDir, database, logLevel, publicURL string
-		workloadAudience                    string
-		fileRoots, allowEndpoints           []string
-		workloadTTL, dbTimeout, upTimeout   time.Duration
-		auditRetention                      = retentionFlag(audit.DefaultRetention)
-		budget                              upstream.Options
+		workloadAudience                               string
+		fileRoots, allowEndpoints                      []string
+		workloadTTL, dbTimeout, upTimeout              time.Duration
+		auditRetention                                 = retentionFlag(audit.DefaultRetention)
+		budget                                         upstream.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",

@@ -8,6 +8,7 @@ package console
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -154,11 +155,12 @@ func (c *Console) render(w http.ResponseWriter, status int, name string, p page)
 const (
 	notFound  = "There is no such page."
 	forbidden = "You have no access to this page. If you need it, ask an admin of its org to add you."
+	refused   = "The form was refused: it was not sent from this console's own page, or the page is too old. Reload the page and try again."
 	failed    = "Something went wrong on the server; try again in a moment. The server log has the details."
 )
 
-// fail renders the error page for err: 403 for Permission, 404 for NotFound, and for
-// anything else its status with a generic message, logging err.
+// fail renders the error page for err: 403 for Permission (errRefused: a refused form),
+// 404 for NotFound, and for anything else its status with a generic message, logging err.
 func (c *Console) fail(w http.ResponseWriter, s *session, err error) {
 	p := page{Title: "Error"}
 	if s != nil {
@@ -168,6 +170,9 @@ func (c *Console) fail(w http.ResponseWriter, s *session, err error) {
 	switch status {
 	case http.StatusForbidden:
 		p.Title, p.Data = "No access", forbidden
+		if errors.Is(err, errRefused) {
+			p.Title, p.Data = "Form refused", refused
+		}
 	case http.StatusNotFound:
 		p.Title, p.Data = "Not found", notFound
 	default:

@@ -110,20 +110,24 @@ func (b *browser) login(token string) response {
 	return b.post("/login", url.Values{"csrf": {b.csrf(form)}, "token": {token}}, b.e.url)
 }
 
+// wantRedirect fails the test unless r, the answer to what, sends the browser to to.
+func wantRedirect(t *testing.T, what string, r response, to string) {
+	t.Helper()
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != to {
+		t.Fatalf("%s: %s to %q, want 303 to %s:\n%s", what, r.Status, r.Header.Get("Location"), to, r.body)
+	}
+}
+
 // mustLogin signs in with token and fails the test unless it lands on /.
 func (b *browser) mustLogin(token string) {
 	b.t.Helper()
-	if r := b.login(token); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/" {
-		b.t.Fatalf("login: %s to %q, want 303 to /:\n%s", r.Status, r.Header.Get("Location"), r.body)
-	}
+	wantRedirect(b.t, "login", b.login(token), "/")
 }
 
 // wantLogin fails the test unless GET path sends the browser to /login.
 func (b *browser) wantLogin(path string) {
 	b.t.Helper()
-	if r := b.get(path); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/login" {
-		b.t.Fatalf("GET %s: %s to %q, want 303 to /login", path, r.Status, r.Header.Get("Location"))
-	}
+	wantRedirect(b.t, "GET "+path, b.get(path), "/login")
 }
 
 // wantPage fails the test unless GET path answers 200, and returns the page.
@@ -140,9 +144,7 @@ func TestLoginStartsASession(t *testing.T) {
 	e := newEnv(t)
 	b := e.browser(t)
 	r := b.login(e.AdminToken)
-	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/" {
-		t.Fatalf("login: %s to %q, want 303 to /", r.Status, r.Header.Get("Location"))
-	}
+	wantRedirect(t, "login", r, "/")
 	var session *http.Cookie
 	for _, c := range r.Cookies() {
 		if c.Name == "tarn_session" {
@@ -229,8 +231,8 @@ func TestPostsNeedCSRFAndSameOrigin(t *testing.T) {
 			for k, v := range tc.header {
 				req.Header.Set(k, v)
 			}
-			if r := victim.do(req); r.StatusCode != http.StatusForbidden {
-				t.Fatalf("POST /logout: %s, want 403", r.Status)
+			if r := victim.do(req); r.StatusCode != http.StatusForbidden || !strings.Contains(r.body, "The form was refused") {
+				t.Fatalf("POST /logout: %s, want 403 saying the form was refused:\n%s", r.Status, r.body)
 			}
 			victim.wantPage("/") // the forged logout did not end the session
 		})
@@ -261,10 +263,7 @@ func TestSessionEnds(t *testing.T) {
 		b.mustLogin(e.AdminToken)
 		csrf := b.csrf(b.wantPage("/"))
 		old := b.http.Jar.Cookies(mustURL(t, e.url))
-		r := b.post("/logout", url.Values{"csrf": {csrf}}, e.url)
-		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/login" {
-			t.Fatalf("logout: %s to %q, want 303 to /login", r.Status, r.Header.Get("Location"))
-		}
+		wantRedirect(t, "logout", b.post("/logout", url.Values{"csrf": {csrf}}, e.url), "/login")
 		b.wantLogin("/")
 		// The old cookie, replayed, names no session any more.
 		b.http.Jar.SetCookies(mustURL(t, e.url), old)

@@ -66,14 +66,14 @@ func (c *Console) clearCookie(w http.ResponseWriter, r *http.Request, name strin
 	c.setCookie(w, r, name, "", -time.Second)
 }
 
-// checkPost refuses a POST sent from another origin (by its Sec-Fetch-Site, Origin or
-// Referer header) or whose form lacks the expected CSRF token.
+// errRefused is the error of a POST that checkPost refuses.
+var errRefused = errs.E(errs.Permission, "form refused: cross-origin, or without this session's CSRF token")
+
+// checkPost returns errRefused for a POST sent from another origin (by its Sec-Fetch-Site,
+// Origin or Referer header) or whose form lacks the expected CSRF token.
 func (c *Console) checkPost(r *http.Request, csrf string) error {
-	if err := c.origin.Check(r); err != nil {
-		return errs.E(errs.Permission, "cross-origin request refused")
-	}
-	if !same(r.PostFormValue("csrf"), csrf) {
-		return errs.E(errs.Permission, "missing or wrong CSRF token")
+	if c.origin.Check(r) != nil || !same(r.PostFormValue("csrf"), csrf) {
+		return errRefused
 	}
 	return nil
 }

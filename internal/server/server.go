@@ -20,8 +20,8 @@ import (
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/audit"
-	"github.com/tarnhq/tarn/internal/console"
 	"github.com/tarnhq/tarn/internal/authn/oidc"
+	"github.com/tarnhq/tarn/internal/console"
 	"github.com/tarnhq/tarn/internal/httpapi"
 	"github.com/tarnhq/tarn/internal/netguard"
 	"github.com/tarnhq/tarn/internal/provider"
