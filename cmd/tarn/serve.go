@@ -24,12 +24,12 @@ import (
 // newServeCmd returns `tarn serve`, the control plane.
 func newServeCmd() *cobra.Command {
 	var (
-		listen, dataDir, database, logLevel string
-		workloadAudience                    string
-		fileRoots, allowEndpoints           []string
-		workloadTTL, dbTimeout, upTimeout   time.Duration
-		auditRetention                      = retentionFlag(audit.DefaultRetention)
-		budget                              upstream.Options
+		listen, dataDir, database, logLevel, publicURL string
+		workloadAudience                               string
+		fileRoots, allowEndpoints                      []string
+		workloadTTL, dbTimeout, upTimeout              time.Duration
+		auditRetention                                 = retentionFlag(audit.DefaultRetention)
+		budget                                         upstream.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -62,7 +62,10 @@ at most --upstream-rate per second (bursts of --upstream-burst), --upstream-max-
 once, and a circuit breaker that opens after --upstream-failures failures in a row for
 --upstream-cooldown. While the budget refuses, cached credentials keep serving and cold
 vends answer 503 with Retry-After. A client has 10 s to send its request headers,
-30 s for its whole request and 2 min to read the answer; idle connections close after 2 min.`,
+30 s for its whole request and 2 min to read the answer; idle connections close after 2 min.
+
+The web console is served at / on the same listener (the API stays under /api/v1); sign in
+with an API token. Behind a proxy, --public-url names the URL people open.`,
 		Example: `  tarn serve
   tarn serve --listen 0.0.0.0:7777 --data-dir /var/lib/tarn
   tarn serve --database postgres://tarn@db:5432/tarn --file-root /srv/datasets
@@ -99,7 +102,7 @@ vends answer 503 with Retry-After. A client has 10 s to send its request headers
 				DataDir: dataDir, Database: database, FileRoots: fileRoots, AllowEndpoints: allowEndpoints,
 				Logger: logger, Out: cmd.OutOrStdout(), WorkloadAudience: workloadAudience, WorkloadTokenTTL: workloadTTL,
 				AuditRetention: time.Duration(auditRetention),
-				DBTimeout:      dbTimeout, UpstreamTimeout: upTimeout, Upstream: budget,
+				DBTimeout:      dbTimeout, UpstreamTimeout: upTimeout, Upstream: budget, PublicURL: publicURL,
 			})
 			if err != nil {
 				return fmt.Errorf("start server: %w", err)
@@ -120,6 +123,7 @@ vends answer 503 with Retry-After. A client has 10 s to send its request headers
 	f.StringVar(&database, "database", "", "PostgreSQL URL (postgres://...); default: SQLite in --data-dir")
 	f.StringSliceVar(&fileRoots, "file-root", nil, "directory that creds keys of provider file may use; org admins get <dir>/<org> (repeatable; default: <data-dir>/datasets)")
 	f.StringArrayVar(&allowEndpoints, "allow-endpoint", nil, "internal HOST:PORT or CIDR that creds-key endpoints and identity issuers may reach (repeatable)")
+	f.StringVar(&publicURL, "public-url", "", "URL people open the console at behind a proxy (https://... makes its cookies Secure); default: the request's own host")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&workloadAudience, "workload-audience", oidc.DefaultAudience, "audience workload identity tokens must carry to be exchanged for tarn tokens")
 	f.DurationVar(&workloadTTL, "workload-token-ttl", time.Hour, "lifetime of tarn tokens minted for workload identities")

@@ -99,6 +99,34 @@ func (a *Authenticator) Authenticate(ctx context.Context, token, org string) (Pr
 	if err != nil {
 		return Principal{}, err
 	}
+	return a.admit(ctx, ta, org)
+}
+
+// AuthenticateID is Authenticate for the token with the given ID, which the caller holds
+// on the token's behalf (a console session started with it): the same checks, on the
+// token's state now. It returns an error of kind Unauthenticated when there is no such
+// token or Authenticate would refuse it.
+func (a *Authenticator) AuthenticateID(ctx context.Context, id, org string) (Principal, error) {
+	t, err := a.Store.Token(ctx, id)
+	if errs.Is(errs.NotFound, err) {
+		return Principal{}, errs.E(errs.Unauthenticated, "API token %s no longer exists", id)
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	ta, err := a.Store.TokenAuth(ctx, t.Hash, org)
+	if errs.Is(errs.NotFound, err) {
+		return Principal{}, errs.E(errs.Unauthenticated, "API token %s no longer exists", id)
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	return a.admit(ctx, ta, org)
+}
+
+// admit returns the principal of the token ta read, or why it may not act.
+func (a *Authenticator) admit(ctx context.Context, ta store.TokenAuth, org string) (Principal, error) {
+	t := ta.Token
 	now := a.now()
 	if !t.RevokedAt.IsZero() {
 		return Principal{}, errs.E(errs.Unauthenticated, "API token %s was revoked: create a new one with \"tarn token create\"", t.ID)

@@ -44,6 +44,30 @@ func (a *Authorizer) Role(ctx context.Context, p authn.Principal, org string) (s
 	return role, nil
 }
 
+// Orgs returns the orgs p has a role in, ordered by name, each with p's effective role
+// (Role) there: a user's memberships (narrowed as Role narrows them), or a workload
+// identity's one org. Orgs a superuser reaches without a membership are not listed.
+func (a *Authorizer) Orgs(ctx context.Context, p authn.Principal) ([]store.Member, error) {
+	if p.Identity != "" {
+		return []store.Member{{Org: p.TokenOrg, Role: p.TokenRole}}, nil
+	}
+	ms, err := a.Store.Memberships(ctx, p.User)
+	if err != nil {
+		return nil, err
+	}
+	out := []store.Member{}
+	for _, m := range ms {
+		role, err := a.Role(ctx, p, m.Org)
+		if err != nil {
+			return nil, err
+		}
+		if role.Valid() {
+			out = append(out, store.Member{Org: m.Org, User: m.User, Role: role})
+		}
+	}
+	return out, nil
+}
+
 // member returns p's membership role in org ("" for none): the one read with p's token
 // when p was authenticated for org, else the store's.
 func (a *Authorizer) member(ctx context.Context, p authn.Principal, org string) (store.Role, error) {
@@ -68,6 +92,16 @@ func (a *Authorizer) OrgExists(ctx context.Context, p authn.Principal, org strin
 		return errs.E(errs.NotFound, "org %q not found", org)
 	}
 	return nil
+}
+
+// Admit returns nil if p may reach org at all: a superuser (not narrowed to an org) when
+// org exists, an error of kind NotFound if not; anyone else with a role in org, and an
+// error of kind Permission otherwise, the same whether or not org exists.
+func (a *Authorizer) Admit(ctx context.Context, p authn.Principal, org string) error {
+	if a.Superuser(p) == nil {
+		return a.OrgExists(ctx, p, org)
+	}
+	return a.Org(ctx, p, org, store.Reader)
 }
 
 // Org returns nil if p has at least role need in org, and an error of kind Permission

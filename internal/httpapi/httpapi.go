@@ -346,29 +346,28 @@ func (a *API) run(c *call, rt route) (int, any, error) {
 	return rt.h(c)
 }
 
-// admit lets c's principal reach org: with a role in it, or, on routes open to public
-// datasets, when the path names a public dataset it may read. Everyone else gets the same
-// Permission error whether or not the org or the dataset exists, before the handler reads
-// the body; only superusers learn that an org does not exist (NotFound).
+// admit lets c's principal reach org (authz.Admit): with a role in it, or, on routes open
+// to public datasets, when the path names a public dataset it may read. Everyone else gets
+// the same Permission error whether or not the org or the dataset exists, before the
+// handler reads the body; only superusers learn that an org does not exist (NotFound).
 func (a *API) admit(c *call, rt route, org string) error {
 	p := c.principal
-	if a.authz.Superuser(p) == nil {
-		return a.authz.OrgExists(c.ctx, p, org)
-	}
-	role, err := a.authz.Role(c.ctx, p, org)
-	if err != nil || role.Valid() {
-		return err
-	}
-	if rt.access == publicDatasets {
-		d, err := a.store.Dataset(c.ctx, org, c.r.PathValue("name"))
-		if err == nil && a.authz.Dataset(c.ctx, p, d, api.ModeRead) == nil {
-			return nil
-		}
-		if err != nil && !errs.Is(errs.NotFound, err) {
+	if rt.access == publicDatasets && a.authz.Superuser(p) != nil {
+		role, err := a.authz.Role(c.ctx, p, org)
+		if err != nil {
 			return err
 		}
+		if !role.Valid() {
+			d, err := a.store.Dataset(c.ctx, org, c.r.PathValue("name"))
+			if err == nil && a.authz.Dataset(c.ctx, p, d, api.ModeRead) == nil {
+				return nil
+			}
+			if err != nil && !errs.Is(errs.NotFound, err) {
+				return err
+			}
+		}
 	}
-	return a.authz.Org(c.ctx, p, org, store.Reader)
+	return a.authz.Admit(c.ctx, p, org)
 }
 
 func bearer(r *http.Request) (string, error) {

@@ -90,24 +90,14 @@ func (a *API) Routes() []string { return slices.Clone(a.patterns) }
 
 func (a *API) whoami(c *call) (int, any, error) {
 	p := c.principal
-	if p.IsWorkload() {
-		return http.StatusOK, api.Whoami{Identity: p.Identity, TokenID: p.TokenID, TokenOrg: p.TokenOrg, TokenRole: string(p.TokenRole),
-			Orgs: []api.Membership{{Org: p.TokenOrg, Role: string(p.TokenRole)}}}, nil
-	}
-	ms, err := a.store.Memberships(c.ctx, p.User)
+	ms, err := a.authz.Orgs(c.ctx, p)
 	if err != nil {
 		return 0, nil, err
 	}
-	w := api.Whoami{User: p.User, Superuser: p.Superuser, TokenID: p.TokenID, TokenOrg: p.TokenOrg,
+	w := api.Whoami{User: p.User, Identity: p.Identity, Superuser: p.Superuser, TokenID: p.TokenID, TokenOrg: p.TokenOrg,
 		TokenRole: string(p.TokenRole), Orgs: []api.Membership{}}
 	for _, m := range ms {
-		role, err := a.authz.Role(c.ctx, p, m.Org)
-		if err != nil {
-			return 0, nil, err
-		}
-		if role.Valid() {
-			w.Orgs = append(w.Orgs, api.Membership{Org: m.Org, User: m.User, Role: string(role)})
-		}
+		w.Orgs = append(w.Orgs, api.Membership{Org: m.Org, User: m.User, Role: string(m.Role)})
 	}
 	return http.StatusOK, w, nil
 }

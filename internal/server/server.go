@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,8 +18,10 @@ import (
 
 	"golang.org/x/oauth2/google"
 
+	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/audit"
 	"github.com/tarnhq/tarn/internal/authn/oidc"
+	"github.com/tarnhq/tarn/internal/console"
 	"github.com/tarnhq/tarn/internal/httpapi"
 	"github.com/tarnhq/tarn/internal/netguard"
 	"github.com/tarnhq/tarn/internal/provider"
@@ -28,6 +31,7 @@ import (
 	"github.com/tarnhq/tarn/internal/provider/localfile"
 	"github.com/tarnhq/tarn/internal/secretbox"
 	"github.com/tarnhq/tarn/internal/store"
+	"github.com/tarnhq/tarn/internal/store/cached"
 	"github.com/tarnhq/tarn/internal/store/sqlstore"
 	"github.com/tarnhq/tarn/internal/upstream"
 )
@@ -97,6 +101,10 @@ type Options struct {
 	// --upstream-max-in-flight, --upstream-failures, --upstream-cooldown). Zero fields are
 	// the defaults of package upstream.
 	Upstream upstream.Options
+	// PublicURL is the URL people open the console at (tarn serve --public-url), when a
+	// proxy stands in front of the server; empty means the request's own host. A https URL
+	// makes the console's cookies Secure.
+	PublicURL string
 	// HTTP bounds the time a client may take over a request and its connection; zero fields
 	// are the defaults of HTTPTimeouts.
 	HTTP HTTPTimeouts
@@ -134,8 +142,10 @@ func (t HTTPTimeouts) withDefaults() HTTPTimeouts {
 type Server struct {
 	Store   store.Store
 	API     *httpapi.API
+	Console *console.Console
 	DataDir string
 	log     *slog.Logger
+	handler http.Handler
 
 	stopRetention context.CancelFunc
 	retentionDone chan struct{}
@@ -197,6 +207,18 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		gcsdownscope.Name: gcsdownscope.New(gcsdownscope.Options{Guard: guard, Now: o.Now, Timeout: o.UpstreamTimeout,
 			Transport: o.GCSTransport, DefaultCredentials: o.GCSCredentials}),
 	}, o.Now)
+	var publicURL *url.URL
+	if o.PublicURL != "" {
+		if publicURL, err = url.Parse(o.PublicURL); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("--public-url %q: give an absolute http:// or https:// URL such as https://tarn.example.com", o.PublicURL)
+		}
+	}
+	web, err := console.New(console.Options{Store: cached.New(st, 0), Now: o.Now, PublicURL: publicURL, Logger: o.Logger})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	if o.Database != "" && os.Getenv(secretbox.EnvMasterKey) == "" {
 		st.Close()
 		return nil, fmt.Errorf("with --database every server must share one master key: set %s (64 hex characters, e.g. from: openssl rand -hex 32) on all of them", secretbox.EnvMasterKey)
@@ -218,7 +240,15 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	a := httpapi.New(httpapi.Options{Store: st, Vendor: vendor, Secrets: secrets, Logger: o.Logger, Now: o.Now, VendTTL: o.VendTTL,
 		Verifier: verifier, WorkloadTokenTTL: o.WorkloadTokenTTL, Upstream: o.Upstream})
 	retain, stop := context.WithCancel(context.Background())
-	s := &Server{Store: st, API: a, DataDir: dataDir, log: o.Logger, http: o.HTTP, stopRetention: stop, retentionDone: make(chan struct{})}
+	s := &Server{Store: st, API: a, Console: web, DataDir: dataDir, log: o.Logger, http: o.HTTP, stopRetention: stop, retentionDone: make(chan struct{})}
+	// One listener: the API and the endpoints of operators under their paths, the console
+	// everywhere else.
+	mux := http.NewServeMux()
+	for _, path := range []string{api.Prefix + "/", "/healthz", "/readyz", "/metrics"} {
+		mux.Handle(path, a)
+	}
+	mux.Handle("/", web)
+	s.handler = mux
 	go func() {
 		defer close(s.retentionDone)
 		audit.Retain(retain, audit.RetentionOptions{Store: st, Keep: o.AuditRetention, Now: o.Now, Logger: o.Logger})
@@ -257,7 +287,7 @@ func openStore(ctx context.Context, database, dataDir string, o sqlstore.Options
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	t := s.http.withDefaults()
 	srv := &http.Server{
-		Handler:           s.API,
+		Handler:           s.handler,
 		ReadHeaderTimeout: t.ReadHeader,
 		ReadTimeout:       t.Read,
 		WriteTimeout:      t.Write,
@@ -281,6 +311,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	return nil
 }
+
+// Handler returns what Serve serves: the API under /api/v1 (and /healthz, /readyz,
+// /metrics), the console everywhere else.
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Close stops the audit retention, commits the audit records still queued and releases
 // the store.

@@ -97,6 +97,16 @@ type TokenAuth struct {
 	MemberRole        Role   // the user's role in Org; "" if not a member
 }
 
+// Session is a console session. Only the SHA-256 of its ID is stored. It came from the API
+// token TokenID and is valid only while that token is; the console ends it after an idle
+// time since LastSeenAt and an absolute time since CreatedAt.
+type Session struct {
+	Hash       []byte
+	TokenID    string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+}
+
 // Identity is a workload identity of an org: tokens signed by one of Issuers whose claims
 // match Config (the JSON of the provider's match rule) are exchanged for tarn tokens with
 // Role in Org.
@@ -208,6 +218,15 @@ type Store interface {
 	RevokeToken(ctx context.Context, id string, at time.Time) error
 	// TouchToken sets a token's LastUsedAt.
 	TouchToken(ctx context.Context, id string, at time.Time) error
+
+	// CreateSession adds s; Conflict if its hash is taken; NotFound if its token is absent.
+	CreateSession(ctx context.Context, s Session) error
+	// Session returns the session with the given SHA-256 hash; NotFound if none.
+	Session(ctx context.Context, hash []byte) (Session, error)
+	// TouchSession sets a session's LastSeenAt; NotFound if no such session.
+	TouchSession(ctx context.Context, hash []byte, at time.Time) error
+	// DeleteSession removes a session; removing one that does not exist is no error.
+	DeleteSession(ctx context.Context, hash []byte) error
 
 	// PutIdentity adds id (its Issuers sorted and deduplicated); Conflict if the name is taken
 	// in its org; NotFound if the org is absent.

@@ -101,7 +101,7 @@ func checkUpgraded(t *testing.T, db *sql.DB, s *sqlstore.Store) {
 		versions = append(versions, v)
 	}
 	must(t, rows.Err())
-	check("applied migrations", versions, []int{1, 2, 3, 4, 5})
+	check("applied migrations", versions, []int{1, 2, 3, 4, 5, 6})
 	before, err := s.AccessVersion(ctx)
 	must(t, err)
 	must(t, s.PutMember(ctx, store.Member{Org: "acme", User: "root", Role: store.Admin}))

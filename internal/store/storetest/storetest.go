@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Tokens", testTokens},
 		{"TokenRevokeAndTouch", testTokenRevokeAndTouch},
 		{"TokenAuth", testTokenAuth},
+		{"Sessions", testSessions},
 		{"AccessVersion", testAccessVersion},
 		{"Identities", testIdentities},
 		{"CredsKeys", testCredsKeys},
@@ -1157,6 +1158,42 @@ var kindNames = map[errs.Kind]string{
 
 // wantErr checks that err is an *errs.Error of kind k and, if detail is not empty, that its
 // detail is exactly detail.
+func testSessions(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	fixture(t, s)
+	must(t, s.CreateToken(ctx, store.Token{ID: "t1", User: "ann", Hash: hash("one"), CreatedAt: t0}))
+	before, err := s.AccessVersion(ctx)
+	must(t, err)
+
+	se := store.Session{Hash: hash("s1"), TokenID: "t1", CreatedAt: t0, LastSeenAt: t0}
+	must(t, s.CreateSession(ctx, se))
+	wantErr(t, s.CreateSession(ctx, se), errs.Conflict, "")
+	wantErr(t, s.CreateSession(ctx, store.Session{Hash: hash("s2"), TokenID: "nope", CreatedAt: t0, LastSeenAt: t0}),
+		errs.NotFound, `token "nope" not found`)
+	got, err := s.Session(ctx, se.Hash)
+	must(t, err)
+	equal(t, "Session", got, se)
+
+	must(t, s.TouchSession(ctx, se.Hash, at(time.Minute)))
+	se.LastSeenAt = at(time.Minute)
+	got, err = s.Session(ctx, se.Hash)
+	must(t, err)
+	equal(t, "Session after touch", got, se)
+	wantErr(t, s.TouchSession(ctx, hash("nope"), t0), errs.NotFound, "session not found")
+	_, err = s.Session(ctx, hash("s2"))
+	wantErr(t, err, errs.NotFound, "session not found")
+
+	// Sessions are no part of what admits a request: they leave the access version alone.
+	after, err := s.AccessVersion(ctx)
+	must(t, err)
+	equal(t, "access version after session writes", after, before)
+
+	must(t, s.DeleteSession(ctx, se.Hash))
+	must(t, s.DeleteSession(ctx, se.Hash)) // already gone: no error
+	_, err = s.Session(ctx, se.Hash)
+	wantErr(t, err, errs.NotFound, "session not found")
+}
+
 func wantErr(t *testing.T, err error, k errs.Kind, detail string) {
 	t.Helper()
 	var e *errs.Error
