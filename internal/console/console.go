@@ -131,6 +131,7 @@ type page struct {
 	User  string // who is signed in; "" on the login page
 	CSRF  string // the session's CSRF token, for every form
 	Org   string // the org whose pages the nav lists; "" for none
+	Nav   bool   // show the nav of Orgs (not on the login and error pages)
 	Orgs  []store.Member
 	Data  any
 }

@@ -29,8 +29,8 @@ func TestPagesEscapeEveryField(t *testing.T) {
 		name string
 		p    page
 	}{
-		{"org", page{Title: xss, User: xss, CSRF: xss, Org: xss, Orgs: []store.Member{{Org: xss, Role: store.Role(xss)}}, Data: ds}},
-		{"orgs", page{Title: xss, User: xss, CSRF: xss, Orgs: []store.Member{{Org: xss, Role: store.Role(xss)}}, Data: []store.Member{{Org: xss, Role: store.Role(xss)}}}},
+		{"org", page{Title: xss, User: xss, CSRF: xss, Org: xss, Nav: true, Orgs: []store.Member{{Org: xss, Role: store.Role(xss)}}, Data: ds}},
+		{"orgs", page{Title: xss, User: xss, CSRF: xss, Nav: true, Orgs: []store.Member{{Org: xss, Role: store.Role(xss)}}, Data: []store.Member{{Org: xss, Role: store.Role(xss)}}}},
 		{"login", page{Title: xss, Data: loginData{CSRF: xss, Error: xss}}},
 		{"error", page{Title: xss, User: xss, Data: xss}},
 	} {

@@ -6,7 +6,7 @@ import "net/http"
 // the orgs the nav lists.
 func (c *Console) layout(r *http.Request, s *session, title string) (page, error) {
 	orgs, err := c.authz.Orgs(r.Context(), s.principal)
-	return page{Title: title, User: s.principal.Name(), CSRF: s.csrf, Orgs: orgs}, err
+	return page{Title: title, User: s.principal.Name(), CSRF: s.csrf, Nav: true, Orgs: orgs}, err
 }
 
 // orgs serves /: the orgs the signed-in user has a role in.
