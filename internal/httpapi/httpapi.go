@@ -39,7 +39,6 @@ import (
 	"github.com/tarnhq/tarn/internal/provider"
 	"github.com/tarnhq/tarn/internal/secretbox"
 	"github.com/tarnhq/tarn/internal/store"
-	"github.com/tarnhq/tarn/internal/store/cached"
 	"github.com/tarnhq/tarn/internal/upstream"
 	"github.com/tarnhq/tarn/internal/vend"
 	"github.com/tarnhq/tarn/location"
@@ -53,6 +52,9 @@ const DefaultTokenTTL = 30 * 24 * time.Hour
 
 // Options configure the API. Store, Vendor and Logger are required.
 type Options struct {
+	// Store is what requests read and write. The server passes a cached.Store, shared with
+	// the console, so that tokens, memberships, datasets and creds keys are read from memory
+	// while the database's access version says they are unchanged.
 	Store    store.Store
 	Vendor   *provider.Vendor
 	Secrets  *secretbox.Box // seals creds-key secrets
@@ -102,9 +104,7 @@ func New(o Options) *API {
 		o.Registry = prometheus.NewRegistry()
 	}
 	m := newMetrics(o.Registry)
-	// Requests read tokens, memberships, datasets and creds keys from memory while the
-	// database's access version says they are unchanged.
-	st := cached.New(o.Store, 0)
+	st := o.Store
 	az := &authz.Authorizer{Store: st}
 	a := &API{
 		store:   st,

@@ -214,7 +214,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 			return nil, fmt.Errorf("--public-url %q: give an absolute http:// or https:// URL such as https://tarn.example.com", o.PublicURL)
 		}
 	}
-	web, err := console.New(console.Options{Store: cached.New(st, 0), Now: o.Now, PublicURL: publicURL, Logger: o.Logger})
+	// The API and the console read access (tokens, memberships, datasets, creds keys) from
+	// one memory, kept while the database's access version stands.
+	access := cached.New(st, 0)
+	web, err := console.New(console.Options{Store: access, Now: o.Now, PublicURL: publicURL, Logger: o.Logger})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -237,7 +240,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	// on its first token.
 	verifier := oidc.NewVerifier(oidc.Options{Audience: o.WorkloadAudience, Guard: guard, Transport: o.OIDCTransport, Now: o.Now,
 		Issuers: st.Issuers})
-	a := httpapi.New(httpapi.Options{Store: st, Vendor: vendor, Secrets: secrets, Logger: o.Logger, Now: o.Now, VendTTL: o.VendTTL,
+	a := httpapi.New(httpapi.Options{Store: access, Vendor: vendor, Secrets: secrets, Logger: o.Logger, Now: o.Now, VendTTL: o.VendTTL,
 		Verifier: verifier, WorkloadTokenTTL: o.WorkloadTokenTTL, Upstream: o.Upstream})
 	retain, stop := context.WithCancel(context.Background())
 	s := &Server{Store: st, API: a, Console: web, DataDir: dataDir, log: o.Logger, http: o.HTTP, stopRetention: stop, retentionDone: make(chan struct{})}

@@ -6,11 +6,10 @@ import (
 	"testing"
 
 	"github.com/tarnhq/tarn/api"
-	"github.com/tarnhq/tarn/internal/golden"
 	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/golden"
 	"github.com/tarnhq/tarn/location"
 )
-
 
 const testKMS = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 

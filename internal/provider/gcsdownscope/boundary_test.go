@@ -8,12 +8,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/tarnhq/tarn/api"
-	"github.com/tarnhq/tarn/internal/golden"
 	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/golden"
 	"github.com/tarnhq/tarn/internal/provider/gcsdownscope"
 	"github.com/tarnhq/tarn/location"
 )
-
 
 func mustLoc(t testing.TB, s string) location.Location {
 	t.Helper()
