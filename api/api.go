@@ -44,11 +44,14 @@ const (
 // Problem is an RFC 9457 problem detail, the body of every error answer
 // (Content-Type application/problem+json).
 type Problem struct {
-	Type      string `json:"type,omitempty"`
-	Title     string `json:"title"`
-	Status    int    `json:"status"`
-	Detail    string `json:"detail,omitempty"`
-	Code      string `json:"code"`
+	Type   string `json:"type,omitempty"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	Code   string `json:"code"`
+	// Field is the JSON name of the request field that was wrong, when the problem is about
+	// one (e.g. "role_arn"); forms show the detail next to it.
+	Field     string `json:"field,omitempty"`
 	RequestID string `json:"request_id,omitempty"`
 	// RetryAfter is the wait the server asked for in its Retry-After header (503 and 429
 	// answers); zero when it asked for none. The Go SDK fills it in; it is not in the body.

@@ -1,8 +1,11 @@
 // Package console serves tarn's web console: server-rendered pages for people, on the same
 // authentication and authorization as the API. A person signs in by pasting an API token,
 // which starts a server-side session; every request of the session authenticates that
-// token again, so revoking it ends the session. Pages come from embedded html/template
-// files, which escape everything they show; no page runs script.
+// token again, so revoking it ends the session. Every read and every action of a page is a
+// call of the API, made in process as the session's token (see apicall.go), so the console
+// has no rule of its own. Pages come from embedded html/template files, which escape
+// everything they show; they work without script, and one small script file adds copy
+// buttons.
 package console
 
 import (
@@ -14,10 +17,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
+	"strings"
 	"time"
 
+	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/client"
 	"github.com/tarnhq/tarn/internal/authn"
-	"github.com/tarnhq/tarn/internal/authz"
 	"github.com/tarnhq/tarn/internal/errs"
 	"github.com/tarnhq/tarn/internal/store"
 )
@@ -31,11 +37,13 @@ const (
 //go:embed templates static
 var files embed.FS
 
-// Options configure a console. Store is required.
+// Options configure a console. Store and API are required.
 type Options struct {
-	// Store holds the sessions and answers the pages' reads; pass the API's cached store
+	// Store holds the sessions and authenticates their tokens; pass the API's cached store
 	// for the same reads of access.
 	Store store.Store
+	// API is the API handler (httpapi.API) that serves every read and action of the pages.
+	API http.Handler
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// PublicURL is the URL people open the console at, when a proxy stands in front; nil
@@ -56,7 +64,7 @@ type Options struct {
 type Console struct {
 	store  store.Store
 	authn  *authn.Authenticator
-	authz  *authz.Authorizer
+	api    *client.Client
 	now    func() time.Time
 	idle   time.Duration
 	maxAge time.Duration
@@ -82,7 +90,7 @@ func New(o Options) (*Console, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Console{
-		store: o.Store, authn: &authn.Authenticator{Store: o.Store, Now: o.Now}, authz: &authz.Authorizer{Store: o.Store},
+		store: o.Store, authn: &authn.Authenticator{Store: o.Store, Now: o.Now}, api: newAPIClient(o.API),
 		now: o.Now, idle: o.IdleTimeout, maxAge: o.MaxAge, origin: http.NewCrossOriginProtection(), log: o.Logger,
 		pages: map[string]*template.Template{}, mux: http.NewServeMux(),
 	}
@@ -95,8 +103,12 @@ func New(o Options) (*Console, error) {
 			return nil, errs.Wrap(errs.Invalid, err, "public URL")
 		}
 	}
-	for _, page := range []string{"login", "orgs", "org", "error"} {
-		c.pages[page] = template.Must(template.ParseFS(files, "templates/layout.html", "templates/"+page+".html"))
+	names, _ := fs.Glob(files, "templates/*.html")
+	for _, name := range names {
+		page := strings.TrimSuffix(path.Base(name), ".html")
+		if page != "layout" && page != "parts" {
+			c.pages[page] = template.Must(template.New(page).Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/parts.html", name))
+		}
 	}
 	c.routes()
 	return c, nil
@@ -110,6 +122,14 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("POST /logout", c.signedIn(c.logout))
 	c.mux.HandleFunc("GET /{$}", c.signedIn(c.orgs))
 	c.mux.HandleFunc("GET /orgs/{org}", c.signedIn(c.org))
+	c.datasetRoutes()
+	c.credsKeyRoutes()
+	c.storageRoutes()
+	c.identityRoutes()
+	c.memberRoutes()
+	c.auditRoutes()
+	c.tokenRoutes()
+	c.adminRoutes()
 	c.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.render(w, http.StatusNotFound, "error", page{Title: "Not found", Data: notFound})
 	})
@@ -127,14 +147,26 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // page is what the layout shows around a page's own Data.
 type page struct {
-	Title string
-	User  string // who is signed in; "" on the login page
-	CSRF  string // the session's CSRF token, for every form
-	Org   string // the org whose pages the nav lists; "" for none
-	Nav   bool   // show the nav of Orgs (not on the login and error pages)
-	Orgs  []store.Member
-	Data  any
+	Title     string
+	User      string // who is signed in; "" on the login page
+	Superuser bool   // the signed-in user is a superuser: the nav lists the admin pages
+	CSRF      string // the session's CSRF token, for every form
+	Org       string // the org whose pages the nav lists; "" for none
+	Role      string // the signed-in user's role in Org: reader, writer, admin or ""
+	Section   string // the nav entry of this page, e.g. "datasets", "tokens"
+	Nav       bool   // show the nav of Orgs (not on the login and error pages)
+	Orgs      []api.Membership
+	Flash     string // what the last action did, shown once above the content
+	Data      any
 }
+
+// CanWrite reports whether the signed-in user may write in Org (writer, admin or
+// superuser), so the page shows its write forms. The API decides all the same.
+func (p page) CanWrite() bool { return p.Superuser || p.Role == "writer" || p.Role == "admin" }
+
+// IsAdmin reports whether the signed-in user may administer Org (admin or superuser), so the
+// page shows its admin forms. The API decides all the same.
+func (p page) IsAdmin() bool { return p.Superuser || p.Role == "admin" }
 
 // render executes the named page into a buffer first, so a failing template sends a
 // plain error instead of half a page.
@@ -160,13 +192,15 @@ const (
 	failed    = "Something went wrong on the server; try again in a moment. The server log has the details."
 )
 
-// fail renders the error page for err: 403 for Permission (errRefused: a refused form),
-// 404 for NotFound, and for anything else its status with a generic message, logging err.
+// fail renders the error page for err, the console's own error or a failed API call's: 403
+// for Permission (errRefused: a refused form), 404 for NotFound, and for anything else its
+// status with a generic message, logging err.
 func (c *Console) fail(w http.ResponseWriter, s *session, err error) {
 	p := page{Title: "Error"}
 	if s != nil {
 		p.User, p.CSRF = s.principal.Name(), s.csrf
 	}
+	err = apiError(err)
 	status := errs.Status(errs.KindOf(err))
 	switch status {
 	case http.StatusForbidden:

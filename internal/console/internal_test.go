@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tarnhq/tarn/internal/store"
+	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/location"
 )
 
@@ -24,13 +24,13 @@ func TestPagesEscapeEveryField(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds := []store.Dataset{{Org: xss, Name: xss, Location: "file:///" + xss, CredsKey: xss}}
+	ds := []api.Dataset{{Org: xss, Name: xss, Location: "file:///" + xss, CredsKey: xss}}
 	for _, tc := range []struct {
 		name string
 		p    page
 	}{
-		{"org", page{Title: xss, User: xss, CSRF: xss, Org: xss, Nav: true, Orgs: []store.Member{{Org: xss, Role: store.Role(xss)}}, Data: ds}},
-		{"orgs", page{Title: xss, User: xss, CSRF: xss, Nav: true, Orgs: []store.Member{{Org: xss, Role: store.Role(xss)}}, Data: []store.Member{{Org: xss, Role: store.Role(xss)}}}},
+		{"org", page{Title: xss, User: xss, CSRF: xss, Org: xss, Role: xss, Section: xss, Flash: xss, Nav: true, Orgs: []api.Membership{{Org: xss, Role: xss}}, Data: ds}},
+		{"orgs", page{Title: xss, User: xss, CSRF: xss, Nav: true, Orgs: []api.Membership{{Org: xss, Role: xss}}, Data: []api.Membership{{Org: xss, Role: xss}}}},
 		{"login", page{Title: xss, Data: loginData{CSRF: xss, Error: xss}}},
 		{"error", page{Title: xss, User: xss, Data: xss}},
 	} {

@@ -1,17 +1,124 @@
 package console
 
-import "net/http"
+import (
+	"encoding/base64"
+	"html/template"
+	"net/http"
+	"net/url"
+	"time"
 
-// layout returns the page frame of s: who is signed in, the CSRF token of its forms and
-// the orgs the nav lists.
-func (c *Console) layout(r *http.Request, s *session, title string) (page, error) {
-	orgs, err := c.authz.Orgs(r.Context(), s.principal)
-	return page{Title: title, User: s.principal.Name(), CSRF: s.csrf, Nav: true, Orgs: orgs}, err
+	"github.com/tarnhq/tarn/internal/errs"
+)
+
+// funcs are the template functions every page may use.
+var funcs = template.FuncMap{
+	// when shows a time the way tables do: UTC to the minute, or "never" for the zero time.
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	},
+	// navItem is an entry of the nav, current when it is the page's section.
+	"navItem": func(p page, section, href, label string) navItem {
+		return navItem{Href: href, Label: label, Current: p.Section == section}
+	},
+	// copyBlock is the text of a "copy" part, in the element with the given ID.
+	"copyBlock": func(id, text string) copyBlock { return copyBlock{ID: id, Text: text} },
+}
+
+type navItem struct {
+	Href, Label string
+	Current     bool
+}
+
+type copyBlock struct{ ID, Text string }
+
+// layout returns the page frame of s in org ("" outside any org): who is signed in, the
+// CSRF token of its forms, the orgs the nav lists with the user's role in org, and the
+// flash message the last action left, which it clears.
+func (c *Console) layout(w http.ResponseWriter, r *http.Request, s *session, org, section, title string) (page, error) {
+	me, err := c.api.Whoami(apiContext(r, s))
+	if err != nil {
+		return page{}, err
+	}
+	p := page{Title: title, User: s.principal.Name(), Superuser: me.Superuser, CSRF: s.csrf, Org: org, Section: section,
+		Nav: true, Orgs: me.Orgs}
+	for _, m := range me.Orgs {
+		if m.Org == org {
+			p.Role = m.Role
+		}
+	}
+	if ck, _ := r.Cookie(flashCookie); ck != nil {
+		if msg, err := base64.RawURLEncoding.DecodeString(ck.Value); err == nil {
+			p.Flash = string(msg)
+		}
+		c.clearCookie(w, r, flashCookie)
+	}
+	return p, nil
+}
+
+// flashCookie carries the message of an action to the page the browser is sent to next.
+const flashCookie = "tarn_flash"
+
+// done ends a successful form post: it leaves msg for the next page and sends the browser
+// to to (post, redirect, get), so reloading that page does not post the form again.
+func (c *Console) done(w http.ResponseWriter, r *http.Request, to, msg string) {
+	c.setCookie(w, r, flashCookie, base64.RawURLEncoding.EncodeToString([]byte(msg)), time.Minute)
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// form is a posted form shown again after the API refused it: the values sent, so nothing
+// typed is lost (never a secret: pages do not echo password inputs), and the API's error
+// at the field it names.
+type form struct {
+	values url.Values
+	err    error
+	shown  bool
+}
+
+// newForm returns the form of r refused with err; nil err makes an empty form.
+func newForm(r *http.Request, err error) *form {
+	f := &form{err: apiError(err)}
+	if err != nil {
+		f.values = r.PostForm
+	}
+	return f
+}
+
+// Value returns the value posted for name, or "" for a fresh form.
+func (f *form) Value(name string) string { return f.values.Get(name) }
+
+// ErrorFor returns the error when it is about the field name (its API JSON name, which is
+// also the input's name), and marks it shown.
+func (f *form) ErrorFor(name string) string {
+	if f.err == nil || errs.FieldOf(f.err) != name {
+		return ""
+	}
+	f.shown = true
+	return errs.DetailOf(f.err)
+}
+
+// Error returns the error unless ErrorFor has shown it at its field: templates call it
+// after the form's fields.
+func (f *form) Error() string {
+	if f.err == nil || f.shown {
+		return ""
+	}
+	return errs.DetailOf(f.err)
+}
+
+// status is the status of a page showing f again: the API's, 200 for a fresh form.
+func (f *form) status() int {
+	if f.err == nil {
+		return http.StatusOK
+	}
+	return errs.Status(errs.KindOf(f.err))
 }
 
 // orgs serves /: the orgs the signed-in user has a role in.
 func (c *Console) orgs(w http.ResponseWriter, r *http.Request, s *session) {
-	p, err := c.layout(r, s, "Your orgs")
+	p, err := c.layout(w, r, s, "", "orgs", "Your orgs")
 	if err != nil {
 		c.fail(w, s, err)
 		return
@@ -20,25 +127,19 @@ func (c *Console) orgs(w http.ResponseWriter, r *http.Request, s *session) {
 	c.render(w, http.StatusOK, "orgs", p)
 }
 
-// org serves /orgs/{org}: its datasets, to anyone the API admits to the org (authz.Admit:
-// a reader or more, or a superuser).
+// org serves /orgs/{org}: its datasets, to anyone the API lets list them.
 func (c *Console) org(w http.ResponseWriter, r *http.Request, s *session) {
 	org := r.PathValue("org")
-	ctx := r.Context()
-	if err := c.authz.Admit(ctx, s.principal, org); err != nil {
-		c.fail(w, s, err)
-		return
-	}
-	ds, err := c.store.Datasets(ctx, org)
+	ds, err := c.api.Datasets(apiContext(r, s), org)
 	if err != nil {
 		c.fail(w, s, err)
 		return
 	}
-	p, err := c.layout(r, s, org)
+	p, err := c.layout(w, r, s, org, "datasets", org)
 	if err != nil {
 		c.fail(w, s, err)
 		return
 	}
-	p.Org, p.Data = org, ds
+	p.Data = ds
 	c.render(w, http.StatusOK, "org", p)
 }

@@ -43,6 +43,9 @@ type Error struct {
 	// error: a database or upstream that is down, a circuit breaker that is open); zero
 	// means DefaultRetryAfter.
 	RetryAfter time.Duration
+	// Field names the request field that was wrong (its JSON name, e.g. "role_arn"), for
+	// forms that show the error next to it; empty when the error is not about one field.
+	Field string
 }
 
 // Error returns the detail followed by the cause, for logs. Users see only Detail.
@@ -75,6 +78,22 @@ func (e *Error) After(d time.Duration) *Error {
 	c := *e
 	c.RetryAfter = d
 	return &c
+}
+
+// In returns a copy of e about the request field named field (its JSON name).
+func (e *Error) In(field string) *Error {
+	c := *e
+	c.Field = field
+	return &c
+}
+
+// FieldOf returns the request field the first *Error in err's chain names, or "".
+func FieldOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
 }
 
 // RetryAfter returns how long a caller should wait before retrying err: the first
@@ -145,6 +164,18 @@ func Status(k Kind) int {
 		return http.StatusBadGateway
 	}
 	return http.StatusInternalServerError
+}
+
+// FromProblem returns the error an API answer p stands for: of the kind whose status p has
+// (Internal for any other), with p's code, detail and field, and p as its cause.
+func FromProblem(p *api.Problem) *Error {
+	k := Internal
+	for c := Invalid; c <= Upstream; c++ {
+		if Status(c) == p.Status {
+			k = c
+		}
+	}
+	return &Error{Kind: k, Code: p.Code, Detail: p.Detail, Field: p.Field, Err: p, RetryAfter: p.RetryAfter}
 }
 
 func defaultCode(k Kind) string {

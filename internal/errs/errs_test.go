@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/tarnhq/tarn/api"
 )
 
 func TestRetryAfter(t *testing.T) {
@@ -33,5 +35,20 @@ func TestRetryAfter(t *testing.T) {
 	}
 	if s := Status(Unavailable); s != http.StatusServiceUnavailable {
 		t.Errorf("Status(Unavailable) = %d, want 503", s)
+	}
+}
+
+// An API answer turns back into the error it was made from: kind, code, detail and field.
+func TestFromProblemInvertsStatus(t *testing.T) {
+	for k := Internal; k <= Upstream; k++ {
+		e := E(k, "detail %d", k).In("role_arn")
+		p := &api.Problem{Status: Status(k), Code: e.Code, Detail: e.Detail, Field: e.Field}
+		got := FromProblem(p)
+		if got.Kind != k || got.Code != e.Code || got.Detail != e.Detail || FieldOf(got) != "role_arn" {
+			t.Errorf("kind %d: FromProblem = %+v", k, got)
+		}
+		if !errors.Is(got, p) {
+			t.Errorf("kind %d: the problem is not the cause", k)
+		}
 	}
 }

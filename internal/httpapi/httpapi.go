@@ -332,7 +332,12 @@ func (a *API) run(c *call, rt route) (int, any, error) {
 		return 0, nil, err
 	}
 	org := c.r.PathValue("org")
-	p, err := a.authn.Authenticate(c.ctx, token, org)
+	var p authn.Principal
+	if id, ok := c.ctx.Value(sessionTokenKey{}).(string); ok && token == "" {
+		p, err = a.authn.AuthenticateID(c.ctx, id, org)
+	} else {
+		p, err = a.authn.Authenticate(c.ctx, token, org)
+	}
 	if err != nil {
 		return 0, nil, err
 	}
@@ -368,6 +373,18 @@ func (a *API) admit(c *call, rt route, org string) error {
 		}
 	}
 	return a.authz.Admit(c.ctx, p, org)
+}
+
+// sessionTokenKey is the context key of WithSessionToken.
+type sessionTokenKey struct{}
+
+// WithSessionToken returns ctx for API requests sent in process on behalf of the token with
+// row ID id (the console, for a session started with that token). Such a request without an
+// Authorization header is authenticated as the token itself would be, with its state now
+// (authn.AuthenticateID), and then served and audited like any other. Requests from the
+// network cannot carry the key, so they never reach this path.
+func WithSessionToken(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, sessionTokenKey{}, id)
 }
 
 func bearer(r *http.Request) (string, error) {
@@ -502,6 +519,7 @@ func problem(err error, requestID string) *api.Problem {
 		Status:     status,
 		Detail:     publicDetail(err),
 		Code:       code,
+		Field:      errs.FieldOf(err),
 		RequestID:  requestID,
 		RetryAfter: errs.RetryAfter(err),
 	}

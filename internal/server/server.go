@@ -217,11 +217,6 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	// The API and the console read access (tokens, memberships, datasets, creds keys) from
 	// one memory, kept while the database's access version stands.
 	access := cached.New(st, 0)
-	web, err := console.New(console.Options{Store: access, Now: o.Now, PublicURL: publicURL, Logger: o.Logger})
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
 	if o.Database != "" && os.Getenv(secretbox.EnvMasterKey) == "" {
 		st.Close()
 		return nil, fmt.Errorf("with --database every server must share one master key: set %s (64 hex characters, e.g. from: openssl rand -hex 32) on all of them", secretbox.EnvMasterKey)
@@ -242,6 +237,12 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		Issuers: st.Issuers})
 	a := httpapi.New(httpapi.Options{Store: access, Vendor: vendor, Secrets: secrets, Logger: o.Logger, Now: o.Now, VendTTL: o.VendTTL,
 		Verifier: verifier, WorkloadTokenTTL: o.WorkloadTokenTTL, Upstream: o.Upstream})
+	web, err := console.New(console.Options{Store: access, API: a, Now: o.Now, PublicURL: publicURL, Logger: o.Logger})
+	if err != nil {
+		a.Close()
+		st.Close()
+		return nil, err
+	}
 	retain, stop := context.WithCancel(context.Background())
 	s := &Server{Store: st, API: a, Console: web, DataDir: dataDir, log: o.Logger, http: o.HTTP, stopRetention: stop, retentionDone: make(chan struct{})}
 	// One listener: the API and the endpoints of operators under their paths, the console

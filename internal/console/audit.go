@@ -1,0 +1,4 @@
+package console
+
+// auditRoutes registers the pages of this file.
+func (c *Console) auditRoutes() {}

@@ -1,0 +1,4 @@
+package console
+
+// credsKeyRoutes registers the pages of this file.
+func (c *Console) credsKeyRoutes() {}

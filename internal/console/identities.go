@@ -1,0 +1,4 @@
+package console
+
+// identityRoutes registers the pages of this file.
+func (c *Console) identityRoutes() {}

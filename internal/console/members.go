@@ -1,0 +1,4 @@
+package console
+
+// memberRoutes registers the pages of this file.
+func (c *Console) memberRoutes() {}

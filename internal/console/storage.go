@@ -1,0 +1,4 @@
+package console
+
+// storageRoutes registers the pages of this file.
+func (c *Console) storageRoutes() {}
