@@ -484,10 +484,13 @@ const (
 // issuer) is exchanged for a short-lived tarn token with Role in Org. Which fields apply
 // depends on Provider.
 type Identity struct {
-	Org      string `json:"org"`
-	Name     string `json:"name"`
-	Provider string `json:"provider"`
-	Role     string `json:"role"`
+	Org  string `json:"org"`
+	Name string `json:"name"`
+	// DisplayName is free text that people recognize the identity by, such as the Azure
+	// portal's display name of the managed identity; it plays no part in matching.
+	DisplayName string `json:"display_name,omitempty"`
+	Provider    string `json:"provider"`
+	Role        string `json:"role"`
 	// azure: the managed identity's tenant and client ID.
 	TenantID string `json:"tenant_id,omitempty"`
 	ClientID string `json:"client_id,omitempty"`

@@ -114,12 +114,13 @@ it could not verify. --role is reader (read credentials) or writer (also writes)
 			if err != nil {
 				return err
 			}
-			return a.showf(res, "Saved identity %s/%s (%s, role %s): %s.\n", res.Org, res.Name, res.Provider, res.Role, identityMatch(res))
+			return a.showf(res, "Saved identity %s/%s (%s, role %s): %s.\n", res.Org, res.Name, res.Provider, res.Role, res.Matches())
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&id.Provider, "provider", "", "azure, github, kubernetes or oidc (required)")
 	f.StringVar(&id.Role, "role", "", "role the identity gets in the org: reader or writer (required)")
+	f.StringVar(&id.DisplayName, "display-name", "", "free text to recognize the identity by, e.g. the managed identity's name in the Azure portal")
 	f.StringVar(&id.TenantID, "tenant-id", "", "azure: the Tenant ID (directory ID)")
 	f.StringVar(&id.ClientID, "client-id", "", "azure: the Client ID of the managed identity")
 	f.StringVar(&id.Repository, "repository", "", "github: OWNER/REPO")
@@ -199,43 +200,6 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-// identityMatch describes what a workload's token must show to be the identity.
-func identityMatch(id *api.Identity) string {
-	switch id.Provider {
-	case api.IdentityAzure:
-		return fmt.Sprintf("tenant %s, client %s", id.TenantID, id.ClientID)
-	case api.IdentityGitHub:
-		s := "repository " + id.Repository
-		if id.RepositoryID != "" {
-			s += " (ID " + id.RepositoryID + ")"
-		}
-		if id.OwnerID != "" {
-			s += ", owner ID " + id.OwnerID
-		}
-		if id.Ref != "" {
-			s += ", ref " + id.Ref
-		}
-		if id.Environment != "" {
-			s += ", environment " + id.Environment
-		}
-		return s
-	case api.IdentityKubernetes:
-		return fmt.Sprintf("service account %s of %s", id.ServiceAccount, id.Issuer)
-	case api.IdentityOIDC:
-		s := fmt.Sprintf("subject %s of %s", id.Subject, id.Issuer)
-		keys := make([]string, 0, len(id.Claims))
-		for k := range id.Claims {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			s += fmt.Sprintf(", %s=%s", k, id.Claims[k])
-		}
-		return s
-	}
-	return ""
-}
-
 func (a *app) identityLsCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:     "ls ORG",
@@ -256,7 +220,7 @@ func (a *app) identityLsCmd() *cobra.Command {
 			return a.show(nonNil(ids), func() error {
 				t := a.table("NAME", "PROVIDER", "ROLE", "MATCHES", "CREATED")
 				for i := range ids {
-					t.row(ids[i].Name, ids[i].Provider, ids[i].Role, identityMatch(&ids[i]), fmtTime(ids[i].CreatedAt))
+					t.row(ids[i].Name, ids[i].Provider, ids[i].Role, ids[i].Matches(), fmtTime(ids[i].CreatedAt))
 				}
 				return t.flush()
 			})
@@ -285,9 +249,10 @@ func (a *app) identityShowCmd() *cobra.Command {
 				return kv(a.stdout,
 					"org", id.Org,
 					"name", id.Name,
+					"display name", id.DisplayName,
 					"provider", id.Provider,
 					"role", id.Role,
-					"matches", identityMatch(id),
+					"matches", id.Matches(),
 					"created", fmtTime(id.CreatedAt),
 					"created by", id.CreatedBy,
 				)

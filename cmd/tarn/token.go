@@ -107,24 +107,13 @@ func (a *app) tokenLsCmd() *cobra.Command {
 				now := a.now()
 				t := a.table("ID", "NAME", "ORG", "ROLE", "STATUS", "CREATED", "EXPIRES", "LAST_USED")
 				for _, tk := range toks {
-					t.row(tk.ID, tk.Name, tk.Org, tk.Role, tokenStatus(tk, now),
+					t.row(tk.ID, tk.Name, tk.Org, tk.Role, tk.Status(now),
 						fmtTime(tk.CreatedAt), fmtTimePtr(tk.ExpiresAt), fmtTimePtr(tk.LastUsedAt))
 				}
 				return t.flush()
 			})
 		},
 	}
-}
-
-// tokenStatus is active, expired or revoked.
-func tokenStatus(t api.Token, now time.Time) string {
-	switch {
-	case t.RevokedAt != nil:
-		return "revoked"
-	case t.ExpiresAt != nil && !now.Before(*t.ExpiresAt):
-		return "expired"
-	}
-	return "active"
 }
 
 func (a *app) tokenRevokeCmd() *cobra.Command {

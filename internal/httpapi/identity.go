@@ -29,6 +29,7 @@ const DefaultWorkloadTokenTTL = time.Hour
 
 // identityConfig is the stored match configuration of a workload identity (store.Identity.Config).
 type identityConfig struct {
+	DisplayName    string            `json:"display_name,omitempty"`
 	TenantID       string            `json:"tenant_id,omitempty"`
 	ClientID       string            `json:"client_id,omitempty"`
 	Repository     string            `json:"repository,omitempty"`
@@ -43,7 +44,7 @@ type identityConfig struct {
 }
 
 func configOf(req api.Identity) identityConfig {
-	return identityConfig{TenantID: req.TenantID, ClientID: req.ClientID, Repository: req.Repository,
+	return identityConfig{DisplayName: req.DisplayName, TenantID: req.TenantID, ClientID: req.ClientID, Repository: req.Repository,
 		RepositoryID: req.RepositoryID, OwnerID: req.OwnerID, Ref: req.Ref,
 		Environment: req.Environment, Issuer: req.Issuer, ServiceAccount: req.ServiceAccount, Subject: req.Subject, Claims: req.Claims}
 }
@@ -59,17 +60,17 @@ func ruleOf(provider string, c identityConfig) (oidc.Matcher, error) {
 	allow := func(fields ...string) error {
 		for _, f := range []string{"tenant_id", "client_id", "repository", "repository_id", "owner_id", "ref", "environment", "issuer", "service_account", "subject", "claims"} {
 			if set[f] && !slices.Contains(fields, f) {
-				return errs.E(errs.Invalid, "%s does not apply to provider %s", f, provider)
+				return errs.E(errs.Invalid, "%s does not apply to provider %s", f, provider).In(f)
 			}
 		}
 		return nil
 	}
 	need := func(field, v string) error {
 		if strings.TrimSpace(v) == "" {
-			return errs.E(errs.Invalid, "provider %s needs %s", provider, field)
+			return errs.E(errs.Invalid, "provider %s needs %s", provider, field).In(field)
 		}
 		if len(v) > 500 || strings.IndexFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
-			return errs.E(errs.Invalid, "%s must be at most 500 printable characters", field)
+			return errs.E(errs.Invalid, "%s must be at most 500 printable characters", field).In(field)
 		}
 		return nil
 	}
@@ -82,7 +83,7 @@ func ruleOf(provider string, c identityConfig) (oidc.Matcher, error) {
 		}
 		r := oidc.AzureRule{TenantID: c.TenantID, ClientID: c.ClientID}
 		if err == nil && slices.ContainsFunc(r.Issuers(), func(s string) bool { return !strings.HasPrefix(s, "https://") }) {
-			err = errs.E(errs.Invalid, "tenant_id %q is not an Entra ID tenant ID (a GUID)", c.TenantID)
+			err = errs.E(errs.Invalid, "tenant_id %q is not an Entra ID tenant ID (a GUID)", c.TenantID).In("tenant_id")
 		}
 		m = r
 	case api.IdentityGitHub:
@@ -90,11 +91,11 @@ func ruleOf(provider string, c identityConfig) (oidc.Matcher, error) {
 			err = need("repository", c.Repository)
 		}
 		if owner, repo, ok := strings.Cut(c.Repository, "/"); err == nil && (!ok || owner == "" || repo == "" || strings.Contains(repo, "/")) {
-			err = errs.E(errs.Invalid, "repository %q is not owner/repo", c.Repository)
+			err = errs.E(errs.Invalid, "repository %q is not owner/repo", c.Repository).In("repository")
 		}
 		for _, id := range []struct{ field, v string }{{"repository_id", c.RepositoryID}, {"owner_id", c.OwnerID}} {
 			if err == nil && id.v != "" && !numericID(id.v) {
-				err = errs.E(errs.Invalid, "%s %q is not a GitHub ID (digits, as in the token's repository_id and repository_owner_id claims)", id.field, id.v)
+				err = errs.E(errs.Invalid, "%s %q is not a GitHub ID (digits, as in the token's repository_id and repository_owner_id claims)", id.field, id.v).In(id.field)
 			}
 		}
 		m = oidc.GitHubRule{Repository: c.Repository, RepositoryID: c.RepositoryID, OwnerID: c.OwnerID, Ref: c.Ref, Environment: c.Environment}
@@ -104,7 +105,7 @@ func ruleOf(provider string, c identityConfig) (oidc.Matcher, error) {
 		}
 		ns, name, ok := strings.Cut(c.ServiceAccount, "/")
 		if err == nil && (!ok || ns == "" || name == "" || strings.ContainsAny(name, "/:") || strings.Contains(ns, ":")) {
-			err = errs.E(errs.Invalid, "service_account %q is not NAMESPACE/NAME", c.ServiceAccount)
+			err = errs.E(errs.Invalid, "service_account %q is not NAMESPACE/NAME", c.ServiceAccount).In("service_account")
 		}
 		m = oidc.KubernetesRule{Issuer: c.Issuer, Namespace: ns, ServiceAccount: name}
 	case api.IdentityOIDC:
@@ -113,12 +114,12 @@ func ruleOf(provider string, c identityConfig) (oidc.Matcher, error) {
 		}
 		for k, v := range c.Claims {
 			if err == nil && (k == "" || len(k) > 100 || len(v) > 500) {
-				err = errs.E(errs.Invalid, "claim %q: names are 1 to 100 characters, values at most 500", k)
+				err = errs.E(errs.Invalid, "claim %q: names are 1 to 100 characters, values at most 500", k).In("claims")
 			}
 		}
 		m = oidc.GenericRule{Issuer: c.Issuer, Subject: c.Subject, Claims: c.Claims}
 	default:
-		return nil, errs.E(errs.Invalid, "provider %q is not azure, github, kubernetes or oidc", provider)
+		return nil, errs.E(errs.Invalid, "provider %q is not azure, github, kubernetes or oidc", provider).In("provider")
 	}
 	if err != nil {
 		var e *errs.Error
@@ -155,7 +156,7 @@ func storedRule(id store.Identity) (oidc.Matcher, error) {
 func identityJSON(id store.Identity) api.Identity {
 	var c identityConfig
 	json.Unmarshal(id.Config, &c)
-	return api.Identity{Org: id.Org, Name: id.Name, Provider: id.Provider, Role: string(id.Role),
+	return api.Identity{Org: id.Org, Name: id.Name, DisplayName: c.DisplayName, Provider: id.Provider, Role: string(id.Role),
 		TenantID: c.TenantID, ClientID: c.ClientID, Repository: c.Repository, RepositoryID: c.RepositoryID, OwnerID: c.OwnerID,
 		Ref: c.Ref, Environment: c.Environment,
 		Issuer: c.Issuer, ServiceAccount: c.ServiceAccount, Subject: c.Subject, Claims: c.Claims,
@@ -168,8 +169,8 @@ func (a *API) putIdentity(c *call) (int, any, error) {
 	if err := a.authz.Org(c.ctx, c.principal, org, store.Admin); err != nil {
 		return 0, nil, err
 	}
-	if err := checkName("identity", name); err != nil {
-		return 0, nil, err
+	if e, ok := errors.AsType[*errs.Error](checkName("identity", name)); ok {
+		return 0, nil, e.In("name")
 	}
 	var req api.Identity
 	if err := decode(c, &req, false); err != nil {
@@ -180,9 +181,12 @@ func (a *API) putIdentity(c *call) (int, any, error) {
 	}
 	role := store.Role(req.Role)
 	if role != store.Reader && role != store.Writer {
-		return 0, nil, errs.E(errs.Invalid, "role %q is not reader or writer: a workload identity cannot be an admin", req.Role)
+		return 0, nil, errs.E(errs.Invalid, "role %q is not reader or writer: a workload identity cannot be an admin", req.Role).In("role")
 	}
 	c.record.Mode = req.Role
+	if len(req.DisplayName) > 200 || strings.IndexFunc(req.DisplayName, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		return 0, nil, errs.E(errs.Invalid, "display_name must be at most 200 printable characters").In("display_name")
+	}
 	cfg := configOf(req)
 	rule, err := ruleOf(req.Provider, cfg)
 	if err != nil {
@@ -202,7 +206,8 @@ func (a *API) putIdentity(c *call) (int, any, error) {
 			err = a.verifier.Trust(iss)
 		}
 		if err != nil {
-			return 0, nil, errs.Wrap(errs.KindOf(err), err, "cannot verify tokens of issuer "+iss+": "+publicDetail(err))
+			field := map[string]string{api.IdentityAzure: "tenant_id", api.IdentityKubernetes: "issuer", api.IdentityOIDC: "issuer"}[req.Provider]
+			return 0, nil, errs.Wrap(errs.KindOf(err), err, "cannot verify tokens of issuer "+iss+": "+publicDetail(err)).In(field)
 		}
 	}
 	raw, err := json.Marshal(cfg)

@@ -239,13 +239,13 @@ func (a *API) createToken(c *call) (int, any, error) {
 	p := c.principal
 	t := store.Token{User: p.User, Name: req.Name, Org: req.Org, Role: store.Role(req.Role)}
 	if len(t.Name) > 100 || strings.IndexFunc(t.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
-		return 0, nil, errs.E(errs.Invalid, "token name must be at most 100 printable characters")
+		return 0, nil, errs.E(errs.Invalid, "token name must be at most 100 printable characters").In("name")
 	}
 	if t.Role != "" && !t.Role.Valid() {
-		return 0, nil, errs.E(errs.Invalid, "role %q is not reader, writer or admin", req.Role)
+		return 0, nil, errs.E(errs.Invalid, "role %q is not reader, writer or admin", req.Role).In("role")
 	}
 	if t.Role != "" && t.Org == "" {
-		return 0, nil, errs.E(errs.Invalid, "a token role needs an org: pass --org with --role")
+		return 0, nil, errs.E(errs.Invalid, "a token role needs an org: pass --org with --role").In("org")
 	}
 	// A token never reaches beyond the token that created it.
 	if p.TokenOrg != "" {
@@ -265,13 +265,13 @@ func (a *API) createToken(c *call) (int, any, error) {
 		}
 		if !have.Valid() {
 			// The same answer whether the org exists or not.
-			return 0, nil, errs.E(errs.Permission, "you are not a member of org %q, so you cannot create a token for it", t.Org)
+			return 0, nil, errs.E(errs.Permission, "you are not a member of org %q, so you cannot create a token for it", t.Org).In("org")
 		}
 		if _, err := a.store.Org(c.ctx, t.Org); err != nil {
 			return 0, nil, err // a superuser learns that it does not exist
 		}
 		if t.Role.Rank() > have.Rank() {
-			return 0, nil, errs.E(errs.Permission, "cannot create a %s token for org %q: your role there is %s", t.Role, t.Org, have)
+			return 0, nil, errs.E(errs.Permission, "cannot create a %s token for org %q: your role there is %s", t.Role, t.Org, have).In("role")
 		}
 		if t.Role == "" && p.TokenRole.Valid() {
 			t.Role = have
@@ -302,7 +302,7 @@ func tokenExpiry(now time.Time, ttlSeconds int64, limit time.Time) (time.Time, e
 	switch {
 	case ttlSeconds < -1 || ttlSeconds > maxTTLSeconds:
 		return time.Time{}, errs.E(errs.Invalid, "ttl_seconds %d is out of range: give 1 to %d seconds, 0 for the default (%s) or -1 for no expiry",
-			ttlSeconds, maxTTLSeconds, DefaultTokenTTL)
+			ttlSeconds, maxTTLSeconds, DefaultTokenTTL).In("ttl_seconds")
 	case ttlSeconds == 0:
 		exp := now.Add(DefaultTokenTTL)
 		if !limit.IsZero() && exp.After(limit) {
@@ -316,12 +316,12 @@ func tokenExpiry(now time.Time, ttlSeconds int64, limit time.Time) (time.Time, e
 		return now.Add(time.Duration(ttlSeconds) * time.Second), nil
 	case ttlSeconds == -1:
 		return time.Time{}, errs.E(errs.Invalid, "the token you use expires at %s, so it cannot create a token that never expires; give ttl_seconds of at most %d",
-			limit.Format(time.RFC3339), max(int64(limit.Sub(now)/time.Second), 0))
+			limit.Format(time.RFC3339), max(int64(limit.Sub(now)/time.Second), 0)).In("ttl_seconds")
 	}
 	exp := now.Add(time.Duration(ttlSeconds) * time.Second)
 	if exp.After(limit) {
 		return time.Time{}, errs.E(errs.Invalid, "ttl_seconds %d would outlive the token you use, which expires at %s; give at most %d",
-			ttlSeconds, limit.Format(time.RFC3339), max(int64(limit.Sub(now)/time.Second), 0))
+			ttlSeconds, limit.Format(time.RFC3339), max(int64(limit.Sub(now)/time.Second), 0)).In("ttl_seconds")
 	}
 	return exp, nil
 }
