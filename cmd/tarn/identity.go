@@ -249,7 +249,6 @@ func (a *app) identityShowCmd() *cobra.Command {
 				return kv(a.stdout,
 					"org", id.Org,
 					"name", id.Name,
-					"display name", id.DisplayName,
 					"provider", id.Provider,
 					"role", id.Role,
 					"matches", id.Matches(),
