@@ -55,3 +55,30 @@ func ExampleOpenBucket() {
 	// 0.txt
 	// al://acme/coco: opening al:// paths needs a tarn client: set Options.Client
 }
+
+func ExampleDeleteAll() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "tarn-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := "file://" + filepath.ToSlash(filepath.Join(dir, "scratch"))
+	b, err := storage.OpenBucket(ctx, path, storage.Options{Mode: api.ModeWrite})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, k := range []string{"a.txt", "train/0.txt", "train/1.txt"} {
+		if err := b.WriteAll(ctx, k, []byte("x"), nil); err != nil {
+			log.Fatal(err)
+		}
+	}
+	b.Close()
+
+	n, err := storage.DeleteAll(ctx, path, storage.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("deleted", n)
+	// Output: deleted 3
+}

@@ -154,11 +154,8 @@ func sessionPolicy(bucket, prefix, mode string) string {
 // seed writes key=body into the bucket with the root credentials.
 func seed(t *testing.T, s *miniotest.Server, key, body string) {
 	t.Helper()
-	_, err := s.S3(s.RootUser, s.RootPassword, "").PutObject(t.Context(), &s3.PutObjectInput{
-		Bucket: aws.String(s.Bucket), Key: aws.String(key), Body: strings.NewReader(body),
-	})
-	if err != nil {
-		t.Fatalf("seed %s: %v", key, err)
+	if err := s.Put(t.Context(), key, body); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -1,4 +1,6 @@
-package storage
+// This test is in package storage_test: it starts a whole tarn (testenv), whose console
+// imports this package.
+package storage_test
 
 import (
 	"bytes"
@@ -21,6 +23,7 @@ import (
 	"github.com/tarnhq/tarn/internal/miniotest"
 	"github.com/tarnhq/tarn/internal/netguard"
 	"github.com/tarnhq/tarn/internal/testenv"
+	"github.com/tarnhq/tarn/storage"
 )
 
 // simFront puts MinIO on the simulated clock. It is a reverse proxy on 127.0.0.1 in front
@@ -202,7 +205,9 @@ func TestReaderSurvivesAWeekWithSTSOutages(t *testing.T) {
 		step   = 2 * time.Minute
 	)
 	s := miniotest.Start(t)
-	seed(t, s, "datasets/week/shard-0.bin", "week of rows")
+	if err := s.Put(t.Context(), "datasets/week/shard-0.bin", "week of rows"); err != nil {
+		t.Fatal(err)
+	}
 
 	// The clock is testenv's, which New creates; the fronts and the dialer read it.
 	var env *testenv.Env
@@ -245,7 +250,7 @@ func TestReaderSurvivesAWeekWithSTSOutages(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.Clock.Advance(29 * time.Minute)
-	b, err := OpenBucket(ctx, "al://acme/week", Options{Client: reader, Now: env.Clock.Now})
+	b, err := storage.OpenBucket(ctx, "al://acme/week", storage.Options{Client: reader, Now: env.Clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

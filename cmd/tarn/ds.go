@@ -14,6 +14,7 @@ import (
 	"github.com/tarnhq/tarn/client"
 	"github.com/tarnhq/tarn/dataset"
 	"github.com/tarnhq/tarn/dataset/render"
+	"github.com/tarnhq/tarn/storage"
 )
 
 func (a *app) dsCmd() *cobra.Command {
@@ -262,7 +263,7 @@ it, and the entry only once all are gone.`,
 			}
 			deleted := -1
 			if deleteData {
-				n, err := a.deleteAll(cmd.Context(), c, ds.String())
+				n, err := storage.DeleteAll(cmd.Context(), ds.String(), storage.Options{Client: c})
 				if err != nil {
 					return fmt.Errorf("delete data of dataset %s: %w (deleted %d objects; the entry is kept)", ds, err, n)
 				}

@@ -413,7 +413,7 @@ func (a *app) copyTree(ctx context.Context, src, dst objPath, v viaKey) ([]copie
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer sb.Close()
-	keys, err := listKeys(ctx, sb)
+	keys, err := storage.Keys(ctx, sb)
 	if err != nil {
 		return nil, fmt.Errorf("%s: list %s: %w", what, src.loc, err)
 	}
@@ -435,24 +435,6 @@ func (a *app) copyTree(ctx context.Context, src, dst objPath, v viaKey) ([]copie
 	}
 	pr.finish(true)
 	return done, nil
-}
-
-// listKeys returns the key of every object in b.
-func listKeys(ctx context.Context, b *blob.Bucket) ([]string, error) {
-	var keys []string
-	it := b.List(nil)
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			return keys, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if !obj.IsDir {
-			keys = append(keys, obj.Key)
-		}
-	}
 }
 
 // treeName is the name a tree keeps when copied into a directory: the last path segment,
@@ -593,24 +575,4 @@ func (p *progress) finish(ok bool) {
 	if ok && p.objects != 1 {
 		fmt.Fprintf(p.a.stderr, "Copied %d objects (%s).\n", p.objects, render.Size(p.bytes+p.cur))
 	}
-}
-
-// deleteAll deletes every object of the dataset at path, with write credentials, and returns
-// how many it deleted.
-func (a *app) deleteAll(ctx context.Context, c storage.Vendor, path string) (int, error) {
-	b, err := storage.OpenBucket(ctx, path, storage.Options{Client: c, Mode: api.ModeWrite})
-	if err != nil {
-		return 0, err
-	}
-	defer b.Close()
-	keys, err := listKeys(ctx, b)
-	if err != nil {
-		return 0, fmt.Errorf("list: %w", err)
-	}
-	for i, k := range keys {
-		if err := b.Delete(ctx, k); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
-			return i, fmt.Errorf("delete %s: %w", k, err)
-		}
-	}
-	return len(keys), nil
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/dataset"
+	"github.com/tarnhq/tarn/internal/errs"
 	"github.com/tarnhq/tarn/location"
 )
 
@@ -24,12 +26,20 @@ func TestPagesEscapeEveryField(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds := []api.Dataset{{Org: xss, Name: xss, Location: "file:///" + xss, CredsKey: xss}}
+	d := api.Dataset{Org: xss, Name: xss, Path: xss, Location: "file:///" + xss, CredsKey: xss, LinkedCredsKeys: []string{xss}, CreatedBy: xss}
+	v := dataset.Version{Version: 1, Message: xss, Schema: dataset.NewSchema(dataset.Column{Name: xss, Type: dataset.T(dataset.Text), LinkKey: xss})}
+	refused := &form{values: url.Values{"name": {xss}, "location": {xss}, "user": {xss}, "role": {xss}}, err: errs.E(errs.Invalid, "%s", xss)}
+	keys := []api.CredsKey{{Name: xss, Provider: xss}}
+	orgData := orgData{Datasets: []datasetRow{{Dataset: d, Head: &v}, {Dataset: d, Why: xss}}, Keys: keys,
+		Default: &api.DefaultStorage{Location: xss, CredsKey: xss}, Create: refused, Connect: refused}
+	members := membersData{Members: []api.Membership{{Org: xss, User: xss, Role: xss}}, Add: refused, Change: refused, User: xss}
 	for _, tc := range []struct {
 		name string
 		p    page
 	}{
-		{"org", page{Title: xss, User: xss, CSRF: xss, Org: xss, Role: xss, Section: xss, Flash: xss, Nav: true, Orgs: []api.Membership{{Org: xss, Role: xss}}, Data: ds}},
+		{"org", page{Title: xss, User: xss, CSRF: xss, Org: xss, Role: "admin", Section: xss, Flash: xss, Nav: true, Orgs: []api.Membership{{Org: xss, Role: xss}}, Data: orgData}},
+		{"dataset", page{Title: xss, User: xss, CSRF: xss, Org: xss, Role: "admin", Nav: true, Data: datasetData{Dataset: d, Head: &v, Versions: []dataset.Version{v}, Why: xss, Form: refused}}},
+		{"members", page{Title: xss, User: xss, CSRF: xss, Org: xss, Role: "admin", Nav: true, Data: members}},
 		{"orgs", page{Title: xss, User: xss, CSRF: xss, Nav: true, Orgs: []api.Membership{{Org: xss, Role: xss}}, Data: []api.Membership{{Org: xss, Role: xss}}}},
 		{"login", page{Title: xss, Data: loginData{CSRF: xss, Error: xss}}},
 		{"error", page{Title: xss, User: xss, Data: xss}},
@@ -41,7 +51,7 @@ func TestPagesEscapeEveryField(t *testing.T) {
 			if w.Code != http.StatusOK {
 				t.Fatalf("render: %d %s", w.Code, body)
 			}
-			for _, raw := range []string{"<script>", "<img", `"><`} {
+			for _, raw := range []string{"<script>", "<img", `=""><`} { // =""><: an attribute broken out of
 				if strings.Contains(body, raw) {
 					t.Errorf("the page contains %q unescaped:\n%s", raw, body)
 				}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/errs"
 )
 
@@ -25,6 +26,24 @@ var funcs = template.FuncMap{
 	},
 	// copyBlock is the text of a "copy" part, in the element with the given ID.
 	"copyBlock": func(id, text string) copyBlock { return copyBlock{ID: id, Text: text} },
+	// roleSelect is the role select of a member form (templates/members.html).
+	"roleSelect": func(id, selected string) roleSelect { return roleSelect{ID: id, Selected: selected} },
+	// keySelect is the creds key select of a dataset form (templates/org.html).
+	"keySelect": func(id string, keys []api.CredsKey, selected, dflt string) keySelect {
+		return keySelect{ID: id, Keys: keys, Selected: selected, Default: dflt}
+	},
+}
+
+type roleSelect struct{ ID, Selected string }
+
+// Roles returns the roles of an org, weakest first.
+func (roleSelect) Roles() []string { return []string{"reader", "writer", "admin"} }
+
+type keySelect struct {
+	ID       string
+	Keys     []api.CredsKey
+	Selected string
+	Default  string // the label of the empty choice; "" makes a choice required
 }
 
 type navItem struct {
@@ -125,21 +144,4 @@ func (c *Console) orgs(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	p.Data = p.Orgs
 	c.render(w, http.StatusOK, "orgs", p)
-}
-
-// org serves /orgs/{org}: its datasets, to anyone the API lets list them.
-func (c *Console) org(w http.ResponseWriter, r *http.Request, s *session) {
-	org := r.PathValue("org")
-	ds, err := c.api.Datasets(apiContext(r, s), org)
-	if err != nil {
-		c.fail(w, s, err)
-		return
-	}
-	p, err := c.layout(w, r, s, org, "datasets", org)
-	if err != nil {
-		c.fail(w, s, err)
-		return
-	}
-	p.Data = ds
-	c.render(w, http.StatusOK, "org", p)
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -195,14 +196,14 @@ func (a *API) putMember(c *call) (int, any, error) {
 	}
 	role := store.Role(req.Role)
 	if !role.Valid() {
-		return 0, nil, errs.E(errs.Invalid, "role %q is not reader, writer or admin", req.Role)
+		return 0, nil, errs.E(errs.Invalid, "role %q is not reader, writer or admin", req.Role).In("role")
 	}
 	c.record.Mode = req.Role
 	if err := checkName("user", user); err != nil {
-		return 0, nil, err
+		return 0, nil, inField(err, "user")
 	}
 	if _, err := a.store.User(c.ctx, user); err != nil {
-		return 0, nil, err
+		return 0, nil, inField(err, "user")
 	}
 	if err := a.store.PutMember(c.ctx, store.Member{Org: org, User: user, Role: role}); err != nil {
 		return 0, nil, err
@@ -626,7 +627,7 @@ func (a *API) createDataset(c *call) (int, any, error) {
 	}
 	c.record.Target = "al://" + org + "/" + req.Name
 	if err := checkName("dataset", req.Name); err != nil {
-		return 0, nil, err
+		return 0, nil, inField(err, "name")
 	}
 	if req.Public {
 		c.auditNote = visibility(true)
@@ -642,7 +643,7 @@ func (a *API) createDataset(c *call) (int, any, error) {
 			return 0, nil, err
 		}
 		if o.DefaultLocation == "" {
-			return 0, nil, errs.E(errs.Invalid, "org %q has no default storage: set one with \"tarn storage set-default\", or register an existing location with \"tarn ds connect\"", org)
+			return 0, nil, errs.E(errs.Invalid, "org %q has no default storage: set one with \"tarn storage set-default\", or register an existing location with \"tarn ds connect\"", org).In("location")
 		}
 		base, err := location.ParseStorage(o.DefaultLocation)
 		if err == nil {
@@ -655,11 +656,15 @@ func (a *API) createDataset(c *call) (int, any, error) {
 			req.CredsKey = o.DefaultCredsKey
 		}
 	} else if loc, err = vend.ParseLocation(req.Location); err != nil {
-		return 0, nil, err
+		return 0, nil, inField(err, "location")
 	}
 	c.record.Detail = loc.String()
 	if _, err := a.keyAllowing(c, org, req.CredsKey, loc); err != nil {
-		return 0, nil, err
+		field := "creds_key"
+		if e, ok := errors.AsType[*errs.Error](err); ok && e.Code == api.CodeInvalidLocation {
+			field = "location" // outside the key's locations
+		}
+		return 0, nil, inField(err, field)
 	}
 	d := store.Dataset{Org: org, Name: req.Name, Location: loc.String(), CredsKey: req.CredsKey,
 		Public: req.Public, CreatedAt: a.now().UTC(), CreatedBy: c.principal.Name()}
@@ -862,6 +867,15 @@ func checkName(what, name string) error {
 		return errs.Wrap(errs.Invalid, err, err.Error()).WithCode(api.CodeInvalidName)
 	}
 	return nil
+}
+
+// inField returns err as an error about the request field named field, unless it is
+// already about one or is not an *errs.Error (then it is returned as it is).
+func inField(err error, field string) error {
+	if e, ok := errors.AsType[*errs.Error](err); ok && e.Field == "" {
+		return e.In(field)
+	}
+	return err
 }
 
 func userJSON(u store.User) api.User {

@@ -89,6 +89,17 @@ func (s *Server) S3(accessKey, secretKey, sessionToken string) *s3.Client {
 	return newS3(s.Endpoint, accessKey, secretKey, sessionToken)
 }
 
+// Put writes body to key of the test bucket with the root credentials.
+func (s *Server) Put(ctx context.Context, key, body string) error {
+	_, err := s.S3(s.RootUser, s.RootPassword, "").PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(s.Bucket), Key: aws.String(key), Body: strings.NewReader(body),
+	})
+	if err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return nil
+}
+
 func newS3(endpoint, accessKey, secretKey, sessionToken string) *s3.Client {
 	return s3.New(s3.Options{
 		Region:       Region,
