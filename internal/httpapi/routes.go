@@ -48,7 +48,9 @@ func (a *API) routes() {
 	for _, rt := range []route{
 		{"GET /whoami", "whoami", false, members, a.whoami},
 		{"POST /users", ActUserCreate, true, members, a.createUser},
+		{"GET /users", "user.list", false, members, a.listUsers},
 		{"POST /orgs", ActOrgCreate, true, members, a.createOrg},
+		{"GET /orgs", "org.list", false, members, a.listOrgs},
 		{"GET /orgs/{org}", "org.get", false, members, a.getOrg},
 		{"GET /orgs/{org}/members", "member.list", false, members, a.listMembers},
 		{"PUT /orgs/{org}/members/{user}", ActMemberPut, true, members, a.putMember},
@@ -125,6 +127,21 @@ func (a *API) createUser(c *call) (int, any, error) {
 	return http.StatusCreated, api.CreateUserResponse{User: userJSON(u), Token: secret, TokenInfo: tokenJSON(t)}, nil
 }
 
+func (a *API) listUsers(c *call) (int, any, error) {
+	if err := a.authz.Superuser(c.principal); err != nil {
+		return 0, nil, err
+	}
+	us, err := a.store.Users(c.ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := api.UserList{Users: []api.User{}}
+	for _, u := range us {
+		out.Users = append(out.Users, userJSON(u))
+	}
+	return http.StatusOK, out, nil
+}
+
 // mintToken stores a new token t (ID, hash and creation time filled in) and returns its secret.
 func (a *API) mintToken(c *call, t store.Token) (string, store.Token, error) {
 	secret, hash := apitoken.New()
@@ -153,6 +170,21 @@ func (a *API) createOrg(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	return http.StatusCreated, orgJSON(o), nil
+}
+
+func (a *API) listOrgs(c *call) (int, any, error) {
+	if err := a.authz.Superuser(c.principal); err != nil {
+		return 0, nil, err
+	}
+	orgs, err := a.store.Orgs(c.ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := api.OrgList{Orgs: []api.Org{}}
+	for _, o := range orgs {
+		out.Orgs = append(out.Orgs, orgJSON(o))
+	}
+	return http.StatusOK, out, nil
 }
 
 func (a *API) getOrg(c *call) (int, any, error) {
@@ -793,15 +825,22 @@ func (a *API) vendLinked(c *call) (int, any, error) {
 }
 
 // listAudit answers a page of an org's audit records, newest first by page and oldest first
-// within one, filtered by since, until (durations back from now or RFC 3339 times) and
-// action; cursor continues where the previous page's next_cursor left off.
+// within one, filtered by since, until (durations back from now or RFC 3339 times),
+// action, principal and result (ok, denied or error); cursor continues where the previous page's next_cursor left off.
 func (a *API) listAudit(c *call) (int, any, error) {
 	org := c.r.PathValue("org")
 	if err := a.authz.Org(c.ctx, c.principal, org, store.Admin); err != nil {
 		return 0, nil, err
 	}
 	query := c.r.URL.Query()
-	q := store.AuditQuery{Org: org, Action: query.Get("action"), Limit: api.DefaultAuditLimit}
+	q := store.AuditQuery{Org: org, Action: query.Get("action"), Principal: query.Get("principal"),
+		Result: query.Get("result"), Limit: api.DefaultAuditLimit}
+	switch q.Result {
+	case "", audit.OK, audit.Denied, audit.Failed:
+	default:
+		return 0, nil, errs.E(errs.Invalid, "result %q is not %s, %s or %s", audit.Cap(q.Result, 20),
+			audit.OK, audit.Denied, audit.Failed).In("result")
+	}
 	var err error
 	if q.Since, err = a.auditTime("since", query.Get("since")); err != nil {
 		return 0, nil, err
@@ -854,7 +893,7 @@ func (a *API) auditTime(name, s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	return time.Time{}, errs.E(errs.Invalid, "%s %q is neither a positive duration (1h, 30m) nor an RFC 3339 time", name, audit.Cap(s, 40))
+	return time.Time{}, errs.E(errs.Invalid, "%s %q is neither a positive duration (1h, 30m) nor an RFC 3339 time", name, audit.Cap(s, 40)).In(name)
 }
 
 func checkName(what, name string) error {
