@@ -22,6 +22,7 @@ import (
 	"github.com/tarnhq/tarn/internal/authn/oidc"
 	"github.com/tarnhq/tarn/internal/authn/oidctest"
 	"github.com/tarnhq/tarn/internal/googletest"
+	"github.com/tarnhq/tarn/internal/httpapi"
 	"github.com/tarnhq/tarn/internal/netguard/netguardtest"
 	"github.com/tarnhq/tarn/internal/store"
 	"github.com/tarnhq/tarn/internal/testenv"
@@ -294,6 +295,11 @@ func TestEveryEndpointDeniesByDefault(t *testing.T) {
 		if !covered[r] {
 			t.Errorf("route %s is missing from the authorization table", r)
 		}
+	}
+	actions := slices.Clone(f.env.Server.API.Actions())
+	slices.Sort(actions)
+	if actions = slices.Compact(actions); !slices.Equal(actions, httpapi.AuditActions) {
+		t.Errorf("httpapi.AuditActions is %q, want the routes' actions, sorted: %q", httpapi.AuditActions, actions)
 	}
 
 	for _, e := range table {

@@ -42,6 +42,20 @@ const (
 	ActVendLinked     = "vend.linked"
 )
 
+// AuditActions lists, sorted, every action an audit record of the API may name: each
+// route's, for its successes or its denials. The console's audit filter offers them.
+var AuditActions = []string{
+	"audit.list", ActCredsKeyDelete, "creds_key.get", "creds_key.list", "creds_key.provision", ActCredsKeyPut,
+	ActCredsKeyRotate, ActCredsKeyVerify, ActDatasetCreate, ActDatasetDelete, "dataset.get", ActDatasetLink,
+	"dataset.list", ActDatasetUpdate, ActDefaultStorage, ActIdentityDelete, "identity.get", "identity.list",
+	ActIdentityPut, ActMemberDelete, "member.list", ActMemberPut, ActOrgCreate, "org.get", "org.list",
+	ActTokenCreate, ActTokenExchange, "token.list", ActTokenRevoke, ActUserCreate, "user.list", ActVend,
+	ActVendLinked, "whoami",
+}
+
+// Actions returns the audit action of every API endpoint, in the order of Routes.
+func (a *API) Actions() []string { return slices.Clone(a.actions) }
+
 // routes lists every API endpoint. Each handler authorizes first, before it reveals or
 // changes anything.
 func (a *API) routes() {
@@ -114,10 +128,12 @@ func (a *API) createUser(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	if err := checkName("user", req.Name); err != nil {
-		return 0, nil, err
+		return 0, nil, errs.InField(err, "name")
 	}
 	u := store.User{Name: req.Name, Superuser: req.Superuser, CreatedAt: a.now().UTC()}
-	if err := a.store.CreateUser(c.ctx, u); err != nil {
+	if err := a.store.CreateUser(c.ctx, u); errs.Is(errs.Conflict, err) {
+		return 0, nil, errs.InField(err, "name") // the name is taken
+	} else if err != nil {
 		return 0, nil, err
 	}
 	secret, t, err := a.mintToken(c, store.Token{User: u.Name, Name: "first token"})
@@ -163,10 +179,12 @@ func (a *API) createOrg(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	if err := checkName("org", req.Name); err != nil {
-		return 0, nil, err
+		return 0, nil, errs.InField(err, "name")
 	}
 	o := store.Org{Name: req.Name, CreatedAt: a.now().UTC()}
-	if err := a.store.CreateOrg(c.ctx, o); err != nil {
+	if err := a.store.CreateOrg(c.ctx, o); errs.Is(errs.Conflict, err) {
+		return 0, nil, errs.InField(err, "name") // the name is taken
+	} else if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusCreated, orgJSON(o), nil
@@ -851,14 +869,14 @@ func (a *API) listAudit(c *call) (int, any, error) {
 	if s := query.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > api.MaxAuditLimit {
-			return 0, nil, errs.E(errs.Invalid, "limit %q is not a number from 1 to %d", audit.Cap(s, 20), api.MaxAuditLimit)
+			return 0, nil, errs.E(errs.Invalid, "limit %q is not a number from 1 to %d", audit.Cap(s, 20), api.MaxAuditLimit).In("limit")
 		}
 		q.Limit = n
 	}
 	if s := query.Get("cursor"); s != "" {
 		id, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || id < 1 {
-			return 0, nil, errs.E(errs.Invalid, "cursor %q is not one this server gave out: pass next_cursor of the previous page", audit.Cap(s, 40))
+			return 0, nil, errs.E(errs.Invalid, "cursor %q is not one this server gave out: pass next_cursor of the previous page", audit.Cap(s, 40)).In("cursor")
 		}
 		q.BeforeID = id
 	}
