@@ -52,7 +52,8 @@ func (c *Console) showUsers(w http.ResponseWriter, r *http.Request, s *session, 
 		c.fail(w, s, err)
 		return
 	}
-	d.Users, p.Data = users, d
+	d.Users = users
+	p.Data = d
 	status := d.Form.status()
 	if d.Created != nil {
 		status = http.StatusCreated
