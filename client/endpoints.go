@@ -288,7 +288,7 @@ type AuditQuery struct {
 	Since     time.Time // only records at or after Since
 	Until     time.Time // only records before Until
 	Action    string    // only records of this action
-	Principal string    // only records of this principal ("user:ann", "identity:acme/ci")
+	Principal string    // only records of this user ("ann", with any token) or identity ("identity:acme/ci")
 	Result    string    // only records of this result: "ok", "denied" or "error"
 	Limit     int       // records per page; zero: the server's default (api.DefaultAuditLimit)
 	Cursor    string    // the NextCursor of the previous page, for the page of older records
