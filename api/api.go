@@ -106,6 +106,11 @@ type User struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// UserList answers GET /users (superusers only): every user, ordered by name.
+type UserList struct {
+	Users []User `json:"users"`
+}
+
 // CreateOrgRequest is the body of POST /orgs.
 type CreateOrgRequest struct {
 	Name string `json:"name"`
@@ -116,6 +121,11 @@ type Org struct {
 	Name           string          `json:"name"`
 	CreatedAt      time.Time       `json:"created_at"`
 	DefaultStorage *DefaultStorage `json:"default_storage,omitempty"`
+}
+
+// OrgList answers GET /orgs (superusers only): every org, ordered by name.
+type OrgList struct {
+	Orgs []Org `json:"orgs"`
 }
 
 // PutMemberRequest is the body of PUT /orgs/{org}/members/{user}.

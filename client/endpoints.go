@@ -29,6 +29,24 @@ func (c *Client) CreateUser(ctx context.Context, req api.CreateUserRequest) (*ap
 	return &out, nil
 }
 
+// Users returns every user, ordered by name (superusers only).
+func (c *Client) Users(ctx context.Context) ([]api.User, error) {
+	var out api.UserList
+	if err := c.do(ctx, http.MethodGet, "/users", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Users, nil
+}
+
+// Orgs returns every org, ordered by name (superusers only).
+func (c *Client) Orgs(ctx context.Context) ([]api.Org, error) {
+	var out api.OrgList
+	if err := c.do(ctx, http.MethodGet, "/orgs", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Orgs, nil
+}
+
 // CreateOrg creates the org name (superusers only).
 func (c *Client) CreateOrg(ctx context.Context, name string) (*api.Org, error) {
 	var out api.Org
@@ -267,11 +285,13 @@ func (c *Client) LinkedCredentials(ctx context.Context, org, name, key, location
 
 // AuditQuery selects a page of audit records. Zero fields do not filter.
 type AuditQuery struct {
-	Since  time.Time // only records at or after Since
-	Until  time.Time // only records before Until
-	Action string    // only records of this action
-	Limit  int       // records per page; zero: the server's default (api.DefaultAuditLimit)
-	Cursor string    // the NextCursor of the previous page, for the page of older records
+	Since     time.Time // only records at or after Since
+	Until     time.Time // only records before Until
+	Action    string    // only records of this action
+	Principal string    // only records of this user ("ann", with any token) or identity ("identity:acme/ci")
+	Result    string    // only records of this result: "ok", "denied" or "error"
+	Limit     int       // records per page; zero: the server's default (api.DefaultAuditLimit)
+	Cursor    string    // the NextCursor of the previous page, for the page of older records
 }
 
 // Audit returns one page of the audit records of org that match q: the newest ones (older
@@ -284,8 +304,10 @@ func (c *Client) Audit(ctx context.Context, org string, q AuditQuery) (*api.Audi
 	if !q.Until.IsZero() {
 		v.Set("until", q.Until.UTC().Format(time.RFC3339Nano))
 	}
-	if q.Action != "" {
-		v.Set("action", q.Action)
+	for k, s := range map[string]string{"action": q.Action, "principal": q.Principal, "result": q.Result} {
+		if s != "" {
+			v.Set(k, s)
+		}
 	}
 	if q.Limit > 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))

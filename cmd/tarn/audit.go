@@ -11,11 +11,11 @@ import (
 )
 
 func (a *app) auditCmd() *cobra.Command {
-	var since, until, action, cursor string
+	var since, until, action, principal, result, cursor string
 	var limit int
 	var all bool
 	cmd := &cobra.Command{
-		Use:   "audit ORG [--since 24h] [--until T] [--action A] [--limit N] [--cursor C | --all]",
+		Use:   "audit ORG [--since 24h] [--until T] [--action A] [--principal P] [--result R] [--limit N] [--cursor C | --all]",
 		Short: "Show an org's audit records",
 		Long: `Show an org's audit records: every vend, token exchange, permission change and denial,
 with its principal, target, mode, result and request id. Needs the admin role in the org.
@@ -25,10 +25,13 @@ records (default 100, at most 1000). When older records exist, the text output e
 the command for the next page, and --output json carries it as next_cursor; pass it back
 with --cursor. --all reads every page.
 
---since and --until take a duration back from now (90m, 24h) or an RFC 3339 time.`,
+--since and --until take a duration back from now (90m, 24h) or an RFC 3339 time.
+--principal takes a user ("alice", any of their tokens) or "identity:ORG/NAME", and
+--result one of ok, denied or error.`,
 		Example: `  tarn audit acme --since 1h
   tarn audit acme --since 24h --until 2h --action vend --limit 50
   tarn audit acme --action vend --output json
+  tarn audit acme --principal alice --result denied
   tarn audit acme --since 168h --all --output json > week.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -42,7 +45,7 @@ with --cursor. --all reads every page.
 			if all && cursor != "" {
 				return usagef("--all reads every page: leave out --cursor")
 			}
-			q := client.AuditQuery{Action: action, Limit: limit, Cursor: cursor}
+			q := client.AuditQuery{Action: action, Principal: principal, Result: result, Limit: limit, Cursor: cursor}
 			var err error
 			if q.Since, err = parseTimeFlag("since", since, a.now()); err != nil {
 				return err
@@ -88,6 +91,8 @@ with --cursor. --all reads every page.
 	f.StringVar(&since, "since", "", "only records since this long ago (24h) or this RFC 3339 time")
 	f.StringVar(&until, "until", "", "only records before this long ago (2h) or this RFC 3339 time")
 	f.StringVar(&action, "action", "", "only records of this action (vend, token.exchange, dataset.create, ...)")
+	f.StringVar(&principal, "principal", "", "only records of this user (any of their tokens) or identity:ORG/NAME")
+	f.StringVar(&result, "result", "", "only records of this result: ok, denied or error")
 	f.IntVar(&limit, "limit", api.DefaultAuditLimit, "records per page")
 	f.StringVar(&cursor, "cursor", "", "the next_cursor of the previous page: show the older records")
 	f.BoolVar(&all, "all", false, "read every page")

@@ -24,8 +24,37 @@ creates datasets and gets write credentials), admin (also manages creds keys, de
 storage and members).`,
 	})
 	member.AddCommand(a.orgMemberAddCmd(), a.orgMemberLsCmd(), a.orgMemberRmCmd())
-	cmd.AddCommand(a.orgCreateCmd(), a.orgShowCmd(), member)
+	cmd.AddCommand(a.orgCreateCmd(), a.orgLsCmd(), a.orgShowCmd(), member)
 	return cmd
+}
+
+func (a *app) orgLsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List every org (superusers only)",
+		Example: "  tarn org ls",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			orgs, err := fetch(a, "list orgs", func(c *client.Client) ([]api.Org, error) {
+				return c.Orgs(cmd.Context())
+			})
+			if err != nil {
+				return err
+			}
+			return a.show(nonNil(orgs), func() error {
+				t := a.table("NAME", "CREATED", "DEFAULT_STORAGE")
+				for _, o := range orgs {
+					var loc string
+					if o.DefaultStorage != nil {
+						loc = o.DefaultStorage.Location
+					}
+					t.row(o.Name, fmtTime(o.CreatedAt), loc)
+				}
+				return t.flush()
+			})
+		},
+	}
 }
 
 func (a *app) orgCreateCmd() *cobra.Command {

@@ -14,8 +14,33 @@ func (a *app) userCmd() *cobra.Command {
 		Use:   "user",
 		Short: "Manage users (superusers only)",
 	})
-	cmd.AddCommand(a.userCreateCmd())
+	cmd.AddCommand(a.userCreateCmd(), a.userLsCmd())
 	return cmd
+}
+
+func (a *app) userLsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List every user (superusers only)",
+		Example: "  tarn user ls",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			us, err := fetch(a, "list users", func(c *client.Client) ([]api.User, error) {
+				return c.Users(cmd.Context())
+			})
+			if err != nil {
+				return err
+			}
+			return a.show(nonNil(us), func() error {
+				t := a.table("NAME", "SUPERUSER", "CREATED")
+				for _, u := range us {
+					t.row(u.Name, fmt.Sprint(u.Superuser), fmtTime(u.CreatedAt))
+				}
+				return t.flush()
+			})
+		},
+	}
 }
 
 func (a *app) userCreateCmd() *cobra.Command {

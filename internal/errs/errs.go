@@ -87,6 +87,17 @@ func (e *Error) In(field string) *Error {
 	return &c
 }
 
+// InField returns err about the request field named field: the first *Error of its chain,
+// copied with that field (see Error.In) unless it names one already, or err itself when
+// its chain holds none.
+func InField(err error, field string) error {
+	var e *Error
+	if errors.As(err, &e) && e.Field == "" {
+		return e.In(field)
+	}
+	return err
+}
+
 // FieldOf returns the request field the first *Error in err's chain names, or "".
 func FieldOf(err error) string {
 	var e *Error

@@ -52,3 +52,27 @@ func TestFromProblemInvertsStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestInField(t *testing.T) {
+	plain := errors.New("disk on fire")
+	for _, tc := range []struct {
+		name      string
+		err       error
+		wantField string
+		wantKind  Kind
+	}{
+		{"an *Error", E(Conflict, "user %q already exists", "ann"), "name", Conflict},
+		{"a wrapped *Error", fmt.Errorf("create: %w", E(Invalid, "bad name")), "name", Invalid},
+		{"no *Error", plain, "", Internal},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := InField(tc.err, "name")
+			if FieldOf(got) != tc.wantField || KindOf(got) != tc.wantKind {
+				t.Errorf("InField: field %q kind %v, want %q %v", FieldOf(got), KindOf(got), tc.wantField, tc.wantKind)
+			}
+		})
+	}
+	if err := E(Invalid, "x"); InField(err, "name") == error(err) || FieldOf(err) != "" {
+		t.Error("InField changed its argument instead of a copy")
+	}
+}

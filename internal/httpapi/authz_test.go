@@ -22,6 +22,7 @@ import (
 	"github.com/tarnhq/tarn/internal/authn/oidc"
 	"github.com/tarnhq/tarn/internal/authn/oidctest"
 	"github.com/tarnhq/tarn/internal/googletest"
+	"github.com/tarnhq/tarn/internal/httpapi"
 	"github.com/tarnhq/tarn/internal/netguard/netguardtest"
 	"github.com/tarnhq/tarn/internal/store"
 	"github.com/tarnhq/tarn/internal/testenv"
@@ -147,6 +148,10 @@ func TestEveryEndpointDeniesByDefault(t *testing.T) {
 			want: [5]int{ok, ok, ok, ok, ok}},
 		{pattern: "POST /users", call: func(p string) (string, any) { return "/users", api.CreateUserRequest{Name: "u-" + p} },
 			want: [5]int{denied, denied, denied, denied, created}},
+		{pattern: "GET /users", call: func(p string) (string, any) { return "/users", nil },
+			want: [5]int{denied, denied, denied, denied, ok}},
+		{pattern: "GET /orgs", call: func(p string) (string, any) { return "/orgs", nil },
+			want: [5]int{denied, denied, denied, denied, ok}},
 		{pattern: "POST /orgs", call: func(p string) (string, any) { return "/orgs", api.CreateOrgRequest{Name: "o-" + p} },
 			want: [5]int{denied, denied, denied, denied, created}},
 		{pattern: "GET /orgs/{org}", call: func(p string) (string, any) { return "/orgs/acme", nil },
@@ -290,6 +295,11 @@ func TestEveryEndpointDeniesByDefault(t *testing.T) {
 		if !covered[r] {
 			t.Errorf("route %s is missing from the authorization table", r)
 		}
+	}
+	actions := slices.Clone(f.env.Server.API.Actions())
+	slices.Sort(actions)
+	if actions = slices.Compact(actions); !slices.Equal(actions, httpapi.AuditActions) {
+		t.Errorf("httpapi.AuditActions is %q, want the routes' actions, sorted: %q", httpapi.AuditActions, actions)
 	}
 
 	for _, e := range table {
@@ -798,11 +808,100 @@ func TestAuditPagesBackwards(t *testing.T) {
 	if recs := out["records"].([]any); len(recs) != 60 || recs[0].(map[string]any)["principal"] != "p60" || out["next_cursor"] != nil {
 		t.Errorf("since 9h until 8h: %d records from %v, next %v", len(recs), recs[0], out["next_cursor"])
 	}
-	for _, bad := range []string{"limit=0", "limit=1001", "limit=x", "cursor=abc", "cursor=-5", "until=tomorrow"} {
+	for _, bad := range []string{"limit=0", "limit=1001", "limit=x", "cursor=abc", "cursor=-5", "until=tomorrow", "result=maybe"} {
 		if st, out := f.do(t, "admin", "GET", "/orgs/acme/audit?"+bad, nil); st != http.StatusBadRequest {
 			t.Errorf("%s: %d %v", bad, st, out)
 		}
 	}
+	// A bad filter names its parameter, for the console's filter form.
+	for param, query := range map[string]string{"since": "since=yesterday", "result": "result=maybe"} {
+		if _, out := f.do(t, "admin", "GET", "/orgs/acme/audit?"+query, nil); out["field"] != param {
+			t.Errorf("%s: field %v, want %s", query, out["field"], param)
+		}
+	}
+}
+
+func TestAuditFiltersByPrincipalAndResult(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	reader := f.env.Client(t, f.tokens["reader"])
+	if _, err := reader.CreateDataset(ctx, "acme", api.CreateDatasetRequest{Name: "nope", Location: f.root + "/nope", CredsKey: "k"}); err == nil {
+		t.Fatal("a reader created a dataset")
+	}
+	writer := f.env.Client(t, f.tokens["writer"])
+	if _, err := writer.CreateDataset(ctx, "acme", api.CreateDatasetRequest{Name: "fine", Location: f.root + "/fine", CredsKey: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	admin := f.env.Client(t, f.tokens["admin"])
+	for _, tc := range []struct {
+		name string
+		q    client.AuditQuery
+		want []string // "principal user, action, result" of each record
+	}{
+		{"denied creates", client.AuditQuery{Action: "dataset.create", Result: "denied"}, []string{"a-reader dataset.create denied"}},
+		{"the writer's creates", client.AuditQuery{Action: "dataset.create", Principal: "a-writer"}, []string{"a-writer dataset.create ok"}},
+		{"the reader's, ok", client.AuditQuery{Principal: "a-reader", Result: "ok"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := admin.Audit(ctx, "acme", tc.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range out.Records {
+				user, _, _ := strings.Cut(r.Principal, " ")
+				got = append(got, user+" "+r.Action+" "+r.Result)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("records %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSuperusersListUsersAndOrgs(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	su := f.env.Admin(t)
+	users, err := su.Users(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, u := range users {
+		names = append(names, u.Name)
+		if u.Superuser != (u.Name == "admin") || u.CreatedAt.IsZero() {
+			t.Errorf("user %+v: only admin is a superuser, and each has a creation time", u)
+		}
+	}
+	if want := []string{"a-admin", "a-reader", "a-writer", "admin", "expiree", "outsider", "revokee"}; !slices.Equal(names, want) {
+		t.Errorf("users %q, want %q", names, want)
+	}
+	orgs, err := su.Orgs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names = nil
+	for _, o := range orgs {
+		names = append(names, o.Name)
+	}
+	if want := []string{"acme", "local"}; !slices.Equal(names, want) {
+		t.Errorf("orgs %q, want %q", names, want)
+	}
+	// An org admin is no superuser: both lists are refused, naming nothing.
+	admin := f.env.Client(t, f.tokens["admin"])
+	if _, err := admin.Users(ctx); !isProblem(err, http.StatusForbidden) {
+		t.Errorf("an org admin listing users: %v, want 403", err)
+	}
+	if _, err := admin.Orgs(ctx); !isProblem(err, http.StatusForbidden) {
+		t.Errorf("an org admin listing orgs: %v, want 403", err)
+	}
+}
+
+// isProblem reports whether err is an API problem of the given status.
+func isProblem(err error, status int) bool {
+	p, ok := errors.AsType[*api.Problem](err)
+	return ok && p.Status == status
 }
 
 // TestRemovedWriterKeepsNoAccessThroughAPublicDataset: a writer cannot publish a dataset

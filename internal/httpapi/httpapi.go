@@ -84,6 +84,7 @@ type API struct {
 	mux      *http.ServeMux
 	metrics  *metrics
 	patterns []string
+	actions  []string // the audit action of each route, in the order of patterns
 
 	verifier    *oidc.Verifier
 	workloadTTL time.Duration
@@ -222,6 +223,7 @@ type route struct {
 func (a *API) handle(rt route) {
 	method, path, _ := strings.Cut(rt.pattern, " ")
 	a.patterns = append(a.patterns, method+" "+api.Prefix+path)
+	a.actions = append(a.actions, rt.action)
 	a.mux.HandleFunc(method+" "+api.Prefix+path, func(w http.ResponseWriter, r *http.Request) {
 		a.serve(w, r, rt)
 	})

@@ -43,13 +43,29 @@ const (
 	ActVendLinked     = "vend.linked"
 )
 
+// AuditActions lists, sorted, every action an audit record of the API may name: each
+// route's, for its successes or its denials. The console's audit filter offers them.
+var AuditActions = []string{
+	"audit.list", ActCredsKeyDelete, "creds_key.get", "creds_key.list", "creds_key.provision", ActCredsKeyPut,
+	ActCredsKeyRotate, ActCredsKeyVerify, ActDatasetCreate, ActDatasetDelete, "dataset.get", ActDatasetLink,
+	"dataset.list", ActDatasetUpdate, ActDefaultStorage, ActIdentityDelete, "identity.get", "identity.list",
+	ActIdentityPut, ActMemberDelete, "member.list", ActMemberPut, ActOrgCreate, "org.get", "org.list",
+	ActTokenCreate, ActTokenExchange, "token.list", ActTokenRevoke, ActUserCreate, "user.list", ActVend,
+	ActVendLinked, "whoami",
+}
+
+// Actions returns the audit action of every API endpoint, in the order of Routes.
+func (a *API) Actions() []string { return slices.Clone(a.actions) }
+
 // routes lists every API endpoint. Each handler authorizes first, before it reveals or
 // changes anything.
 func (a *API) routes() {
 	for _, rt := range []route{
 		{"GET /whoami", "whoami", false, members, a.whoami},
 		{"POST /users", ActUserCreate, true, members, a.createUser},
+		{"GET /users", "user.list", false, members, a.listUsers},
 		{"POST /orgs", ActOrgCreate, true, members, a.createOrg},
+		{"GET /orgs", "org.list", false, members, a.listOrgs},
 		{"GET /orgs/{org}", "org.get", false, members, a.getOrg},
 		{"GET /orgs/{org}/members", "member.list", false, members, a.listMembers},
 		{"PUT /orgs/{org}/members/{user}", ActMemberPut, true, members, a.putMember},
@@ -113,10 +129,12 @@ func (a *API) createUser(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	if err := checkName("user", req.Name); err != nil {
-		return 0, nil, err
+		return 0, nil, errs.InField(err, "name")
 	}
 	u := store.User{Name: req.Name, Superuser: req.Superuser, CreatedAt: a.now().UTC()}
-	if err := a.store.CreateUser(c.ctx, u); err != nil {
+	if err := a.store.CreateUser(c.ctx, u); errs.Is(errs.Conflict, err) {
+		return 0, nil, errs.InField(err, "name") // the name is taken
+	} else if err != nil {
 		return 0, nil, err
 	}
 	secret, t, err := a.mintToken(c, store.Token{User: u.Name, Name: "first token"})
@@ -124,6 +142,21 @@ func (a *API) createUser(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	return http.StatusCreated, api.CreateUserResponse{User: userJSON(u), Token: secret, TokenInfo: tokenJSON(t)}, nil
+}
+
+func (a *API) listUsers(c *call) (int, any, error) {
+	if err := a.authz.Superuser(c.principal); err != nil {
+		return 0, nil, err
+	}
+	us, err := a.store.Users(c.ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := api.UserList{Users: []api.User{}}
+	for _, u := range us {
+		out.Users = append(out.Users, userJSON(u))
+	}
+	return http.StatusOK, out, nil
 }
 
 // mintToken stores a new token t (ID, hash and creation time filled in) and returns its secret.
@@ -147,13 +180,30 @@ func (a *API) createOrg(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	if err := checkName("org", req.Name); err != nil {
-		return 0, nil, err
+		return 0, nil, errs.InField(err, "name")
 	}
 	o := store.Org{Name: req.Name, CreatedAt: a.now().UTC()}
-	if err := a.store.CreateOrg(c.ctx, o); err != nil {
+	if err := a.store.CreateOrg(c.ctx, o); errs.Is(errs.Conflict, err) {
+		return 0, nil, errs.InField(err, "name") // the name is taken
+	} else if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusCreated, orgJSON(o), nil
+}
+
+func (a *API) listOrgs(c *call) (int, any, error) {
+	if err := a.authz.Superuser(c.principal); err != nil {
+		return 0, nil, err
+	}
+	orgs, err := a.store.Orgs(c.ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := api.OrgList{Orgs: []api.Org{}}
+	for _, o := range orgs {
+		out.Orgs = append(out.Orgs, orgJSON(o))
+	}
+	return http.StatusOK, out, nil
 }
 
 func (a *API) getOrg(c *call) (int, any, error) {
@@ -200,10 +250,10 @@ func (a *API) putMember(c *call) (int, any, error) {
 	}
 	c.record.Mode = req.Role
 	if err := checkName("user", user); err != nil {
-		return 0, nil, inField(err, "user")
+		return 0, nil, errs.InField(err, "user")
 	}
 	if _, err := a.store.User(c.ctx, user); err != nil {
-		return 0, nil, inField(err, "user")
+		return 0, nil, errs.InField(err, "user")
 	}
 	if err := a.store.PutMember(c.ctx, store.Member{Org: org, User: user, Role: role}); err != nil {
 		return 0, nil, err
@@ -627,7 +677,7 @@ func (a *API) createDataset(c *call) (int, any, error) {
 	}
 	c.record.Target = "al://" + org + "/" + req.Name
 	if err := checkName("dataset", req.Name); err != nil {
-		return 0, nil, inField(err, "name")
+		return 0, nil, errs.InField(err, "name")
 	}
 	if req.Public {
 		c.auditNote = visibility(true)
@@ -656,7 +706,7 @@ func (a *API) createDataset(c *call) (int, any, error) {
 			req.CredsKey = o.DefaultCredsKey
 		}
 	} else if loc, err = vend.ParseLocation(req.Location); err != nil {
-		return 0, nil, inField(err, "location")
+		return 0, nil, errs.InField(err, "location")
 	}
 	c.record.Detail = loc.String()
 	if _, err := a.keyAllowing(c, org, req.CredsKey, loc); err != nil {
@@ -664,7 +714,7 @@ func (a *API) createDataset(c *call) (int, any, error) {
 		if e, ok := errors.AsType[*errs.Error](err); ok && e.Code == api.CodeInvalidLocation {
 			field = "location" // outside the key's locations
 		}
-		return 0, nil, inField(err, field)
+		return 0, nil, errs.InField(err, field)
 	}
 	d := store.Dataset{Org: org, Name: req.Name, Location: loc.String(), CredsKey: req.CredsKey,
 		Public: req.Public, CreatedAt: a.now().UTC(), CreatedBy: c.principal.Name()}
@@ -798,15 +848,22 @@ func (a *API) vendLinked(c *call) (int, any, error) {
 }
 
 // listAudit answers a page of an org's audit records, newest first by page and oldest first
-// within one, filtered by since, until (durations back from now or RFC 3339 times) and
-// action; cursor continues where the previous page's next_cursor left off.
+// within one, filtered by since, until (durations back from now or RFC 3339 times),
+// action, principal and result (ok, denied or error); cursor continues where the previous page's next_cursor left off.
 func (a *API) listAudit(c *call) (int, any, error) {
 	org := c.r.PathValue("org")
 	if err := a.authz.Org(c.ctx, c.principal, org, store.Admin); err != nil {
 		return 0, nil, err
 	}
 	query := c.r.URL.Query()
-	q := store.AuditQuery{Org: org, Action: query.Get("action"), Limit: api.DefaultAuditLimit}
+	q := store.AuditQuery{Org: org, Action: query.Get("action"), Principal: query.Get("principal"),
+		Result: query.Get("result"), Limit: api.DefaultAuditLimit}
+	switch q.Result {
+	case "", audit.OK, audit.Denied, audit.Failed:
+	default:
+		return 0, nil, errs.E(errs.Invalid, "result %q is not %s, %s or %s", audit.Cap(q.Result, 20),
+			audit.OK, audit.Denied, audit.Failed).In("result")
+	}
 	var err error
 	if q.Since, err = a.auditTime("since", query.Get("since")); err != nil {
 		return 0, nil, err
@@ -817,14 +874,14 @@ func (a *API) listAudit(c *call) (int, any, error) {
 	if s := query.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > api.MaxAuditLimit {
-			return 0, nil, errs.E(errs.Invalid, "limit %q is not a number from 1 to %d", audit.Cap(s, 20), api.MaxAuditLimit)
+			return 0, nil, errs.E(errs.Invalid, "limit %q is not a number from 1 to %d", audit.Cap(s, 20), api.MaxAuditLimit).In("limit")
 		}
 		q.Limit = n
 	}
 	if s := query.Get("cursor"); s != "" {
 		id, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || id < 1 {
-			return 0, nil, errs.E(errs.Invalid, "cursor %q is not one this server gave out: pass next_cursor of the previous page", audit.Cap(s, 40))
+			return 0, nil, errs.E(errs.Invalid, "cursor %q is not one this server gave out: pass next_cursor of the previous page", audit.Cap(s, 40)).In("cursor")
 		}
 		q.BeforeID = id
 	}
@@ -859,7 +916,7 @@ func (a *API) auditTime(name, s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	return time.Time{}, errs.E(errs.Invalid, "%s %q is neither a positive duration (1h, 30m) nor an RFC 3339 time", name, audit.Cap(s, 40))
+	return time.Time{}, errs.E(errs.Invalid, "%s %q is neither a positive duration (1h, 30m) nor an RFC 3339 time", name, audit.Cap(s, 40)).In(name)
 }
 
 func checkName(what, name string) error {
@@ -867,15 +924,6 @@ func checkName(what, name string) error {
 		return errs.Wrap(errs.Invalid, err, err.Error()).WithCode(api.CodeInvalidName)
 	}
 	return nil
-}
-
-// inField returns err as an error about the request field named field, unless it is
-// already about one or is not an *errs.Error (then it is returned as it is).
-func inField(err error, field string) error {
-	if e, ok := errors.AsType[*errs.Error](err); ok && e.Field == "" {
-		return e.In(field)
-	}
-	return err
 }
 
 func userJSON(u store.User) api.User {

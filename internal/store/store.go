@@ -163,17 +163,21 @@ type AuditRecord struct {
 }
 
 // AuditQuery selects audit records of one org: those at or after Since (zero: no bound),
-// strictly before Until (zero: no bound), with an ID below BeforeID (0: no bound) and with
-// action Action (empty: any). Audit returns the newest Limit of them by ID (Limit <= 0:
-// 1000), oldest first; passing the first record's ID as the next query's BeforeID pages
-// backwards. A record without a time is outside every time bound.
+// strictly before Until (zero: no bound), with an ID below BeforeID (0: no bound), with
+// action Action and result Result, and of principal Principal: that principal exactly, or
+// it with any token ("ann" matches "ann (tok_1)"); each empty matches any. Audit returns
+// the newest Limit of them by ID (Limit <= 0: 1000), oldest first; passing the first
+// record's ID as the next query's BeforeID pages backwards. A record without a time is
+// outside every time bound.
 type AuditQuery struct {
-	Org      string
-	Since    time.Time
-	Until    time.Time
-	BeforeID int64
-	Action   string
-	Limit    int
+	Org       string
+	Since     time.Time
+	Until     time.Time
+	BeforeID  int64
+	Action    string
+	Principal string
+	Result    string
+	Limit     int
 }
 
 // Store holds tarn's state.
@@ -182,11 +186,15 @@ type Store interface {
 	CreateUser(ctx context.Context, u User) error
 	// User returns the named user; NotFound if absent.
 	User(ctx context.Context, name string) (User, error)
+	// Users lists every user ordered by name.
+	Users(ctx context.Context) ([]User, error)
 
 	// CreateOrg adds o; Conflict if the name is taken.
 	CreateOrg(ctx context.Context, o Org) error
 	// Org returns the named org; NotFound if absent.
 	Org(ctx context.Context, name string) (Org, error)
+	// Orgs lists every org ordered by name.
+	Orgs(ctx context.Context) ([]Org, error)
 	// SetDefaultStorage sets an org's default location and creds key; NotFound if the org is absent.
 	SetDefaultStorage(ctx context.Context, org, location, credsKey string) error
 

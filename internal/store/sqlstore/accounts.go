@@ -34,6 +34,20 @@ func (s *Store) User(ctx context.Context, name string) (store.User, error) {
 	return u, nil
 }
 
+// Users lists every user ordered by name.
+func (s *Store) Users(ctx context.Context) ([]store.User, error) {
+	rows, err := s.query(ctx, `SELECT name, superuser, created_at FROM users ORDER BY name`)
+	if err != nil {
+		return nil, s.fail("list users", err)
+	}
+	us, err := collect(rows, func(row scanner) (store.User, error) {
+		var u store.User
+		err := row.Scan(&u.Name, &u.Superuser, ts(&u.CreatedAt))
+		return u, err
+	})
+	return us, s.fail("list users", err)
+}
+
 // CreateOrg adds o; Conflict if the name is taken; NotFound if o has a default creds key,
 // which cannot exist yet.
 func (s *Store) CreateOrg(ctx context.Context, o store.Org) error {
@@ -60,6 +74,20 @@ func (s *Store) Org(ctx context.Context, name string) (store.Org, error) {
 		return store.Org{}, s.fail("get org", err)
 	}
 	return o, nil
+}
+
+// Orgs lists every org ordered by name.
+func (s *Store) Orgs(ctx context.Context) ([]store.Org, error) {
+	rows, err := s.query(ctx, `SELECT name, created_at, default_location, coalesce(default_creds_key, '') FROM orgs ORDER BY name`)
+	if err != nil {
+		return nil, s.fail("list orgs", err)
+	}
+	orgs, err := collect(rows, func(row scanner) (store.Org, error) {
+		var o store.Org
+		err := row.Scan(&o.Name, ts(&o.CreatedAt), &o.DefaultLocation, &o.DefaultCredsKey)
+		return o, err
+	})
+	return orgs, s.fail("list orgs", err)
 }
 
 // SetDefaultStorage sets an org's default location and creds key (empty clears it). It

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tarnhq/tarn/internal/store"
 )
@@ -129,7 +130,8 @@ func (s *Store) DeleteAuditBefore(ctx context.Context, t time.Time, limit int) (
 }
 
 // Audit returns the records of q.Org at or after q.Since, before q.Until, with an ID below
-// q.BeforeID and action q.Action (each only when set): the newest q.Limit of them (1000
+// q.BeforeID, action q.Action, result q.Result and principal q.Principal with any token
+// (each only when set): the newest q.Limit of them (1000
 // when q.Limit is 0 or less) by ID, oldest first.
 func (s *Store) Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditRecord, error) {
 	query := `SELECT id, time, request_id, principal, org, action, target, mode, result, detail, key_id
@@ -150,6 +152,16 @@ func (s *Store) Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditRec
 	if q.Action != "" {
 		query += ` AND action = ?`
 		args = append(args, q.Action)
+	}
+	if q.Result != "" {
+		query += ` AND result = ?`
+		args = append(args, q.Result)
+	}
+	if q.Principal != "" {
+		// The principal alone or with any token: "ann" or "ann (tok_...)", never "anna".
+		withToken := q.Principal + " ("
+		query += ` AND (principal = ? OR substr(principal, 1, ?) = ?)`
+		args = append(args, q.Principal, utf8.RuneCountInString(withToken), withToken)
 	}
 	limit := q.Limit
 	if limit <= 0 {

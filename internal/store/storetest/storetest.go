@@ -113,7 +113,10 @@ func testUsers(t *testing.T, s store.Store) {
 		equal(t, "User", got, want)
 	}
 	wantErr(t, s.CreateUser(ctx, store.User{Name: "ann"}), errs.Conflict, `user "ann" already exists`)
-	_, err := s.User(ctx, "nobody")
+	all, err := s.Users(ctx)
+	must(t, err)
+	equal(t, "Users, by name", all, []store.User{ann, root})
+	_, err = s.User(ctx, "nobody")
 	wantErr(t, err, errs.NotFound, `user "nobody" not found`)
 }
 
@@ -124,6 +127,10 @@ func testOrgs(t *testing.T, s store.Store) {
 	must(t, err)
 	equal(t, "Org", got, store.Org{Name: "acme", CreatedAt: t0})
 	wantErr(t, s.CreateOrg(ctx, store.Org{Name: "acme"}), errs.Conflict, `org "acme" already exists`)
+	must(t, s.CreateOrg(ctx, store.Org{Name: "a-team", CreatedAt: at(time.Hour)}))
+	all, err := s.Orgs(ctx)
+	must(t, err)
+	equal(t, "Orgs, by name", all, []store.Org{{Name: "a-team", CreatedAt: at(time.Hour)}, {Name: "acme", CreatedAt: t0}})
 	_, err = s.Org(ctx, "nope")
 	wantErr(t, err, errs.NotFound, `org "nope" not found`)
 }
@@ -712,6 +719,10 @@ func testAudit(t *testing.T, s store.Store) {
 		}
 		records[i].ID, last = id, id
 	}
+	for i, p := range []string{"ann (tok_1)", "ann (tok_2)", "anna (tok_3)", "ann"} {
+		_, err := s.AppendAudit(ctx, store.AuditRecord{Time: t0, RequestID: fmt.Sprintf("g%d", i+1), Principal: p, Org: "gamma", Action: "vend", Result: "ok"})
+		must(t, err)
+	}
 	all, err := s.Audit(ctx, store.AuditQuery{Org: "acme"})
 	must(t, err)
 	// By ID, that is in the order of AppendAudit, whatever their times.
@@ -729,6 +740,13 @@ func testAudit(t *testing.T, s store.Store) {
 		{"other org", store.AuditQuery{Org: "beta"}, []string{"r3"}},
 		{"missing org", store.AuditQuery{Org: "nope"}, nil},
 		{"unknown action", store.AuditQuery{Org: "acme", Action: "nope"}, nil},
+		{"principal", store.AuditQuery{Org: "acme", Principal: "user:bob"}, []string{"r2"}},
+		{"result", store.AuditQuery{Org: "acme", Result: "ok"}, []string{"r1", "r4"}},
+		{"action, principal and result", store.AuditQuery{Org: "acme", Action: "vend", Principal: "user:ann", Result: "error"}, []string{"r5"}},
+		{"principal with any token", store.AuditQuery{Org: "gamma", Principal: "ann"}, []string{"g1", "g2", "g4"}},
+		{"principal with one token", store.AuditQuery{Org: "gamma", Principal: "ann (tok_2)"}, []string{"g2"}},
+		{"principal is not a prefix", store.AuditQuery{Org: "gamma", Principal: "an"}, nil},
+		{"principal with a wildcard", store.AuditQuery{Org: "gamma", Principal: "an%"}, nil},
 		{"since after all", store.AuditQuery{Org: "acme", Since: at(time.Hour)}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
