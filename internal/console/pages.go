@@ -25,7 +25,14 @@ var funcs = template.FuncMap{
 	},
 	// copyBlock is the text of a "copy" part, in the element with the given ID.
 	"copyBlock": func(id, text string) copyBlock { return copyBlock{ID: id, Text: text} },
+	// keyField is an input of form f named name (its API JSON name) for the "keyfield" part
+	// of the creds key pages: its label, hint, value typed and the error about it.
+	"keyField": func(f *form, name, label, hint string) keyField {
+		return keyField{Name: name, Label: label, Hint: hint, Value: f.Value(name), Error: f.ErrorFor(name)}
+	},
 }
+
+type keyField struct{ Name, Label, Hint, Value, Error string }
 
 type navItem struct {
 	Href, Label string
