@@ -285,6 +285,9 @@ type CredsKey struct {
 	Version   int64          `json:"version"`
 	CreatedAt time.Time      `json:"created_at"`
 	UpdatedAt time.Time      `json:"updated_at"`
+	// HasSecret tells that the key holds a secret (an access key, a client secret, an
+	// account key or a service account key); the secret itself is never returned.
+	HasSecret bool `json:"has_secret,omitempty"`
 }
 
 // CredsKeyList answers GET /orgs/{org}/creds-keys.

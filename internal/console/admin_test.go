@@ -5,13 +5,10 @@ import (
 	"html"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 )
-
-var newTokenBlock = regexp.MustCompile(`<pre id="new-token">([^<]+)</pre>`)
 
 // userNames returns the names of every user, read through the API as the admin.
 func userNames(t *testing.T, e *env) []string {

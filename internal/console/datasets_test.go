@@ -334,8 +334,8 @@ func TestOutsiderSeesNoDatasetOrMembers(t *testing.T) {
 	}
 }
 
-// fieldError returns the error shown next to the input or select with the given id: a
-// field error between it and the next label or button, or "".
+// fieldError returns the error shown next to the input, select or textarea with the given
+// id: a field error between it and the next label or button, or "".
 func fieldError(body, id string) string {
 	i := strings.Index(body, `id="`+id+`"`)
 	if i < 0 {

@@ -32,6 +32,11 @@ var funcs = template.FuncMap{
 	"keySelect": func(id string, keys []api.CredsKey, selected, dflt string) keySelect {
 		return keySelect{ID: id, Keys: keys, Selected: selected, Default: dflt}
 	},
+	// keyField is an input of form f named name (its API JSON name) for the "keyfield" part
+	// of the creds key pages: its label, hint, value typed and the error about it.
+	"keyField": func(f *form, name, label, hint string) keyField {
+		return keyField{Name: name, Label: label, Hint: hint, Value: f.Value(name), Error: f.ErrorFor(name)}
+	},
 }
 
 type roleSelect struct{ ID, Selected string }
@@ -45,6 +50,8 @@ type keySelect struct {
 	Selected string
 	Default  string // the label of the empty choice; "" makes a choice required
 }
+
+type keyField struct{ Name, Label, Hint, Value, Error string }
 
 type navItem struct {
 	Href, Label string

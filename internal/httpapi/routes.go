@@ -428,7 +428,7 @@ func (a *API) putCredsKey(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	if err := checkName("creds key", name); err != nil {
-		return 0, nil, err
+		return 0, nil, errs.InField(err, "name")
 	}
 	var req api.PutCredsKeyRequest
 	if err := decode(c, &req, false); err != nil {
@@ -580,7 +580,7 @@ func (a *API) verifyCredsKey(c *call) (int, any, error) {
 	if req.Location != "" {
 		var err error
 		if loc, err = vend.ParseLocation(req.Location); err != nil {
-			return 0, nil, err
+			return 0, nil, errs.InField(err, "location")
 		}
 	}
 	sk, key, err := a.vend.Key(c.ctx, org, name)
@@ -590,6 +590,9 @@ func (a *API) verifyCredsKey(c *call) (int, any, error) {
 	c.record.KeyID = audit.KeyID(sk)
 	checks, err := a.vendor.Verify(c.ctx, sk.Provider, key, loc)
 	if err != nil {
+		if !loc.IsZero() && (errs.Is(errs.Invalid, err) || errs.Is(errs.Permission, err)) {
+			err = errs.InField(err, "location") // the location is not one the key may vend for
+		}
 		return 0, nil, err
 	}
 	return http.StatusOK, api.VerifyResponse{Checks: checks}, nil
@@ -632,11 +635,15 @@ func (a *API) setDefaultStorage(c *call) (int, any, error) {
 	}
 	loc, err := vend.ParseLocation(req.Location)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, errs.InField(err, "location")
 	}
 	c.record.Target = loc.String()
 	if _, err := a.keyAllowing(c, org, req.CredsKey, loc); err != nil {
-		return 0, nil, err
+		field := "location" // the key may not vend for it
+		if errs.Is(errs.NotFound, err) {
+			field = "creds_key"
+		}
+		return 0, nil, errs.InField(err, field)
 	}
 	if err := a.store.SetDefaultStorage(c.ctx, org, loc.String(), req.CredsKey); err != nil {
 		return 0, nil, err
@@ -652,7 +659,7 @@ func (a *API) setDefaultStorage(c *call) (int, any, error) {
 // within its roots, also with symbolic links resolved (provider.Vendor.CheckLocation).
 func (a *API) keyAllowing(c *call, org, name string, loc location.Location) (store.CredsKey, error) {
 	if name == "" {
-		return store.CredsKey{}, errs.E(errs.Invalid, "a creds key is needed: pass creds_key (--creds-key)")
+		return store.CredsKey{}, errs.E(errs.Invalid, "a creds key is needed: pass creds_key (--creds-key)").In("creds_key")
 	}
 	sk, err := a.store.CredsKey(c.ctx, org, name)
 	if err != nil {
@@ -951,7 +958,7 @@ func tokenJSON(t store.Token) api.Token {
 
 func credsKeyJSON(k store.CredsKey) api.CredsKey {
 	key, _ := provider.Decode(k)
-	return api.CredsKey{Org: k.Org, Name: k.Name, Provider: k.Provider, Config: key.Config,
+	return api.CredsKey{Org: k.Org, Name: k.Name, Provider: k.Provider, Config: key.Config, HasSecret: len(k.Secret) > 0,
 		Version: k.Version, CreatedAt: k.CreatedAt, UpdatedAt: k.UpdatedAt}
 }
 

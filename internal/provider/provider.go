@@ -167,7 +167,7 @@ func (v *Vendor) Providers() []string {
 func (v *Vendor) driver(name string) (Driver, error) {
 	d, ok := v.drivers[name]
 	if !ok {
-		return nil, errs.E(errs.Invalid, "unknown provider %q: this server supports %s", name, strings.Join(v.Providers(), ", "))
+		return nil, errs.E(errs.Invalid, "unknown provider %q: this server supports %s", name, strings.Join(v.Providers(), ", ")).In("provider")
 	}
 	return d, nil
 }
@@ -182,13 +182,13 @@ func (v *Vendor) CheckConfig(ctx context.Context, provider string, cfg api.Creds
 		return nil, err
 	}
 	if len(cfg.Roots) == 0 {
-		return nil, errs.E(errs.Invalid, "a creds key needs at least one root location it may vend for")
+		return nil, errs.E(errs.Invalid, "a creds key needs at least one root location it may vend for").In("roots")
 	}
 	cfg.Roots = slices.Clone(cfg.Roots)
 	for i, r := range cfg.Roots {
 		l, err := location.ParseStorage(r)
 		if err != nil {
-			return nil, errs.Wrap(errs.Invalid, err, err.Error()).WithCode(api.CodeInvalidLocation)
+			return nil, errs.Wrap(errs.Invalid, err, err.Error()).WithCode(api.CodeInvalidLocation).In("roots")
 		}
 		cfg.Roots[i] = l.String()
 	}

@@ -143,12 +143,12 @@ func (d *Driver) CheckConfig(ctx context.Context, cfg api.CredsKeyConfig, check 
 		return cfg, errs.E(errs.Invalid, "provider aws does not take %s", f)
 	}
 	if len(cfg.Roots) == 0 {
-		return cfg, errs.E(errs.Invalid, "provider aws needs at least one s3:// root (--allowed)")
+		return cfg, errs.E(errs.Invalid, "provider aws needs at least one s3:// root (--allowed)").In("roots")
 	}
 	for _, r := range cfg.Roots {
 		l, err := location.ParseStorage(r)
 		if err != nil || l.Scheme != location.S3 {
-			return cfg, errs.E(errs.Invalid, "provider aws takes s3:// roots, not %s", r).WithCode(api.CodeInvalidLocation)
+			return cfg, errs.E(errs.Invalid, "provider aws takes s3:// roots, not %s", r).WithCode(api.CodeInvalidLocation).In("roots")
 		}
 	}
 	var err error
@@ -159,28 +159,28 @@ func (d *Driver) CheckConfig(ctx context.Context, cfg api.CredsKeyConfig, check 
 		return cfg, err
 	}
 	if (cfg.STSEndpoint == "") != (cfg.S3Endpoint == "") {
-		return cfg, errs.E(errs.Invalid, "sts_endpoint and s3_endpoint go together: set both for an S3-compatible store, neither for AWS")
+		return cfg, errs.E(errs.Invalid, "sts_endpoint and s3_endpoint go together: set both for an S3-compatible store, neither for AWS").In("sts_endpoint")
 	}
 	compatible := cfg.STSEndpoint != ""
 	switch {
 	case cfg.RoleARN == "":
-		return cfg, errs.E(errs.Invalid, "role_arn is required: the ARN of the IAM role tarn assumes (tarn provision aws prints its policies)")
+		return cfg, errs.E(errs.Invalid, "role_arn is required: the ARN of the IAM role tarn assumes (tarn provision aws prints its policies)").In("role_arn")
 	case !compatible && !roleARNRe.MatchString(cfg.RoleARN):
-		return cfg, errs.E(errs.Invalid, "role_arn %q is not an IAM role ARN like arn:aws:iam::123456789012:role/NAME", cfg.RoleARN)
+		return cfg, errs.E(errs.Invalid, "role_arn %q is not an IAM role ARN like arn:aws:iam::123456789012:role/NAME", cfg.RoleARN).In("role_arn")
 	case compatible && !anyARNRe.MatchString(cfg.RoleARN):
-		return cfg, errs.E(errs.Invalid, "role_arn %q is not an ARN (S3-compatible stores ignore it, but it must look like arn:PARTITION:...)", cfg.RoleARN)
+		return cfg, errs.E(errs.Invalid, "role_arn %q is not an ARN (S3-compatible stores ignore it, but it must look like arn:PARTITION:...)", cfg.RoleARN).In("role_arn")
 	}
 	if cfg.Region == "" {
 		cfg.Region = DefaultRegion
 	}
 	if (!compatible && !awsRegion.MatchString(cfg.Region)) || !anyRegion.MatchString(cfg.Region) {
-		return cfg, errs.E(errs.Invalid, "region %q is not a region name like us-east-1", cfg.Region)
+		return cfg, errs.E(errs.Invalid, "region %q is not a region name like us-east-1", cfg.Region).In("region")
 	}
 	if cfg.KMSKeyARN != "" && compatible {
-		return cfg, errs.E(errs.Invalid, "kms_key_arn is for AWS KMS; S3-compatible stores do not take AWS KMS keys in session policies (leave it out)")
+		return cfg, errs.E(errs.Invalid, "kms_key_arn is for AWS KMS; S3-compatible stores do not take AWS KMS keys in session policies (leave it out)").In("kms_key_arn")
 	}
 	if cfg.KMSKeyARN != "" && !kmsARNRe.MatchString(cfg.KMSKeyARN) {
-		return cfg, errs.E(errs.Invalid, "kms_key_arn %q is not a KMS key ARN like arn:aws:kms:us-east-1:123456789012:key/ID (aliases are not accepted)", cfg.KMSKeyARN)
+		return cfg, errs.E(errs.Invalid, "kms_key_arn %q is not a KMS key ARN like arn:aws:kms:us-east-1:123456789012:key/ID (aliases are not accepted)", cfg.KMSKeyARN).In("kms_key_arn")
 	}
 	if cfg.Source == "" {
 		cfg.Source = api.SourceDefault
@@ -188,21 +188,21 @@ func (d *Driver) CheckConfig(ctx context.Context, cfg api.CredsKeyConfig, check 
 	switch cfg.Source {
 	case api.SourceDefault:
 		if cfg.AccessKeyID != "" || check.HasSecret {
-			return cfg, errs.E(errs.Invalid, "access_key_id and a secret go with source %q, not %q", api.SourceAccessKey, api.SourceDefault)
+			return cfg, errs.E(errs.Invalid, "access_key_id and a secret go with source %q, not %q", api.SourceAccessKey, api.SourceDefault).In("access_key_id")
 		}
 		if cfg.STSEndpoint != "" {
 			// The server's own AWS identity signs only for AWS, never for a host an org admin names.
-			return cfg, errs.E(errs.Invalid, "an S3-compatible store (sts_endpoint) needs source %q with that store's access key", api.SourceAccessKey)
+			return cfg, errs.E(errs.Invalid, "an S3-compatible store (sts_endpoint) needs source %q with that store's access key", api.SourceAccessKey).In("source")
 		}
 	case api.SourceAccessKey:
 		if !keyIDRe.MatchString(cfg.AccessKeyID) {
-			return cfg, errs.E(errs.Invalid, "source %q needs access_key_id (3 to 128 printable characters)", api.SourceAccessKey)
+			return cfg, errs.E(errs.Invalid, "source %q needs access_key_id (3 to 128 printable characters)", api.SourceAccessKey).In("access_key_id")
 		}
 		if !check.HasSecret {
-			return cfg, errs.E(errs.Invalid, "source %q needs the secret access key as the creds key's secret", api.SourceAccessKey)
+			return cfg, errs.E(errs.Invalid, "source %q needs the secret access key as the creds key's secret", api.SourceAccessKey).In("secret")
 		}
 	default:
-		return cfg, errs.E(errs.Invalid, "source %q is not %q (the server's AWS credentials) or %q", cfg.Source, api.SourceDefault, api.SourceAccessKey)
+		return cfg, errs.E(errs.Invalid, "source %q is not %q (the server's AWS credentials) or %q", cfg.Source, api.SourceDefault, api.SourceAccessKey).In("source")
 	}
 	if cfg.ExternalID == "" {
 		return cfg, errs.E(errs.Invalid, "external_id is missing; the server generates it")
@@ -211,7 +211,7 @@ func (d *Driver) CheckConfig(ctx context.Context, cfg api.CredsKeyConfig, check 
 		cfg.MaxDurationSeconds = DefaultMaxDuration
 	}
 	if cfg.MaxDurationSeconds < MinDuration || cfg.MaxDurationSeconds > MaxDuration {
-		return cfg, errs.E(errs.Invalid, "max_duration_seconds %d is outside %d..%d", cfg.MaxDurationSeconds, MinDuration, MaxDuration)
+		return cfg, errs.E(errs.Invalid, "max_duration_seconds %d is outside %d..%d", cfg.MaxDurationSeconds, MinDuration, MaxDuration).In("max_duration_seconds")
 	}
 	return cfg, nil
 }
@@ -235,7 +235,7 @@ func (d *Driver) checkEndpoint(ctx context.Context, field, s string) (string, er
 		return "", nil
 	}
 	bad := func(why string) (string, error) {
-		return "", errs.E(errs.Invalid, "%s %q %s; use a URL like http://127.0.0.1:9000", field, s, why)
+		return "", errs.E(errs.Invalid, "%s %q %s; use a URL like http://127.0.0.1:9000", field, s, why).In(field)
 	}
 	u, why := provider.ParseEndpoint(s)
 	switch {

@@ -116,21 +116,21 @@ func (d *Driver) CheckConfig(ctx context.Context, cfg api.CredsKeyConfig, check 
 		return cfg, errs.E(errs.Invalid, "provider azure does not take %s", f)
 	}
 	if !accountRe.MatchString(cfg.Account) {
-		return cfg, errs.E(errs.Invalid, "account %q is not a storage account name (3 to 24 lowercase letters and digits; --account)", cfg.Account)
+		return cfg, errs.E(errs.Invalid, "account %q is not a storage account name (3 to 24 lowercase letters and digits; --account)", cfg.Account).In("account")
 	}
 	if cfg.Scope == "" {
 		cfg.Scope = api.ScopeDirectory
 	}
 	switch {
 	case cfg.Scope != api.ScopeDirectory && cfg.Scope != api.ScopeContainer:
-		return cfg, errs.E(errs.Invalid, "scope %q is not %q or %q", cfg.Scope, api.ScopeDirectory, api.ScopeContainer)
+		return cfg, errs.E(errs.Invalid, "scope %q is not %q or %q", cfg.Scope, api.ScopeDirectory, api.ScopeContainer).In("scope")
 	case cfg.Scope == api.ScopeContainer && cfg.HierarchicalNamespace:
-		return cfg, errs.E(errs.Invalid, "scope %q is for accounts without hierarchical namespace; with it, prefixes get a directory SAS: leave --scope out", api.ScopeContainer)
+		return cfg, errs.E(errs.Invalid, "scope %q is for accounts without hierarchical namespace; with it, prefixes get a directory SAS: leave --scope out", api.ScopeContainer).In("scope")
 	}
 	for _, r := range cfg.Roots {
 		l, err := location.ParseStorage(r)
 		if err != nil || l.Scheme != location.AZ || l.Account != cfg.Account {
-			return cfg, errs.E(errs.Invalid, "provider azure takes az://%s/CONTAINER[/PREFIX] roots of its account, not %s", cfg.Account, r).WithCode(api.CodeInvalidLocation)
+			return cfg, errs.E(errs.Invalid, "provider azure takes az://%s/CONTAINER[/PREFIX] roots of its account, not %s", cfg.Account, r).WithCode(api.CodeInvalidLocation).In("roots")
 		}
 		if err := scopable(cfg, l); err != nil {
 			return cfg, err
@@ -152,26 +152,26 @@ func checkAuth(cfg api.CredsKeyConfig, hasSecret bool) error {
 	switch cfg.Auth {
 	case "", api.AuthDefault:
 		if cfg.TenantID != "" || cfg.ClientID != "" || hasSecret {
-			return errs.E(errs.Invalid, "auth %q uses the server's own Azure identity: leave out tenant_id, client_id and the secret (or use auth %q)", api.AuthDefault, api.AuthClientSecret)
+			return errs.E(errs.Invalid, "auth %q uses the server's own Azure identity: leave out tenant_id, client_id and the secret (or use auth %q)", api.AuthDefault, api.AuthClientSecret).In("auth")
 		}
 	case api.AuthClientSecret:
 		switch {
 		case !tenantRe.MatchString(cfg.TenantID):
-			return errs.E(errs.Invalid, "auth %q needs tenant_id, the directory (tenant) ID or domain of the app registration (--tenant-id)", api.AuthClientSecret)
+			return errs.E(errs.Invalid, "auth %q needs tenant_id, the directory (tenant) ID or domain of the app registration (--tenant-id)", api.AuthClientSecret).In("tenant_id")
 		case !guidRe.MatchString(cfg.ClientID):
-			return errs.E(errs.Invalid, "auth %q needs client_id, the application (client) ID of the app registration, a GUID (--client-id)", api.AuthClientSecret)
+			return errs.E(errs.Invalid, "auth %q needs client_id, the application (client) ID of the app registration, a GUID (--client-id)", api.AuthClientSecret).In("client_id")
 		case !hasSecret:
-			return errs.E(errs.Invalid, "auth %q needs the app registration's client secret as the creds key's secret (--secret-stdin)", api.AuthClientSecret)
+			return errs.E(errs.Invalid, "auth %q needs the app registration's client secret as the creds key's secret (--secret-stdin)", api.AuthClientSecret).In("secret")
 		}
 	case api.AuthSharedKey:
 		switch {
 		case cfg.TenantID != "" || cfg.ClientID != "":
-			return errs.E(errs.Invalid, "auth %q signs with the account key: leave out tenant_id and client_id", api.AuthSharedKey)
+			return errs.E(errs.Invalid, "auth %q signs with the account key: leave out tenant_id and client_id", api.AuthSharedKey).In("auth")
 		case !hasSecret:
-			return errs.E(errs.Invalid, "auth %q needs the account key as the creds key's secret (--secret-stdin)", api.AuthSharedKey)
+			return errs.E(errs.Invalid, "auth %q needs the account key as the creds key's secret (--secret-stdin)", api.AuthSharedKey).In("secret")
 		}
 	default:
-		return errs.E(errs.Invalid, "auth %q is not %q (the server's Azure identity), %q or %q", cfg.Auth, api.AuthDefault, api.AuthClientSecret, api.AuthSharedKey)
+		return errs.E(errs.Invalid, "auth %q is not %q (the server's Azure identity), %q or %q", cfg.Auth, api.AuthDefault, api.AuthClientSecret, api.AuthSharedKey).In("auth")
 	}
 	return nil
 }
@@ -183,7 +183,7 @@ func (d *Driver) checkEndpoint(ctx context.Context, account, endpoint string) (s
 		return publicEndpoint(account), nil
 	}
 	bad := func(why string) (string, error) {
-		return "", errs.E(errs.Invalid, "endpoint %q %s; use the blob service URL, like https://%s.blob.core.windows.net or http://127.0.0.1:10000/%s for an emulator", endpoint, why, account, account)
+		return "", errs.E(errs.Invalid, "endpoint %q %s; use the blob service URL, like https://%s.blob.core.windows.net or http://127.0.0.1:10000/%s for an emulator", endpoint, why, account, account).In("endpoint")
 	}
 	u, why := provider.ParseEndpoint(endpoint)
 	switch {

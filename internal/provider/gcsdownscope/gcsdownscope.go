@@ -131,21 +131,21 @@ func (d *Driver) CheckConfig(ctx context.Context, cfg api.CredsKeyConfig, check 
 	}
 	for _, r := range cfg.Roots {
 		if l, err := location.ParseStorage(r); err != nil || l.Scheme != location.GS {
-			return cfg, errs.E(errs.Invalid, "provider gcs takes gs://BUCKET[/PREFIX] roots, not %s", r).WithCode(api.CodeInvalidLocation)
+			return cfg, errs.E(errs.Invalid, "provider gcs takes gs://BUCKET[/PREFIX] roots, not %s", r).WithCode(api.CodeInvalidLocation).In("roots")
 		}
 	}
 	if !serviceAccountRe.MatchString(cfg.ServiceAccount) {
-		return cfg, errs.E(errs.Invalid, "service_account %q is not a service account's email, like datasets@PROJECT.iam.gserviceaccount.com (--service-account)", cfg.ServiceAccount)
+		return cfg, errs.E(errs.Invalid, "service_account %q is not a service account's email, like datasets@PROJECT.iam.gserviceaccount.com (--service-account)", cfg.ServiceAccount).In("service_account")
 	}
 	switch cfg.Auth {
 	case "", api.AuthDefault:
 		if check.HasSecret {
-			return cfg, errs.E(errs.Invalid, "auth %q impersonates with the server's own Google credentials: leave out the secret (or use auth %q)", api.AuthDefault, api.AuthServiceAccountKey)
+			return cfg, errs.E(errs.Invalid, "auth %q impersonates with the server's own Google credentials: leave out the secret (or use auth %q)", api.AuthDefault, api.AuthServiceAccountKey).In("secret")
 		}
 		cfg.Auth = api.AuthDefault
 	case api.AuthServiceAccountKey:
 		if !check.HasSecret {
-			return cfg, errs.E(errs.Invalid, "auth %q needs the service account's JSON key as the creds key's secret (--secret-stdin)", api.AuthServiceAccountKey)
+			return cfg, errs.E(errs.Invalid, "auth %q needs the service account's JSON key as the creds key's secret (--secret-stdin)", api.AuthServiceAccountKey).In("secret")
 		}
 		if check.Secret != nil {
 			if err := d.checkKey(ctx, check.Secret); err != nil {
@@ -153,10 +153,10 @@ func (d *Driver) CheckConfig(ctx context.Context, cfg api.CredsKeyConfig, check 
 			}
 		}
 	default:
-		return cfg, errs.E(errs.Invalid, "auth %q is not %q (the server's Application Default Credentials) or %q", cfg.Auth, api.AuthDefault, api.AuthServiceAccountKey)
+		return cfg, errs.E(errs.Invalid, "auth %q is not %q (the server's Application Default Credentials) or %q", cfg.Auth, api.AuthDefault, api.AuthServiceAccountKey).In("auth")
 	}
 	if cfg.KMSKey != "" && !kmsKeyRe.MatchString(cfg.KMSKey) {
-		return cfg, errs.E(errs.Invalid, "kms_key %q is not a Cloud KMS key name, like projects/P/locations/L/keyRings/R/cryptoKeys/K (--kms-key)", cfg.KMSKey)
+		return cfg, errs.E(errs.Invalid, "kms_key %q is not a Cloud KMS key name, like projects/P/locations/L/keyRings/R/cryptoKeys/K (--kms-key)", cfg.KMSKey).In("kms_key")
 	}
 	for _, ep := range []struct {
 		field, def string
@@ -196,7 +196,7 @@ func (d *Driver) checkEndpoint(ctx context.Context, field, def, s string) (strin
 		return "", nil
 	}
 	bad := func(why string) (string, error) {
-		return "", errs.E(errs.Invalid, "%s %q %s; use a base URL like %s, or http://127.0.0.1:PORT for an emulator", field, s, why, def)
+		return "", errs.E(errs.Invalid, "%s %q %s; use a base URL like %s, or http://127.0.0.1:PORT for an emulator", field, s, why, def).In(field)
 	}
 	u, why := provider.ParseEndpoint(s)
 	switch {

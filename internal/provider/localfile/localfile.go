@@ -54,15 +54,15 @@ func (d *Driver) CheckConfig(_ context.Context, cfg api.CredsKeyConfig, check pr
 	for _, r := range cfg.Roots {
 		l, _ := location.ParseStorage(r) // already parsed by the Vendor
 		if l.Scheme != location.File {
-			return cfg, errs.E(errs.Invalid, "provider file takes file:// roots, not %s", r).WithCode(api.CodeInvalidLocation)
+			return cfg, errs.E(errs.Invalid, "provider file takes file:// roots, not %s", r).WithCode(api.CodeInvalidLocation).In("roots")
 		}
 		if !d.permitted(l.FilePath()) {
 			return cfg, errs.E(errs.Invalid, "%s is outside the directories this server allows (%s); the operator can add one with tarn serve --file-root",
-				r, strings.Join(d.allowed, ", ")).WithCode(api.CodeInvalidLocation)
+				r, strings.Join(d.allowed, ", ")).WithCode(api.CodeInvalidLocation).In("roots")
 		}
 		if !check.Superuser && !d.inOrgDir(check.Org, l.FilePath()) {
 			return cfg, errs.E(errs.Permission, "%s is outside org %s's directory (%s): org admins may use only roots inside it; a superuser can create a creds key elsewhere under the server's file roots",
-				r, check.Org, strings.Join(d.orgDirs(check.Org), ", ")).WithCode(api.CodeInvalidLocation)
+				r, check.Org, strings.Join(d.orgDirs(check.Org), ", ")).WithCode(api.CodeInvalidLocation).In("roots")
 		}
 	}
 	return cfg, nil

@@ -1,0 +1,91 @@
+package console_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/tarnhq/tarn/internal/browsertest"
+	"github.com/tarnhq/tarn/internal/miniotest"
+	"github.com/tarnhq/tarn/internal/testenv"
+)
+
+// TestCredsKeysInABrowser walks the creds key and default storage pages in headless
+// Chromium as an org admin would: the empty list, each provider's add form, a refused
+// form, a file key added through the form, an aws key for MinIO with its policies and a
+// Verify whose checks all pass, and the default storage set on it. It saves a screenshot
+// of each page.
+func TestCredsKeysInABrowser(t *testing.T) {
+	m := miniotest.Start(t)
+	e := newKeysEnv(t, testenv.Options{AllowEndpoints: []string{m.HostPort()}})
+	ctx := t.Context()
+	admin := e.Admin(t)
+	if _, err := admin.CreateOrg(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	p := browsertest.New(t)
+	p.Navigate(e.url + "/login")
+	p.Fill("input[name=token]", e.AdminToken)
+	p.Submit("form")
+
+	p.Navigate(e.url + "/orgs/acme/creds-keys")
+	if got := p.Text("main"); !strings.Contains(got, "No creds keys in acme yet") {
+		t.Fatalf("empty creds keys page: %q", got)
+	}
+	p.Screenshot("keys-empty")
+	p.Submit("form[action='/orgs/acme/creds-keys/new']")
+	if !strings.HasSuffix(p.URL(), "/orgs/acme/creds-keys/new?provider=aws") {
+		t.Fatalf("the provider step led to %s", p.URL())
+	}
+	p.Screenshot("keys-new-aws")
+	p.Fill("#k-name", "s3")
+	p.Fill("#k-roots", "s3://acme-ml/datasets")
+	p.Fill("#k-role_arn", "not-an-arn")
+	p.Fill("#k-secret", "typed-secret")
+	p.Submit("form.keys-form")
+	if got := p.Text("main"); !strings.Contains(got, "is not an IAM role ARN") {
+		t.Errorf("refused aws form: %q, want the role ARN error", got)
+	}
+	p.Screenshot("keys-new-refused")
+	for _, provider := range []string{"azure", "gcs"} {
+		p.Navigate(e.url + "/orgs/acme/creds-keys/new?provider=" + provider)
+		p.Screenshot("keys-new-" + provider)
+	}
+
+	p.Navigate(e.url + "/orgs/acme/creds-keys/new?provider=file")
+	p.Screenshot("keys-new-file")
+	root := "file://" + e.DataDir + "/datasets/acme"
+	p.Fill("#k-name", "disk")
+	p.Fill("#k-roots", root)
+	p.Submit("form.keys-form")
+	if !strings.HasSuffix(p.URL(), "/orgs/acme/creds-keys/disk") || !strings.Contains(p.Text("main"), "Creds key disk saved.") {
+		t.Fatalf("after adding a file key: %s %q", p.URL(), p.Text("main"))
+	}
+	p.Screenshot("keys-file")
+
+	if _, err := admin.PutCredsKey(ctx, "acme", "minio", m.CredsKey("s3://"+m.Bucket+"/datasets")); err != nil {
+		t.Fatal(err)
+	}
+	p.Navigate(e.url + "/orgs/acme/creds-keys")
+	p.Screenshot("keys-list")
+	p.Navigate(e.url + "/orgs/acme/creds-keys/minio?principal_arn=arn:aws:iam::123456789012:user/tarn")
+	if got := p.Text("#trust-policy"); !strings.Contains(got, "sts:ExternalId") {
+		t.Errorf("trust policy: %q", got)
+	}
+	p.Screenshot("keys-aws")
+	p.Fill("#v-location", "s3://"+m.Bucket+"/datasets/verify")
+	p.Submit("form.keys-verify")
+	if got := p.Text(".keys-checks"); !strings.Contains(got, "ok") || strings.Contains(got, "failed") {
+		t.Errorf("verify on MinIO: %q, want every check ok or skipped", got)
+	}
+	p.Screenshot("keys-verified")
+
+	p.Navigate(e.url + "/orgs/acme/storage")
+	p.Screenshot("storage-empty")
+	p.Fill("#s-location", "s3://"+m.Bucket+"/datasets/team")
+	p.Fill("#s-key", "minio")
+	p.Submit("form[action='/orgs/acme/storage']")
+	if got := p.Text("main"); !strings.Contains(got, "goes to s3://"+m.Bucket+"/datasets/team/NAME") {
+		t.Errorf("storage page after set: %q", got)
+	}
+	p.Screenshot("storage-set")
+}
