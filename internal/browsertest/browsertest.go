@@ -379,3 +379,10 @@ func CheckLoopback(rawURL string) error {
 	}
 	return fmt.Errorf("refusing to open %q: tests open only loopback hosts (127.0.0.1, ::1, localhost)", rawURL)
 }
+
+// Click clicks the element selector matches, waiting for it to appear: a checkbox, or a
+// button that stays on the page (use Submit for one that sends a form).
+func (p *Page) Click(selector string) {
+	p.t.Helper()
+	p.run("click "+selector, chromedp.Click(chromedp.CSS(selector), chromedp.NodeVisible))
+}

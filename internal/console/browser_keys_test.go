@@ -16,7 +16,7 @@ import (
 // of each page.
 func TestCredsKeysInABrowser(t *testing.T) {
 	m := miniotest.Start(t)
-	e := newKeysEnv(t, testenv.Options{AllowEndpoints: []string{m.HostPort()}})
+	e := newEnvWith(t, testenv.Options{AllowEndpoints: []string{m.HostPort()}})
 	ctx := t.Context()
 	admin := e.Admin(t)
 	if _, err := admin.CreateOrg(ctx, "acme"); err != nil {

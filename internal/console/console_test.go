@@ -24,7 +24,13 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := testenv.New(t, testenv.Options{})
+	return newEnvWith(t, testenv.Options{})
+}
+
+// newEnvWith is newEnv with tarn started with o.
+func newEnvWith(t *testing.T, o testenv.Options) *env {
+	t.Helper()
+	e := testenv.New(t, o)
 	hs := httptest.NewServer(e.Server.Handler())
 	t.Cleanup(hs.Close)
 	return &env{Env: e, url: hs.URL}

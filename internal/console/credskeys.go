@@ -158,9 +158,12 @@ type keyData struct {
 	ProvisionError string
 	Bucket, Prefix string
 	PrincipalARN   string
-	Verify         []checkView // the checks of a verify just run
-	VerifyForm     *form
-	DeleteForm     *form
+	// VerifyAction is where the Verify form posts: with the setup inputs the page was
+	// opened with, so that the page it answers shows the same policies.
+	VerifyAction string
+	Verify       []checkView // the checks of a verify just run
+	VerifyForm   *form
+	DeleteForm   *form
 }
 
 // checkView is a verify check with its result: ok, warning (passed, with a detail that
@@ -215,10 +218,13 @@ func (c *Console) showKey(w http.ResponseWriter, r *http.Request, s *session, st
 		c.fail(w, s, err)
 		return
 	}
-	d.Key = k
+	d.Key, d.VerifyAction = k, keyPath(org, name)+"/verify"
 	if k.Provider == api.ProviderAWS && p.IsAdmin() {
 		q := r.URL.Query()
 		d.Bucket, d.Prefix, d.PrincipalARN = q.Get("bucket"), q.Get("prefix"), q.Get("principal_arn")
+		if d.Bucket != "" || d.PrincipalARN != "" {
+			d.VerifyAction += "?" + url.Values{"bucket": {d.Bucket}, "prefix": {d.Prefix}, "principal_arn": {d.PrincipalARN}}.Encode()
+		}
 		if d.Bucket == "" && len(k.Config.Roots) > 0 {
 			if l, err := location.ParseStorage(k.Config.Roots[0]); err == nil {
 				d.Bucket, d.Prefix = l.Bucket, l.Path

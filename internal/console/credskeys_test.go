@@ -3,7 +3,6 @@ package console_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -13,15 +12,6 @@ import (
 	"github.com/tarnhq/tarn/internal/miniotest"
 	"github.com/tarnhq/tarn/internal/testenv"
 )
-
-// newKeysEnv is newEnv with the options a creds key test needs (a MinIO's endpoint allowed).
-func newKeysEnv(t *testing.T, o testenv.Options) *env {
-	t.Helper()
-	e := testenv.New(t, o)
-	hs := httptest.NewServer(e.Server.Handler())
-	t.Cleanup(hs.Close)
-	return &env{Env: e, url: hs.URL}
-}
 
 // minioKeyForm is the add form of an aws key for m, as a person fills it in.
 func minioKeyForm(m *miniotest.Server, csrf, name string) url.Values {
@@ -46,7 +36,7 @@ func wantNo(t *testing.T, what string, r response, secret string) {
 // and delete it after typing its name; the secret is in no page on the way.
 func TestCredsKeyOnMinIO(t *testing.T) {
 	m := miniotest.Start(t)
-	e := newKeysEnv(t, testenv.Options{AllowEndpoints: []string{m.HostPort()}})
+	e := newEnvWith(t, testenv.Options{AllowEndpoints: []string{m.HostPort()}})
 	ctx := context.Background()
 	if _, err := e.Admin(t).CreateOrg(ctx, "acme"); err != nil {
 		t.Fatal(err)

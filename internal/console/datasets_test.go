@@ -41,10 +41,14 @@ func newDatasetEnv(t *testing.T) *dsEnv {
 	return &dsEnv{env: e, root: root, admin: b}
 }
 
-// submit posts form with the CSRF token of the page at from, as the page's own form would.
-func (b *browser) submit(from, action string, form url.Values) response {
+// submit posts the fields to action with the CSRF token of the page at from, as the page's
+// own form would.
+func (b *browser) submit(from, action string, fields url.Values) response {
 	b.t.Helper()
-	form.Set("csrf", b.csrf(b.wantPage(from)))
+	form := url.Values{"csrf": {b.csrf(b.wantPage(from))}}
+	for k, v := range fields {
+		form[k] = v
+	}
 	return b.post(action, form, b.e.url)
 }
 

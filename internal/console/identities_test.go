@@ -3,7 +3,6 @@ package console_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -39,10 +38,11 @@ func (h issuerRouter) RoundTrip(r *http.Request) (*http.Response, error) {
 	return nil, &url.Error{Op: "GET", URL: r.URL.String(), Err: http.ErrNotSupported}
 }
 
-func newIdentityEnv(t *testing.T) *identityEnv {
+// newIdentityEnv starts the env, with the endpoints in allow allowed besides the issuers'.
+func newIdentityEnv(t *testing.T, allow ...string) *identityEnv {
 	t.Helper()
-	var te *testenv.Env
-	now := func() time.Time { return te.Clock.Now() }
+	var e *env
+	now := func() time.Time { return e.Clock.Now() }
 	az := oidctest.NewWithOptions(t, oidctest.Options{Issuer: "https://login.microsoftonline.com/" + idTenant + "/v2.0", Now: now})
 	gh := oidctest.NewWithOptions(t, oidctest.Options{Issuer: oidc.GitHubIssuer, Now: now})
 	k8s := oidctest.NewWithOptions(t, oidctest.Options{Now: now})
@@ -50,20 +50,8 @@ func newIdentityEnv(t *testing.T) *identityEnv {
 		return issuerRouter{"login.microsoftonline.com": az.Transport(dial), "token.actions.githubusercontent.com": gh.Transport(dial),
 			k8s.HostPort(): k8s.Transport(dial)}
 	}
-	te = testenv.New(t, testenv.Options{AllowEndpoints: []string{az.HostPort(), gh.HostPort(), k8s.HostPort()}, OIDCTransport: route})
-	hs := httptest.NewServer(te.Server.Handler())
-	t.Cleanup(hs.Close)
-	return &identityEnv{env: &env{Env: te, url: hs.URL}, az: az, k8s: k8s}
-}
-
-// postForm posts the fields to path with the CSRF token of the page at from.
-func (b *browser) postForm(from, path string, fields url.Values) response {
-	b.t.Helper()
-	form := url.Values{"csrf": {b.csrf(b.wantPage(from))}}
-	for k, v := range fields {
-		form[k] = v
-	}
-	return b.post(path, form, b.e.url)
+	e = newEnvWith(t, testenv.Options{AllowEndpoints: append(allow, az.HostPort(), gh.HostPort(), k8s.HostPort()), OIDCTransport: route})
+	return &identityEnv{env: e, az: az, k8s: k8s}
 }
 
 func azureForm(name, display string) url.Values {
@@ -82,7 +70,7 @@ func TestAzureIdentityAddedInTheConsoleWorks(t *testing.T) {
 		}
 	}
 	const xss = `<script>alert("x")</script> ML trainer`
-	r := b.postForm("/orgs/local/identities", "/orgs/local/identities", azureForm("trainer", xss))
+	r := b.submit("/orgs/local/identities", "/orgs/local/identities", azureForm("trainer", xss))
 	wantRedirect(t, "add identity", r, "/orgs/local/identities/trainer")
 	page := b.wantPage("/orgs/local/identities/trainer")
 	for _, want := range []string{"Identity trainer saved", idClient, idTenant, "TARN_AUTH_PROVIDER=azure", "AZURE_CLIENT_ID=" + idClient,
@@ -119,7 +107,7 @@ func TestAzureIdentityAddedInTheConsoleWorks(t *testing.T) {
 		t.Fatalf("the exchanged token is %+v (%v), want identity local/trainer", who, err)
 	}
 
-	r = b.postForm("/orgs/local/identities/trainer", "/orgs/local/identities/trainer/delete", nil)
+	r = b.submit("/orgs/local/identities/trainer", "/orgs/local/identities/trainer/delete", nil)
 	wantRedirect(t, "remove identity", r, "/orgs/local/identities")
 	if after := b.wantPage("/orgs/local/identities"); !strings.Contains(after.body, "Identity trainer removed") || strings.Contains(after.body, "identities/trainer") {
 		t.Errorf("after removal the list still shows trainer, or no message:\n%s", after.body)
@@ -162,7 +150,7 @@ func TestIdentityKinds(t *testing.T) {
 			}
 			tc.fields.Set("provider", tc.kind)
 			name := tc.fields.Get("name")
-			wantRedirect(t, "add", b.postForm("/orgs/local/identities", "/orgs/local/identities", tc.fields), "/orgs/local/identities/"+name)
+			wantRedirect(t, "add", b.submit("/orgs/local/identities", "/orgs/local/identities", tc.fields), "/orgs/local/identities/"+name)
 			page := b.wantPage("/orgs/local/identities/" + name)
 			for _, want := range append(tc.snippet, tc.matches) {
 				if !strings.Contains(page.body, want) {
@@ -179,7 +167,7 @@ func TestIdentityFormRefusedKeepsValues(t *testing.T) {
 	b.mustLogin(e.AdminToken)
 	f := azureForm("trainer", "ML trainer")
 	f.Set("tenant_id", "not-a-tenant")
-	r := b.postForm("/orgs/local/identities", "/orgs/local/identities", f)
+	r := b.submit("/orgs/local/identities", "/orgs/local/identities", f)
 	if r.StatusCode != http.StatusBadRequest {
 		t.Fatalf("bad tenant: %s, want 400:\n%s", r.Status, r.body)
 	}

@@ -70,10 +70,15 @@ func (c *Console) layout(w http.ResponseWriter, r *http.Request, s *session, org
 	}
 	p := page{Title: title, User: s.principal.Name(), Superuser: me.Superuser, CSRF: s.csrf, Org: org, Section: section,
 		Nav: true, Orgs: me.Orgs}
+	member := false
 	for _, m := range me.Orgs {
 		if m.Org == org {
-			p.Role = m.Role
+			p.Role, member = m.Role, true
 		}
+	}
+	if org != "" && !member {
+		// A superuser on the pages of an org it has no role in: the nav lists it all the same.
+		p.Orgs = append(p.Orgs, api.Membership{Org: org})
 	}
 	if ck, _ := r.Cookie(flashCookie); ck != nil {
 		if msg, err := base64.RawURLEncoding.DecodeString(ck.Value); err == nil {

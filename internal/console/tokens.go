@@ -25,6 +25,7 @@ var ttlChoices = []ttlChoice{
 // tokensData is the data of the tokens page.
 type tokensData struct {
 	Tokens  []tokenRow
+	Orgs    []api.Membership // the orgs a token may be narrowed to: the user's, every org for a superuser
 	TTLs    []ttlChoice
 	Roles   []string
 	Form    *form
@@ -60,7 +61,24 @@ func (c *Console) showTokens(w http.ResponseWriter, r *http.Request, s *session,
 		c.fail(w, s, err)
 		return
 	}
-	d := tokensData{TTLs: ttlChoices, Roles: []string{api.RoleReader, api.RoleWriter, api.RoleAdmin}, Form: f, Created: created}
+	d := tokensData{Orgs: p.Orgs, TTLs: ttlChoices, Roles: []string{api.RoleReader, api.RoleWriter, api.RoleAdmin}, Form: f, Created: created}
+	if p.Superuser {
+		all, err := c.api.Orgs(apiContext(r, s))
+		if err != nil {
+			c.fail(w, s, err)
+			return
+		}
+		d.Orgs = nil
+		for _, o := range all {
+			role := "superuser"
+			for _, m := range p.Orgs {
+				if m.Org == o.Name {
+					role = m.Role
+				}
+			}
+			d.Orgs = append(d.Orgs, api.Membership{Org: o.Name, Role: role})
+		}
+	}
 	now := c.now()
 	for _, t := range toks {
 		d.Tokens = append(d.Tokens, tokenRow{Token: t, Status: t.Status(now), Current: t.ID == s.principal.TokenID})

@@ -17,7 +17,7 @@ func TestTokenCreatedIsShownOnce(t *testing.T) {
 	e := newEnv(t)
 	b := e.browser(t)
 	b.mustLogin(e.NewUser(t, "alice", "local", "writer"))
-	r := b.postForm("/tokens", "/tokens", url.Values{"name": {"training-job"}, "org": {"local"}, "role": {"reader"}, "ttl_seconds": {"86400"}})
+	r := b.submit("/tokens", "/tokens", url.Values{"name": {"training-job"}, "org": {"local"}, "role": {"reader"}, "ttl_seconds": {"86400"}})
 	if r.StatusCode != http.StatusOK || r.Header.Get("Location") != "" {
 		t.Fatalf("create token: %s to %q, want 200 showing the token", r.Status, r.Header.Get("Location"))
 	}
@@ -59,7 +59,7 @@ func TestTokenFormRefused(t *testing.T) {
 		{"lifetime not in the list", url.Values{"name": {"job-3"}, "ttl_seconds": {"soon"}}, 400, "ttl_seconds", "choose the token&#39;s lifetime"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := b.postForm("/tokens", "/tokens", tc.form)
+			r := b.submit("/tokens", "/tokens", tc.form)
 			if r.StatusCode != tc.status {
 				t.Fatalf("%s, want %d:\n%s", r.Status, tc.status, r.body)
 			}
@@ -87,7 +87,7 @@ func TestRevokeTokens(t *testing.T) {
 	}
 	b := e.browser(t)
 	b.mustLogin(tok)
-	wantRedirect(t, "revoke ci", b.postForm("/tokens", "/tokens/"+other.TokenInfo.ID+"/revoke", nil), "/tokens")
+	wantRedirect(t, "revoke ci", b.submit("/tokens", "/tokens/"+other.TokenInfo.ID+"/revoke", nil), "/tokens")
 	if page := b.wantPage("/tokens"); !strings.Contains(page.body, "Token "+other.TokenInfo.ID+" revoked") || !strings.Contains(page.body, ">revoked<") {
 		t.Errorf("after revoking ci, /tokens does not say so:\n%s", page.body)
 	}
@@ -101,7 +101,7 @@ func TestRevokeTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := b.postForm("/tokens", "/tokens/"+bob.TokenID+"/revoke", nil); r.StatusCode != http.StatusNotFound {
+	if r := b.submit("/tokens", "/tokens/"+bob.TokenID+"/revoke", nil); r.StatusCode != http.StatusNotFound {
 		t.Errorf("revoke bob's token as alice: %s, want 404", r.Status)
 	}
 	if _, err := e.Client(t, bobTok).Whoami(ctx); err != nil {
@@ -113,7 +113,7 @@ func TestRevokeTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantRedirect(t, "revoke own token", b.postForm("/tokens", "/tokens/"+me.TokenID+"/revoke", nil), "/login")
+	wantRedirect(t, "revoke own token", b.submit("/tokens", "/tokens/"+me.TokenID+"/revoke", nil), "/login")
 	b.wantLogin("/tokens")
 	if _, err := alice.Whoami(ctx); err == nil {
 		t.Error("the session's token still works after its revocation")
