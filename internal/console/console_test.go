@@ -409,3 +409,27 @@ func mustURL(t *testing.T, s string) *url.URL {
 	}
 	return u
 }
+
+// The nav lists the pages the user's role opens: the audit log and workload identities,
+// which the API shows admins only, are not offered to a reader.
+func TestNavFollowsTheRole(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		role  string
+		admin bool
+	}{{"reader", false}, {"writer", false}, {"admin", true}} {
+		t.Run(tc.role, func(t *testing.T) {
+			b := e.browser(t)
+			b.mustLogin(e.NewUser(t, "nav-"+tc.role, "local", tc.role))
+			page := b.wantPage("/orgs/local")
+			for _, href := range []string{`href="/orgs/local/audit"`, `href="/orgs/local/identities"`} {
+				if strings.Contains(page.body, href) != tc.admin {
+					t.Errorf("%s's nav: has %s = %v, want %v", tc.role, href, !tc.admin, tc.admin)
+				}
+			}
+			if !strings.Contains(page.body, `href="/orgs/local/members"`) {
+				t.Errorf("%s's nav lacks the members page", tc.role)
+			}
+		})
+	}
+}
