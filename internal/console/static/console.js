@@ -19,3 +19,14 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 });
+
+// Forms that take a while (Verify calls the cloud several times): <form data-busy="TEXT">
+// shows TEXT on its submit button and disables it once sent, so nobody sends it twice.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.dataset.busy) return;
+  const button = form.querySelector("button[type=submit]");
+  if (!button) return;
+  // After this event, so that the browser still sends the form.
+  setTimeout(() => { button.disabled = true; button.textContent = form.dataset.busy; }, 0);
+});
