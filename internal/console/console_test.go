@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -431,5 +432,28 @@ func TestNavFollowsTheRole(t *testing.T) {
 				t.Errorf("%s's nav lacks the members page", tc.role)
 			}
 		})
+	}
+}
+
+// A session left to expire, never presented again, is deleted by the next sign-in.
+func TestSignInSweepsExpiredSessions(t *testing.T) {
+	e := newEnv(t)
+	left := e.browser(t)
+	left.mustLogin(e.AdminToken)
+	u, _ := url.Parse(e.url)
+	var id string
+	for _, c := range left.http.Jar.Cookies(u) {
+		if c.Name == "tarn_session" {
+			id = c.Value
+		}
+	}
+	hash := sha256.Sum256([]byte(id))
+	if _, err := e.Server.Store.Session(t.Context(), hash[:]); err != nil {
+		t.Fatalf("the new session is not stored: %v", err)
+	}
+	e.Clock.Advance(61 * time.Minute)
+	e.browser(t).mustLogin(e.AdminToken)
+	if _, err := e.Server.Store.Session(t.Context(), hash[:]); err == nil {
+		t.Error("an idle session outlived the next sign-in")
 	}
 }

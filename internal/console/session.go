@@ -118,6 +118,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, now := newSecret(), c.now()
+	// Sessions that ended unseen (expired, never signed out) go with each sign-in.
+	if _, err := c.store.DeleteExpiredSessions(ctx, now.Add(-c.maxAge), now.Add(-c.idle)); err != nil {
+		c.fail(w, nil, err)
+		return
+	}
 	if err := c.store.CreateSession(ctx, store.Session{Hash: sessionHash(id), TokenID: p.TokenID, CreatedAt: now, LastSeenAt: now}); err != nil {
 		c.fail(w, nil, err)
 		return

@@ -235,6 +235,9 @@ type Store interface {
 	TouchSession(ctx context.Context, hash []byte, at time.Time) error
 	// DeleteSession removes a session; removing one that does not exist is no error.
 	DeleteSession(ctx context.Context, hash []byte) error
+	// DeleteExpiredSessions removes the sessions created before created or last used before
+	// lastSeen, and returns how many it removed.
+	DeleteExpiredSessions(ctx context.Context, created, lastSeen time.Time) (int64, error)
 
 	// PutIdentity adds id (its Issuers sorted and deduplicated); Conflict if the name is taken
 	// in its org; NotFound if the org is absent.

@@ -50,3 +50,13 @@ func (s *Store) DeleteSession(ctx context.Context, hash []byte) error {
 	_, err := s.exec(ctx, `DELETE FROM sessions WHERE hash = ?`, nonNil(hash))
 	return s.fail("delete session", err)
 }
+
+// DeleteExpiredSessions removes the sessions created before created or last used before
+// lastSeen, and returns how many it removed.
+func (s *Store) DeleteExpiredSessions(ctx context.Context, created, lastSeen time.Time) (int64, error) {
+	res, err := s.exec(ctx, `DELETE FROM sessions WHERE created_at < ? OR last_seen_at < ?`, s.d.time(created), s.d.time(lastSeen))
+	if err != nil {
+		return 0, s.fail("delete expired sessions", err)
+	}
+	return res.RowsAffected()
+}

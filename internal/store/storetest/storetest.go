@@ -1210,6 +1210,24 @@ func testSessions(t *testing.T, s store.Store) {
 	must(t, s.DeleteSession(ctx, se.Hash)) // already gone: no error
 	_, err = s.Session(ctx, se.Hash)
 	wantErr(t, err, errs.NotFound, "session not found")
+
+	// The sweep removes sessions past either limit, and only those.
+	old := store.Session{Hash: hash("old"), TokenID: "t1", CreatedAt: t0, LastSeenAt: at(time.Hour)}
+	idle := store.Session{Hash: hash("idle"), TokenID: "t1", CreatedAt: at(time.Hour), LastSeenAt: at(time.Hour)}
+	live := store.Session{Hash: hash("live"), TokenID: "t1", CreatedAt: at(time.Hour), LastSeenAt: at(2 * time.Hour)}
+	for _, x := range []store.Session{old, idle, live} {
+		must(t, s.CreateSession(ctx, x))
+	}
+	n, err := s.DeleteExpiredSessions(ctx, at(time.Minute), at(90*time.Minute))
+	must(t, err)
+	equal(t, "sessions swept", n, int64(2))
+	for _, gone := range []store.Session{old, idle} {
+		_, err = s.Session(ctx, gone.Hash)
+		wantErr(t, err, errs.NotFound, "session not found")
+	}
+	got, err = s.Session(ctx, live.Hash)
+	must(t, err)
+	equal(t, "live session after the sweep", got, live)
 }
 
 func wantErr(t *testing.T, err error, k errs.Kind, detail string) {
