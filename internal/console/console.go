@@ -50,6 +50,10 @@ type Options struct {
 	// means the request's own host. A https URL makes the session cookie Secure, and its
 	// origin is trusted for POSTs.
 	PublicURL *url.URL
+	// WorkloadAudience is the audience workload tokens must carry (tarn serve
+	// --workload-audience), for the snippets workload identities show; empty means
+	// client.DefaultAudience.
+	WorkloadAudience string
 	// IdleTimeout ends a session not used for that long; zero means DefaultIdleTimeout.
 	// Use is recorded at most once a minute.
 	IdleTimeout time.Duration
@@ -62,17 +66,19 @@ type Options struct {
 
 // Console is the console's HTTP handler. It is safe for concurrent use.
 type Console struct {
-	store  store.Store
-	authn  *authn.Authenticator
-	api    *client.Client
-	now    func() time.Time
-	idle   time.Duration
-	maxAge time.Duration
-	secure bool // session cookies are Secure on every request
-	origin *http.CrossOriginProtection
-	log    *slog.Logger
-	pages  map[string]*template.Template
-	mux    *http.ServeMux
+	store    store.Store
+	authn    *authn.Authenticator
+	api      *client.Client
+	now      func() time.Time
+	idle     time.Duration
+	maxAge   time.Duration
+	secure   bool   // session cookies are Secure on every request
+	public   string // the public URL's origin, "" for none
+	audience string // the audience of workload tokens
+	origin   *http.CrossOriginProtection
+	log      *slog.Logger
+	pages    map[string]*template.Template
+	mux      *http.ServeMux
 }
 
 // New returns a console. It fails only if PublicURL is not an absolute http or https URL.
@@ -86,19 +92,22 @@ func New(o Options) (*Console, error) {
 	if o.MaxAge <= 0 {
 		o.MaxAge = DefaultMaxAge
 	}
+	if o.WorkloadAudience == "" {
+		o.WorkloadAudience = client.DefaultAudience
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Console{
 		store: o.Store, authn: &authn.Authenticator{Store: o.Store, Now: o.Now}, api: newAPIClient(o.API),
-		now: o.Now, idle: o.IdleTimeout, maxAge: o.MaxAge, origin: http.NewCrossOriginProtection(), log: o.Logger,
+		now: o.Now, audience: o.WorkloadAudience, idle: o.IdleTimeout, maxAge: o.MaxAge, origin: http.NewCrossOriginProtection(), log: o.Logger,
 		pages: map[string]*template.Template{}, mux: http.NewServeMux(),
 	}
 	if u := o.PublicURL; u != nil {
 		if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 			return nil, errs.E(errs.Invalid, "public URL %q: give an absolute http:// or https:// URL such as https://tarn.example.com", u.Redacted())
 		}
-		c.secure = u.Scheme == "https"
+		c.secure, c.public = u.Scheme == "https", u.Scheme+"://"+u.Host
 		if err := c.origin.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
 			return nil, errs.Wrap(errs.Invalid, err, "public URL")
 		}

@@ -135,7 +135,7 @@ func (c *Console) identity(w http.ResponseWriter, r *http.Request, s *session) {
 		c.fail(w, s, err)
 		return
 	}
-	p.Data = identityData{ID: id, Snippet: workloadSnippet(c.endpoint(r), id)}
+	p.Data = identityData{ID: id, Snippet: workloadSnippet(c.endpoint(r), c.audience, id)}
 	c.render(w, http.StatusOK, "identity", p)
 }
 
@@ -148,9 +148,12 @@ func (c *Console) deleteIdentity(w http.ResponseWriter, r *http.Request, s *sess
 	c.done(w, r, "/orgs/"+org+"/identities", "Identity "+name+" removed: its workloads can no longer log in, and the tokens they got are refused.")
 }
 
-// endpoint returns the URL the workloads of r's user reach tarn at: the console's own,
-// https when sessions are Secure or r came over TLS.
+// endpoint returns the URL the workloads of r's user reach tarn at: the public URL when
+// one is set, else the console's own, https when sessions are Secure or r came over TLS.
 func (c *Console) endpoint(r *http.Request) string {
+	if c.public != "" {
+		return c.public
+	}
 	if c.secure || r.TLS != nil {
 		return "https://" + r.Host
 	}
@@ -160,18 +163,23 @@ func (c *Console) endpoint(r *http.Request) string {
 // workloadSnippet returns what a workload of id sets (and for Kubernetes, mounts) to log in
 // to tarn at endpoint, as the README's workload identity section shows, and a command that
 // uses it.
-func workloadSnippet(endpoint string, id *api.Identity) string {
+func workloadSnippet(endpoint, audience string, id *api.Identity) string {
 	use := "tarn ds ls " + id.Org
+	// A server with its own --workload-audience: the client must ask for that one.
+	setAudience, ghAudience := "", ""
+	if audience != client.DefaultAudience {
+		setAudience, ghAudience = " "+client.EnvAudience+"="+audience, ", "+client.EnvAudience+": "+audience
+	}
 	switch id.Provider {
 	case api.IdentityAzure:
-		return "# in the workload (its managed identity gets a token for audience " + client.DefaultAudience + "):\n" +
-			"export TARN_ENDPOINT=" + endpoint + " " + client.EnvAuthProvider + "=azure\n" +
+		return "# in the workload (its managed identity gets a token for audience " + audience + "):\n" +
+			"export TARN_ENDPOINT=" + endpoint + " " + client.EnvAuthProvider + "=azure" + setAudience + "\n" +
 			"export " + client.EnvAzureClientID + "=" + id.ClientID + "   # only for a user-assigned identity\n" +
 			use + "\n"
 	case api.IdentityGitHub:
 		return "# in the workflow:\n" +
 			"permissions: { id-token: write, contents: read }\n" +
-			"env: { TARN_ENDPOINT: " + endpoint + ", " + client.EnvAuthProvider + ": github }\n" +
+			"env: { TARN_ENDPOINT: " + endpoint + ", " + client.EnvAuthProvider + ": github" + ghAudience + " }\n" +
 			"steps:\n" +
 			"  - run: " + use + "\n"
 	case api.IdentityKubernetes:
@@ -180,14 +188,14 @@ func workloadSnippet(endpoint string, id *api.Identity) string {
 			"serviceAccountName: " + sa + "\n" +
 			"volumes:\n" +
 			"  - name: tarn-token\n" +
-			"    projected: { sources: [ { serviceAccountToken: { audience: " + client.DefaultAudience + ", expirationSeconds: 3600, path: tarn } } ] }\n" +
+			"    projected: { sources: [ { serviceAccountToken: { audience: " + audience + ", expirationSeconds: 3600, path: tarn } } ] }\n" +
 			"containers:\n" +
 			"  - env:\n" +
 			"      - { name: TARN_ENDPOINT, value: " + endpoint + " }\n" +
 			"      - { name: " + client.EnvAuthProvider + ", value: kubernetes }\n" +
 			"    volumeMounts: [ { name: tarn-token, mountPath: /var/run/secrets/tokens } ]\n"
 	default:
-		return "# in the workload (the token file holds a JWT of " + id.Issuer + " for audience " + client.DefaultAudience + "):\n" +
+		return "# in the workload (the token file holds a JWT of " + id.Issuer + " for audience " + audience + "):\n" +
 			"export TARN_ENDPOINT=" + endpoint + " " + client.EnvAuthProvider + "=oidc " + client.EnvTokenFile + "=/path/to/jwt\n" +
 			use + "\n"
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/client"
 	"github.com/tarnhq/tarn/dataset"
 	"github.com/tarnhq/tarn/internal/errs"
 	"github.com/tarnhq/tarn/location"
@@ -130,5 +131,31 @@ func TestPublicURLOriginIsTrusted(t *testing.T) {
 	r.Header.Set("Origin", "https://other.test")
 	if err := c.checkPost(r, "x"); err == nil {
 		t.Error("POST from another origin passed")
+	}
+}
+
+// The snippet a workload identity's page shows names the server's own audience when it has
+// one (tarn serve --workload-audience), in the form each platform takes it.
+func TestWorkloadSnippetAudience(t *testing.T) {
+	for _, tc := range []struct {
+		provider, audience string
+		want, wantNot      []string
+	}{
+		{api.IdentityAzure, client.DefaultAudience, []string{"TARN_AUTH_PROVIDER=azure\n", "audience api://tarn"}, []string{"TARN_AUDIENCE"}},
+		{api.IdentityAzure, "api://ml-tarn", []string{"TARN_AUTH_PROVIDER=azure TARN_AUDIENCE=api://ml-tarn\n"}, nil},
+		{api.IdentityGitHub, "api://ml-tarn", []string{"TARN_AUTH_PROVIDER: github, TARN_AUDIENCE: api://ml-tarn }"}, nil},
+		{api.IdentityKubernetes, "api://ml-tarn", []string{"audience: api://ml-tarn,"}, []string{"api://tarn"}},
+	} {
+		got := workloadSnippet("https://tarn.example.com", tc.audience, &api.Identity{Org: "acme", Provider: tc.provider, ServiceAccount: "ml/trainer"})
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s, audience %s: snippet lacks %q:\n%s", tc.provider, tc.audience, w, got)
+			}
+		}
+		for _, w := range tc.wantNot {
+			if strings.Contains(got, w) {
+				t.Errorf("%s, audience %s: snippet has %q:\n%s", tc.provider, tc.audience, w, got)
+			}
+		}
 	}
 }

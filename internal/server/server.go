@@ -237,7 +237,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		Issuers: st.Issuers})
 	a := httpapi.New(httpapi.Options{Store: access, Vendor: vendor, Secrets: secrets, Logger: o.Logger, Now: o.Now, VendTTL: o.VendTTL,
 		Verifier: verifier, WorkloadTokenTTL: o.WorkloadTokenTTL, Upstream: o.Upstream})
-	web, err := console.New(console.Options{Store: access, API: a, Now: o.Now, PublicURL: publicURL, Logger: o.Logger})
+	web, err := console.New(console.Options{Store: access, API: a, Now: o.Now, PublicURL: publicURL, WorkloadAudience: o.WorkloadAudience,
+		Logger: o.Logger})
 	if err != nil {
 		a.Close()
 		st.Close()
