@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net/url"
-	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -137,34 +135,4 @@ func (a *app) showCommands(setup any, commands []string) error {
 		_, err := fmt.Fprintln(a.stdout, strings.Join(commands, "\n"))
 		return err
 	})
-}
-
-// consoleOrigin returns the origin (scheme://host[:port]) of the URL s, for a CORS rule.
-func consoleOrigin(s string) (string, error) {
-	u, err := url.Parse(s)
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		return "", fmt.Errorf("console origin %q is no URL: give --console-origin https://HOST[:PORT]", s)
-	}
-	return u.Scheme + "://" + u.Host, nil
-}
-
-// nameRule is a name that provision puts into a shell command, and the pattern it must
-// match: valid describes the pattern ("a valid Azure name (...)"). An optional name may be
-// empty.
-type nameRule struct {
-	what, value string
-	pattern     *regexp.Regexp
-	valid       string
-	optional    bool
-}
-
-// checkNames returns an error naming the first rule whose value does not match its
-// pattern.
-func checkNames(rules ...nameRule) error {
-	for _, r := range rules {
-		if (r.value != "" || !r.optional) && !r.pattern.MatchString(r.value) {
-			return fmt.Errorf("%s %q is not %s", r.what, r.value, r.valid)
-		}
-	}
-	return nil
 }

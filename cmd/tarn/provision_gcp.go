@@ -1,28 +1,12 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
-	"regexp"
-	"strings"
-
 	"github.com/spf13/cobra"
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/client"
+	"github.com/tarnhq/tarn/internal/cloudsetup"
 )
-
-// gcpSetup is what tarn provision gcp prints: the gcloud commands that create a gcs creds
-// key's service account, grant it the bucket (and its KMS key), let tarn's identity
-// impersonate it, and set the CORS rule for the console.
-type gcpSetup struct {
-	ServiceAccount string `json:"service_account"`
-	// Principal is who impersonates the service account, as an IAM member
-	// (serviceAccount:EMAIL, user:EMAIL, principal://...); PRINCIPAL when not given.
-	Principal string          `json:"principal"`
-	Commands  []string        `json:"commands"`
-	CORS      json.RawMessage `json:"cors"`
-}
 
 func (a *app) provisionGCPCmd() *cobra.Command {
 	var project, bucket, kmsKey, principal, origin string
@@ -77,7 +61,8 @@ command that sets it. The origin defaults to the tarn server the CLI talks to.`,
 				}
 				principal = out.PrincipalARN
 			}
-			setup, err := gcpProvision(key.Config, project, bucket, kmsKey, principal, origin)
+			setup, err := cloudsetup.GCP(key.Config, cloudsetup.GCPInput{Project: project, Bucket: bucket, KMSKey: kmsKey,
+				Principal: principal, ConsoleOrigin: origin})
 			if err != nil {
 				return err
 			}
@@ -93,89 +78,4 @@ command that sets it. The origin defaults to the tarn server the CLI talks to.`,
 	cmd.MarkFlagRequired("project")
 	cmd.MarkFlagRequired("bucket")
 	return cmd
-}
-
-// The names that go into the commands provision gcp prints, as Google allows them; none
-// holds a character that means anything to a shell.
-var (
-	gcpProject        = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
-	gcsBucket         = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$`)
-	gcpServiceAccount = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,99}@[a-z0-9][a-z0-9.-]{0,99}\.gserviceaccount\.com$`)
-	gcpKMSKey         = regexp.MustCompile(`^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0-9-]{1,63}/keyRings/[A-Za-z0-9_-]{1,63}/cryptoKeys/[A-Za-z0-9_-]{1,63}$`)
-	gcpMember         = regexp.MustCompile(`^((serviceAccount|user|group):[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}|principal(Set)?://[A-Za-z0-9._~%@:/-]{1,1000})$`)
-)
-
-// principalPlaceholder stands for the principal that impersonates when none was given.
-const principalPlaceholder = "PRINCIPAL"
-
-// gcpProvision returns the commands that set up a gcs key of configuration cfg on bucket
-// of project, with the Cloud KMS key kmsKey if not empty, for principal (an IAM member or
-// a bare email; the placeholder when empty) and a console at origin.
-func gcpProvision(cfg api.CredsKeyConfig, project, bucket, kmsKey, principal, origin string) (*gcpSetup, error) {
-	sa := cfg.ServiceAccount
-	if sa == "" {
-		return nil, fmt.Errorf("the creds key names no service account: add it again with --service-account EMAIL")
-	}
-	if principal != "" && !strings.Contains(principal, ":") {
-		principal = "serviceAccount:" + principal
-	}
-	err := checkNames(
-		nameRule{"project", project, gcpProject, "a valid Google Cloud project ID (6 to 30 lowercase letters, digits and '-', starting with a letter)", false},
-		nameRule{"bucket", bucket, gcsBucket, "a valid bucket name (3 to 222 lowercase letters, digits, '-', '_' and '.')", false},
-		nameRule{"service account", sa, gcpServiceAccount, "a valid service account email (NAME@PROJECT.iam.gserviceaccount.com)", false},
-		nameRule{"KMS key", kmsKey, gcpKMSKey, "a valid Cloud KMS key name (projects/P/locations/L/keyRings/R/cryptoKeys/K)", true},
-		nameRule{"principal", principal, gcpMember, "a valid IAM member (serviceAccount:EMAIL, user:EMAIL, group:EMAIL or principal://...)", true},
-	)
-	if err != nil {
-		return nil, err
-	}
-	if origin, err = consoleOrigin(origin); err != nil {
-		return nil, err
-	}
-	cors, _ := json.MarshalIndent([]map[string]any{{
-		"origin":         []string{origin},
-		"method":         []string{"GET", "HEAD"},
-		"responseHeader": []string{"*"},
-		"maxAgeSeconds":  3600,
-	}}, "", "  ")
-	member := "serviceAccount:" + sa
-	var c []string
-	if name, ok := strings.CutSuffix(sa, "@"+project+".iam.gserviceaccount.com"); ok {
-		c = append(c, "# The service account the key impersonates (skip this if it exists):",
-			fmt.Sprintf("gcloud iam service-accounts create %s --project=%s --display-name='tarn datasets'", name, project))
-	} else {
-		c = append(c, "# The service account "+sa+" is not in project "+project+": create it in its own project if it does not exist.")
-	}
-	c = append(c, "# What vended tokens are cut down from: objects of the bucket, read and write:",
-		fmt.Sprintf("gcloud storage buckets add-iam-policy-binding gs://%s --member=%s --role=roles/storage.objectAdmin", bucket, member))
-	if kmsKey != "" {
-		c = append(c, "# The bucket's Cloud KMS key: the service account encrypts and decrypts with it,",
-			fmt.Sprintf("gcloud kms keys add-iam-policy-binding %s --member=%s --role=roles/cloudkms.cryptoKeyEncrypterDecrypter", kmsKey, member),
-			"# and so does Cloud Storage's own service agent of the project, which does the work for CMEK:",
-			fmt.Sprintf("gcloud storage service-agent --project=%s --authorize-cmek=%s", project, kmsKey))
-	}
-	switch {
-	case cfg.Auth == api.AuthServiceAccountKey:
-		c = append(c, "# This key impersonates with the JSON key it holds (--auth service-account-key): there is no server",
-			"# principal to grant. The key's own service account (client_email in the JSON key) needs the role")
-		if principal == "" {
-			c = append(c, "# (give it as --principal serviceAccount:EMAIL, or replace PRINCIPAL), also when it is "+sa+" itself:")
-		} else {
-			c = append(c, "# (also when it is "+sa+" itself):")
-		}
-	case principal == "":
-		c = append(c, "# PRINCIPAL: the tarn server's Google identity (its Application Default Credentials), which is no",
-			"# service account the server can name: user:EMAIL for gcloud auth application-default login, or",
-			"# principal://... for workload identity federation; give it with --principal.")
-	}
-	if principal == "" {
-		principal = principalPlaceholder
-	}
-	c = append(c, "# Impersonation: "+principal+" may mint tokens for the service account:",
-		fmt.Sprintf("gcloud iam service-accounts add-iam-policy-binding %s --member=%s --role=roles/iam.serviceAccountTokenCreator", sa, shellQuote(principal)),
-		"# CORS, so that the tarn console at "+origin+" can read the bucket from the browser",
-		"# (this replaces the bucket's CORS configuration: merge it into an existing one):",
-		"cat > cors.json <<'EOF'", string(cors), "EOF",
-		fmt.Sprintf("gcloud storage buckets update gs://%s --cors-file=cors.json", bucket))
-	return &gcpSetup{ServiceAccount: sa, Principal: principal, Commands: c, CORS: cors}, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/client"
+	"github.com/tarnhq/tarn/internal/cloudsetup"
 	"github.com/tarnhq/tarn/location"
 )
 
@@ -127,7 +128,7 @@ func envLines(cr *api.Credentials) (string, error) {
 	var b strings.Builder
 	export := func(name, value string) {
 		if value != "" {
-			fmt.Fprintf(&b, "export %s=%s\n", name, shellQuote(value))
+			fmt.Fprintf(&b, "export %s=%s\n", name, cloudsetup.ShellQuote(value))
 		}
 	}
 	switch {
@@ -224,19 +225,4 @@ func accessToken(cr *api.Credentials) (string, error) {
 		return "", fmt.Errorf("--format token is for GCS credentials; these are of provider %q: use --format json or env", cr.Provider)
 	}
 	return cr.GCS.AccessToken + "\n", nil
-}
-
-// shellQuote quotes s for a POSIX shell.
-func shellQuote(s string) string {
-	safe := s != ""
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_@%+=:,./-", r)) {
-			safe = false
-			break
-		}
-	}
-	if safe {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

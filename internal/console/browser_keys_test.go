@@ -89,3 +89,38 @@ func TestCredsKeysInABrowser(t *testing.T) {
 	}
 	p.Screenshot("storage-set")
 }
+
+// TestCloudSetupInABrowser opens the pages of an azure and a gcs key in headless Chromium as
+// an org admin: the az commands of a client-secret key with their copy button, a bad
+// container refused at its input, and the gcloud commands once the project is given
+// through the form. It saves a screenshot of each page.
+func TestCloudSetupInABrowser(t *testing.T) {
+	e := newSetupEnv(t)
+	p := browsertest.New(t)
+	p.Navigate(e.url + "/login")
+	p.Fill("input[name=token]", e.AdminToken)
+	p.Submit("form")
+
+	p.Navigate(e.url + "/orgs/acme/creds-keys/app")
+	if got := p.Text("#setup-commands"); !strings.Contains(got, "az role assignment create --role 'Storage Blob Data Contributor' --assignee "+setupClientID) {
+		t.Errorf("azure commands: %q", got)
+	}
+	p.Screenshot("keys-azure")
+	p.Fill("#p-container", "bad container")
+	p.Submit("form.keys-setup")
+	if got := p.Text("main"); !strings.Contains(got, `container "bad container" is not a valid Azure name`) {
+		t.Errorf("a bad container: %q", got)
+	}
+	p.Screenshot("keys-azure-refused")
+	p.Navigate(e.url + "/orgs/acme/creds-keys/shared")
+	p.Screenshot("keys-azure-shared")
+
+	p.Navigate(e.url + "/orgs/acme/creds-keys/gcs")
+	p.Screenshot("keys-gcs-no-project")
+	p.Fill("#p-project", "acme-ml")
+	p.Submit("form.keys-setup")
+	if got := p.Text("#setup-commands"); !strings.Contains(got, "--member=serviceAccount:"+setupServerSA+" --role=roles/iam.serviceAccountTokenCreator") {
+		t.Errorf("gcs commands: %q", got)
+	}
+	p.Screenshot("keys-gcs")
+}

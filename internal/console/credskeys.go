@@ -158,6 +158,8 @@ type keyData struct {
 	ProvisionError string
 	Bucket, Prefix string
 	PrincipalARN   string
+	// Setup is the az or gcloud setup of an azure or gcs key, for admins; nil otherwise.
+	Setup *setupView
 	// VerifyAction is where the Verify form posts: with the setup inputs the page was
 	// opened with, so that the page it answers shows the same policies.
 	VerifyAction string
@@ -204,7 +206,7 @@ func (c *Console) credsKey(w http.ResponseWriter, r *http.Request, s *session) {
 
 // showKey renders a key's page with d's forms and results, reading the key and, for admins
 // of an aws key, its provision output: for the bucket and prefix of the query, or of its
-// first root.
+// first root; for admins of an azure or gcs key, its az or gcloud setup (cloudSetup).
 func (c *Console) showKey(w http.ResponseWriter, r *http.Request, s *session, status int, d keyData) {
 	org, name := r.PathValue("org"), r.PathValue("key")
 	ctx := apiContext(r, s)
@@ -236,6 +238,12 @@ func (c *Console) showKey(w http.ResponseWriter, r *http.Request, s *session, st
 		} else {
 			d.Provision = &provisionView{PrincipalARN: out.PrincipalARN, ExternalID: out.ExternalID,
 				PermissionPolicy: indent(out.PermissionPolicy), TrustPolicy: indent(out.TrustPolicy)}
+		}
+	}
+	if _, ok := setupInputs[k.Provider]; ok && p.IsAdmin() {
+		d.Setup = c.cloudSetup(r, s, k)
+		if q := setupQuery(r, k.Provider); q != "" {
+			d.VerifyAction += "?" + q
 		}
 	}
 	p.Data = d

@@ -1,4 +1,4 @@
-package main
+package cloudsetup_test
 
 import (
 	"os"
@@ -9,9 +9,10 @@ import (
 	"testing"
 
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/internal/cloudsetup"
 )
 
-func TestAzureProvision(t *testing.T) {
+func TestAzure(t *testing.T) {
 	const id = "11111111-2222-3333-4444-555555555555"
 	app := api.CredsKeyConfig{Auth: api.AuthClientSecret, TenantID: "t", ClientID: "00000000-0000-0000-0000-000000000001"}
 	server := api.CredsKeyConfig{Auth: api.AuthDefault}
@@ -20,7 +21,7 @@ func TestAzureProvision(t *testing.T) {
 		cfg                                    api.CredsKeyConfig
 		container, group, sub, principal, orig string
 		want                                   []string // substrings of the output, in any order
-		err                                    string
+		err, field                             string   // the error and the input it is in
 	}{
 		{name: "client-secret app, scopes from az", cfg: app, container: "datasets", orig: "https://127.0.0.1:8443/x",
 			want: []string{
@@ -35,31 +36,33 @@ func TestAzureProvision(t *testing.T) {
 			}},
 		{name: "shared key needs no role", cfg: api.CredsKeyConfig{Auth: api.AuthSharedKey}, container: "d", orig: "http://127.0.0.1:8080",
 			want: []string{"needs no role", "az storage cors add"}},
-		{name: "server identity without its object ID", cfg: server, container: "d", orig: "http://127.0.0.1:8080", err: "give its object ID with --principal-id"},
-		{name: "group without subscription", cfg: app, container: "d", group: "ml", orig: "http://127.0.0.1:8080", err: "--resource-group and --subscription together"},
-		{name: "container that would run in a shell", cfg: app, container: "d$(rm -rf ~)", orig: "http://127.0.0.1:8080", err: "not a valid Azure name"},
-		{name: "origin that is no URL", cfg: app, container: "d", orig: "tarn", err: "is no URL"},
+		{name: "server identity without its object ID", cfg: server, container: "d", orig: "http://127.0.0.1:8080", err: "give its object ID with --principal-id", field: "principal_id"},
+		{name: "group without subscription", cfg: app, container: "d", group: "ml", orig: "http://127.0.0.1:8080", err: "--resource-group and --subscription together", field: "subscription"},
+		{name: "subscription without group", cfg: app, container: "d", sub: "sub-1", orig: "http://127.0.0.1:8080", err: "--resource-group and --subscription together", field: "resource_group"},
+		{name: "resource group that would run in a shell", cfg: app, container: "d", group: "ml`id`", sub: "s", orig: "http://127.0.0.1:8080", err: "resource group \"ml`id`\" is not a valid Azure name", field: "resource_group"},
+		{name: "container that would run in a shell", cfg: app, container: "d$(rm -rf ~)", orig: "http://127.0.0.1:8080", err: "not a valid Azure name", field: "container"},
+		{name: "origin that is no URL", cfg: app, container: "d", orig: "tarn", err: "is no URL", field: "console_origin"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := azureProvision(tc.cfg, "acmeml", tc.container, tc.group, tc.sub, tc.principal, tc.orig)
+			got, err := cloudsetup.Azure(tc.cfg, cloudsetup.AzureInput{Account: "acmeml", Container: tc.container, ResourceGroup: tc.group, Subscription: tc.sub, PrincipalID: tc.principal, ConsoleOrigin: tc.orig})
 			var commands []string
 			if got != nil {
 				commands = got.Commands
 			}
-			checkSetup(t, commands, err, tc.err, tc.want, nil)
+			checkSetup(t, commands, err, tc.err, tc.field, tc.want, nil)
 		})
 	}
 }
 
-// TestAzureProvisionFlagsExist checks the commands provision azure prints against the
+// TestAzureFlagsExist checks the commands Azure returns against the
 // installed Azure CLI: every option they use is one its help lists. Nothing is sent
 // anywhere: az only prints help.
-func TestAzureProvisionFlagsExist(t *testing.T) {
+func TestAzureFlagsExist(t *testing.T) {
 	if _, err := exec.LookPath("az"); err != nil {
 		t.Skip("az is not installed (scripts/test.sh installs it from Debian's packages)")
 	}
-	setup, err := azureProvision(api.CredsKeyConfig{Auth: api.AuthDefault}, "acmeml", "datasets", "ml", "sub-1",
-		"11111111-2222-3333-4444-555555555555", "http://127.0.0.1:8080")
+	setup, err := cloudsetup.Azure(api.CredsKeyConfig{Auth: api.AuthDefault}, cloudsetup.AzureInput{Account: "acmeml", Container: "datasets",
+		ResourceGroup: "ml", Subscription: "sub-1", PrincipalID: "11111111-2222-3333-4444-555555555555", ConsoleOrigin: "http://127.0.0.1:8080"})
 	if err != nil {
 		t.Fatal(err)
 	}
