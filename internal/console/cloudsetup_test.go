@@ -156,7 +156,7 @@ func TestCloudSetupCommands(t *testing.T) {
 		})
 	}
 	// The Verify form posts with the setup inputs given, so that its answer keeps them.
-	if r := b.wantPage("/orgs/acme/creds-keys/app?container=other"); !strings.Contains(r.body, `action="/orgs/acme/creds-keys/app/verify?container=other"`) {
+	if r := b.wantPage("/orgs/acme/creds-keys/app?container=other"); !strings.Contains(r.body, `action="/orgs/acme/creds-keys/app/verify?container=other#verify"`) {
 		t.Error("the Verify form drops the setup inputs")
 	}
 }
