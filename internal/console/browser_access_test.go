@@ -14,9 +14,7 @@ import (
 func TestAccessInABrowser(t *testing.T) {
 	e := newIdentityEnv(t)
 	p := browsertest.New(t)
-	p.Navigate(e.url + "/login")
-	p.Fill("input[name=token]", e.AdminToken)
-	p.Submit("form")
+	e.signIn(p, e.AdminToken)
 
 	p.Navigate(e.url + "/orgs/local/identities")
 	p.Screenshot("identities-empty")

@@ -17,9 +17,7 @@ func TestAuditAndAdminInABrowser(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	p := browsertest.New(t)
-	p.Navigate(e.url + "/login")
-	p.Fill("input[name=token]", e.AdminToken)
-	p.Submit("form")
+	e.signIn(p, e.AdminToken)
 
 	p.Navigate(e.url + "/admin/orgs")
 	p.Screenshot("admin-orgs")

@@ -15,9 +15,7 @@ func TestDatasetsAndMembersInABrowser(t *testing.T) {
 	d := newDatasetEnv(t)
 	d.NewUser(t, "bob", "", "")
 	p := browsertest.New(t)
-	p.Navigate(d.url + "/login")
-	p.Fill("input[name=token]", d.AdminToken)
-	p.Submit("form")
+	d.signIn(p, d.AdminToken)
 
 	p.Navigate(d.url + "/orgs/local")
 	if got := p.Text("main"); !strings.Contains(got, "Create a dataset") || !strings.Contains(got, "Connect an existing location") {

@@ -23,9 +23,7 @@ func TestCredsKeysInABrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := browsertest.New(t)
-	p.Navigate(e.url + "/login")
-	p.Fill("input[name=token]", e.AdminToken)
-	p.Submit("form")
+	e.signIn(p, e.AdminToken)
 
 	p.Navigate(e.url + "/orgs/acme/creds-keys")
 	if got := p.Text("main"); !strings.Contains(got, "No creds keys in acme yet") {
@@ -97,9 +95,7 @@ func TestCredsKeysInABrowser(t *testing.T) {
 func TestCloudSetupInABrowser(t *testing.T) {
 	e := newSetupEnv(t)
 	p := browsertest.New(t)
-	p.Navigate(e.url + "/login")
-	p.Fill("input[name=token]", e.AdminToken)
-	p.Submit("form")
+	e.signIn(p, e.AdminToken)
 
 	p.Navigate(e.url + "/orgs/acme/creds-keys/app")
 	if got := p.Text("#setup-commands"); !strings.Contains(got, "az role assignment create --role 'Storage Blob Data Contributor' --assignee "+setupClientID) {

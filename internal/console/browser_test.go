@@ -74,3 +74,10 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Errorf("after sign-out, an org page led to %s, want /login", p.URL())
 	}
 }
+
+// signIn signs p in through the sign-in page with token.
+func (e *env) signIn(p *browsertest.Page, token string) {
+	p.Navigate(e.url + "/login")
+	p.Fill("input[name=token]", token)
+	p.Submit("form")
+}

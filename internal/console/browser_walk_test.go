@@ -31,9 +31,7 @@ func TestNewTeamWalkthroughInABrowser(t *testing.T) {
 		}
 	}
 
-	p.Navigate(e.url + "/login")
-	p.Fill("input[name=token]", e.AdminToken)
-	p.Submit("form")
+	e.signIn(p, e.AdminToken)
 
 	p.Navigate(e.url + "/admin/orgs")
 	p.Fill("#name", "acme")
