@@ -57,13 +57,14 @@ go vet ./...
 # testdata/fuzz/TARGET. Go 1.26's fuzz coordinator can also end a run at its -fuzztime with a
 # bare "context deadline exceeded" and no input (go.dev/issue/75804, fixed in Go 1.27): that
 # is reported and not counted, since the test run below still replays every seed.
+inputs() { if [ -d "$1" ]; then find "$1" -type f | wc -l; else echo 0; fi; }
 for target in $(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' . | sed 's/^func //' | sort -u); do
 	pkg=$(grep -rlE "^func ${target}\(" --include='*_test.go' . | head -1 | xargs dirname)
 	corpus="${pkg}/testdata/fuzz/${target}"
-	before=$(ls "${corpus}" 2>/dev/null | wc -l)
+	before=$(inputs "${corpus}")
 	echo "fuzzing ${target} in ${pkg} for ${FUZZTIME:-15s}"
 	if ! go test -run='^$' -fuzz="^${target}\$" -fuzztime="${FUZZTIME:-15s}" "${pkg}"; then
-		if [ "$(ls "${corpus}" 2>/dev/null | wc -l)" -gt "${before}" ]; then
+		if [ "$(inputs "${corpus}")" -gt "${before}" ]; then
 			echo "${target} found a failing input: see ${corpus}" >&2
 			exit 1
 		fi
