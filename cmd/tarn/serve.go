@@ -113,6 +113,7 @@ with an API token. Behind a proxy, --public-url names the URL people open.`,
 				return fmt.Errorf("listen on %s: %w", listen, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "tarn is serving on http://%s (data in %s)\n", ln.Addr(), srv.DataDir)
+			fmt.Fprintf(cmd.OutOrStdout(), "The console is at http://%s/login: sign in with an API token.\n", ln.Addr())
 			logger.Info("serving", "addr", ln.Addr().String(), "data_dir", srv.DataDir, "database", databaseKind(database))
 			return srv.Serve(ctx, ln)
 		},
