@@ -71,7 +71,9 @@ type Options struct {
 	// oidctest.Issuer.HostPort).
 	AllowEndpoints []string
 	// EndpointResolver resolves the host names of creds-key endpoints and issuers; nil means
-	// the system's resolver. Tests of address filters pass a netguardtest.Resolver.
+	// a table that knows only localhost, so that a test can never send a name to the
+	// system's resolver (a DNS server off the machine). Tests of address filters pass a
+	// netguardtest.Resolver of their own.
 	EndpointResolver netguard.Resolver
 	// OIDCTransport routes the fetches of workload token issuers, e.g. an oidctest.Issuer's
 	// Transport; nil means the guard's own transport.
@@ -105,6 +107,9 @@ func New(t testing.TB, o Options) *Env {
 	dial := netguardtest.Dial(t)
 	if o.Dial != nil {
 		dial = o.Dial(dial)
+	}
+	if o.EndpointResolver == nil {
+		o.EndpointResolver = netguardtest.NewResolver(map[string][]string{"localhost": {"127.0.0.1"}})
 	}
 	srv, err := server.New(context.Background(), server.Options{
 		DataDir: dir, Database: o.Database, FileRoots: o.FileRoots, Now: clock.Now,
