@@ -359,6 +359,28 @@ type LinkedCredentialsRequest struct {
 	Location string `json:"location"`
 }
 
+// PresignRequest is the body of POST .../datasets/{name}/presign: the keys of objects of
+// the dataset, relative to its location, and the URLs' lifetime in seconds (zero:
+// DefaultPresignExpiresIn; cut to what is left of the vended read credential's lifetime).
+type PresignRequest struct {
+	Paths     []string `json:"paths"`
+	ExpiresIn int64    `json:"expires_in,omitempty"`
+}
+
+// PresignResponse answers a PresignRequest: a URL that reads each object with a plain GET,
+// by path as asked, all valid until ExpiresAt.
+type PresignResponse struct {
+	URLs      map[string]string `json:"urls"`
+	ExpiresAt time.Time         `json:"expires_at"`
+}
+
+// Presigning: a request names at most MaxPresignPaths paths; URLs live
+// DefaultPresignExpiresIn seconds unless asked otherwise.
+const (
+	MaxPresignPaths         = 1000
+	DefaultPresignExpiresIn = 900
+)
+
 // Credentials is a vend: temporary credentials limited to Location and Mode until ExpiresAt.
 // Exactly one of the provider fields is set.
 type Credentials struct {

@@ -283,6 +283,19 @@ func (c *Client) LinkedCredentials(ctx context.Context, org, name, key, location
 	return &out, nil
 }
 
+// PresignDataset returns URLs that read the objects at paths (keys relative to the dataset
+// al://org/name) with a plain HTTP GET, valid for expiresIn (zero: the server's default,
+// api.DefaultPresignExpiresIn seconds; the server cuts it to the lifetime of the read
+// credential that signs them, and rounds it up to whole seconds).
+func (c *Client) PresignDataset(ctx context.Context, org, name string, paths []string, expiresIn time.Duration) (*api.PresignResponse, error) {
+	var out api.PresignResponse
+	req := api.PresignRequest{Paths: paths, ExpiresIn: int64((expiresIn + time.Second - 1) / time.Second)}
+	if err := c.do(ctx, http.MethodPost, datasetPath(org, name)+"/presign", nil, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // AuditQuery selects a page of audit records. Zero fields do not filter.
 type AuditQuery struct {
 	Since     time.Time // only records at or after Since

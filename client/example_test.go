@@ -8,6 +8,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/client"
@@ -17,6 +18,8 @@ import (
 func fakeTarn() *httptest.Server {
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
+		case "/api/v1/orgs/acme/datasets/coco/presign":
+			io.WriteString(w, `{"urls":{"images/0001.jpg":"https://acme-ml.s3.amazonaws.com/coco/images/0001.jpg?X-Amz-Signature=..."},"expires_at":"2026-01-02T03:19:05Z"}`)
 		case "/api/v1/whoami":
 			io.WriteString(w, `{"user":"alice","superuser":false,"token_id":"tok1","orgs":[{"org":"acme","user":"alice","role":"admin"}]}`)
 		default:
@@ -57,4 +60,20 @@ func ExampleClient_Dataset() {
 		fmt.Println("not found:", p.Detail)
 	}
 	// Output: not found: dataset "coco" not found in org "acme"
+}
+
+func ExampleClient_PresignDataset() {
+	srv := fakeTarn()
+	defer srv.Close()
+
+	c, err := client.New(client.Options{Endpoint: srv.URL, Token: "tarn_..."})
+	if err != nil {
+		log.Fatal(err)
+	}
+	out, err := c.PresignDataset(context.Background(), "acme", "coco", []string{"images/0001.jpg"}, 15*time.Minute)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(out.URLs["images/0001.jpg"] != "", out.ExpiresAt.Format(time.RFC3339))
+	// Output: true 2026-01-02T03:19:05Z
 }

@@ -71,6 +71,8 @@ func TestRequests(t *testing.T) {
 		{[]string{"vend", "al://acme/coco", "--mode", "write"}, "POST /api/v1/orgs/acme/datasets/coco/credentials", 200,
 			`{"location":"file:///srv/ds/coco","mode":"write","provider":"file","expires_at":"2025-03-01T13:00:00Z","file":{"path":"/srv/ds/coco"}}`,
 			"", `{"mode":"write"}`},
+		{[]string{"presign", "al://acme/coco/images/c.jpg"}, "POST /api/v1/orgs/acme/datasets/coco/presign", 200,
+			`{"urls":{"images/c.jpg":"https://x.test/a"},"expires_at":"2025-03-01T13:00:00Z"}`, "", `{"paths":["images/c.jpg"],"expires_in":900}`},
 		{[]string{"vend", "/srv/ds/raw", "--org", "acme", "--creds-key", "local"}, "POST /api/v1/orgs/acme/creds-keys/local/credentials", 200,
 			`{"location":"file:///srv/ds/raw","mode":"read","provider":"file","expires_at":"2025-03-01T13:00:00Z","file":{"path":"/srv/ds/raw"}}`,
 			"", `{"location":"file:///srv/ds/raw","mode":"read"}`},

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/client"
 	"github.com/tarnhq/tarn/internal/cloudsetup"
+	"github.com/tarnhq/tarn/internal/presign"
 	"github.com/tarnhq/tarn/location"
 )
 
@@ -210,13 +210,7 @@ func sasURL(cr *api.Credentials) (string, error) {
 	if az == nil {
 		return "", fmt.Errorf("--format sas-url is for Azure credentials; these are of provider %q: use --format json or env", cr.Provider)
 	}
-	u := strings.TrimSuffix(az.Endpoint, "/") + "/" + url.PathEscape(az.Container)
-	if az.Prefix != "" {
-		for _, seg := range strings.Split(az.Prefix, "/") {
-			u += "/" + url.PathEscape(seg)
-		}
-	}
-	return u + "?" + az.SASToken + "\n", nil
+	return presign.BlobURL(az, "") + "\n", nil
 }
 
 // accessToken returns the access token of GCS credentials, one line.

@@ -142,6 +142,7 @@ func TestEveryEndpointDeniesByDefault(t *testing.T) {
 	}
 	const (
 		ok, created, gone, denied = http.StatusOK, http.StatusCreated, http.StatusNoContent, http.StatusForbidden
+		invalid                   = http.StatusBadRequest
 	)
 	table := []endpoint{
 		{pattern: "GET /whoami", call: func(p string) (string, any) { return "/whoami", nil },
@@ -262,6 +263,14 @@ func TestEveryEndpointDeniesByDefault(t *testing.T) {
 		{pattern: "POST /orgs/{org}/datasets/{name}/linked-credentials", call: func(p string) (string, any) {
 			return "/orgs/acme/datasets/priv/linked-credentials", api.LinkedCredentialsRequest{CredsKey: "k", Location: f.root + "/images"}
 		}, want: [5]int{denied, ok, ok, ok, ok}},
+		// Who may read a dataset may presign; the file datasets here then get 400 (no URLs
+		// for provider file yet), everyone else 403.
+		{pattern: "POST /orgs/{org}/datasets/{name}/presign", call: func(p string) (string, any) {
+			return "/orgs/acme/datasets/priv/presign", api.PresignRequest{Paths: []string{"a.txt"}}
+		}, want: [5]int{denied, invalid, invalid, invalid, invalid}},
+		{pattern: "POST /orgs/{org}/datasets/{name}/presign", call: func(p string) (string, any) {
+			return "/orgs/acme/datasets/pub/presign", api.PresignRequest{Paths: []string{"a.txt"}}
+		}, want: [5]int{invalid, invalid, invalid, invalid, invalid}},
 		{pattern: "GET /orgs/{org}/audit", call: func(p string) (string, any) { return "/orgs/acme/audit", nil },
 			want: [5]int{denied, denied, denied, ok, ok}},
 		{pattern: "PUT /orgs/{org}/identities/{name}", call: func(p string) (string, any) {

@@ -16,6 +16,7 @@ import (
 	"github.com/tarnhq/tarn/internal/authn"
 	"github.com/tarnhq/tarn/internal/authn/apitoken"
 	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/presign"
 	"github.com/tarnhq/tarn/internal/provider"
 	"github.com/tarnhq/tarn/internal/store"
 	"github.com/tarnhq/tarn/internal/vend"
@@ -41,6 +42,7 @@ const (
 	ActDatasetLink    = "dataset.link_creds_key"
 	ActVend           = "vend"
 	ActVendLinked     = "vend.linked"
+	ActPresign        = "presign"
 )
 
 // AuditActions lists, sorted, every action an audit record of the API may name: each
@@ -50,7 +52,7 @@ var AuditActions = []string{
 	ActCredsKeyRotate, ActCredsKeyVerify, ActDatasetCreate, ActDatasetDelete, "dataset.get", ActDatasetLink,
 	"dataset.list", ActDatasetUpdate, ActDefaultStorage, ActIdentityDelete, "identity.get", "identity.list",
 	ActIdentityPut, ActMemberDelete, "member.list", ActMemberPut, ActOrgCreate, "org.get", "org.list",
-	ActTokenCreate, ActTokenExchange, "token.list", ActTokenRevoke, ActUserCreate, "user.list", ActVend,
+	ActPresign, ActTokenCreate, ActTokenExchange, "token.list", ActTokenRevoke, ActUserCreate, "user.list", ActVend,
 	ActVendLinked, "whoami",
 }
 
@@ -90,6 +92,7 @@ func (a *API) routes() {
 		{"PUT /orgs/{org}/datasets/{name}/linked-creds-keys/{key}", ActDatasetLink, true, members, a.linkCredsKey},
 		{"POST /orgs/{org}/datasets/{name}/credentials", ActVend, true, publicDatasets, a.vendDataset},
 		{"POST /orgs/{org}/datasets/{name}/linked-credentials", ActVendLinked, true, members, a.vendLinked},
+		{"POST /orgs/{org}/datasets/{name}/presign", ActPresign, true, publicDatasets, a.presignDataset},
 		{"GET /orgs/{org}/audit", "audit.list", false, members, a.listAudit},
 		{"PUT /orgs/{org}/identities/{name}", ActIdentityPut, true, members, a.putIdentity},
 		{"GET /orgs/{org}/identities", "identity.list", false, members, a.listIdentities},
@@ -843,6 +846,28 @@ func (a *API) vendDataset(c *call) (int, any, error) {
 	}
 	creds, err := a.vend.Dataset(c.ctx, c.principal, c.r.PathValue("org"), c.r.PathValue("name"), req.Mode, req.RefusedAccessKeyID)
 	return http.StatusOK, creds, err
+}
+
+// presignDataset answers URLs that read objects of a dataset, signed with a read
+// credential vended as for POST .../credentials (same access rule, same cache), and audited
+// with the number of paths, never a URL.
+func (a *API) presignDataset(c *call) (int, any, error) {
+	var req api.PresignRequest
+	if err := decode(c, &req, false); err != nil {
+		return 0, nil, err
+	}
+	c.auditNote = fmt.Sprintf("%d paths", len(req.Paths))
+	// Clamped before the multiplication so that it cannot overflow; presign refuses -1 s.
+	expires := time.Duration(min(max(req.ExpiresIn, -1), math.MaxInt64/int64(time.Second))) * time.Second
+	if err := presign.Check(req.Paths, expires); err != nil {
+		return 0, nil, err
+	}
+	creds, err := a.vend.Dataset(c.ctx, c.principal, c.r.PathValue("org"), c.r.PathValue("name"), api.ModeRead, "")
+	if err != nil {
+		return 0, nil, err
+	}
+	urls, exp, err := presign.URLs(c.ctx, creds, req.Paths, presign.Options{Expires: expires, Now: a.now()})
+	return http.StatusOK, api.PresignResponse{URLs: urls, ExpiresAt: exp}, err
 }
 
 func (a *API) vendLinked(c *call) (int, any, error) {
