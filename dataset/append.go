@@ -147,7 +147,7 @@ func (a *Appender) flush(ctx context.Context) error {
 		return nil
 	}
 	if a.cur == nil {
-		f, err := newDataFile(ctx, a.ds.b, a.arrow)
+		f, err := newDataFile(ctx, a.ds.b, a.schema, a.arrow)
 		if err != nil {
 			a.err = fmt.Errorf("append: %w", err)
 			return a.err
@@ -271,15 +271,38 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func writerProps() *parquet.WriterProperties {
-	return parquet.NewWriterProperties(
+// Data files are written for readers that fetch only what they show, such as the console's
+// viewer, which reads one page of rows with ranged requests: every column has a page index
+// (the offset index says where each page starts and which rows it holds), and pages are cut
+// at about pageBytes, checked every batchRows values, so a page of images holds a few images
+// and not a whole row group. Image data and bytes are written without a dictionary: their
+// values rarely repeat, and a dictionary page would have to be read before any of them.
+const (
+	pageBytes = 256 << 10
+	batchRows = 4
+)
+
+func writerProps(s Schema) *parquet.WriterProperties {
+	props := []parquet.WriterProperty{
 		parquet.WithCompression(compress.Codecs.Zstd),
-		parquet.WithMaxRowGroupLength(1<<40), // row groups are cut by size, in Appender
+		parquet.WithMaxRowGroupLength(1 << 40), // row groups are cut by size, in Appender
 		parquet.WithStats(true),
-	)
+		parquet.WithPageIndexEnabled(true),
+		parquet.WithDataPageSize(pageBytes),
+		parquet.WithBatchSize(batchRows),
+	}
+	for _, c := range s.Columns {
+		switch c.Type.Kind {
+		case Image:
+			props = append(props, parquet.WithDictionaryPath(parquet.ColumnPath{c.Name, "data"}, false))
+		case Bytes:
+			props = append(props, parquet.WithDictionaryPath(parquet.ColumnPath{c.Name}, false))
+		}
+	}
+	return parquet.NewWriterProperties(props...)
 }
 
-func newDataFile(ctx context.Context, b *blob.Bucket, schema *arrow.Schema) (*dataFile, error) {
+func newDataFile(ctx context.Context, b *blob.Bucket, s Schema, schema *arrow.Schema) (*dataFile, error) {
 	path := dataDir + uuid.NewString() + ".parquet"
 	// The upload outlives the Append call that starts it; abort cancels it.
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -289,7 +312,7 @@ func newDataFile(ctx context.Context, b *blob.Bucket, schema *arrow.Schema) (*da
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
 	cw := &countingWriter{w: w}
-	pw, err := pqarrow.NewFileWriter(schema, cw, writerProps(), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	pw, err := pqarrow.NewFileWriter(schema, cw, writerProps(s), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		cancel()
 		w.Close()

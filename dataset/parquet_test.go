@@ -3,6 +3,7 @@ package dataset_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 
@@ -103,5 +104,73 @@ func TestDataFilesArePlainParquet(t *testing.T) {
 	f, _ := tbl.Schema().FieldsByName("tensor")
 	if typ, ok := f[0].Metadata.GetValue("tarn.type"); !ok || typ != `{"kind":"tensor","dtype":"uint8","shape":[2,3]}` {
 		t.Errorf("tensor field metadata tarn.type = %q", typ)
+	}
+}
+
+// TestDataFilesHaveSmallIndexedPages checks what a reader of one page of rows relies on:
+// every column chunk has an offset index, and a page of the image column holds a few
+// images, not the row group, so that 50 rows are read with about 50 images' bytes.
+func TestDataFilesHaveSmallIndexedPages(t *testing.T) {
+	ctx := context.Background()
+	b, opts := fileBucket(t)
+	schema := dataset.NewSchema(
+		dataset.Column{Name: "id", Type: dataset.T(dataset.Int64)},
+		dataset.Column{Name: "image", Type: dataset.T(dataset.Image)},
+	)
+	ds, err := dataset.Create(ctx, b, schema, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := ds.Appender(dataset.AppenderOptions{})
+	defer w.Close()
+	const n, imageBytes = 200, 100 << 10
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range n {
+		img := make([]byte, imageBytes) // random bytes do not compress, as encoded images do not
+		for j := range img {
+			img[j] = byte(rng.Uint32())
+		}
+		if err := w.Append(ctx, dataset.Row{"id": int64(i), "image": dataset.ImageValue{Format: "png", Data: img}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := w.Commit(ctx, "rows")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := file.OpenParquetFile(filepath.Join(opts.Dir, filepath.FromSlash(v.Files[0].Path)), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	if pf.NumRowGroups() != 1 {
+		t.Fatalf("%d row groups, want 1", pf.NumRowGroups())
+	}
+	rg, err := pf.GetPageIndexReader().RowGroup(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"id", "image.format", "image.data"} {
+		oi, err := rg.GetOffsetIndex(i)
+		if err != nil || oi == nil {
+			t.Fatalf("column %s: no offset index (%v)", name, err)
+		}
+		if name != "image.data" {
+			continue
+		}
+		locs := oi.GetPageLocations()
+		for j, l := range locs {
+			end := int64(n)
+			if j+1 < len(locs) {
+				end = locs[j+1].FirstRowIndex
+			}
+			if rows := end - l.FirstRowIndex; rows > 8 {
+				t.Errorf("page %d of image.data holds %d images (%d bytes), want at most 8", j, rows, l.CompressedPageSize)
+			}
+		}
+		cc, _ := pf.MetaData().RowGroup(0).ColumnChunk(i)
+		if cc.HasDictionaryPage() {
+			t.Errorf("image.data has a dictionary page: a reader of one page would fetch it too")
+		}
 	}
 }

@@ -38,6 +38,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -150,8 +151,9 @@ type Page struct {
 	t   testing.TB
 	ctx context.Context
 
-	mu     sync.Mutex
-	errs   []chromedp.ConsoleMessage // console errors and uncaught exceptions not yet taken
+	mu       sync.Mutex
+	requests []string                  // the URL of every request the tab sent, in order
+	errs     []chromedp.ConsoleMessage // console errors and uncaught exceptions not yet taken
 	synced chan struct{}             // closed when the console reader sees the sync marker
 	marker string                    // the sync marker awaited, if any
 }
@@ -166,24 +168,34 @@ func New(t testing.TB) *Page {
 	ctx, cancel := chromedp.NewContext(parent, chromedp.WithNewBrowserContext())
 	p := &Page{t: t, ctx: ctx}
 	messages := chromedp.Console(ctx) // subscribes now, before any page loads
+	requests := chromedp.Events(ctx, network.RequestWillBeSent)
 	if err := chromedp.Do(ctx); err != nil {
 		cancel()
 		t.Fatalf("open a browser tab: %v", err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	var readers sync.WaitGroup
+	readers.Go(func() {
 		for m, err := range messages {
 			if err != nil {
 				return
 			}
 			p.record(m)
 		}
-	}()
+	})
+	readers.Go(func() {
+		for ev, err := range requests {
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			p.requests = append(p.requests, ev.Request.URL+ev.Request.URLFragment)
+			p.mu.Unlock()
+		}
+	})
 	t.Cleanup(func() {
 		p.checkErrors()
 		cancel()
-		<-done
+		readers.Wait()
 	})
 	return p
 }
@@ -378,6 +390,43 @@ func CheckLoopback(rawURL string) error {
 		return nil
 	}
 	return fmt.Errorf("refusing to open %q: tests open only loopback hosts (127.0.0.1, ::1, localhost)", rawURL)
+}
+
+// Requests returns the URL of every request the tab has sent so far, pages, scripts,
+// images and fetches alike, in the order sent (data: and blob: URLs included), and forgets
+// them, so that a test can look at the requests of one step.
+func (p *Page) Requests() []string {
+	p.t.Helper()
+	p.sync() // events keep their order per tab: what the page did before now has been seen
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.requests
+	p.requests = nil
+	return r
+}
+
+// Eval evaluates the JavaScript expression js in the page and returns its value, decoded
+// from JSON into T (awaiting it first when it is a promise).
+func Eval[T any](p *Page, js string) T {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, ActionTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		p.t.Fatalf("browser: evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+// WaitFor waits until the JavaScript expression js is truthy in the page, for at most
+// ActionTimeout, and fails the test with what when it is not.
+func (p *Page) WaitFor(what, js string) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, ActionTimeout)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(ActionTimeout))); err != nil {
+		p.t.Fatalf("browser: wait for %s: %v", what, err)
+	}
 }
 
 // Click clicks the element selector matches, waiting for it to appear: a checkbox, or a

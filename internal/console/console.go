@@ -132,6 +132,7 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("GET /{$}", c.signedIn(c.orgs))
 	c.mux.HandleFunc("GET /orgs/{org}", c.signedIn(c.org))
 	c.datasetRoutes()
+	c.viewerRoutes()
 	c.credsKeyRoutes()
 	c.storageRoutes()
 	c.identityRoutes()
@@ -147,7 +148,7 @@ func (c *Console) routes() {
 // ServeHTTP sets the security headers of every answer and serves the console's pages.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	h.Set("Content-Security-Policy", basePolicy)
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -169,6 +171,16 @@ type datasetData struct {
 	Versions []dataset.Version // newest first
 	Why      string            // why the data could not be read
 	Form     *form             // a refused action: delete or visibility
+	Viewer   *viewerData       // the row viewer, for a dataset with data
+}
+
+// VersionList is the versions newest first, for the viewer: "3,2,1".
+func (d datasetData) VersionList() string {
+	s := make([]string, len(d.Versions))
+	for i, v := range d.Versions {
+		s[i] = strconv.FormatInt(v.Version, 10)
+	}
+	return strings.Join(s, ",")
 }
 
 // dataset serves /orgs/{org}/datasets/{name}: the registry entry, and, read from the
@@ -195,6 +207,10 @@ func (c *Console) showDataset(w http.ResponseWriter, r *http.Request, s *session
 	data := datasetData{Dataset: *d, Form: newForm(r, err)}
 	if data.Head, data.Versions, lerr = c.readDataset(ctx, d, true); lerr != nil {
 		data.Why = lerr.Error()
+	}
+	if data.Head != nil && data.Head.Version > 0 && len(data.Versions) > 0 {
+		v := c.viewer(w, r, s, d)
+		data.Viewer = &v
 	}
 	p.Data = data
 	c.render(w, data.Form.status(), "dataset", p)
