@@ -154,8 +154,8 @@ type Page struct {
 	mu       sync.Mutex
 	requests []string                  // the URL of every request the tab sent, in order
 	errs     []chromedp.ConsoleMessage // console errors and uncaught exceptions not yet taken
-	synced chan struct{}             // closed when the console reader sees the sync marker
-	marker string                    // the sync marker awaited, if any
+	synced   chan struct{}             // closed when the console reader sees the sync marker
+	marker   string                    // the sync marker awaited, if any
 }
 
 // New opens a fresh tab in an incognito-like browser context of the shared browser (so
