@@ -157,8 +157,7 @@ func SecretContext(org, name string) string { return org + "/" + name }
 // Dataset vends credentials for dataset org/name in mode. Read needs reader in the org or a
 // public dataset; write needs writer. An empty mode means read.
 func (s *Service) Dataset(ctx context.Context, p authn.Principal, org, name, mode, refused string) (c *api.Credentials, err error) {
-	var m minted
-	return s.dataset(ctx, p, org, name, mode, refused, &m)
+	return s.dataset(ctx, p, org, name, mode, refused, nil)
 }
 
 // SignFunc signs URLs that GET objects, keys relative to the location of the credentials
@@ -204,6 +203,7 @@ type minted struct {
 	key provider.Key
 }
 
+// dataset is Dataset, setting *m (when m is not nil) to the creds key it vended through.
 func (s *Service) dataset(ctx context.Context, p authn.Principal, org, name, mode, refused string, m *minted) (c *api.Credentials, err error) {
 	prov := ""
 	defer s.count(&prov, &err)

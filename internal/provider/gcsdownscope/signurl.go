@@ -1,11 +1,9 @@
 package gcsdownscope
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -101,18 +99,10 @@ func (d *Driver) signBlob(ctx context.Context, key provider.Key, payload []byte)
 	if err != nil {
 		return nil, err
 	}
-	body, _ := json.Marshal(map[string][]byte{"payload": payload})
-	u := orDefault(cfg.IAMEndpoint, DefaultIAMEndpoint) + "/v1/projects/-/serviceAccounts/" + cfg.ServiceAccount + ":signBlob"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("%s: build the signBlob request: %w", where, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+src.AccessToken)
 	var out struct {
-		SignedBlob []byte `json:"signedBlob"`
+		SignedBlob []byte `json:"signedBlob"` // base64, as protobuf's JSON bytes
 	}
-	if err := d.call(req, &out); err != nil {
+	if err := d.iam(ctx, key, src, "signBlob", map[string][]byte{"payload": payload}, &out); err != nil {
 		var ue *upstreamError
 		switch {
 		case !errors.As(err, &ue):
