@@ -368,7 +368,9 @@ type PresignRequest struct {
 }
 
 // PresignResponse answers a PresignRequest: a URL that reads each object with a plain GET,
-// by path as asked, all valid until ExpiresAt.
+// by path as asked, all valid until ExpiresAt. The URLs of file datasets, whose objects the
+// tarn server serves itself, are path-absolute (/api/v1/...): resolve them against the
+// server's URL.
 type PresignResponse struct {
 	URLs      map[string]string `json:"urls"`
 	ExpiresAt time.Time         `json:"expires_at"`

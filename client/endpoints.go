@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tarnhq/tarn/api"
@@ -286,12 +287,19 @@ func (c *Client) LinkedCredentials(ctx context.Context, org, name, key, location
 // PresignDataset returns URLs that read the objects at paths (keys relative to the dataset
 // al://org/name) with a plain HTTP GET, valid for expiresIn (zero: the server's default,
 // api.DefaultPresignExpiresIn seconds; the server cuts it to the lifetime of the read
-// credential that signs them, and rounds it up to whole seconds).
+// credential that signs them, and rounds it up to whole seconds). URLs the server serves
+// itself (objects of file datasets) come back absolute, resolved against the client's
+// Endpoint.
 func (c *Client) PresignDataset(ctx context.Context, org, name string, paths []string, expiresIn time.Duration) (*api.PresignResponse, error) {
 	var out api.PresignResponse
 	req := api.PresignRequest{Paths: paths, ExpiresIn: int64((expiresIn + time.Second - 1) / time.Second)}
 	if err := c.do(ctx, http.MethodPost, datasetPath(org, name)+"/presign", nil, req, &out); err != nil {
 		return nil, err
+	}
+	for p, u := range out.URLs {
+		if strings.HasPrefix(u, "/") {
+			out.URLs[p] = c.endpoint + u
+		}
 	}
 	return &out, nil
 }

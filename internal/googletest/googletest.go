@@ -1,11 +1,12 @@
 // Package googletest runs stand-ins for the Google endpoints that cannot run offline, on
 // 127.0.0.1, for tests: the OAuth 2.0 token endpoint of service-account keys (the JWT-bearer
-// grant), IAM Credentials generateAccessToken and Google STS token exchange with Credential
-// Access Boundaries. They speak Google's wire protocols, so the real client libraries
+// grant), IAM Credentials generateAccessToken and signBlob, and Google STS token exchange
+// with Credential Access Boundaries. They speak Google's wire protocols, so the real client libraries
 // (golang.org/x/oauth2/google, google.golang.org/api/impersonate,
 // golang.org/x/oauth2/google/downscope) drive them, and refuse malformed requests as Google
 // does. A Server records the boundaries it was sent and counts its calls, and every token it
-// issues can be looked up, so that tests assert what a token was bounded to.
+// issues can be looked up, so that tests assert what a token was bounded to; each service
+// account has a signing key whose public half tests verify signed URLs with.
 package googletest
 
 import (
@@ -36,6 +37,7 @@ const (
 	OAuth       = "oauth"       // POST /token: a service-account key's JWT-bearer grant
 	Impersonate = "impersonate" // POST /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken
 	Downscope   = "downscope"   // POST /v1/token: STS token exchange with an access boundary
+	SignBlob    = "signblob"    // POST /v1/projects/-/serviceAccounts/EMAIL:signBlob
 )
 
 // Wire constants of Google STS and the OAuth 2.0 JWT-bearer grant.
@@ -46,6 +48,9 @@ const (
 	// PermissionGetAccessToken is the permission that roles/iam.serviceAccountTokenCreator
 	// grants and generateAccessToken needs.
 	PermissionGetAccessToken = "iam.serviceAccounts.getAccessToken"
+	// PermissionSignBlob is the permission, also of roles/iam.serviceAccountTokenCreator,
+	// that signBlob needs.
+	PermissionSignBlob = "iam.serviceAccounts.signBlob"
 	// MaxRules and MaxOptions are STS's limits on a Credential Access Boundary.
 	MaxRules   = 10
 	MaxOptions = 2048
@@ -111,19 +116,34 @@ type Server struct {
 	calls      map[string]int
 	boundaries []Boundary
 	seq        int
+	signing    map[string]*rsa.PrivateKey // the Google-managed key of each account signBlob signed for
+	signatures []Signature
+}
+
+// Signature is one signBlob call the server answered with a signature.
+type Signature struct {
+	Caller, Account string // who called, and the account whose key signed
+	Payload         []byte
 }
 
 // New starts a Server and stops it when t ends.
 func New(t testing.TB, o Options) *Server {
 	t.Helper()
-	s := &Server{now: o.Now, keys: map[string]*rsa.PublicKey{}, tokens: map[string]Token{}, grants: map[[2]string]bool{}, calls: map[string]int{}}
+	s := &Server{now: o.Now, keys: map[string]*rsa.PublicKey{}, tokens: map[string]Token{}, grants: map[[2]string]bool{}, calls: map[string]int{},
+		signing: map[string]*rsa.PrivateKey{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", s.oauthToken)
 	mux.HandleFunc("POST /v1/token", s.exchange)
-	mux.HandleFunc("POST /v1/projects/-/serviceAccounts/{rest}", s.generateAccessToken)
+	mux.HandleFunc("POST /v1/projects/-/serviceAccounts/{rest}", func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.PathValue("rest"), ":signBlob") {
+			s.signBlob(w, r)
+			return
+		}
+		s.generateAccessToken(w, r)
+	})
 	s.srv = httptest.NewServer(mux)
 	s.URL = s.srv.URL
 	t.Cleanup(s.srv.Close)
@@ -358,10 +378,8 @@ func (s *Server) generateAccessToken(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, "NOT_FOUND", "Method not found.")
 		return
 	}
-	bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	caller, ok := s.live(bearer)
-	if !ok || caller.Kind == Downscope {
-		apiError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.")
+	caller, ok := s.caller(w, r)
+	if !ok {
 		return
 	}
 	var req struct {
@@ -391,19 +409,39 @@ func (s *Server) generateAccessToken(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "The lifetime must be between 1 second and 3600 seconds.")
 		return
 	}
-	s.mu.Lock()
-	granted := s.grants[[2]string{caller.Principal, target}]
-	s.mu.Unlock()
-	if !granted {
-		apiError(w, http.StatusForbidden, "PERMISSION_DENIED",
-			fmt.Sprintf("Permission '%s' denied on resource (or it may not exist).", PermissionGetAccessToken),
-			map[string]any{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "IAM_PERMISSION_DENIED",
-				"domain": "iam.googleapis.com", "metadata": map[string]string{"permission": PermissionGetAccessToken}})
+	if !s.granted(w, caller.Principal, target, PermissionGetAccessToken) {
 		return
 	}
 	exp := s.now().Add(life).UTC().Truncate(time.Second)
 	v := s.issue(Token{Kind: Impersonate, Principal: target, Scopes: req.Scope, Expiry: exp})
 	writeJSON(w, map[string]string{"accessToken": v, "expireTime": exp.Format(time.RFC3339)})
+}
+
+// caller returns the live token that authenticates r, a source or impersonated one (IAM
+// Credentials refuses downscoped tokens), and else answers 401 UNAUTHENTICATED.
+func (s *Server) caller(w http.ResponseWriter, r *http.Request) (Token, bool) {
+	bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	tok, ok := s.live(bearer)
+	if !ok || tok.Kind == Downscope {
+		apiError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.")
+		return Token{}, false
+	}
+	return tok, true
+}
+
+// granted reports whether caller has Token Creator on target, and else answers 403
+// PERMISSION_DENIED for permission, as IAM Credentials does.
+func (s *Server) granted(w http.ResponseWriter, caller, target, permission string) bool {
+	s.mu.Lock()
+	ok := s.grants[[2]string{caller, target}]
+	s.mu.Unlock()
+	if !ok {
+		apiError(w, http.StatusForbidden, "PERMISSION_DENIED",
+			fmt.Sprintf("Permission '%s' denied on resource (or it may not exist).", permission),
+			map[string]any{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "IAM_PERMISSION_DENIED",
+				"domain": "iam.googleapis.com", "metadata": map[string]string{"permission": permission}})
+	}
+	return ok
 }
 
 // exchange is Google STS's token exchange of an access token for a downscoped one.

@@ -131,6 +131,9 @@ type endpoint struct {
 	setup   func(t *testing.T, f *fixture, p string)
 	call    func(p string) (path string, body any)
 	want    [5]int
+	// anyone, when set, is the status for every principal, anonymous, revoked and expired
+	// included: the route takes no Authorization header by design.
+	anyone int
 }
 
 func TestEveryEndpointDeniesByDefault(t *testing.T) {
@@ -140,10 +143,7 @@ func TestEveryEndpointDeniesByDefault(t *testing.T) {
 	fileBody := func(p string) any {
 		return api.PutCredsKeyRequest{Provider: "file", Config: api.CredsKeyConfig{Roots: []string{f.root + "/" + p}}}
 	}
-	const (
-		ok, created, gone, denied = http.StatusOK, http.StatusCreated, http.StatusNoContent, http.StatusForbidden
-		invalid                   = http.StatusBadRequest
-	)
+	const ok, created, gone, denied = http.StatusOK, http.StatusCreated, http.StatusNoContent, http.StatusForbidden
 	table := []endpoint{
 		{pattern: "GET /whoami", call: func(p string) (string, any) { return "/whoami", nil },
 			want: [5]int{ok, ok, ok, ok, ok}},
@@ -263,14 +263,22 @@ func TestEveryEndpointDeniesByDefault(t *testing.T) {
 		{pattern: "POST /orgs/{org}/datasets/{name}/linked-credentials", call: func(p string) (string, any) {
 			return "/orgs/acme/datasets/priv/linked-credentials", api.LinkedCredentialsRequest{CredsKey: "k", Location: f.root + "/images"}
 		}, want: [5]int{denied, ok, ok, ok, ok}},
-		// Who may read a dataset may presign; the file datasets here then get 400 (no URLs
-		// for provider file yet), everyone else 403.
+		// Who may read a dataset may presign; everyone else gets 403.
 		{pattern: "POST /orgs/{org}/datasets/{name}/presign", call: func(p string) (string, any) {
 			return "/orgs/acme/datasets/priv/presign", api.PresignRequest{Paths: []string{"a.txt"}}
-		}, want: [5]int{denied, invalid, invalid, invalid, invalid}},
+		}, want: [5]int{denied, ok, ok, ok, ok}},
 		{pattern: "POST /orgs/{org}/datasets/{name}/presign", call: func(p string) (string, any) {
 			return "/orgs/acme/datasets/pub/presign", api.PresignRequest{Paths: []string{"a.txt"}}
-		}, want: [5]int{invalid, invalid, invalid, invalid, invalid}},
+		}, want: [5]int{ok, ok, ok, ok, ok}},
+		// The object route of file datasets is exempt from Authorization by design: a URL
+		// that presign signed reads its one object for whoever holds it, anonymous
+		// included, and no token, however strong, reads an object without one.
+		{pattern: "GET /orgs/{org}/datasets/{name}/objects/{path...}", call: func(p string) (string, any) {
+			return strings.TrimPrefix(f.objectURL(t, "reader", "priv", "a.txt"), api.Prefix), nil
+		}, anyone: ok},
+		{pattern: "GET /orgs/{org}/datasets/{name}/objects/{path...}", call: func(p string) (string, any) {
+			return "/orgs/acme/datasets/priv/objects/a.txt", nil
+		}, anyone: denied},
 		{pattern: "GET /orgs/{org}/audit", call: func(p string) (string, any) { return "/orgs/acme/audit", nil },
 			want: [5]int{denied, denied, denied, ok, ok}},
 		{pattern: "PUT /orgs/{org}/identities/{name}", call: func(p string) (string, any) {
@@ -314,7 +322,9 @@ func TestEveryEndpointDeniesByDefault(t *testing.T) {
 	for _, e := range table {
 		for i, p := range principals {
 			want := http.StatusUnauthorized
-			if i >= 3 {
+			if e.anyone != 0 {
+				want = e.anyone
+			} else if i >= 3 {
 				want = e.want[i-3]
 			}
 			path, body := e.call(p)

@@ -36,6 +36,7 @@ import (
 	"github.com/tarnhq/tarn/internal/authn/oidc"
 	"github.com/tarnhq/tarn/internal/authz"
 	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/presign"
 	"github.com/tarnhq/tarn/internal/provider"
 	"github.com/tarnhq/tarn/internal/secretbox"
 	"github.com/tarnhq/tarn/internal/store"
@@ -84,7 +85,8 @@ type API struct {
 	mux      *http.ServeMux
 	metrics  *metrics
 	patterns []string
-	actions  []string // the audit action of each route, in the order of patterns
+	actions  []string         // the audit action of each route, in the order of patterns
+	objects  *presign.Objects // signs and checks object URLs of file datasets; nil without a master key
 
 	verifier    *oidc.Verifier
 	workloadTTL time.Duration
@@ -127,7 +129,11 @@ func New(o Options) *API {
 	if a.workloadTTL <= 0 {
 		a.workloadTTL = DefaultWorkloadTokenTTL
 	}
+	if o.Secrets != nil {
+		a.objects = presign.NewObjects(o.Secrets.Derive(presign.ObjectsLabel))
+	}
 	a.routes()
+	a.mux.HandleFunc(objectsPattern, a.serveObject)
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

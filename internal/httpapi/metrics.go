@@ -12,6 +12,7 @@ type metrics struct {
 	requests        *prometheus.CounterVec
 	latency         *prometheus.HistogramVec
 	unauthenticated *prometheus.CounterVec
+	objectReads     *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -29,8 +30,12 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "tarn_unauthenticated_requests_total",
 			Help: "Refused requests whose caller never authenticated, by route pattern; they are logged but kept out of every org's audit log.",
 		}, []string{"route"}),
+		objectReads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tarn_object_reads_total",
+			Help: "Objects of file datasets requested through signed URLs, by result (ok, denied, missing, error); reads are not audited, the presign that signed the URL was.",
+		}, []string{"result"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.unauthenticated,
+	reg.MustRegister(m.requests, m.latency, m.unauthenticated, m.objectReads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

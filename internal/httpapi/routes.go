@@ -56,7 +56,8 @@ var AuditActions = []string{
 	ActVendLinked, "whoami",
 }
 
-// Actions returns the audit action of every API endpoint, in the order of Routes.
+// Actions returns the audit action of every API endpoint but the unaudited object route
+// (the last of Routes), in the order of Routes.
 func (a *API) Actions() []string { return slices.Clone(a.actions) }
 
 // routes lists every API endpoint. Each handler authorizes first, before it reveals or
@@ -105,8 +106,9 @@ func (a *API) routes() {
 }
 
 // Routes returns the pattern ("METHOD /api/v1/...") of every API endpoint, for tests that
-// must cover them all.
-func (a *API) Routes() []string { return slices.Clone(a.patterns) }
+// must cover them all; the last is the object route of file datasets, which takes no
+// Authorization header by design (its signed URL authorizes) and is not audited.
+func (a *API) Routes() []string { return append(slices.Clone(a.patterns), objectsPattern) }
 
 func (a *API) whoami(c *call) (int, any, error) {
 	p := c.principal
@@ -850,7 +852,9 @@ func (a *API) vendDataset(c *call) (int, any, error) {
 
 // presignDataset answers URLs that read objects of a dataset, signed with a read
 // credential vended as for POST .../credentials (same access rule, same cache), and audited
-// with the number of paths, never a URL.
+// with the number of paths, never a URL. gcs URLs are signed by the creds key's driver
+// (signBlob), file URLs by the server for its object route (serveObject): path-absolute
+// URLs, resolved against the server's URL by the client.
 func (a *API) presignDataset(c *call) (int, any, error) {
 	var req api.PresignRequest
 	if err := decode(c, &req, false); err != nil {
@@ -862,11 +866,18 @@ func (a *API) presignDataset(c *call) (int, any, error) {
 	if err := presign.Check(req.Paths, expires); err != nil {
 		return 0, nil, err
 	}
-	creds, err := a.vend.Dataset(c.ctx, c.principal, c.r.PathValue("org"), c.r.PathValue("name"), api.ModeRead, "")
+	org, name := c.r.PathValue("org"), c.r.PathValue("name")
+	creds, sign, err := a.vend.DatasetForURLs(c.ctx, c.principal, org, name)
 	if err != nil {
 		return 0, nil, err
 	}
-	urls, exp, err := presign.URLs(c.ctx, creds, req.Paths, presign.Options{Expires: expires, Now: a.now()})
+	if creds.File != nil {
+		if a.objects == nil {
+			return 0, nil, errs.E(errs.Unavailable, "this server has no master key, so it cannot sign URLs of file datasets")
+		}
+		sign = a.objects.Sign(presign.Dataset{Org: org, Name: name, Location: creds.Location})
+	}
+	urls, exp, err := presign.URLs(c.ctx, creds, req.Paths, presign.Options{Expires: expires, Now: a.now(), Sign: sign})
 	return http.StatusOK, api.PresignResponse{URLs: urls, ExpiresAt: exp}, err
 }
 

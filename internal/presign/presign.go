@@ -3,6 +3,14 @@
 // with the vended credential itself (SigV4 query signing for S3, the vended SAS for Azure),
 // so the store still enforces the credential's scope: a URL edited to name an object outside
 // the location is refused by the store.
+//
+// Where the vended credential cannot sign (gcs: a downscoped token signs no URL; file: local
+// disk has no URL), the caller passes a signer (Options.Sign). A GCS V4 signed URL, signed
+// through IAM Credentials signBlob of the creds key's service account, is not bounded by the
+// downscoped token: it reads exactly the one object it names, with the account's rights, so
+// what bounds it is the path check here (CheckPath, below the vended location) and the
+// store's signature check, which refuses an edited URL. Objects of file datasets are served
+// by tarn itself through URLs signed by Objects.
 package presign
 
 import (
@@ -26,8 +34,9 @@ import (
 // DefaultExpires is the lifetime of URLs asked for without one.
 const DefaultExpires = time.Duration(api.DefaultPresignExpiresIn) * time.Second
 
-// maxS3Expires is the longest lifetime SigV4 query signing allows.
-const maxS3Expires = 7 * 24 * time.Hour
+// maxExpires is the longest lifetime SigV4 and GCS V4 query signing allow, and so of
+// every URL.
+const maxExpires = 7 * 24 * time.Hour
 
 // Options configure URLs.
 type Options struct {
@@ -36,6 +45,10 @@ type Options struct {
 	Expires time.Duration
 	// Now is the signing time; zero means time.Now().
 	Now time.Time
+	// Sign signs the URLs of credentials that cannot sign them (gcs, file): it returns a URL
+	// for each of paths (keys relative to the credential's location) valid from now for
+	// expires. Nil for those providers makes URLs refuse them.
+	Sign func(ctx context.Context, paths []string, now time.Time, expires time.Duration) (map[string]string, error)
 }
 
 // Check returns the error of kind Invalid that URLs returns for paths and a lifetime of
@@ -96,10 +109,11 @@ func CheckPath(p string) error {
 
 // URLs returns a URL for each of paths (keys CheckPath accepts, relative to the location of
 // the read credential c) and when the URLs expire: o.Now plus o.Expires, at most c's
-// expiry. Azure URLs carry c's SAS, so they live until c expires whatever o.Expires says.
-// URLs returns an error of kind Invalid for credentials of providers it cannot sign for
-// yet (gcs, file), for a negative o.Expires and for a path CheckPaths refuses, and of kind
-// Unavailable when c has expired. Errors never carry a secret.
+// expiry and 7 days. Azure URLs carry c's SAS, so they live until c expires whatever
+// o.Expires says. gcs and file URLs are signed by o.Sign. URLs returns an error of kind
+// Invalid for credentials of gcs or file without o.Sign, for a negative o.Expires and for a
+// path CheckPaths refuses, and of kind Unavailable when c has expired. Errors never carry a
+// secret.
 func URLs(ctx context.Context, c *api.Credentials, paths []string, o Options) (map[string]string, time.Time, error) {
 	if err := Check(paths, o.Expires); err != nil {
 		return nil, time.Time{}, err
@@ -114,20 +128,22 @@ func URLs(ctx context.Context, c *api.Credentials, paths []string, o Options) (m
 	if left < time.Second {
 		return nil, time.Time{}, errs.E(errs.Unavailable, "the vended credential of %s has expired; try again", c.Location)
 	}
-	o.Expires = min(o.Expires, left)
+	o.Expires = min(o.Expires, left, maxExpires)
 	loc, err := location.ParseStorage(c.Location)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("vended location %q: %w", c.Location, err)
 	}
 	switch {
 	case c.S3 != nil:
-		o.Expires = min(o.Expires, maxS3Expires)
 		urls, err := s3URLs(ctx, c.S3, loc, paths, o)
 		return urls, o.Now.Add(o.Expires).UTC(), err
 	case c.Azure != nil:
 		return azureURLs(c.Azure, paths), c.ExpiresAt.UTC(), nil
+	case (c.GCS != nil || c.File != nil) && o.Sign != nil:
+		urls, err := o.Sign(ctx, paths, o.Now, o.Expires)
+		return urls, o.Now.Add(o.Expires).UTC(), err
 	}
-	return nil, time.Time{}, errs.E(errs.Invalid, "presigned URLs for %s keys are not available yet; vend credentials instead (tarn vend)", c.Provider)
+	return nil, time.Time{}, errs.E(errs.Invalid, "presigned URLs for %s keys need a signer this caller does not have; vend credentials instead (tarn vend)", c.Provider)
 }
 
 // s3URLs presigns a GetObject of each path below loc with the vended credential s,

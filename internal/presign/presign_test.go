@@ -265,8 +265,8 @@ func TestAzureURLReadsTheBlob(t *testing.T) {
 	}
 }
 
-// TestURLsRefusesWhatItCannotSign covers the providers without presigning yet and a
-// credential that expired.
+// TestURLsRefusesWhatItCannotSign covers the providers whose URLs need a signer, without
+// one, and a credential that expired.
 func TestURLsRefusesWhatItCannotSign(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for _, tc := range []struct {
@@ -276,9 +276,11 @@ func TestURLsRefusesWhatItCannotSign(t *testing.T) {
 		detail string
 	}{
 		{"gcs", api.Credentials{Provider: "gcs", Location: "gs://bkt/p", ExpiresAt: now.Add(time.Hour), GCS: &api.GCSCredentials{Bucket: "b"}},
-			errs.Invalid, "presigned URLs for gcs keys are not available yet"},
+			errs.Invalid, "presigned URLs for gcs keys need a signer"},
 		{"file", api.Credentials{Provider: "file", Location: "file:///srv/d", ExpiresAt: now.Add(time.Hour), File: &api.FileCredentials{Path: "/srv/d"}},
-			errs.Invalid, "presigned URLs for file keys are not available yet"},
+			errs.Invalid, "presigned URLs for file keys need a signer"},
+		{"expired gcs", api.Credentials{Provider: "gcs", Location: "gs://bkt/p", ExpiresAt: now, GCS: &api.GCSCredentials{Bucket: "b"}},
+			errs.Unavailable, "has expired"},
 		{"expired", api.Credentials{Provider: "aws", Location: "s3://bkt/p", ExpiresAt: now, S3: &api.S3Credentials{AccessKeyID: "AK", SecretAccessKey: "SK"}},
 			errs.Unavailable, "has expired"},
 	} {

@@ -104,6 +104,43 @@ func (v *Vendor) VendsOffline(provider string, key Key) bool {
 	return ok && o.VendsOffline(key)
 }
 
+// URLSigner is implemented by drivers whose URLs for single objects are signed by the
+// driver rather than with the vended credential (gcs: V4 signed URLs through IAM
+// Credentials signBlob). SignURL returns a URL that GETs object (a key relative to loc),
+// valid from now for expires. Such a URL is bounded only by the object it names, so a
+// driver signs only keys below loc, and callers pass a loc they vended.
+type URLSigner interface {
+	SignURL(ctx context.Context, key Key, loc location.Location, object string, now time.Time, expires time.Duration) (string, error)
+}
+
+// SignsURLs reports whether provider's driver is a URLSigner.
+func (v *Vendor) SignsURLs(provider string) bool {
+	d, err := v.driver(provider)
+	if err != nil {
+		return false
+	}
+	_, ok := d.(URLSigner)
+	return ok
+}
+
+// SignURL signs a URL of object below loc through provider's driver (see URLSigner). It
+// returns an error of kind Invalid when the driver signs no URLs, and of kind Permission
+// when loc is outside key's roots.
+func (v *Vendor) SignURL(ctx context.Context, provider string, key Key, loc location.Location, object string, now time.Time, expires time.Duration) (string, error) {
+	d, err := v.driver(provider)
+	if err != nil {
+		return "", err
+	}
+	s, ok := d.(URLSigner)
+	if !ok {
+		return "", errs.E(errs.Invalid, "provider %s signs no URLs of its own", provider)
+	}
+	if !Allows(key, loc) {
+		return "", OutsideRoots(key, loc)
+	}
+	return s.SignURL(ctx, key, loc, object, now, expires)
+}
+
 // Provisioner is implemented by drivers that can describe the cloud-side setup a creds key
 // needs (for AWS: the role's permission and trust policies).
 type Provisioner interface {

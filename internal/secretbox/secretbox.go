@@ -4,9 +4,12 @@
 package secretbox
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -32,7 +35,8 @@ const KeyFile = "master.key"
 
 // Box seals and opens secrets. It is safe for concurrent use.
 type Box struct {
-	aead cipher.AEAD
+	aead   cipher.AEAD
+	master []byte // for Derive only; never a key of its own
 }
 
 // New returns a Box over a 32-byte master key.
@@ -48,7 +52,18 @@ func New(key []byte) (*Box, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Box{aead: aead}, nil
+	return &Box{aead: aead, master: bytes.Clone(key)}, nil
+}
+
+// Derive returns a 32-byte key for purpose label, derived from the master key with HKDF
+// (SHA-256): the same on every server that shares the master key, independent of the
+// sealing key and of every other label's key.
+func (b *Box) Derive(label string) []byte {
+	k, err := hkdf.Key(sha256.New, b.master, nil, "tarn secretbox: "+label, KeySize)
+	if err != nil {
+		panic(err) // only for lengths HKDF cannot give; KeySize is not one
+	}
+	return k
 }
 
 // Load returns the Box of the master key in $TARN_MASTER_KEY, or else in

@@ -69,3 +69,21 @@ func TestLoadCreatesAPrivateKeyFileOnceAndHonoursTheEnvironment(t *testing.T) {
 		t.Error("a malformed TARN_MASTER_KEY was accepted")
 	}
 }
+
+// TestDeriveIsStableAndSeparate: servers sharing a master key derive the same key for a
+// label; other labels and other master keys give other keys, none of them the master key.
+func TestDeriveIsStableAndSeparate(t *testing.T) {
+	master := bytes.Repeat([]byte{7}, KeySize)
+	a, _ := New(master)
+	b, _ := New(bytes.Clone(master))
+	other, _ := New(bytes.Repeat([]byte{8}, KeySize))
+	k := a.Derive("object URLs")
+	if len(k) != KeySize || !bytes.Equal(k, b.Derive("object URLs")) {
+		t.Fatalf("two boxes of one master key derive %x and %x", k, b.Derive("object URLs"))
+	}
+	for name, o := range map[string][]byte{"another label": a.Derive("other"), "another master key": other.Derive("object URLs"), "the master key": master} {
+		if bytes.Equal(k, o) {
+			t.Errorf("the derived key equals that of %s", name)
+		}
+	}
+}

@@ -157,6 +157,54 @@ func SecretContext(org, name string) string { return org + "/" + name }
 // Dataset vends credentials for dataset org/name in mode. Read needs reader in the org or a
 // public dataset; write needs writer. An empty mode means read.
 func (s *Service) Dataset(ctx context.Context, p authn.Principal, org, name, mode, refused string) (c *api.Credentials, err error) {
+	return s.dataset(ctx, p, org, name, mode, refused, nil)
+}
+
+// SignFunc signs URLs that GET objects, keys relative to the location of the credentials
+// it came with, valid from now for expires, and returns them by key.
+type SignFunc = func(ctx context.Context, objects []string, now time.Time, expires time.Duration) (map[string]string, error)
+
+// DatasetForURLs vends read credentials for dataset org/name as Dataset does (same access
+// rule, cache and audit record) and returns with them, when the creds key's driver signs
+// URLs of its own (provider.URLSigner: gcs), a SignFunc for their location, else nil. Each
+// call of the SignFunc counts as one upstream call against the key's budget, however many
+// URLs it signs.
+func (s *Service) DatasetForURLs(ctx context.Context, p authn.Principal, org, name string) (*api.Credentials, SignFunc, error) {
+	var m minted
+	c, err := s.dataset(ctx, p, org, name, api.ModeRead, "", &m)
+	if err != nil || !s.Vendor.SignsURLs(m.sk.Provider) {
+		return c, nil, err
+	}
+	loc, err := location.ParseStorage(c.Location)
+	if err != nil {
+		return nil, nil, fmt.Errorf("vended location %q: %w", c.Location, err)
+	}
+	kv := keyVersion{provider: m.sk.Provider, org: org, key: m.sk.Name, created: m.sk.CreatedAt.UnixNano(), version: m.sk.Version}
+	sign := func(ctx context.Context, objects []string, now time.Time, expires time.Duration) (urls map[string]string, err error) {
+		call, err := s.budgets.Acquire(kv)
+		if err != nil {
+			return nil, refusedError(m.sk, err)
+		}
+		defer func() { call.Done(err) }()
+		urls = make(map[string]string, len(objects))
+		for _, o := range objects {
+			if urls[o], err = s.Vendor.SignURL(ctx, m.sk.Provider, m.key, loc, o, now, expires); err != nil {
+				return nil, err
+			}
+		}
+		return urls, nil
+	}
+	return c, sign, nil
+}
+
+// minted is what mint resolved: the creds key, stored and as drivers see it.
+type minted struct {
+	sk  store.CredsKey
+	key provider.Key
+}
+
+// dataset is Dataset, setting *m (when m is not nil) to the creds key it vended through.
+func (s *Service) dataset(ctx context.Context, p authn.Principal, org, name, mode, refused string, m *minted) (c *api.Credentials, err error) {
 	prov := ""
 	defer s.count(&prov, &err)
 	mode, err = checkMode(mode)
@@ -180,7 +228,7 @@ func (s *Service) Dataset(ctx context.Context, p authn.Principal, org, name, mod
 	if sk.Name == "" {
 		known = nil // the join found no key: mint looks it up and reports what is missing
 	}
-	return s.mint(ctx, &prov, p, org, d.CredsKey, known, loc, mode, refused, true)
+	return s.mint(ctx, &prov, p, org, d.CredsKey, known, loc, mode, refused, true, m)
 }
 
 // Location vends credentials for a location that is not a registered dataset, through
@@ -200,7 +248,7 @@ func (s *Service) Location(ctx context.Context, p authn.Principal, org, key, loc
 	if err != nil {
 		return nil, err
 	}
-	return s.mint(ctx, &prov, p, org, key, nil, l, mode, refused, false)
+	return s.mint(ctx, &prov, p, org, key, nil, l, mode, refused, false, nil)
 }
 
 // Linked vends read credentials for loc through creds key key, which must be linked to
@@ -225,15 +273,15 @@ func (s *Service) Linked(ctx context.Context, p authn.Principal, org, name, key,
 	if err != nil {
 		return nil, err
 	}
-	return s.mint(ctx, &prov, p, org, key, nil, l, api.ModeRead, "", false)
+	return s.mint(ctx, &prov, p, org, key, nil, l, api.ModeRead, "", false, nil)
 }
 
 // mint answers credentials for loc through creds key org/keyName, from the cache unless
 // the cached ones carry the access key ID refused (and that refusal is honoured).
 // known, if not nil, is that key as the caller read it in this request; else mint reads it.
 // registered tells the provider that loc is a registered dataset's location. It sets *prov
-// to the key's provider once the key is resolved.
-func (s *Service) mint(ctx context.Context, prov *string, p authn.Principal, org, keyName string, known *store.CredsKey, loc location.Location, mode, refused string, registered bool) (*api.Credentials, error) {
+// to the key's provider once the key is resolved, and *m, when m is not nil, to the key.
+func (s *Service) mint(ctx context.Context, prov *string, p authn.Principal, org, keyName string, known *store.CredsKey, loc location.Location, mode, refused string, registered bool, m *minted) (*api.Credentials, error) {
 	pending := audit.Pending(ctx)
 	pending.Target = loc.String()
 	var sk store.CredsKey
@@ -249,6 +297,9 @@ func (s *Service) mint(ctx context.Context, prov *string, p authn.Principal, org
 		return nil, err
 	}
 	*prov = sk.Provider
+	if m != nil {
+		m.sk, m.key = sk, key
+	}
 	pending.KeyID = audit.KeyID(sk)
 	pending.Detail = "provider " + sk.Provider
 	if !provider.Allows(key, loc) { // checked here too: a cache hit skips the Vendor

@@ -107,19 +107,12 @@ func (d *Driver) impersonate(ctx context.Context, key provider.Key, life time.Du
 	if err != nil {
 		return nil, err
 	}
-	body, _ := json.Marshal(map[string]any{"scope": []string{ScopeStorage}, "lifetime": fmt.Sprintf("%ds", life/time.Second)})
-	u := orDefault(cfg.IAMEndpoint, DefaultIAMEndpoint) + "/v1/projects/-/serviceAccounts/" + cfg.ServiceAccount + ":generateAccessToken"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("%s: build the impersonation request: %w", where, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+src.AccessToken)
+	in := map[string]any{"scope": []string{ScopeStorage}, "lifetime": fmt.Sprintf("%ds", life/time.Second)}
 	var out struct {
 		AccessToken string    `json:"accessToken"`
 		ExpireTime  time.Time `json:"expireTime"`
 	}
-	if err := d.call(req, &out); err != nil {
+	if err := d.iam(ctx, key, src, "generateAccessToken", in, &out); err != nil {
 		var ue *upstreamError
 		if !errors.As(err, &ue) {
 			return nil, errs.Wrap(errs.Unavailable, err, fmt.Sprintf("%s: %s", where, err))
@@ -144,6 +137,20 @@ func (d *Driver) impersonate(ctx context.Context, key provider.Key, life time.Du
 		return nil, errs.E(errs.Upstream, "%s: IAM Credentials answered without a token; is iam_endpoint an IAM Credentials endpoint?", where)
 	}
 	return &oauth2.Token{AccessToken: out.AccessToken, TokenType: "Bearer", Expiry: out.ExpireTime}, nil
+}
+
+// iam calls IAM Credentials method (generateAccessToken, signBlob) on key's service
+// account with the source token src, JSON in and out; its errors are as call's.
+func (d *Driver) iam(ctx context.Context, key provider.Key, src *oauth2.Token, method string, in, out any) error {
+	body, _ := json.Marshal(in)
+	u := orDefault(key.Config.IAMEndpoint, DefaultIAMEndpoint) + "/v1/projects/-/serviceAccounts/" + key.Config.ServiceAccount + ":" + method
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("build the %s request: %w", method, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+src.AccessToken)
+	return d.call(req, out)
 }
 
 // source returns a fresh source token of key's auth mode, its failures classified.
