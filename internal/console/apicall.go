@@ -19,10 +19,13 @@ import (
 // error and every audit record; the console only turns forms into requests and answers
 // into pages.
 
+// inProcessEndpoint is the API endpoint of the console's client. It only fills in the
+// requests' URLs: inProcess never dials it.
+const inProcessEndpoint = "http://127.0.0.1"
+
 // newAPIClient returns a client of the API handler h that sends no request over a network.
 func newAPIClient(h http.Handler) *client.Client {
-	// The endpoint only fills in the requests' URLs: inProcess never dials it.
-	cl, err := client.New(client.Options{Endpoint: "http://127.0.0.1", HTTPClient: &http.Client{Transport: inProcess{h}},
+	cl, err := client.New(client.Options{Endpoint: inProcessEndpoint, HTTPClient: &http.Client{Transport: inProcess{h}},
 		UserAgent: "tarn-console"})
 	if err != nil {
 		panic(err) // a constant endpoint that parses

@@ -38,9 +38,28 @@ func TestDatasetsAndMembersInABrowser(t *testing.T) {
 	p.Screenshot("dataset-new")
 
 	d.withRows(t, "imagenet-1k", "import of the first shard", 1200)
+	p.Requests()
 	p.Navigate(d.url + "/orgs/local/datasets/imagenet-1k")
 	if got := p.Text("main"); !strings.Contains(got, "import of the first shard") || !strings.Contains(got, "label") {
 		t.Errorf("the dataset page: %q, want its versions and schema", got)
+	}
+	// Local disk has no URLs of its own: the viewer reads the data files through tarn's
+	// signed object URLs.
+	p.WaitFor("the viewer", `document.querySelector("#viewer")?.dataset.ready || document.querySelector("#viewer-status.error")`)
+	if got := p.Text("#viewer-status"); got != "" {
+		t.Errorf("the viewer of a file dataset says %q", got)
+	}
+	if got := p.Text("#viewer-where"); got != "rows 1–50 of 1200" {
+		t.Errorf("the viewer of a file dataset shows %q", got)
+	}
+	objects := 0
+	for _, r := range p.Requests() {
+		if strings.HasPrefix(r, d.url+"/api/v1/orgs/local/datasets/imagenet-1k/objects/data/") {
+			objects++
+		}
+	}
+	if objects == 0 {
+		t.Error("the viewer read no data file through tarn's object URLs")
 	}
 	p.Screenshot("dataset-rows")
 	p.Fill("#confirm", "imagenet")

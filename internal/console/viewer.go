@@ -32,7 +32,9 @@ func (c *Console) datasetURLs(w http.ResponseWriter, r *http.Request, s *session
 	res, err := c.api.PresignDataset(apiContext(r, s), org, name, r.PostForm["path"], viewerURLExpiry)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	if err != nil {
+	if err == nil {
+		res.URLs = servedHere(res.URLs)
+	} else {
 		err = apiError(err)
 		status := errs.Status(errs.KindOf(err))
 		if status >= 500 {
@@ -43,6 +45,18 @@ func (c *Console) datasetURLs(w http.ResponseWriter, r *http.Request, s *session
 		return
 	}
 	json.NewEncoder(w).Encode(res)
+}
+
+// servedHere turns the URLs that tarn serves itself (objects of file datasets), which the
+// console's in-process client made absolute with its own endpoint, back into paths, so
+// that the browser asks the server it reached the console on.
+func servedHere(urls map[string]string) map[string]string {
+	for k, u := range urls {
+		if rest, ok := strings.CutPrefix(u, inProcessEndpoint+"/"); ok {
+			urls[k] = "/" + rest
+		}
+	}
+	return urls
 }
 
 // viewerData is what the dataset page gives the viewer: where it may read from, or why it
@@ -60,7 +74,7 @@ func (c *Console) viewer(w http.ResponseWriter, r *http.Request, s *session, d *
 	if err != nil {
 		return viewerData{Why: errs.DetailOf(apiError(err))}
 	}
-	origin, ok := urlOrigin(res.URLs["tarn.json"])
+	origin, ok := urlOrigin(servedHere(res.URLs)["tarn.json"])
 	if !ok {
 		return viewerData{Why: "the store's URLs are not http(s) URLs a browser can read"}
 	}
