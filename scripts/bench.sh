@@ -6,7 +6,8 @@
 # internal/azuritetest) and a real fake-gcs-server (built once with go install and cached,
 # see internal/fakegcstest), which this script installs first, with Google's IAM Credentials
 # and STS played by internal/googletest; the PostgreSQL one against a throwaway cluster that
-# internal/pgtest starts from the installed PostgreSQL binaries.
+# internal/pgtest starts from the installed PostgreSQL binaries. The viewer's benchmark needs
+# Debian's chromium (scripts/test.sh installs it) and is skipped without it.
 # Usage: scripts/bench.sh [benchmark regexp]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,7 @@ go test -run '^$' -bench "${1:-.}" -benchtime 1x -timeout 30m ./internal/bench 2
 		what["BenchmarkDatasetStream"] = "20,000 rows of ~100 KiB random JPEG-sized images (image, filename) on MinIO: import through dataset.CreatePath(al://...) + Appender (64 MiB data files); then stream the image column with Iter (Prefetch 8) through dataset.OpenPath(al://..., read) vs 8 concurrent GETs (root keys) of the same bytes stored as 20,000 objects; best of 2 runs each; ratio = dataset MiB/s / objects MiB/s (goal >= 0.8)"
 		what["BenchmarkAzureRead"] = "read 256 MiB (64 blobs of 4 MiB, 8 readers) from Azurite through storage.OpenBucket(al://...) with a vended SAS vs the same code with the account key; after one untimed warm-up read, best of 2 runs each; ratio = tarn / key (target >= 0.95)"
 		what["BenchmarkGCSRead"] = "read 256 MiB (64 objects of 4 MiB, 8 readers) from fake-gcs-server through storage.OpenBucket(al://...) with a vended downscoped token vs the same code (gcsblob over the JSON API) with no token; after one untimed warm-up read, best of 2 runs each; ratio = tarn / no-token (target >= 0.95)"
+		what["BenchmarkViewerPage"] = "the console dataset viewer in headless Chromium on 20,000 rows of ~100 KiB JPEGs (1.9 GiB) on MinIO: first page of 50 images from navigation until decoded (target <= 1.5 s) and the next page from its click, each with store bytes read / image bytes shown (target <= 2); baseline = a plain page of the same 50 JPEGs as 50 presigned objects, navigation until decoded; best of 3; ratio = viewer first page / baseline"
 		what["BenchmarkS3Read"] = "read 256 MiB (64 objects of 4 MiB, 8 readers) from MinIO through storage.OpenBucket(al://...) with vended credentials vs the same code with MinIO root keys; after one untimed warm-up read, best of 2 runs each; ratio = tarn / root"
 	}
 	/^(goos|goarch|pkg|PASS$)/ { next }
