@@ -3,6 +3,7 @@ package console_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/dataset"
@@ -20,6 +21,7 @@ import (
 func TestNewTeamWalkthroughInABrowser(t *testing.T) {
 	m := miniotest.Start(t)
 	e := newIdentityEnv(t, m.HostPort()) // the Azure identity's issuer is a stand-in too
+	e.Clock.Advance(time.Since(e.Clock.Now())) // MinIO checks the viewer's presigned URLs on its own clock
 	p := browsertest.New(t)
 	wantText := func(what, selector string, wants ...string) {
 		t.Helper()
@@ -135,6 +137,8 @@ func TestNewTeamWalkthroughInABrowser(t *testing.T) {
 	p.Screenshot("walk-08-datasets")
 	p.Navigate(e.url + "/orgs/acme/datasets/imagenet")
 	wantText("connected dataset", "main", "label", "first images")
+	p.WaitFor("the viewer", `document.querySelector("#viewer")?.dataset.ready || document.querySelector("#viewer-status.error")`)
+	wantText("the viewer of the connected dataset", "#viewer", "rows 1–3 of 3", "cat", "dog", "owl")
 	p.Screenshot("walk-09-dataset")
 
 	p.Navigate(e.url + "/orgs/acme/identities?provider=azure")
