@@ -34,6 +34,8 @@ type Report struct {
 	// Object is the object's URL without its query (the signature): what may be shown.
 	Object string   `json:"object"`
 	Checks []Result `json:"checks"`
+	// GetStatus is the status of the ranged GET; 0 when it got no answer.
+	GetStatus int `json:"get_status"`
 }
 
 // OK reports whether every check passed.
@@ -62,6 +64,9 @@ func (r Report) Failed() []string {
 func (r Report) Problem() string {
 	if r.OK() {
 		return ""
+	}
+	if failed := r.Failed(); len(failed) == 1 && failed[0] == CheckGet && r.GetStatus != 0 && !goodGet(r.GetStatus) {
+		return fmt.Sprintf("the CORS rules of the store of %s allow %s, but the URL does not read the object: %s", r.Object, r.Origin, r.Checks[len(r.Checks)-1].Detail)
 	}
 	return fmt.Sprintf("the store of %s does not let a browser at %s read it (failed: %s); add the CORS rule %s (tarn cors set LOCATION --origin %s)",
 		r.Object, r.Origin, strings.Join(r.Failed(), ", "), NewRule(r.Origin), r.Origin)
@@ -138,8 +143,13 @@ func (r *Report) preflight(h answer) {
 
 // get adds the checks of the ranged GET's answer.
 func (r *Report) get(h answer) {
-	if h.status != http.StatusPartialContent && h.status != http.StatusOK {
-		r.add(CheckGet, false, "GET answered %d: the URL does not read the object (expired, or not this object's)", h.status)
+	r.GetStatus = h.status
+	switch {
+	case h.status == http.StatusNotFound:
+		r.add(CheckGet, false, "GET answered 404: the object does not exist")
+		return
+	case !goodGet(h.status):
+		r.add(CheckGet, false, "GET answered %d: the store refused the URL (expired, or not for this object)", h.status)
 		return
 	}
 	r.origin(CheckGet, h)
@@ -156,6 +166,8 @@ func (r *Report) get(h answer) {
 	}
 	r.add(CheckExpose, len(missing) == 0, "%s", detail)
 }
+
+func goodGet(status int) bool { return status == http.StatusPartialContent || status == http.StatusOK }
 
 // origin adds the check named name that h's Access-Control-Allow-Origin is r.Origin or *.
 func (r *Report) origin(name string, h answer) {

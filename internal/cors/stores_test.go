@@ -62,6 +62,12 @@ func TestCheckOnMinIO(t *testing.T) {
 		t.Errorf("MinIO allowing the console: failed %v, %d checks (%+v)", rep.Failed(), len(rep.Checks), rep)
 	}
 
+	missing := strings.Replace(presignMinIO(t, right), "/ds/tarn.json?", "/ds/missing.json?", 1)
+	if rep = cors.Check(t.Context(), http.DefaultClient, missing, console); rep.OK() || rep.GetStatus != http.StatusForbidden ||
+		!strings.Contains(rep.Problem(), "does not read the object") || strings.Contains(rep.Problem(), "AllowedOrigins") {
+		t.Errorf("a URL signed for another object: %d %q; want it to say the URL reads nothing, not to add a rule", rep.GetStatus, rep.Problem())
+	}
+
 	store := cors.S3{Client: right.S3(right.RootUser, right.RootPassword, ""), Bucket: right.Bucket}
 	if rules, err := store.Rules(t.Context()); err != nil || len(rules) != 0 {
 		t.Errorf("MinIO's bucket rules: %v, %v; want none", rules, err)
