@@ -131,7 +131,11 @@ func (r *Report) preflight(h answer) {
 		r.add(CheckPreflight, false, "OPTIONS answered %d: the store has no CORS rule that matches", h.status)
 		return
 	}
-	r.add(CheckPreflight, true, "OPTIONS answered %d", h.status)
+	if h.header.Get("Access-Control-Allow-Origin") == "" {
+		r.add(CheckPreflight, false, "OPTIONS answered %d without Access-Control-Allow-Origin: no rule allows %s", h.status, r.Origin)
+	} else {
+		r.add(CheckPreflight, true, "OPTIONS answered %d", h.status)
+	}
 	r.origin(CheckOrigin, h)
 	methods := h.list("Access-Control-Allow-Methods")
 	r.add(CheckMethod, slices.Contains(methods, "get") || slices.Contains(methods, "*"),
