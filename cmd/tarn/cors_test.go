@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/azuritetest"
 	"github.com/tarnhq/tarn/internal/miniotest"
 	"github.com/tarnhq/tarn/internal/testenv"
@@ -23,24 +22,8 @@ func TestCorsOnMinIO(t *testing.T) {
 		ok     bool
 	}{{"http://other.test", false}, {corsConsole, true}} {
 		minio := miniotest.StartWith(t, miniotest.Options{CORSAllowOrigin: tc.origin})
-		env := testenv.New(t, testenv.Options{AllowEndpoints: []string{minio.HostPort()}})
-		env.Clock.Advance(time.Since(env.Clock.Now())) // MinIO checks signing times on its own clock
-		admin := env.Admin(t)
-		ctx := t.Context()
-		if _, err := admin.CreateOrg(ctx, "acme"); err != nil {
-			t.Fatal(err)
-		}
+		_, reader := minioDataset(t, minio, "coco/tarn.json", `{}`)
 		bucket := "s3://" + minio.Bucket
-		if _, err := admin.PutCredsKey(ctx, "acme", "s3", minio.CredsKey(bucket)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := admin.CreateDataset(ctx, "acme", api.CreateDatasetRequest{Name: "coco", Location: bucket + "/coco", CredsKey: "s3"}); err != nil {
-			t.Fatal(err)
-		}
-		if err := minio.Put(ctx, "coco/tarn.json", `{}`); err != nil {
-			t.Fatal(err)
-		}
-		reader := newTestEnv(t, map[string]string{envEndpoint: env.URL, envToken: env.NewUser(t, "rita", "acme", "reader")})
 
 		res := reader.run("cors", "check", "al://acme/coco", "--origin", corsConsole)
 		if tc.ok && (res.code != 0 || strings.Contains(res.stdout, "FAILED") || !strings.Contains(checkLine(res.stdout, "ETag and Content-Range exposed"), " ok ")) {
