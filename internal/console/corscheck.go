@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,7 +76,7 @@ func (c *Console) checkCORS(w http.ResponseWriter, r *http.Request, s *session) 
 			return errs.E(errs.Invalid, "%v", err).In("origin")
 		}
 		ds := r.PostFormValue("dataset")
-		if !contains(c.keyDatasets(ctx, org, name), ds) {
+		if !slices.Contains(c.keyDatasets(ctx, org, name), ds) {
 			return errs.E(errs.Invalid, "choose a dataset of creds key %s", name).In("dataset")
 		}
 		out, err := c.api.PresignDataset(ctx, org, ds, []string{corsObject}, time.Minute)
@@ -98,13 +99,4 @@ func (c *Console) checkCORS(w http.ResponseWriter, r *http.Request, s *session) 
 		return
 	}
 	c.showKey(w, r, s, view.Form.status(), keyData{VerifyForm: newForm(r, nil), DeleteForm: newForm(r, nil), CORS: view})
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -93,16 +93,17 @@ func Check(ctx context.Context, client *http.Client, objectURL, origin string) R
 	shown := *u
 	shown.RawQuery, shown.Fragment, shown.User = "", "", nil
 	rep := Report{Origin: printable(origin), Object: shown.String()}
-	if rep.Origin, err = ParseOrigin(origin); err != nil {
-		rep.Origin = printable(origin)
+	o, err := ParseOrigin(origin)
+	if err != nil {
 		rep.add(CheckPreflight, false, "%v", err)
 		return rep
 	}
+	rep.Origin = o
 	c := *client
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 	pre, err := send(ctx, &c, http.MethodOptions, u, map[string]string{
-		"Origin":                         origin,
+		"Origin":                         rep.Origin,
 		"Access-Control-Request-Method":  "GET",
 		"Access-Control-Request-Headers": "range",
 	}, rep.Object)
@@ -112,7 +113,7 @@ func Check(ctx context.Context, client *http.Client, objectURL, origin string) R
 		rep.preflight(pre)
 	}
 
-	get, err := send(ctx, &c, http.MethodGet, u, map[string]string{"Origin": origin, "Range": "bytes=0-0"}, rep.Object)
+	get, err := send(ctx, &c, http.MethodGet, u, map[string]string{"Origin": rep.Origin, "Range": "bytes=0-0"}, rep.Object)
 	if err != nil {
 		rep.add(CheckGet, false, "%v", err)
 		return rep
