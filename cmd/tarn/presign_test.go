@@ -13,11 +13,11 @@ import (
 	"github.com/tarnhq/tarn/internal/testenv"
 )
 
-// TestPresignPrintsAURLThatReadsTheObject runs tarn presign against a whole tarn on a real
-// MinIO: the printed URL reads the object with a plain GET, --expires reaches the URL,
-// --output json answers the API's shape, and paths that name no object are usage errors.
-func TestPresignPrintsAURLThatReadsTheObject(t *testing.T) {
-	minio := miniotest.Start(t)
+// minioDataset starts a tarn whose org acme has the dataset coco at s3://BUCKET/coco of
+// minio, on creds key s3, with the object key (below the bucket) holding body. It returns
+// the tarn and the CLI of a reader of acme.
+func minioDataset(t *testing.T, minio *miniotest.Server, key, body string) (*testenv.Env, *testEnv) {
+	t.Helper()
 	env := testenv.New(t, testenv.Options{AllowEndpoints: []string{minio.HostPort()}})
 	env.Clock.Advance(time.Since(env.Clock.Now())) // MinIO checks signing times on its own clock
 	ctx := t.Context()
@@ -32,10 +32,18 @@ func TestPresignPrintsAURLThatReadsTheObject(t *testing.T) {
 	if _, err := admin.CreateDataset(ctx, "acme", api.CreateDatasetRequest{Name: "coco", Location: bucket + "/coco", CredsKey: "s3"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := minio.Put(ctx, "coco/images/0001.jpg", "jpeg bytes"); err != nil {
+	if err := minio.Put(ctx, key, body); err != nil {
 		t.Fatal(err)
 	}
-	reader := newTestEnv(t, map[string]string{envEndpoint: env.URL, envToken: env.NewUser(t, "rita", "acme", "reader")})
+	return env, newTestEnv(t, map[string]string{envEndpoint: env.URL, envToken: env.NewUser(t, "rita", "acme", "reader")})
+}
+
+// TestPresignPrintsAURLThatReadsTheObject runs tarn presign against a whole tarn on a real
+// MinIO: the printed URL reads the object with a plain GET, --expires reaches the URL,
+// --output json answers the API's shape, and paths that name no object are usage errors.
+func TestPresignPrintsAURLThatReadsTheObject(t *testing.T) {
+	minio := miniotest.Start(t)
+	env, reader := minioDataset(t, minio, "coco/images/0001.jpg", "jpeg bytes")
 
 	res := mustRun(t, reader, "presign", "al://acme/coco/images/0001.jpg", "--expires", "5m")
 	u := strings.TrimSuffix(res.stdout, "\n")

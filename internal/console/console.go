@@ -62,6 +62,10 @@ type Options struct {
 	MaxAge time.Duration
 	// Logger receives the errors pages do not show; nil discards them.
 	Logger *slog.Logger
+	// StoreClient sends the requests of a creds key page's CORS check to the store (a
+	// preflight and a ranged GET of a presigned URL); give one whose connections pass the
+	// server's endpoint guard. Nil means the page offers no CORS check.
+	StoreClient *http.Client
 }
 
 // Console is the console's HTTP handler. It is safe for concurrent use.
@@ -77,8 +81,10 @@ type Console struct {
 	audience string // the audience of workload tokens
 	origin   *http.CrossOriginProtection
 	log      *slog.Logger
-	pages    map[string]*template.Template
-	mux      *http.ServeMux
+	// storeClient sends the CORS check's requests; nil for none.
+	storeClient *http.Client
+	pages       map[string]*template.Template
+	mux         *http.ServeMux
 }
 
 // New returns a console. It fails only if PublicURL is not an absolute http or https URL.
@@ -101,7 +107,8 @@ func New(o Options) (*Console, error) {
 	c := &Console{
 		store: o.Store, authn: &authn.Authenticator{Store: o.Store, Now: o.Now}, api: newAPIClient(o.API),
 		now: o.Now, audience: o.WorkloadAudience, idle: o.IdleTimeout, maxAge: o.MaxAge, origin: http.NewCrossOriginProtection(), log: o.Logger,
-		pages: map[string]*template.Template{}, mux: http.NewServeMux(),
+		storeClient: o.StoreClient,
+		pages:       map[string]*template.Template{}, mux: http.NewServeMux(),
 	}
 	if u := o.PublicURL; u != nil {
 		if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {

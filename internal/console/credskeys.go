@@ -15,13 +15,14 @@ import (
 
 // credsKeyRoutes registers the pages of an org's creds keys: the list, the add form (one
 // per provider, picked by a GET step so that it works without script), a key's page, and
-// its actions verify, rotate-external-id and delete.
+// its actions verify, CORS check, rotate-external-id and delete.
 func (c *Console) credsKeyRoutes() {
 	c.mux.HandleFunc("GET /orgs/{org}/creds-keys", c.signedIn(c.credsKeys))
 	c.mux.HandleFunc("GET /orgs/{org}/creds-keys/new", c.signedIn(c.newCredsKey))
 	c.mux.HandleFunc("POST /orgs/{org}/creds-keys", c.signedIn(c.addCredsKey))
 	c.mux.HandleFunc("GET /orgs/{org}/creds-keys/{key}", c.signedIn(c.credsKey))
 	c.mux.HandleFunc("POST /orgs/{org}/creds-keys/{key}/verify", c.signedIn(c.verifyCredsKey))
+	c.mux.HandleFunc("POST /orgs/{org}/creds-keys/{key}/cors", c.signedIn(c.checkCORS))
 	c.mux.HandleFunc("POST /orgs/{org}/creds-keys/{key}/rotate", c.signedIn(c.rotateCredsKey))
 	c.mux.HandleFunc("POST /orgs/{org}/creds-keys/{key}/delete", c.signedIn(c.deleteCredsKey))
 }
@@ -165,7 +166,9 @@ type keyData struct {
 	VerifyAction string
 	Verify       []checkView // the checks of a verify just run
 	VerifyForm   *form
-	DeleteForm   *form
+	// CORS is the CORS check of the key's datasets; showKey fills in its defaults.
+	CORS       *corsView
+	DeleteForm *form
 }
 
 // checkView is a verify check with its result: ok, warning (passed, with a detail that
@@ -246,6 +249,10 @@ func (c *Console) showKey(w http.ResponseWriter, r *http.Request, s *session, st
 			d.VerifyAction += "?" + q
 		}
 	}
+	if d.CORS == nil {
+		d.CORS = &corsView{}
+	}
+	c.corsForm(ctx, r, k, d.CORS)
 	p.Data = d
 	c.render(w, status, "creds-keys-show", p)
 }

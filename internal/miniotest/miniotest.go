@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -118,6 +119,11 @@ func Main(m *testing.M) { os.Exit(Run(m.Run)) }
 func Run(run func() int) int {
 	code := run()
 	shared.Stop()
+	corsMu.Lock()
+	for _, sh := range corsShared {
+		sh.Stop()
+	}
+	corsMu.Unlock()
 	return code
 }
 
@@ -129,7 +135,37 @@ func Run(run func() int) int {
 // test binary that starts a MinIO.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	in := shared.Get(t)
+	return start(t, shared.Get(t))
+}
+
+// Options are the settings of a MinIO that StartWith starts.
+type Options struct {
+	// CORSAllowOrigin is MinIO's server-wide CORS setting (MINIO_API_CORS_ALLOW_ORIGIN,
+	// `api cors_allow_origin`): the comma-separated origins it allows on every bucket. This
+	// MinIO version has no per-bucket CORS (PutBucketCors answers NotImplemented). Empty
+	// means MinIO's default, "*": every origin.
+	CORSAllowOrigin string
+}
+
+// StartWith is Start for a MinIO with opts: one MinIO per distinct opts serves the whole
+// test binary, apart from the one Start shares, and Main stops it too.
+func StartWith(t testing.TB, opts Options) *Server {
+	t.Helper()
+	if opts == (Options{}) {
+		return Start(t)
+	}
+	corsMu.Lock()
+	sh, ok := corsShared[opts.CORSAllowOrigin]
+	if !ok {
+		sh = newShared([]string{"MINIO_API_CORS_ALLOW_ORIGIN=" + opts.CORSAllowOrigin})
+		corsShared[opts.CORSAllowOrigin] = sh
+	}
+	corsMu.Unlock()
+	return start(t, sh.Get(t))
+}
+
+func start(t testing.TB, in *instance) *Server {
+	t.Helper()
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -193,26 +229,35 @@ type instance struct {
 }
 
 var (
-	shared = &testpeer.Shared[*instance]{
-		Pkg: "miniotest", Name: "MinIO",
-		Start: startInstance, Cleanup: func(in *instance) { os.RemoveAll(in.dir) },
-	}
-	seq atomic.Int64
+	shared = newShared(nil)
+	// corsShared are the MinIOs of StartWith, by CORSAllowOrigin.
+	corsShared = map[string]*testpeer.Shared[*instance]{}
+	corsMu     sync.Mutex
+	seq        atomic.Int64
 )
+
+// newShared returns a shared MinIO whose process gets env added to its environment.
+func newShared(env []string) *testpeer.Shared[*instance] {
+	return &testpeer.Shared[*instance]{
+		Pkg: "miniotest", Name: "MinIO",
+		Start:   func() (*instance, error) { return startInstance(env) },
+		Cleanup: func(in *instance) { os.RemoveAll(in.dir) },
+	}
+}
 
 const startTimeout = 2 * time.Minute
 
-func startInstance() (*instance, error) {
+func startInstance(env []string) (*instance, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
 	}
 	// The free port is found by binding and releasing it, so another process may take it in
 	// between; MinIO then exits at once and we try another port.
-	return testpeer.Launch(func() (*instance, error) { return launch(bin) })
+	return testpeer.Launch(func() (*instance, error) { return launch(bin, env) })
 }
 
-func launch(bin string) (*instance, error) {
+func launch(bin string, env []string) (*instance, error) {
 	dir, err := testpeer.NewDir("tarn-minio-")
 	if err != nil {
 		return nil, err
@@ -238,6 +283,7 @@ func launch(bin string) (*instance, error) {
 		"MINIO_UPDATE=off",  // never looks for updates
 		"MINIO_CI_CD=on",    // small buffer pool, no root-disk checks, immediate purges
 	)
+	cmd.Env = append(cmd.Env, env...)
 	if in.Process, err = testpeer.Start(cmd, filepath.Join(dir, "minio.log")); err != nil {
 		os.RemoveAll(dir)
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -333,4 +334,34 @@ func TestAssumeRoleEdges(t *testing.T) {
 			t.Errorf("put with no session policy: %v", err)
 		}
 	})
+}
+
+// StartWith's CORS origin reaches MinIO: a preflight from that origin is allowed, one from
+// another is not, and the default MinIO allows both; the two are different servers.
+func TestStartWithCORSOrigin(t *testing.T) {
+	allowed := func(s *miniotest.Server, origin string) bool {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodOptions, s.Endpoint+"/"+s.Bucket+"/k", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "GET")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get("Access-Control-Allow-Origin") != ""
+	}
+	only := miniotest.StartWith(t, miniotest.Options{CORSAllowOrigin: "http://a.test"})
+	def := miniotest.Start(t)
+	if only.Endpoint == def.Endpoint {
+		t.Fatalf("StartWith shares the default MinIO at %s", def.Endpoint)
+	}
+	for _, tc := range []struct {
+		s      *miniotest.Server
+		origin string
+		want   bool
+	}{{only, "http://a.test", true}, {only, "http://b.test", false}, {def, "http://b.test", true}} {
+		if got := allowed(tc.s, tc.origin); got != tc.want {
+			t.Errorf("preflight from %s to %s: allowed %v, want %v", tc.origin, tc.s.Endpoint, got, tc.want)
+		}
+	}
 }

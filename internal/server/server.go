@@ -238,7 +238,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	a := httpapi.New(httpapi.Options{Store: access, Vendor: vendor, Secrets: secrets, Logger: o.Logger, Now: o.Now, VendTTL: o.VendTTL,
 		Verifier: verifier, WorkloadTokenTTL: o.WorkloadTokenTTL, Upstream: o.Upstream})
 	web, err := console.New(console.Options{Store: access, API: a, Now: o.Now, PublicURL: publicURL, WorkloadAudience: o.WorkloadAudience,
-		Logger: o.Logger})
+		Logger: o.Logger, StoreClient: guard.Client(netguard.ClientOptions{Timeout: o.UpstreamTimeout, Transport: o.AzureTransport})})
 	if err != nil {
 		a.Close()
 		st.Close()
