@@ -286,3 +286,28 @@ func TestViewerOutsider(t *testing.T) {
 		}
 	}
 }
+
+// TestViewerExplainsCORS runs the viewer against a MinIO whose CORS setting allows another
+// origin than the console's: the browser refuses the reads, and the page says which rule
+// is missing and the command that adds it, instead of showing broken images.
+func TestViewerExplainsCORS(t *testing.T) {
+	m := miniotest.StartWith(t, miniotest.Options{CORSAllowOrigin: "http://127.0.0.9:9"})
+	v := newViewerEnv(t, m)
+	p := browsertest.New(t)
+	v.signIn(p, v.AdminToken)
+	p.Navigate(v.url + "/orgs/acme/datasets/pets")
+	p.WaitFor("the viewer's error", `document.querySelector("#viewer-status.error")`)
+	got := p.Text("#viewer-status")
+	for _, want := range []string{"CORS", v.url, "Range", "tarn cors set s3://" + m.Bucket + "/viewer/pets --origin " + v.url} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the viewer's explanation lacks %q: %q", want, got)
+		}
+	}
+	if n := browsertest.Eval[int](p, `document.querySelectorAll("#viewer-grid img").length`); n != 0 {
+		t.Errorf("the grid shows %d images", n)
+	}
+	p.Screenshot("viewer-cors")
+	if errs := p.TakeErrors(); len(errs) == 0 {
+		t.Error("the browser reported no blocked request: was CORS in the way at all?")
+	}
+}

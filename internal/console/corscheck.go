@@ -79,13 +79,10 @@ func (c *Console) checkCORS(w http.ResponseWriter, r *http.Request, s *session) 
 		if !slices.Contains(c.keyDatasets(ctx, org, name), ds) {
 			return errs.E(errs.Invalid, "choose a dataset of creds key %s", name).In("dataset")
 		}
-		out, err := c.api.PresignDataset(ctx, org, ds, []string{corsObject}, time.Minute)
+		rep, err := c.datasetCORS(ctx, org, ds, origin)
 		if err != nil {
 			return err
 		}
-		rctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-		defer cancel()
-		rep := cors.Check(rctx, c.storeClient, out.URLs[corsObject], origin)
 		for _, ch := range rep.Checks {
 			view.Checks = append(view.Checks, checkView{Name: ch.Name, Result: map[bool]string{true: "ok", false: "failed"}[ch.OK], Detail: ch.Detail})
 		}
@@ -99,4 +96,37 @@ func (c *Console) checkCORS(w http.ResponseWriter, r *http.Request, s *session) 
 		return
 	}
 	c.showKey(w, r, s, view.Form.status(), keyData{VerifyForm: newForm(r, nil), DeleteForm: newForm(r, nil), CORS: view})
+}
+
+// datasetCORS runs cors.Check for origin against a presigned URL of the dataset's
+// tarn.json, presigned as the session of ctx; c.storeClient must be set.
+func (c *Console) datasetCORS(ctx context.Context, org, ds, origin string) (cors.Report, error) {
+	out, err := c.api.PresignDataset(ctx, org, ds, []string{corsObject}, time.Minute)
+	if err != nil {
+		return cors.Report{}, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return cors.Check(rctx, c.storeClient, out.URLs[corsObject], origin), nil
+}
+
+// viewerCORS serves POST /orgs/{org}/datasets/{name}/cors for the viewer, after the browser
+// failed to read from the store: the CORS check for the console's own origin, as JSON
+// {problem, missing, failed, rule}: problem is "" when the store's rules allow the console
+// (the store was unreachable instead) and null when this console sends no requests to
+// stores; missing says whether the store's CORS rules are at fault, failed names the
+// failed checks and rule is the rule to add. A refusal is {error}.
+func (c *Console) viewerCORS(w http.ResponseWriter, r *http.Request, s *session) {
+	if c.storeClient == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"problem": nil})
+		return
+	}
+	origin := c.endpoint(r)
+	rep, err := c.datasetCORS(apiContext(r, s), r.PathValue("org"), r.PathValue("name"), origin)
+	if err != nil {
+		c.jsonError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"problem": rep.Problem(), "missing": rep.RuleMissing(),
+		"failed": rep.Failed(), "rule": cors.NewRule(origin).String()})
 }

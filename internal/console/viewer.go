@@ -18,6 +18,7 @@ import (
 
 func (c *Console) viewerRoutes() {
 	c.mux.HandleFunc("POST /orgs/{org}/datasets/{name}/urls", c.signedIn(c.datasetURLs))
+	c.mux.HandleFunc("POST /orgs/{org}/datasets/{name}/cors", c.signedIn(c.viewerCORS))
 }
 
 // viewerURLExpiry is the lifetime the viewer asks for; it renews URLs before they expire.
@@ -30,21 +31,31 @@ const viewerURLExpiry = 15 * time.Minute
 func (c *Console) datasetURLs(w http.ResponseWriter, r *http.Request, s *session) {
 	org, name := r.PathValue("org"), r.PathValue("name")
 	res, err := c.api.PresignDataset(apiContext(r, s), org, name, r.PostForm["path"], viewerURLExpiry)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	if err == nil {
-		res.URLs = servedHere(res.URLs)
-	} else {
-		err = apiError(err)
-		status := errs.Status(errs.KindOf(err))
-		if status >= 500 {
-			c.log.Error("console: presign for the viewer failed", "status", status, "err", err)
-		}
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(map[string]string{"error": errs.DetailOf(err)})
+	if err != nil {
+		c.jsonError(w, err)
 		return
 	}
-	json.NewEncoder(w).Encode(res)
+	res.URLs = servedHere(res.URLs)
+	writeJSON(w, http.StatusOK, res)
+}
+
+// writeJSON answers v as JSON, not to be cached.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// jsonError answers the API's refusal err as JSON {error} with the API's status; it logs
+// errors that are the server's.
+func (c *Console) jsonError(w http.ResponseWriter, err error) {
+	err = apiError(err)
+	status := errs.Status(errs.KindOf(err))
+	if status >= 500 {
+		c.log.Error("console: a viewer request failed", "status", status, "err", err)
+	}
+	writeJSON(w, status, map[string]string{"error": errs.DetailOf(err)})
 }
 
 // servedHere turns the URLs that tarn serves itself (objects of file datasets), which the

@@ -59,13 +59,23 @@ func (r Report) Failed() []string {
 	return out
 }
 
+// RuleMissing reports whether a check failed because of the store's CORS rules, rather than
+// only because the store refused the URL itself (expired, or no such object).
+func (r Report) RuleMissing() bool {
+	failed := r.Failed()
+	if len(failed) == 0 {
+		return false
+	}
+	return !(len(failed) == 1 && failed[0] == CheckGet && r.GetStatus != 0 && !goodGet(r.GetStatus))
+}
+
 // Problem returns one line naming what is missing and the rule to add, or "" when every
 // check passed.
 func (r Report) Problem() string {
 	if r.OK() {
 		return ""
 	}
-	if failed := r.Failed(); len(failed) == 1 && failed[0] == CheckGet && r.GetStatus != 0 && !goodGet(r.GetStatus) {
+	if !r.RuleMissing() {
 		return fmt.Sprintf("the CORS rules of the store of %s allow %s, but the URL does not read the object: %s", r.Object, r.Origin, r.Checks[len(r.Checks)-1].Detail)
 	}
 	return fmt.Sprintf("the store of %s does not let a browser at %s read it (failed: %s); add the CORS rule %s (tarn cors set LOCATION --origin %s)",

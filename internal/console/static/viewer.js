@@ -78,10 +78,11 @@ function start(root) {
       ui.status.textContent = "";
       root.dataset.ready = String(state.version) + ":" + String(state.page + 1);
     } catch (err) {
+      const lines = await explain(err, d);
       if (mine !== generation) return;
       ui.grid.replaceChildren();
       ui.status.className = "viewer-status error";
-      ui.status.textContent = await explain(err, d);
+      ui.status.replaceChildren(...lines.map((line) => el("span", { class: "line" }, line)));
       delete root.dataset.ready;
     } finally {
       if (mine === generation) root.removeAttribute("aria-busy");
@@ -243,17 +244,34 @@ async function decoded(el) {
   await Promise.all([...el.querySelectorAll("img")].map((img) => img.decode().catch(() => {})));
 }
 
-// explain turns an error into words for the page.
+// explain turns an error into the lines to show instead of rows. For a read the browser
+// blocked, it asks the console to check the store's CORS rules for this page's origin (the
+// console sends the same preflight and ranged GET as the browser, server-side) and shows
+// what it found.
 async function explain(err, d) {
-  if (err instanceof CORSError) {
-    const origin = location.origin;
-    return `Your browser could not read from the store at ${err.message}. Most likely the bucket's CORS rules do not allow this console's origin (${origin}): ` +
-      `allow GET and HEAD from ${origin} with the Range header, exposing ETag and Content-Range. ` +
-      `For example: tarn cors set ${d.location} --origin ${origin} (then check it with tarn cors check ${d.path} --origin ${origin}).`;
+  if (!(err instanceof CORSError)) {
+    if (err instanceof ViewerError) return [err.message];
+    console.warn("tarn viewer:", err);
+    return [`The rows could not be read: ${err?.message ?? err}.`];
   }
-  if (err instanceof ViewerError) return err.message;
-  console.warn("tarn viewer:", err);
-  return `The rows could not be read: ${err?.message ?? err}.`;
+  const origin = location.origin, store = err.message;
+  let check = null;
+  try {
+    const res = await fetch(`/orgs/${encodeURIComponent(d.org)}/datasets/${encodeURIComponent(d.name)}/cors`,
+      { method: "POST", body: new URLSearchParams({ csrf: d.csrf }), credentials: "same-origin" });
+    check = await res.json();
+  } catch {
+    // Say what is likely, below.
+  }
+  if (check?.problem === "") {
+    return [`Your browser could not reach the store at ${store}, although its CORS rules allow this console: check that the store's address can be reached from your network.`];
+  }
+  if (check?.problem && !check.missing) return [`Your browser could not read from the store at ${store}: ${check.problem}.`];
+  const lines = [`Your browser could not read the rows from the store at ${store}: its CORS rules do not let this console (${origin}) read with ranged requests.`];
+  if (check?.failed?.length) lines.push(`Failed: ${check.failed.join(", ")}.`);
+  lines.push(`The rule to add to the bucket: ${check?.rule ?? `allow GET and HEAD from ${origin} with the Range header, exposing ETag and Content-Range`}.`);
+  lines.push(`With tarn: tarn cors set ${d.location} --origin ${origin} (for MinIO it names the server-wide setting instead), then tarn cors check ${d.path} --origin ${origin}.`);
+  return lines;
 }
 
 // build makes the viewer's controls: version, columns, page size, pager; grid and dialog.
