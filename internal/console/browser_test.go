@@ -6,12 +6,15 @@ import (
 	"testing"
 
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/internal/azuritetest"
 	"github.com/tarnhq/tarn/internal/browsertest"
 	"github.com/tarnhq/tarn/internal/miniotest"
 )
 
-// TestMain stops the shared Chromium and MinIO (credskeys_test.go) after the tests.
-func TestMain(m *testing.M) { os.Exit(miniotest.Run(func() int { return browsertest.Run(m.Run) })) }
+// TestMain stops the shared Chromium, MinIO and Azurite after the tests.
+func TestMain(m *testing.M) {
+	os.Exit(miniotest.Run(func() int { return azuritetest.Run(func() int { return browsertest.Run(m.Run) }) }))
+}
 
 // TestConsoleInABrowser walks the console's first pages in a real headless Chromium as a
 // new admin would: sign in with the admin token (after a refused one), see the orgs, open

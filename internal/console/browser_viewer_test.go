@@ -23,31 +23,40 @@ import (
 	"github.com/tarnhq/tarn/internal/testenv"
 )
 
-// viewerEnv is tarn with an org acme whose dataset al://acme/pets, on MinIO, holds images
-// imported by `tarn ds import` (its library, ingest.Dir) in version 2 (version 1 is the
-// empty dataset the import creates) and more rows in version 3.
+// viewerEnv is tarn with an org acme whose dataset al://acme/pets holds images imported by
+// `tarn ds import` (its library, ingest.Dir) in version 2 (version 1 is the empty dataset
+// the import creates) and more rows in version 3.
 type viewerEnv struct {
 	*env
-	minio *miniotest.Server
 	admin *client.Client
 }
 
 // The rows of al://acme/pets: version 2 has the import, version 3 adds 20.
 const viewerImages, viewerAdded = 300, 20
 
-func newViewerEnv(t *testing.T, m *miniotest.Server) *viewerEnv {
+// newMinIOViewerEnv is newViewerEnv on MinIO.
+func newMinIOViewerEnv(t *testing.T, m *miniotest.Server) *viewerEnv {
 	t.Helper()
-	e := newEnvWith(t, testenv.Options{AllowEndpoints: []string{m.HostPort()}})
-	e.Clock.Advance(time.Since(e.Clock.Now())) // MinIO checks presigned URLs on its own clock
+	base := "s3://" + m.Bucket + "/viewer"
+	return newViewerEnv(t, m.HostPort(), m.CredsKey(base), base)
+}
+
+// newViewerEnv starts tarn allowing the store at allow, adds key as creds key acme/store
+// and makes base (one of its roots) acme's default storage, so that al://acme/pets is at
+// base/pets.
+func newViewerEnv(t *testing.T, allow string, key api.PutCredsKeyRequest, base string) *viewerEnv {
+	t.Helper()
+	e := newEnvWith(t, testenv.Options{AllowEndpoints: []string{allow}})
+	e.Clock.Advance(time.Since(e.Clock.Now())) // the store checks presigned URLs on its own clock
 	ctx := t.Context()
 	admin := e.Admin(t)
 	if _, err := admin.CreateOrg(ctx, "acme"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := admin.PutCredsKey(ctx, "acme", "minio", m.CredsKey("s3://"+m.Bucket+"/viewer")); err != nil {
+	if _, err := admin.PutCredsKey(ctx, "acme", "store", key); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := admin.SetDefaultStorage(ctx, "acme", api.DefaultStorage{Location: "s3://" + m.Bucket + "/viewer", CredsKey: "minio"}); err != nil {
+	if _, err := admin.SetDefaultStorage(ctx, "acme", api.DefaultStorage{Location: base, CredsKey: "store"}); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -64,7 +73,7 @@ func newViewerEnv(t *testing.T, m *miniotest.Server) *viewerEnv {
 	if _, err := ingest.Dir(ctx, more, "al://acme/pets", ingest.DirOptions{Path: path, Message: "more"}); err != nil {
 		t.Fatal(err)
 	}
-	return &viewerEnv{env: e, minio: m, admin: admin}
+	return &viewerEnv{env: e, admin: admin}
 }
 
 // writeImages writes n PNG images of 48×48 random pixels into class folders cat and dog.
@@ -115,7 +124,7 @@ func decodedImages(p *browsertest.Page) int {
 // to MinIO, and tarn sees only its own pages, scripts and the presign calls.
 func TestViewerReadsRowsFromTheStore(t *testing.T) {
 	m := miniotest.Start(t)
-	v := newViewerEnv(t, m)
+	v := newMinIOViewerEnv(t, m)
 	p := browsertest.New(t)
 	v.signIn(p, v.AdminToken)
 	p.Requests()
@@ -208,7 +217,7 @@ func checkRequests(t *testing.T, reqs []string, tarn, store string) {
 // expiry by its own clock, and once when the store refuses one it thought fresh.
 func TestViewerRenewsURLs(t *testing.T) {
 	m := miniotest.Start(t)
-	v := newViewerEnv(t, m)
+	v := newMinIOViewerEnv(t, m)
 	p := browsertest.New(t)
 	v.signIn(p, v.AdminToken)
 	p.Navigate(v.url + "/orgs/acme/datasets/pets")
@@ -265,7 +274,7 @@ func TestViewerRenewsURLs(t *testing.T) {
 // private dataset and that its page makes no request to the store.
 func TestViewerOutsider(t *testing.T) {
 	m := miniotest.Start(t)
-	v := newViewerEnv(t, m)
+	v := newMinIOViewerEnv(t, m)
 	ctx := context.Background()
 	if _, err := v.admin.CreateOrg(ctx, "rival"); err != nil {
 		t.Fatal(err)

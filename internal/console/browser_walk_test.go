@@ -20,7 +20,7 @@ import (
 // and filter the audit log. It saves a screenshot of every page on the way (walk-*).
 func TestNewTeamWalkthroughInABrowser(t *testing.T) {
 	m := miniotest.Start(t)
-	e := newIdentityEnv(t, m.HostPort()) // the Azure identity's issuer is a stand-in too
+	e := newIdentityEnv(t, m.HostPort())       // the Azure identity's issuer is a stand-in too
 	e.Clock.Advance(time.Since(e.Clock.Now())) // MinIO checks the viewer's presigned URLs on its own clock
 	p := browsertest.New(t)
 	wantText := func(what, selector string, wants ...string) {
