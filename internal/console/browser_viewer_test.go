@@ -301,7 +301,7 @@ func TestViewerOutsider(t *testing.T) {
 // is missing and the command that adds it, instead of showing broken images.
 func TestViewerExplainsCORS(t *testing.T) {
 	m := miniotest.StartWith(t, miniotest.Options{CORSAllowOrigin: "http://127.0.0.9:9"})
-	v := newViewerEnv(t, m)
+	v := newMinIOViewerEnv(t, m)
 	p := browsertest.New(t)
 	v.signIn(p, v.AdminToken)
 	p.Navigate(v.url + "/orgs/acme/datasets/pets")
