@@ -124,6 +124,7 @@ func BenchmarkViewerPage(b *testing.B) {
 	decodedJS := `Promise.all([...document.images].map(i => i.decode())).then(() => performance.now())`
 	var first, next, base []float64
 	var firstRatio, nextRatio float64
+	var firstRequests int
 	for range 3 {
 		p := browsertest.New(b)
 		p.Navigate(baseline.URL)
@@ -140,7 +141,7 @@ func BenchmarkViewerPage(b *testing.B) {
 		}
 		st := browsertest.Eval[viewerStats](p, `tarnViewer.stats.pages[0]`)
 		first = append(first, st.SinceLoadMs)
-		firstRatio = float64(st.Bytes) / float64(st.ImageBytes)
+		firstRatio, firstRequests = float64(st.Bytes)/float64(st.ImageBytes), st.Requests
 		p.Click("#viewer-next")
 		p.WaitFor("the next page", `document.querySelector("#viewer")?.dataset.ready === "2:2"`)
 		st = browsertest.Eval[viewerStats](p, `tarnViewer.stats.pages[1]`)
@@ -155,6 +156,7 @@ func BenchmarkViewerPage(b *testing.B) {
 	b.ReportMetric(float64(stored)/(1<<20), "dataset-MiB")
 	b.ReportMetric(best(first), "first-page-ms")
 	b.ReportMetric(firstRatio, "first-page-bytes/shown")
+	b.ReportMetric(float64(firstRequests), "first-page-store-requests")
 	b.ReportMetric(best(next), "next-page-ms")
 	b.ReportMetric(nextRatio, "next-page-bytes/shown")
 	b.ReportMetric(best(base), "baseline-ms")
@@ -166,6 +168,7 @@ type viewerStats struct {
 	Ms          float64 `json:"ms"`
 	SinceLoadMs float64 `json:"sinceLoadMs"`
 	Bytes       int64   `json:"bytes"`
+	Requests    int     `json:"requests"`
 	ImageBytes  int64   `json:"imageBytes"`
 }
 

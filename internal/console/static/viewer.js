@@ -24,8 +24,8 @@ class CORSError extends ViewerError {}
 function start(root) {
   const d = root.dataset;
   // Store requests and body bytes so far, and per page shown: its time from the start of
-  // its render (and from the page load) until its images were decoded, the store bytes
-  // read for it and the bytes of the images it shows. Tests and benchmarks read them.
+  // its render (and from the page load) until its images were decoded, the store requests
+  // and bytes read for it and the bytes of the images it shows. Tests and benchmarks read them.
   const stats = { requests: 0, bytes: 0, pages: [] };
   // The clock by which URLs are renewed; tests move it to make cached URLs look fresh or old.
   const clock = { now: () => Date.now() };
@@ -53,7 +53,7 @@ function start(root) {
     saveState(state);
     try {
       performance.mark("tarn-viewer-start");
-      const bytesBefore = stats.bytes;
+      const bytesBefore = stats.bytes, requestsBefore = stats.requests;
       if (!manifest || manifest.version !== state.version) {
         manifest = await store.json(versionKey(state.version));
         ui.columns(manifest.schema.columns, state.hidden);
@@ -71,7 +71,7 @@ function start(root) {
       await decoded(ui.grid);
       const took = performance.measure("tarn-viewer-page", "tarn-viewer-start");
       stats.pages.push({ version: state.version, page: state.page + 1, ms: took.duration, sinceLoadMs: performance.now(),
-        bytes: stats.bytes - bytesBefore, imageBytes: imageBytes(columns, rows) });
+        bytes: stats.bytes - bytesBefore, requests: stats.requests - requestsBefore, imageBytes: imageBytes(columns, rows) });
       for (const u of shown) URL.revokeObjectURL(u);
       shown = next;
       ui.pager(first, last, total, state.page, pages);
