@@ -362,8 +362,13 @@ type LinkedCredentialsRequest struct {
 // PresignRequest is the body of POST .../datasets/{name}/presign: the keys of objects of
 // the dataset, relative to its location, and the URLs' lifetime in seconds (zero:
 // DefaultPresignExpiresIn; cut to what is left of the vended read credential's lifetime).
+// Links are values of a link column, storage URLs of objects (s3://bucket/img/1.jpg), read
+// through LinkKey, a creds key linked to the dataset (the column's link key); a request
+// names paths, links or both.
 type PresignRequest struct {
-	Paths     []string `json:"paths"`
+	Paths     []string `json:"paths,omitempty"`
+	Links     []string `json:"links,omitempty"`
+	LinkKey   string   `json:"link_key,omitempty"`
 	ExpiresIn int64    `json:"expires_in,omitempty"`
 }
 
@@ -373,6 +378,7 @@ type PresignRequest struct {
 // server's URL.
 type PresignResponse struct {
 	URLs      map[string]string `json:"urls"`
+	Links     map[string]string `json:"links,omitempty"` // by link as asked
 	ExpiresAt time.Time         `json:"expires_at"`
 }
 

@@ -291,8 +291,21 @@ func (c *Client) LinkedCredentials(ctx context.Context, org, name, key, location
 // itself (objects of file datasets) come back absolute, resolved against the client's
 // Endpoint.
 func (c *Client) PresignDataset(ctx context.Context, org, name string, paths []string, expiresIn time.Duration) (*api.PresignResponse, error) {
+	return c.Presign(ctx, org, name, api.PresignRequest{Paths: paths, ExpiresIn: int64((expiresIn + time.Second - 1) / time.Second)})
+}
+
+// PresignLinks returns URLs that read the linked objects at links (storage URLs, values of
+// a link column of al://org/name) through creds key key, linked to the dataset, by link in
+// the response's Links, valid for expiresIn as for PresignDataset. It needs the reader
+// role in the org, also for a public dataset.
+func (c *Client) PresignLinks(ctx context.Context, org, name, key string, links []string, expiresIn time.Duration) (*api.PresignResponse, error) {
+	return c.Presign(ctx, org, name, api.PresignRequest{Links: links, LinkKey: key, ExpiresIn: int64((expiresIn + time.Second - 1) / time.Second)})
+}
+
+// Presign sends req as POST .../datasets/{name}/presign; see PresignDataset and
+// PresignLinks.
+func (c *Client) Presign(ctx context.Context, org, name string, req api.PresignRequest) (*api.PresignResponse, error) {
 	var out api.PresignResponse
-	req := api.PresignRequest{Paths: paths, ExpiresIn: int64((expiresIn + time.Second - 1) / time.Second)}
 	if err := c.do(ctx, http.MethodPost, datasetPath(org, name)+"/presign", nil, req, &out); err != nil {
 		return nil, err
 	}

@@ -20,6 +20,8 @@ func fakeTarn() *httptest.Server {
 		switch r.URL.Path {
 		case "/api/v1/orgs/acme/datasets/coco/presign":
 			io.WriteString(w, `{"urls":{"images/0001.jpg":"https://acme-ml.s3.amazonaws.com/coco/images/0001.jpg?X-Amz-Signature=..."},"expires_at":"2026-01-02T03:19:05Z"}`)
+		case "/api/v1/orgs/acme/datasets/web/presign":
+			io.WriteString(w, `{"urls":{},"links":{"s3://acme-web/images/1.jpg":"https://acme-web.s3.amazonaws.com/images/1.jpg?X-Amz-Signature=..."},"expires_at":"2026-01-02T03:19:05Z"}`)
 		case "/api/v1/whoami":
 			io.WriteString(w, `{"user":"alice","superuser":false,"token_id":"tok1","orgs":[{"org":"acme","user":"alice","role":"admin"}]}`)
 		default:
@@ -75,5 +77,23 @@ func ExampleClient_PresignDataset() {
 		log.Fatal(err)
 	}
 	fmt.Println(out.URLs["images/0001.jpg"] != "", out.ExpiresAt.Format(time.RFC3339))
+	// Output: true 2026-01-02T03:19:05Z
+}
+
+func ExampleClient_PresignLinks() {
+	srv := fakeTarn()
+	defer srv.Close()
+
+	c, err := client.New(client.Options{Endpoint: srv.URL, Token: "tarn_..."})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// A value of a link column of al://acme/web, read through its link key web-images.
+	link := "s3://acme-web/images/1.jpg"
+	out, err := c.PresignLinks(context.Background(), "acme", "web", "web-images", []string{link}, 15*time.Minute)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(out.Links[link] != "", out.ExpiresAt.Format(time.RFC3339))
 	// Output: true 2026-01-02T03:19:05Z
 }

@@ -851,34 +851,98 @@ func (a *API) vendDataset(c *call) (int, any, error) {
 }
 
 // presignDataset answers URLs that read objects of a dataset, signed with a read
-// credential vended as for POST .../credentials (same access rule, same cache), and audited
-// with the number of paths, never a URL. gcs URLs are signed by the creds key's driver
-// (signBlob), file URLs by the server for its object route (serveObject): path-absolute
-// URLs, resolved against the server's URL by the client.
+// credential vended as for POST .../credentials (same access rule, same cache), and URLs
+// of linked objects (presignLinks), audited with the number of paths and links, never a
+// URL. gcs URLs are signed by the creds key's driver (signBlob), file URLs by the server
+// for its object route (serveObject): path-absolute URLs, resolved against the server's
+// URL by the client.
 func (a *API) presignDataset(c *call) (int, any, error) {
 	var req api.PresignRequest
 	if err := decode(c, &req, false); err != nil {
 		return 0, nil, err
 	}
 	c.auditNote = fmt.Sprintf("%d paths", len(req.Paths))
+	if len(req.Links) > 0 {
+		c.auditNote += fmt.Sprintf(", %d links through creds key %s", len(req.Links), quoteShort(req.LinkKey))
+	}
 	// Clamped before the multiplication so that it cannot overflow; presign refuses -1 s.
 	expires := time.Duration(min(max(req.ExpiresIn, -1), math.MaxInt64/int64(time.Second))) * time.Second
-	if err := presign.Check(req.Paths, expires); err != nil {
-		return 0, nil, err
-	}
 	org, name := c.r.PathValue("org"), c.r.PathValue("name")
-	creds, sign, err := a.vend.DatasetForURLs(c.ctx, c.principal, org, name)
-	if err != nil {
-		return 0, nil, err
-	}
-	if creds.File != nil {
-		if a.objects == nil {
-			return 0, nil, errs.E(errs.Unavailable, "this server has no master key, so it cannot sign URLs of file datasets")
+	// The record names the dataset, not the location of a link (vends set it to theirs).
+	defer func() { audit.Pending(c.ctx).Target = "al://" + org + "/" + name }()
+	var res api.PresignResponse
+	if len(req.Paths) > 0 || len(req.Links) == 0 {
+		if err := presign.Check(req.Paths, expires); err != nil {
+			return 0, nil, err
 		}
-		sign = a.objects.Sign(presign.Dataset{Org: org, Name: name, Location: creds.Location})
+		creds, sign, err := a.vend.DatasetForURLs(c.ctx, c.principal, org, name)
+		if err != nil {
+			return 0, nil, err
+		}
+		if creds.File != nil {
+			if a.objects == nil {
+				return 0, nil, errs.E(errs.Unavailable, "this server has no master key, so it cannot sign URLs of file datasets")
+			}
+			sign = a.objects.Sign(presign.Dataset{Org: org, Name: name, Location: creds.Location})
+		}
+		if res.URLs, res.ExpiresAt, err = presign.URLs(c.ctx, creds, req.Paths, presign.Options{Expires: expires, Now: a.now(), Sign: sign}); err != nil {
+			return 0, nil, err
+		}
 	}
-	urls, exp, err := presign.URLs(c.ctx, creds, req.Paths, presign.Options{Expires: expires, Now: a.now(), Sign: sign})
-	return http.StatusOK, api.PresignResponse{URLs: urls, ExpiresAt: exp}, err
+	if len(req.Links) > 0 {
+		links, exp, err := a.presignLinks(c, org, name, req, expires)
+		if err != nil {
+			return 0, nil, err
+		}
+		if res.ExpiresAt.IsZero() || exp.Before(res.ExpiresAt) {
+			res.ExpiresAt = exp
+		}
+		res.Links = links
+	}
+	if res.URLs == nil {
+		res.URLs = map[string]string{}
+	}
+	return http.StatusOK, res, nil
+}
+
+// presignLinks answers a URL for each of req.Links, storage URLs of objects read through
+// req.LinkKey, and when the first of them expires. Each link's parent location is vended
+// as POST .../linked-credentials vends it (the reader role in the org, the key linked to
+// the dataset, the location within the key's roots; one cached vend per parent), and its
+// object signed with that credential. A refusal names field "links".
+func (a *API) presignLinks(c *call, org, name string, req api.PresignRequest, expires time.Duration) (map[string]string, time.Time, error) {
+	if err := presign.CheckExpires(expires); err != nil {
+		return nil, time.Time{}, err
+	}
+	if req.LinkKey == "" {
+		return nil, time.Time{}, errs.E(errs.Invalid, "link_key is empty: name the creds key linked to the dataset that reads the links (the link column's link key)").In("link_key")
+	}
+	groups, err := presign.GroupLinks(req.Links)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	out := make(map[string]string, len(req.Links))
+	var first time.Time
+	for _, g := range groups {
+		creds, sign, err := a.vend.LinkedForURLs(c.ctx, c.principal, org, name, req.LinkKey, g.Parent.String())
+		if err == nil && creds.File != nil {
+			err = errs.E(errs.Invalid, "%s: links through a file creds key have no URLs; read them with tarn ds get", g.Parent)
+		}
+		if err != nil {
+			return nil, time.Time{}, errs.InField(err, "links")
+		}
+		urls, exp, err := presign.URLs(c.ctx, creds, g.Keys, presign.Options{Expires: expires, Now: a.now(), Sign: sign})
+		if err != nil {
+			return nil, time.Time{}, errs.InField(err, "links")
+		}
+		for i, k := range g.Keys {
+			out[g.Links[i]] = urls[k]
+		}
+		if first.IsZero() || exp.Before(first) {
+			first = exp
+		}
+	}
+	return out, first, nil
 }
 
 func (a *API) vendLinked(c *call) (int, any, error) {

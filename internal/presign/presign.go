@@ -55,10 +55,19 @@ type Options struct {
 // expires before it looks at a credential, or nil: callers check a request with it before
 // they vend.
 func Check(paths []string, expires time.Duration) error {
+	if err := CheckExpires(expires); err != nil {
+		return err
+	}
+	return CheckPaths(paths)
+}
+
+// CheckExpires returns an error of kind Invalid, in field "expires_in", for a negative
+// lifetime, else nil.
+func CheckExpires(expires time.Duration) error {
 	if expires < 0 {
 		return errs.E(errs.Invalid, "expires_in is negative: give the URLs' lifetime in seconds, or 0 for %d", api.DefaultPresignExpiresIn).In("expires_in")
 	}
-	return CheckPaths(paths)
+	return nil
 }
 
 // CheckPaths returns an error of kind Invalid, in field "paths", unless paths holds 1 to

@@ -172,9 +172,24 @@ type SignFunc = func(ctx context.Context, objects []string, now time.Time, expir
 func (s *Service) DatasetForURLs(ctx context.Context, p authn.Principal, org, name string) (*api.Credentials, SignFunc, error) {
 	var m minted
 	c, err := s.dataset(ctx, p, org, name, api.ModeRead, "", &m)
+	return s.forURLs(c, m, err)
+}
+
+// LinkedForURLs vends read credentials for loc through creds key key, linked to dataset
+// org/name, as Linked does (same access rule, cache and audit record), and returns with
+// them a SignFunc as DatasetForURLs does.
+func (s *Service) LinkedForURLs(ctx context.Context, p authn.Principal, org, name, key, loc string) (*api.Credentials, SignFunc, error) {
+	var m minted
+	c, err := s.linked(ctx, p, org, name, key, loc, &m)
+	return s.forURLs(c, m, err)
+}
+
+// forURLs returns c, err of a vend through m, with a SignFunc when m's driver signs URLs.
+func (s *Service) forURLs(c *api.Credentials, m minted, err error) (*api.Credentials, SignFunc, error) {
 	if err != nil || !s.Vendor.SignsURLs(m.sk.Provider) {
 		return c, nil, err
 	}
+	org := m.sk.Org
 	loc, err := location.ParseStorage(c.Location)
 	if err != nil {
 		return nil, nil, fmt.Errorf("vended location %q: %w", c.Location, err)
@@ -254,7 +269,12 @@ func (s *Service) Location(ctx context.Context, p authn.Principal, org, key, loc
 // Linked vends read credentials for loc through creds key key, which must be linked to
 // dataset org/name. The caller needs the reader role in the org: a linked key may reach
 // beyond the dataset, so a public dataset's link columns are not public.
-func (s *Service) Linked(ctx context.Context, p authn.Principal, org, name, key, loc string) (c *api.Credentials, err error) {
+func (s *Service) Linked(ctx context.Context, p authn.Principal, org, name, key, loc string) (*api.Credentials, error) {
+	return s.linked(ctx, p, org, name, key, loc, nil)
+}
+
+// linked is Linked, setting *m (when m is not nil) to the creds key it vended through.
+func (s *Service) linked(ctx context.Context, p authn.Principal, org, name, key, loc string, m *minted) (c *api.Credentials, err error) {
 	prov := ""
 	defer s.count(&prov, &err)
 	audit.Pending(ctx).Mode = api.ModeRead
@@ -273,7 +293,7 @@ func (s *Service) Linked(ctx context.Context, p authn.Principal, org, name, key,
 	if err != nil {
 		return nil, err
 	}
-	return s.mint(ctx, &prov, p, org, key, nil, l, api.ModeRead, "", false, nil)
+	return s.mint(ctx, &prov, p, org, key, nil, l, api.ModeRead, "", false, m)
 }
 
 // mint answers credentials for loc through creds key org/keyName, from the cache unless

@@ -67,7 +67,12 @@ function start(root) {
       const rows = await readRows(store, manifest, columns, first, last);
       if (mine !== generation) return;
       const next = [];
-      ui.grid.replaceChildren(table(columns, rows, first, next, (i) => showRow(ui.dialog, columns, rows[i], first + i, next)));
+      const linked = await linkedObjects(urls, store, columns, rows, next);
+      if (mine !== generation) {
+        for (const u of next) URL.revokeObjectURL(u);
+        return;
+      }
+      ui.grid.replaceChildren(table(columns, rows, first, next, linked, (i) => showRow(ui.dialog, columns, rows[i], first + i, next, linked)));
       await decoded(ui.grid);
       const took = performance.measure("tarn-viewer-page", "tarn-viewer-start");
       stats.pages.push({ version: state.version, page: state.page + 1, ms: took.duration, sinceLoadMs: performance.now(),
@@ -120,6 +125,7 @@ class URLCache {
     this.csrf = csrf;
     this.clock = clock;
     this.cache = new Map(); // key -> {url, expires}
+    this.linkCache = new Map(); // creds key + " " + link -> {url, expires}
   }
 
   // get returns a URL for each of keys, in order, asking for those not cached in one call.
@@ -129,21 +135,57 @@ class URLCache {
     if (missing.length) {
       const body = new URLSearchParams({ csrf: this.csrf });
       for (const k of missing) body.append("path", k);
-      let res;
-      try {
-        res = await fetch(this.endpoint, { method: "POST", body, credentials: "same-origin" });
-      } catch {
-        throw new ViewerError("The console could not be reached. Check your connection and reload the page.");
-      }
-      const answer = await res.json().catch(() => null);
-      if (!res.ok || !answer?.urls) {
-        if (answer?.error) throw new ViewerError(answer.error);
-        throw new ViewerError("Your session has ended or the console refused the request: reload the page and sign in again.");
-      }
+      const answer = await this.ask(body);
       const expires = Date.parse(answer.expires_at);
       for (const [k, url] of Object.entries(answer.urls)) this.cache.set(k, { url, expires });
     }
     return keys.map((k) => this.cache.get(k).url);
+  }
+
+  // links returns, by link, {url} or {error} (why tarn refused it) for the links of
+  // byKey (a Map of creds key to links read through it), asking for those not cached in
+  // one call.
+  async links(byKey) {
+    const now = this.clock.now();
+    const body = new URLSearchParams({ csrf: this.csrf });
+    const asked = [];
+    for (const [key, links] of byKey) {
+      for (const l of new Set(links)) {
+        if (this.linkCache.get(key + " " + l)?.expires - renewAheadMs > now) continue;
+        body.append("link:" + key, l);
+        asked.push([key, l]);
+      }
+    }
+    const errors = asked.length ? await this.ask(body).then((answer) => {
+      const expires = Date.parse(answer.expires_at);
+      for (const [key, l] of asked) if (answer.links?.[l]) this.linkCache.set(key + " " + l, { url: answer.links[l], expires });
+      return answer.link_errors ?? {};
+    }) : {};
+    const out = new Map();
+    for (const [key, links] of byKey) {
+      for (const l of links) {
+        const url = this.linkCache.get(key + " " + l)?.url;
+        out.set(l, url ? { url } : { error: errors[l] ?? "tarn answered no URL for this link." });
+      }
+    }
+    return out;
+  }
+
+  // ask posts body to the console and returns its answer, or throws a ViewerError saying
+  // why there is none.
+  async ask(body) {
+    let res;
+    try {
+      res = await fetch(this.endpoint, { method: "POST", body, credentials: "same-origin" });
+    } catch {
+      throw new ViewerError("The console could not be reached. Check your connection and reload the page.");
+    }
+    const answer = await res.json().catch(() => null);
+    if (!res.ok || !answer?.urls) {
+      if (answer?.error) throw new ViewerError(answer.error);
+      throw new ViewerError("Your session has ended or the console refused the request: reload the page and sign in again.");
+    }
+    return answer;
   }
 
   forget(key) {
@@ -189,6 +231,21 @@ class Store {
     }
   }
 
+  // fetchURL returns the bytes of a linked object at its presigned url.
+  async fetchURL(url) {
+    let res;
+    try {
+      res = await fetch(url, { credentials: "omit", cache: "no-store" });
+    } catch {
+      throw new CORSError(new URL(url, location.href).origin);
+    }
+    this.stats.requests++;
+    if (!res.ok) throw new ViewerError(`The store answered HTTP ${res.status} for this linked object.`);
+    const body = await res.arrayBuffer();
+    this.stats.bytes += body.byteLength;
+    return body;
+  }
+
   async json(key) {
     return JSON.parse(new TextDecoder().decode(await this.read(key)));
   }
@@ -230,6 +287,53 @@ async function readRows(store, m, columns, first, last) {
     return rows;
   }));
   return chunks.flat();
+}
+
+// linkedObjects returns, by link, what the page shows of the links of rows in link
+// columns that have a link key and hold storage URLs (https:// links are shown as text):
+// {url} (presigned), {url, image} (an object URL of a linked image, added to objects) or
+// {error} (why the link cannot be shown), asking the console for all URLs in one call.
+async function linkedObjects(urls, store, columns, rows, objects) {
+  const byKey = new Map();
+  const images = new Set();
+  for (const c of columns) {
+    if (c.type.kind !== "link" || !c.link_key) continue;
+    for (const r of rows) {
+      const v = r[c.name];
+      if (v === null || v === undefined) continue;
+      const link = textOf(v);
+      if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(link) || /^https?:/i.test(link)) continue;
+      if (!byKey.has(c.link_key)) byKey.set(c.link_key, []);
+      byKey.get(c.link_key).push(link);
+      if (c.type.target === "image") images.add(link);
+    }
+  }
+  if (!byKey.size) return new Map();
+  const linked = await urls.links(byKey);
+  await Promise.all([...images].map(async (link) => {
+    const l = linked.get(link);
+    if (!l.url) return;
+    try {
+      const bytes = await store.fetchURL(l.url);
+      l.image = URL.createObjectURL(new Blob([bytes], { type: imageTypes[link.split(".").at(-1).toLowerCase()] ?? "application/octet-stream" }));
+      objects.push(l.image);
+    } catch (err) {
+      l.error = err instanceof CORSError
+        ? `Your browser could not read the linked image from ${err.message}: the bucket's CORS rules may not allow this console's origin (tarn cors set).`
+        : err.message;
+    }
+  }));
+  return linked;
+}
+
+// linkCell shows link v as refused ("—", with the reason as its tooltip), as the linked
+// image, or as its text.
+function linkCell(c, v, linked) {
+  const link = textOf(v);
+  const l = linked.get(link);
+  if (l?.error) return el("span", { class: "muted link-refused", title: l.error }, "—");
+  if (l?.image) return el("img", { src: l.image, alt: `linked image ${shorten(link, 60)}`, title: link, loading: "eager", decoding: "async" });
+  return el("span", { title: link }, shorten(link, 60));
 }
 
 // imageBytes is the size of the encoded images of rows.
@@ -332,7 +436,7 @@ function build(root, versions, state) {
 
 // table renders rows (the first of which is row number first) as a grid; objects collects
 // the object URLs made for images; open(i) shows row i in full.
-function table(columns, rows, first, objects, open) {
+function table(columns, rows, first, objects, linked, open) {
   const t = el("table", { class: "viewer-table" });
   const head = el("tr", {}, el("th", { class: "num" }, "#"));
   for (const c of columns) head.append(el("th", { title: typeName(c.type) }, c.name));
@@ -342,7 +446,7 @@ function table(columns, rows, first, objects, open) {
     const button = el("button", { type: "button", class: "link", title: "Show the whole row" }, String(first + i));
     button.addEventListener("click", () => open(i));
     const tr = el("tr", {}, el("td", { class: "num" }, button));
-    for (const c of columns) tr.append(el("td", { class: "kind-" + c.type.kind }, cell(c, row[c.name], objects)));
+    for (const c of columns) tr.append(el("td", { class: "kind-" + c.type.kind }, cell(c, row[c.name], objects, linked)));
     body.append(tr);
   });
   t.append(body);
@@ -350,7 +454,7 @@ function table(columns, rows, first, objects, open) {
 }
 
 // cell renders value v of column c compactly for a grid cell.
-function cell(c, v, objects) {
+function cell(c, v, objects, linked) {
   if (v === null || v === undefined) return el("span", { class: "muted" }, "null");
   switch (c.type.kind) {
     case "image": {
@@ -362,9 +466,10 @@ function cell(c, v, objects) {
     case "embedding":
     case "tensor":
       return el("span", { class: "mono" }, summary(c.type, v));
+    case "link":
+      return linkCell(c, v, linked);
     case "json":
     case "text":
-    case "link":
       return el("span", { title: textOf(v) }, shorten(textOf(v), 60));
   }
   return el("span", { class: "mono" }, scalar(v));
@@ -372,7 +477,7 @@ function cell(c, v, objects) {
 
 // showRow shows row number n in full in the dialog, each value with a download of its raw
 // bytes.
-function showRow(dialog, columns, row, n, objects) {
+function showRow(dialog, columns, row, n, objects, linked) {
   const close = el("button", { type: "button", class: "viewer-close" }, "Close");
   close.addEventListener("click", () => dialog.close());
   const list = el("dl", { class: "viewer-fields" });
@@ -383,6 +488,7 @@ function showRow(dialog, columns, row, n, objects) {
       dd.append(el("span", { class: "muted" }, "null"));
     } else {
       if (c.type.kind === "image") dd.append(el("img", { src: imageURL(v, objects), alt: `${v.format} image` }), el("br"));
+      if (c.type.kind === "link") dd.append(linkDetail(c, v, linked.get(textOf(v)), n, objects));
       dd.append(el("pre", {}, full(c, v)));
       const [bytes, type, ext] = raw(c, v);
       const href = URL.createObjectURL(new Blob([bytes], { type }));
@@ -393,6 +499,36 @@ function showRow(dialog, columns, row, n, objects) {
   }
   dialog.replaceChildren(el("div", { class: "viewer-row-head" }, el("h3", {}, `Row ${n}`), close), list);
   if (!dialog.open) dialog.showModal();
+}
+
+// linkDetail shows linked object l of link v in the row view: the image, an "open" link to
+// its presigned URL and a download of its bytes; or why it cannot be shown.
+function linkDetail(c, v, l, n, objects) {
+  const box = el("div", { class: "viewer-link" });
+  if (!l) return box;
+  if (l.error) {
+    box.append(el("span", { class: "muted link-refused", title: l.error }, "— " + l.error));
+    return box;
+  }
+  if (l.image) box.append(el("img", { src: l.image, alt: "linked image" }), el("br"));
+  box.append(el("a", { href: l.url, target: "_blank", rel: "noopener noreferrer", class: "open" }, "Open linked object"), " ");
+  const save = el("button", { type: "button", class: "link download" }, `Download linked ${c.type.target ?? "object"}`);
+  save.addEventListener("click", async () => {
+    try {
+      const bytes = await fetch(l.url, { credentials: "omit" }).then((r) => {
+        if (!r.ok) throw new Error(`HTTP ${r.status}`);
+        return r.blob();
+      });
+      const href = URL.createObjectURL(bytes);
+      objects.push(href);
+      const a = el("a", { href, download: textOf(v).split("/").at(-1) || `row-${n}-${c.name}` });
+      a.click();
+    } catch (err) {
+      save.replaceWith(el("span", { class: "muted" }, `The linked object could not be read: ${err.message}`));
+    }
+  });
+  box.append(save);
+  return box;
 }
 
 const imageTypes = { jpg: "image/jpeg", jpeg: "image/jpeg", png: "image/png", gif: "image/gif", webp: "image/webp", bmp: "image/bmp", avif: "image/avif", tif: "image/tiff", tiff: "image/tiff" };
