@@ -511,7 +511,7 @@ function linkDetail(c, v, l, n, objects) {
     return box;
   }
   if (l.image) box.append(el("img", { src: l.image, alt: "linked image" }), el("br"));
-  box.append(el("a", { href: l.url, target: "_blank", rel: "noopener noreferrer", class: "open" }, "Open linked object"), " ");
+  box.append(el("a", { href: l.url, target: "_blank", rel: "noopener noreferrer", class: "open" }, "Open linked object"), " · ");
   const save = el("button", { type: "button", class: "link download" }, `Download linked ${c.type.target ?? "object"}`);
   save.addEventListener("click", async () => {
     try {
