@@ -316,6 +316,10 @@ func FuzzAllowEntry(f *testing.F) {
 			return
 		}
 		exact := false
+		// An entry's host is read without its trailing dot, as a URL's is.
+		if h, p, err := net.SplitHostPort(entry); err == nil && strings.HasSuffix(h, ".") {
+			entry = net.JoinHostPort(strings.TrimSuffix(h, "."), p)
+		}
 		if ap, err := netip.ParseAddrPort(entry); err == nil {
 			exact = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()) == imds
 		} else if p, err := netip.ParsePrefix(entry); err == nil {
