@@ -134,6 +134,7 @@ func New(o Options) *API {
 	}
 	a.routes()
 	a.mux.HandleFunc(objectsPattern, a.serveObject)
+	a.mux.HandleFunc(objectsPreflight, preflightObject)
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

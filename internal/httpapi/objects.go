@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
@@ -19,6 +20,24 @@ import (
 // authorization, as a store's presigned URL is, and a browser's <img> sends no header.
 const objectsPattern = "GET " + api.Prefix + "/orgs/{org}/datasets/{name}/objects/{path...}"
 
+// objectsPreflight is the same route for the CORS preflights of browsers that read objects
+// with ranges from another origin (a page of the dataset's owner, say): it answers every
+// one, for any origin, as the GETs do. It reveals nothing: a preflight carries no URL
+// signature, and its answer is the same for every path.
+const objectsPreflight = "OPTIONS " + api.Prefix + "/orgs/{org}/datasets/{name}/objects/{path...}"
+
+// preflightObject answers a CORS preflight of the object route: GET and HEAD, with the
+// Range header, from any origin, cached an hour.
+func preflightObject(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "GET, HEAD")
+	h.Set("Access-Control-Allow-Headers", "Range")
+	h.Set("Access-Control-Max-Age", "3600")
+	h.Set("Allow", "GET, HEAD, OPTIONS")
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // Results of serving an object, the label of tarn_object_reads_total.
 const (
 	objectOK      = "ok"
@@ -31,7 +50,7 @@ const (
 // expiry at the API's clock, then that the dataset's directory still lies inside its creds
 // key's roots (symbolic links resolved), and opens the object in an os.Root of that
 // directory, which refuses ".." and symbolic links that lead out of it. It serves regular
-// files only, with Range support (http.ServeContent), Cache-Control: private, and a
+// files only, with Range support (http.ServeContent), an ETag, Cache-Control: private, and a
 // sandboxing Content-Security-Policy so that an HTML or SVG file of a dataset cannot run
 // script as the console's origin. Serving is not a vend: the presign that minted the URL was
 // audited, so reads are only counted, by result.
@@ -41,7 +60,7 @@ func (a *API) serveObject(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "private")
 	// The URL carries its authorization and no cookie is needed: any page may read it.
 	w.Header().Set("Access-Control-Allow-Origin", "*")
-	w.Header().Set("Access-Control-Expose-Headers", "Content-Range, Content-Length, Accept-Ranges, Last-Modified")
+	w.Header().Set("Access-Control-Expose-Headers", "ETag, Content-Range, Content-Length, Accept-Ranges, Last-Modified")
 	f, info, err := a.openObject(r)
 	result := objectOK
 	switch {
@@ -64,6 +83,9 @@ func (a *API) serveObject(w http.ResponseWriter, r *http.Request) {
 	defer f.Close()
 	w.Header().Set("Content-Security-Policy", "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	// The ETag of the file's size and modification time, as a store's ETag changes with its
+	// object, lets a reader check that its ranges are of one version (If-Range).
+	w.Header().Set("ETag", fmt.Sprintf(`"%x-%x"`, info.Size(), info.ModTime().UnixNano()))
 	http.ServeContent(w, r, info.Name(), info.ModTime(), f)
 }
 
