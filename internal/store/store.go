@@ -147,6 +147,23 @@ type Dataset struct {
 	CreatedBy  string
 }
 
+// IssuerKey is a signing key of tarn's own OIDC issuer, shared by every server on the
+// database. Generation numbers the keys 1, 2, ... in the order they were added; ID is the
+// key's kid. Public is its public JWK (JSON); Private its private key, already sealed by
+// the caller. A key signs from NotBefore (after it was published for a while) until a newer
+// key takes over, and is retired from that newer key's NotBefore (RetiredAt zero: not
+// retired).
+type IssuerKey struct {
+	Generation int64
+	ID         string
+	Alg        string
+	Public     []byte
+	Private    []byte
+	CreatedAt  time.Time
+	NotBefore  time.Time
+	RetiredAt  time.Time
+}
+
 // AuditRecord is one audited event. Results are "ok", "denied" or "error".
 type AuditRecord struct {
 	ID        int64 // assigned by AppendAudit(s), increasing
@@ -298,6 +315,13 @@ type Store interface {
 	DeleteAuditBefore(ctx context.Context, t time.Time, limit int) (int, error)
 	// Audit returns the records q selects, oldest (lowest ID) first.
 	Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, error)
+
+	// AddIssuerKey adds k and, in the same transaction, retires at k.NotBefore every older
+	// key not yet retired. Conflict if k's generation or ID is taken: of servers rotating at
+	// once with the same next generation, one succeeds.
+	AddIssuerKey(ctx context.Context, k IssuerKey) error
+	// IssuerKeys lists the issuer's signing keys, newest (highest generation) first.
+	IssuerKeys(ctx context.Context) ([]IssuerKey, error)
 
 	// AccessVersion returns a number that grows with every committed change to what
 	// authenticating and admitting a request reads: users, orgs, memberships, tokens (all

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TokenRevokeAndTouch", testTokenRevokeAndTouch},
 		{"TokenAuth", testTokenAuth},
 		{"Sessions", testSessions},
+		{"IssuerKeys", testIssuerKeys},
 		{"AccessVersion", testAccessVersion},
 		{"Identities", testIdentities},
 		{"CredsKeys", testCredsKeys},
