@@ -576,3 +576,13 @@ type TokenExchangeResponse struct {
 	TokenType       string `json:"token_type"`
 	ExpiresIn       int64  `json:"expires_in"`
 }
+
+// IssuerKey is a signing key of tarn's own OIDC issuer, as POST /issuer/rotate answers it:
+// its kid, its generation (1 for the first key), when it was made and when it starts to
+// sign (after it has been published for a while).
+type IssuerKey struct {
+	ID         string    `json:"kid"`
+	Generation int64     `json:"generation"`
+	CreatedAt  time.Time `json:"created_at"`
+	NotBefore  time.Time `json:"not_before"`
+}

@@ -370,3 +370,13 @@ func refusedKey(ctx context.Context) string {
 	id, _ := ctx.Value(refusedKeyCtx{}).(string)
 	return id
 }
+
+// RotateIssuerKey makes a new signing key of the server's OIDC issuer (superusers only) and
+// returns it; it signs once it has been published for a while (issuer.DefaultPublishLead).
+func (c *Client) RotateIssuerKey(ctx context.Context) (*api.IssuerKey, error) {
+	var out api.IssuerKey
+	if err := c.do(ctx, http.MethodPost, "/issuer/rotate", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -191,6 +191,7 @@ usage error.`,
 		a.catCmd(),
 		a.auditCmd(),
 		a.identityCmd(),
+		a.issuerCmd(),
 	)
 	markFailures(root)
 	return root

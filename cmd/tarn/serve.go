@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 
 	"github.com/tarnhq/tarn/internal/audit"
 	"github.com/tarnhq/tarn/internal/authn/oidc"
+	"github.com/tarnhq/tarn/internal/issuer"
 	"github.com/tarnhq/tarn/internal/provider/awssts"
 	"github.com/tarnhq/tarn/internal/server"
 	"github.com/tarnhq/tarn/internal/store/sqlstore"
@@ -28,6 +31,7 @@ func newServeCmd() *cobra.Command {
 		workloadAudience                               string
 		fileRoots, allowEndpoints                      []string
 		workloadTTL, dbTimeout, upTimeout              time.Duration
+		keyRotation                                    = daysFlag(issuer.DefaultRotation)
 		auditRetention                                 = retentionFlag(audit.DefaultRetention)
 		budget                                         upstream.Options
 	)
@@ -65,7 +69,12 @@ vends answer 503 with Retry-After. A client has 10 s to send its request headers
 30 s for its whole request and 2 min to read the answer; idle connections close after 2 min.
 
 The web console is served at / on the same listener (the API stays under /api/v1); sign in
-with an API token. Behind a proxy, --public-url names the URL people open.`,
+with an API token. Behind a proxy, --public-url names the URL people open.
+
+With --public-url (https://, or http:// for a loopback host only) tarn is also an OpenID
+Connect issuer: it serves /.well-known/openid-configuration and /.well-known/jwks.json, with
+ES256 keys kept sealed in the database and rotated every --issuer-key-rotation (or by
+tarn issuer rotate).`,
 		Example: `  tarn serve
   tarn serve --listen 0.0.0.0:7777 --data-dir /var/lib/tarn
   tarn serve --database postgres://tarn@db:5432/tarn --file-root /srv/datasets
@@ -103,6 +112,7 @@ with an API token. Behind a proxy, --public-url names the URL people open.`,
 				Logger: logger, Out: cmd.OutOrStdout(), WorkloadAudience: workloadAudience, WorkloadTokenTTL: workloadTTL,
 				AuditRetention: time.Duration(auditRetention),
 				DBTimeout:      dbTimeout, UpstreamTimeout: upTimeout, Upstream: budget, PublicURL: publicURL,
+				IssuerKeyRotation: time.Duration(keyRotation),
 			})
 			if err != nil {
 				return fmt.Errorf("start server: %w", err)
@@ -125,6 +135,7 @@ with an API token. Behind a proxy, --public-url names the URL people open.`,
 	f.StringSliceVar(&fileRoots, "file-root", nil, "directory that creds keys of provider file may use; org admins get <dir>/<org> (repeatable; default: <data-dir>/datasets)")
 	f.StringArrayVar(&allowEndpoints, "allow-endpoint", nil, "internal HOST:PORT or CIDR that creds-key endpoints and identity issuers may reach (repeatable)")
 	f.StringVar(&publicURL, "public-url", "", "URL people open the console at behind a proxy (https://... makes its cookies Secure); default: the request's own host")
+	f.Var(&keyRotation, "issuer-key-rotation", "how long an OIDC issuer signing key signs before a new one is made: days (30d) or a duration (720h)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&workloadAudience, "workload-audience", oidc.DefaultAudience, "audience workload identity tokens must carry to be exchanged for tarn tokens")
 	f.DurationVar(&workloadTTL, "workload-token-ttl", time.Hour, "lifetime of tarn tokens minted for workload identities")
@@ -160,6 +171,36 @@ func (r *retentionFlag) String() string {
 }
 
 func (*retentionFlag) Type() string { return "retention" }
+
+// daysFlag is a positive duration given in days (30d) or as a Go duration (720h), such as
+// the value of --issuer-key-rotation.
+type daysFlag time.Duration
+
+func (f *daysFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		var days int64
+		days, err = strconv.ParseInt(n, 10, 64)
+		d = time.Duration(days) * 24 * time.Hour
+		if days > math.MaxInt64/int64(24*time.Hour) {
+			err = errors.New("too long")
+		}
+	}
+	if err != nil || d <= 0 {
+		return errors.New("give a positive number of days (30d) or a duration (720h)")
+	}
+	*f = daysFlag(d)
+	return nil
+}
+
+func (f *daysFlag) String() string {
+	if d := time.Duration(*f); d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	return time.Duration(*f).String()
+}
+
+func (*daysFlag) Type() string { return "days" }
 
 func databaseKind(url string) string {
 	if url == "" {

@@ -45,7 +45,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	var env *testenv.Env
 	gh := oidctest.NewWithOptions(t, oidctest.Options{Issuer: oidc.GitHubIssuer, Now: func() time.Time { return env.Clock.Now() }})
-	env = testenv.New(t, testenv.Options{AllowEndpoints: []string{gh.HostPort()}, OIDCTransport: gh.Transport})
+	env = testenv.New(t, testenv.Options{AllowEndpoints: []string{gh.HostPort()}, OIDCTransport: gh.Transport, Issuer: true})
 	ctx := context.Background()
 	admin := env.Admin(t)
 	f := &fixture{env: env, gh: gh, tokens: map[string]string{"anonymous": "", "superuser": env.AdminToken}}
@@ -301,6 +301,8 @@ func TestEveryEndpointDeniesByDefault(t *testing.T) {
 		{pattern: "POST /oauth/token", call: func(p string) (string, any) {
 			return "/oauth/token", exchangeForm(f.gh.Mint(map[string]any{"sub": "repo:evil/x", "repository": "evil/x"}), "")
 		}, want: [5]int{http.StatusUnauthorized, http.StatusUnauthorized, http.StatusUnauthorized, http.StatusUnauthorized, http.StatusUnauthorized}},
+		{pattern: "POST /issuer/rotate", call: func(p string) (string, any) { return "/issuer/rotate", nil },
+			want: [5]int{denied, denied, denied, denied, ok}},
 	}
 
 	covered := map[string]bool{}

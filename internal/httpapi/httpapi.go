@@ -36,6 +36,7 @@ import (
 	"github.com/tarnhq/tarn/internal/authn/oidc"
 	"github.com/tarnhq/tarn/internal/authz"
 	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/issuer"
 	"github.com/tarnhq/tarn/internal/presign"
 	"github.com/tarnhq/tarn/internal/provider"
 	"github.com/tarnhq/tarn/internal/secretbox"
@@ -69,6 +70,9 @@ type Options struct {
 	// DefaultWorkloadTokenTTL.
 	WorkloadTokenTTL time.Duration
 	Upstream         upstream.Options // budgets of upstream calls: see vend.Options.Upstream
+	// Issuer is tarn's own OIDC issuer, whose key POST /issuer/rotate rotates; nil when the
+	// server has no public URL.
+	Issuer *issuer.Issuer
 }
 
 // API is the HTTP handler of a tarn server.
@@ -90,6 +94,7 @@ type API struct {
 
 	verifier    *oidc.Verifier
 	workloadTTL time.Duration
+	issuer      *issuer.Issuer
 }
 
 // auditWait is how long the audit records of concurrent requests wait for more to share
@@ -125,6 +130,7 @@ func New(o Options) *API {
 
 		verifier:    o.Verifier,
 		workloadTTL: o.WorkloadTokenTTL,
+		issuer:      o.Issuer,
 	}
 	if a.workloadTTL <= 0 {
 		a.workloadTTL = DefaultWorkloadTokenTTL

@@ -51,7 +51,7 @@ var AuditActions = []string{
 	"audit.list", ActCredsKeyDelete, "creds_key.get", "creds_key.list", "creds_key.provision", ActCredsKeyPut,
 	ActCredsKeyRotate, ActCredsKeyVerify, ActDatasetCreate, ActDatasetDelete, "dataset.get", ActDatasetLink,
 	"dataset.list", ActDatasetUpdate, ActDefaultStorage, ActIdentityDelete, "identity.get", "identity.list",
-	ActIdentityPut, ActMemberDelete, "member.list", ActMemberPut, ActOrgCreate, "org.get", "org.list",
+	ActIdentityPut, ActIssuerRotate, ActMemberDelete, "member.list", ActMemberPut, ActOrgCreate, "org.get", "org.list",
 	ActPresign, ActTokenCreate, ActTokenExchange, "token.list", ActTokenRevoke, ActUserCreate, "user.list", ActVend,
 	ActVendLinked, "whoami",
 }
@@ -100,6 +100,7 @@ func (a *API) routes() {
 		{"GET /orgs/{org}/identities/{name}", "identity.get", false, members, a.getIdentity},
 		{"DELETE /orgs/{org}/identities/{name}", ActIdentityDelete, true, members, a.deleteIdentity},
 		{"POST /oauth/token", ActTokenExchange, true, anyone, a.exchangeToken},
+		{"POST /issuer/rotate", ActIssuerRotate, true, members, a.rotateIssuerKey},
 	} {
 		a.handle(rt)
 	}

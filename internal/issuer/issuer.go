@@ -146,7 +146,7 @@ type Claims struct {
 // the caller adds who asked and stores it. It names the audience and the jti, never the
 // token.
 func AuditRecord(org, credsKey string, c Claims) store.AuditRecord {
-	return store.AuditRecord{Org: org, Action: AuditAction, Target: "creds_key:" + credsKey, Result: "ok",
+	return store.AuditRecord{Org: org, Action: AuditAction, Target: "creds-key:" + org + "/" + credsKey, Result: "ok",
 		Detail: fmt.Sprintf("audience %s, jti %s, kid %s, expires %s", c.Audience, c.ID, c.KeyID, c.Expiry.UTC().Format(time.RFC3339))}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/tarnhq/tarn/internal/authn/oidc"
 	"github.com/tarnhq/tarn/internal/console"
 	"github.com/tarnhq/tarn/internal/httpapi"
+	"github.com/tarnhq/tarn/internal/issuer"
 	"github.com/tarnhq/tarn/internal/netguard"
 	"github.com/tarnhq/tarn/internal/provider"
 	"github.com/tarnhq/tarn/internal/provider/awssts"
@@ -103,8 +104,13 @@ type Options struct {
 	Upstream upstream.Options
 	// PublicURL is the URL people open the console at (tarn serve --public-url), when a
 	// proxy stands in front of the server; empty means the request's own host. A https URL
-	// makes the console's cookies Secure.
+	// makes the console's cookies Secure. It is also tarn's OIDC issuer: with it the server
+	// serves discovery and the JWKS under /.well-known/ (package issuer), and it must be
+	// https:// unless its host is loopback.
 	PublicURL string
+	// IssuerKeyRotation is how long an issuer signing key is the newest before a new one is
+	// made (tarn serve --issuer-key-rotation); zero means issuer.DefaultRotation.
+	IssuerKeyRotation time.Duration
 	// HTTP bounds the time a client may take over a request and its connection; zero fields
 	// are the defaults of HTTPTimeouts.
 	HTTP HTTPTimeouts
@@ -143,6 +149,7 @@ type Server struct {
 	Store   store.Store
 	API     *httpapi.API
 	Console *console.Console
+	Issuer  *issuer.Issuer // nil without a public URL
 	DataDir string
 	log     *slog.Logger
 	handler http.Handler
@@ -209,6 +216,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}, o.Now)
 	var publicURL *url.URL
 	if o.PublicURL != "" {
+		if err := issuer.CheckPublicURL(o.PublicURL); err != nil {
+			st.Close()
+			return nil, err
+		}
 		if publicURL, err = url.Parse(o.PublicURL); err != nil {
 			st.Close()
 			return nil, fmt.Errorf("--public-url %q: give an absolute http:// or https:// URL such as https://tarn.example.com", o.PublicURL)
@@ -231,12 +242,21 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		st.Close()
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
+	// tarn's own OIDC issuer, at the public URL only: clouds fetch its discovery from there.
+	var iss *issuer.Issuer
+	if o.PublicURL != "" {
+		if iss, err = issuer.New(issuer.Options{Store: st, Secrets: secrets, PublicURL: o.PublicURL, Now: o.Now,
+			Rotation: o.IssuerKeyRotation}); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
 	// Issuers come from the store: one registered through another server is trusted here
 	// on its first token.
 	verifier := oidc.NewVerifier(oidc.Options{Audience: o.WorkloadAudience, Guard: guard, Transport: o.OIDCTransport, Now: o.Now,
 		Issuers: st.Issuers})
 	a := httpapi.New(httpapi.Options{Store: access, Vendor: vendor, Secrets: secrets, Logger: o.Logger, Now: o.Now, VendTTL: o.VendTTL,
-		Verifier: verifier, WorkloadTokenTTL: o.WorkloadTokenTTL, Upstream: o.Upstream})
+		Verifier: verifier, WorkloadTokenTTL: o.WorkloadTokenTTL, Upstream: o.Upstream, Issuer: iss})
 	web, err := console.New(console.Options{Store: access, API: a, Now: o.Now, PublicURL: publicURL, WorkloadAudience: o.WorkloadAudience,
 		Logger: o.Logger, StoreClient: guard.Client(netguard.ClientOptions{Timeout: o.UpstreamTimeout, Transport: o.AzureTransport})})
 	if err != nil {
@@ -245,13 +265,18 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	retain, stop := context.WithCancel(context.Background())
-	s := &Server{Store: st, API: a, Console: web, DataDir: dataDir, log: o.Logger, http: o.HTTP, stopRetention: stop, retentionDone: make(chan struct{})}
-	// One listener: the API and the endpoints of operators under their paths, the console
-	// everywhere else.
+	s := &Server{Store: st, API: a, Console: web, Issuer: iss, DataDir: dataDir, log: o.Logger, http: o.HTTP, stopRetention: stop, retentionDone: make(chan struct{})}
+	// One listener: the API and the endpoints of operators under their paths, the issuer's
+	// under /.well-known/ (404 without a public URL), the console everywhere else.
 	mux := http.NewServeMux()
 	for _, path := range []string{api.Prefix + "/", "/healthz", "/readyz", "/metrics"} {
 		mux.Handle(path, a)
 	}
+	var wellKnown http.Handler = http.NotFoundHandler()
+	if iss != nil {
+		wellKnown = iss
+	}
+	mux.Handle("/.well-known/", wellKnown)
 	mux.Handle("/", web)
 	s.handler = mux
 	go func() {

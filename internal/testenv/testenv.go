@@ -94,6 +94,10 @@ type Options struct {
 	// GCSTransport and GCSCredentials as for server.Options: the ADC of a googletest key.
 	GCSTransport   func(dial netguard.DialFunc) http.RoundTripper
 	GCSCredentials *google.Credentials
+	// Issuer makes the env's URL tarn's public URL, so that tarn is an OIDC issuer there and
+	// the env serves the server's whole handler (the console and /.well-known/ too), not
+	// only the API.
+	Issuer bool
 }
 
 // New starts a tarn and stops it when t ends.
@@ -111,17 +115,27 @@ func New(t testing.TB, o Options) *Env {
 	if o.EndpointResolver == nil {
 		o.EndpointResolver = netguardtest.NewResolver(map[string][]string{"localhost": {"127.0.0.1"}})
 	}
+	hs := httptest.NewUnstartedServer(nil)
+	var publicURL string
+	if o.Issuer {
+		publicURL = "http://" + hs.Listener.Addr().String()
+	}
 	srv, err := server.New(context.Background(), server.Options{
 		DataDir: dir, Database: o.Database, FileRoots: o.FileRoots, Now: clock.Now,
 		AllowEndpoints: o.AllowEndpoints, EndpointResolver: o.EndpointResolver, EndpointDial: dial,
 		OIDCTransport: o.OIDCTransport, WorkloadAudience: o.WorkloadAudience, WorkloadTokenTTL: o.WorkloadTokenTTL,
 		AzureTransport: o.AzureTransport, AzureEntra: o.AzureEntra, Upstream: o.Upstream,
-		GCSTransport: o.GCSTransport, GCSCredentials: o.GCSCredentials,
+		GCSTransport: o.GCSTransport, GCSCredentials: o.GCSCredentials, PublicURL: publicURL,
 	})
 	if err != nil {
+		hs.Close()
 		t.Fatalf("start tarn: %v", err)
 	}
-	hs := httptest.NewServer(srv.API)
+	hs.Config.Handler = srv.API
+	if o.Issuer {
+		hs.Config.Handler = srv.Handler()
+	}
+	hs.Start()
 	t.Cleanup(func() {
 		hs.Close()
 		srv.Close()
