@@ -8,8 +8,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -424,4 +426,28 @@ func TestTwoServersOnOnePostgresPublishTheSameJWKS(t *testing.T) {
 	if _, err := v.Verify(ctx, tok); err != nil {
 		t.Fatalf("the first server's token against the second's JWKS: %v", err)
 	}
+}
+
+// FuzzCheckPublicURL checks that an accepted public URL is https, or http of a loopback host.
+func FuzzCheckPublicURL(f *testing.F) {
+	for _, s := range []string{"https://tarn.example.com", "http://127.0.0.1:7777", "http://[::1]", "http://localhost",
+		"http://LOCALHOST.", "http://127.0.0.1.nip.io", "http://0x7f.1", "HTTP://tarn.example.com", "http://[::ffff:127.0.0.1]"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if issuer.CheckPublicURL(s) != nil {
+			return
+		}
+		u, err := neturl.Parse(s)
+		if err != nil {
+			t.Fatalf("accepted %q, which does not parse: %v", s, err)
+		}
+		if u.Scheme == "https" {
+			return
+		}
+		h := u.Hostname()
+		if ip := net.ParseIP(h); (ip == nil || !ip.IsLoopback()) && !strings.EqualFold(h, "localhost") {
+			t.Fatalf("accepted %q: http:// of a host that is not loopback (%q)", s, h)
+		}
+	})
 }

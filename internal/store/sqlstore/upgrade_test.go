@@ -101,7 +101,10 @@ func checkUpgraded(t *testing.T, db *sql.DB, s *sqlstore.Store) {
 		versions = append(versions, v)
 	}
 	must(t, rows.Err())
-	check("applied migrations", versions, []int{1, 2, 3, 4, 5, 6})
+	check("applied migrations", versions, []int{1, 2, 3, 4, 5, 6, 7})
+	keys, err := s.IssuerKeys(ctx)
+	must(t, err)
+	check("issuer keys of an upgraded database", len(keys), 0)
 	before, err := s.AccessVersion(ctx)
 	must(t, err)
 	must(t, s.PutMember(ctx, store.Member{Org: "acme", User: "root", Role: store.Admin}))
