@@ -220,10 +220,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 			st.Close()
 			return nil, err
 		}
-		if publicURL, err = url.Parse(o.PublicURL); err != nil {
-			st.Close()
-			return nil, fmt.Errorf("--public-url %q: give an absolute http:// or https:// URL such as https://tarn.example.com", o.PublicURL)
-		}
+		publicURL, _ = url.Parse(o.PublicURL) // CheckPublicURL parsed it
 	}
 	// The API and the console read access (tokens, memberships, datasets, creds keys) from
 	// one memory, kept while the database's access version stands.
