@@ -152,11 +152,10 @@ func servedHere(urls map[string]string) map[string]string {
 	return urls
 }
 
-// viewerData is what the dataset page gives the viewer: where it may read from, or why it
-// cannot.
+// viewerData is what the dataset page shows of the viewer: nothing but the viewer itself,
+// or why it cannot read this dataset.
 type viewerData struct {
-	StoreOrigin string // the scheme and host of the store's URLs; "" when tarn serves them
-	Why         string // why the viewer cannot read this dataset, in words
+	Why string // why the viewer cannot read this dataset, in words; "" when it can
 }
 
 // viewer presigns the dataset's tarn.json, to learn which origin the viewer will read from
@@ -173,7 +172,7 @@ func (c *Console) viewer(w http.ResponseWriter, r *http.Request, s *session, d *
 		return viewerData{Why: "the store's URLs are not http(s) URLs a browser can read"}
 	}
 	w.Header().Set("Content-Security-Policy", viewerPolicy(append([]string{origin}, c.linkOrigins(r, s, d)...)...))
-	return viewerData{StoreOrigin: origin}
+	return viewerData{}
 }
 
 // linkOrigins returns the origins of the URLs of linked objects the session may read: of

@@ -205,14 +205,7 @@ class Store {
   async read(key, start, end) {
     for (let attempt = 0; ; attempt++) {
       const [url] = await this.urls.get([key]);
-      const headers = start === undefined ? {} : { Range: `bytes=${start}-${end - 1}` };
-      let res;
-      try {
-        res = await fetch(url, { headers, credentials: "omit", cache: "no-store" });
-      } catch {
-        throw new CORSError(new URL(url, location.href).origin);
-      }
-      this.stats.requests++;
+      const res = await this.send(url, start === undefined ? {} : { Range: `bytes=${start}-${end - 1}` });
       if ((res.status === 403 || res.status === 401) && attempt === 0) {
         this.urls.forget(key);
         continue;
@@ -221,8 +214,7 @@ class Store {
         throw new ViewerError(`The store refused to read ${key} (HTTP ${res.status}) with a fresh URL: your access may have been revoked, or the store's clock is off. Reload the page to try again.`);
       }
       if (!res.ok) throw new ViewerError(`The store answered HTTP ${res.status} for ${key}.`);
-      const body = await res.arrayBuffer();
-      this.stats.bytes += body.byteLength;
+      const body = await this.body(res);
       if (start !== undefined && res.status !== 206 && body.byteLength !== end - start) {
         // A store that ignores Range sends the whole object: take the part asked for.
         return body.slice(start, end);
@@ -233,17 +225,29 @@ class Store {
 
   // fetchURL returns the bytes of a linked object at its presigned url.
   async fetchURL(url) {
+    const res = await this.send(url, {});
+    if (!res.ok) throw new ViewerError(`The store answered HTTP ${res.status} for this linked object.`);
+    return this.body(res);
+  }
+
+  // send GETs url with headers and counts the request; a request the browser blocked (or
+  // whose answer it hid) is a CORSError naming the store's origin.
+  async send(url, headers) {
     let res;
     try {
-      res = await fetch(url, { credentials: "omit", cache: "no-store" });
+      res = await fetch(url, { headers, credentials: "omit", cache: "no-store" });
     } catch {
       throw new CORSError(new URL(url, location.href).origin);
     }
     this.stats.requests++;
-    if (!res.ok) throw new ViewerError(`The store answered HTTP ${res.status} for this linked object.`);
-    const body = await res.arrayBuffer();
-    this.stats.bytes += body.byteLength;
-    return body;
+    return res;
+  }
+
+  // body returns the bytes of res and counts them.
+  async body(res) {
+    const b = await res.arrayBuffer();
+    this.stats.bytes += b.byteLength;
+    return b;
   }
 
   async json(key) {
