@@ -187,6 +187,23 @@ const (
 const (
 	SourceDefault   = "default"
 	SourceAccessKey = "access-key"
+	// SourceWebIdentity calls AssumeRoleWithWebIdentity with a token of tarn's own OIDC
+	// issuer (audience AudienceAWS): no stored secret. The role's trust policy pins the
+	// creds key's subject.
+	SourceWebIdentity = "web-identity"
+)
+
+// AuthFederated (CredsKeyConfig.Auth, providers azure and gcs) authenticates with a token
+// of tarn's own OIDC issuer (tarn serve --public-url) whose subject names the creds key:
+// for azure a client assertion of the app registration TenantID/ClientID (audience
+// AudienceAzure), for gcs a Google STS exchange at WorkloadIdentityProvider. No secret is
+// stored.
+const AuthFederated = "federated"
+
+// Audiences of the tokens tarn's issuer mints for each cloud.
+const (
+	AudienceAWS   = "sts.amazonaws.com"
+	AudienceAzure = "api://AzureADTokenExchange"
 )
 
 // Azure auth modes (CredsKeyConfig.Auth): how provider azure authenticates to Azure Storage.
@@ -274,6 +291,10 @@ type CredsKeyConfig struct {
 	// KMSKey is the Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) that
 	// provider gcs's bucket encrypts with, for provisioning and verify.
 	KMSKey string `json:"kms_key,omitempty"`
+	// WorkloadIdentityProvider is the workload identity pool provider that trusts tarn's
+	// issuer (provider gcs, auth federated), as
+	// projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER.
+	WorkloadIdentityProvider string `json:"workload_identity_provider,omitempty"`
 }
 
 // CredsKey describes a managed credential. Secrets are write-only and never appear here.

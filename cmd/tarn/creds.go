@@ -139,17 +139,18 @@ Credentials, Google STS and GCS JSON API base URLs of emulators and tests.`,
 	f.StringVar(&cfg.STSEndpoint, "sts-endpoint", "", "provider aws: STS endpoint of an S3-compatible store; provider gcs: Google STS base URL (default https://sts.googleapis.com)")
 	f.StringVar(&cfg.S3Endpoint, "s3-endpoint", "", "provider aws: S3 endpoint of an S3-compatible store")
 	f.BoolVar(&cfg.PathStyle, "path-style", false, "provider aws: path-style bucket addressing")
-	f.StringVar(&cfg.Source, "source", "", "provider aws: default (the server's AWS identity) or access-key")
+	f.StringVar(&cfg.Source, "source", "", "provider aws: default (the server's AWS identity), access-key, or web-identity (a token of tarn's own OIDC issuer; needs tarn serve --public-url)")
 	f.StringVar(&cfg.AccessKeyID, "access-key-id", "", "provider aws, --source access-key: the access key ID")
 	f.Int64Var(&cfg.MaxDurationSeconds, "max-duration", 0, "provider aws: longest credential lifetime in seconds (default 3600)")
 	f.StringVar(&cfg.Account, "account", "", "provider azure: the storage account")
 	f.StringVar(&cfg.Endpoint, "blob-endpoint", "", "provider azure: the blob service URL (default https://ACCOUNT.blob.core.windows.net; --endpoint is the tarn server's)")
-	f.StringVar(&cfg.Auth, "auth", "", "provider azure: default (the server's Azure identity), client-secret or shared-key; provider gcs: default (the server's ADC) or service-account-key")
-	f.StringVar(&cfg.TenantID, "tenant-id", "", "provider azure, --auth client-secret: the app registration's tenant")
-	f.StringVar(&cfg.ClientID, "client-id", "", "provider azure, --auth client-secret: the app registration's client ID")
+	f.StringVar(&cfg.Auth, "auth", "", "provider azure: default (the server's Azure identity), client-secret, federated (a token of tarn's own OIDC issuer) or shared-key; provider gcs: default (the server's ADC), federated or service-account-key")
+	f.StringVar(&cfg.TenantID, "tenant-id", "", "provider azure, --auth client-secret or federated: the app registration's tenant")
+	f.StringVar(&cfg.ClientID, "client-id", "", "provider azure, --auth client-secret or federated: the app registration's client ID")
 	f.BoolVar(&cfg.HierarchicalNamespace, "hierarchical-namespace", false, "provider azure: the account has a hierarchical namespace (prefixes get a directory SAS)")
 	f.StringVar(&cfg.Scope, "scope", "", "provider azure: directory (default) or container (a prefix on a flat account gets a container SAS)")
 	f.StringVar(&cfg.ServiceAccount, "service-account", "", "provider gcs: email of the service account to impersonate")
+	f.StringVar(&cfg.WorkloadIdentityProvider, "workload-identity-provider", "", "provider gcs, --auth federated: the pool provider that trusts tarn's issuer (projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER)")
 	f.StringVar(&cfg.KMSKey, "kms-key", "", "provider gcs: the bucket's Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K), if any")
 	f.StringVar(&cfg.IAMEndpoint, "iam-endpoint", "", "provider gcs: IAM Credentials base URL (default https://iamcredentials.googleapis.com)")
 	f.StringVar(&cfg.StorageEndpoint, "storage-endpoint", "", "provider gcs: GCS JSON API base URL, e.g. of fake-gcs-server (default https://storage.googleapis.com)")
@@ -350,6 +351,7 @@ func credsKeyPairs(k *api.CredsKey) []string {
 		{"tenant id", cfg.TenantID}, {"client id", cfg.ClientID}, {"scope", scopeNote(cfg.Scope)},
 		{"service account", cfg.ServiceAccount}, {"iam endpoint", cfg.IAMEndpoint},
 		{"storage endpoint", cfg.StorageEndpoint}, {"kms key", cfg.KMSKey},
+		{"workload identity provider", cfg.WorkloadIdentityProvider},
 	} {
 		if f[1] != "" {
 			pairs = append(pairs, f[0], f[1])

@@ -121,7 +121,7 @@ func New(o Options) *API {
 		vendor:  o.Vendor,
 		secrets: o.Secrets,
 		vend: vend.New(vend.Options{Store: st, Authz: az, Vendor: o.Vendor, Secrets: o.Secrets,
-			TTL: o.VendTTL, Now: o.Now, Metrics: vend.NewMetrics(o.Registry), Upstream: o.Upstream}),
+			TTL: o.VendTTL, Now: o.Now, Metrics: vend.NewMetrics(o.Registry), Upstream: o.Upstream, Issuer: o.Issuer}),
 		audit:   audit.New(audit.Options{Store: o.Store, Logger: o.Logger, Now: o.Now, MaxWait: auditWait}),
 		log:     o.Logger,
 		now:     o.Now,
@@ -132,6 +132,7 @@ func New(o Options) *API {
 		workloadTTL: o.WorkloadTokenTTL,
 		issuer:      o.Issuer,
 	}
+	a.vend.Audit = a.audit.Record // each issuer token a vend or verify mints
 	if a.workloadTTL <= 0 {
 		a.workloadTTL = DefaultWorkloadTokenTTL
 	}

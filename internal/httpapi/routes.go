@@ -461,6 +461,9 @@ func (a *API) putCredsKey(c *call) (int, any, error) {
 		secret = a.secrets.Seal([]byte(req.Secret), vend.SecretContext(org, name))
 	}
 	check := provider.ConfigCheck{Org: org, Superuser: a.authz.Superuser(c.principal) == nil, HasSecret: len(secret) > 0, Prev: prev}
+	if a.issuer != nil {
+		check.Issuer = a.issuer.URL()
+	}
 	if req.Secret != "" {
 		check.Secret = []byte(req.Secret)
 	}

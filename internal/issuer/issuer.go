@@ -127,6 +127,9 @@ func loopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// URL returns the issuer identifier: the public URL, the iss of every token.
+func (i *Issuer) URL() string { return i.o.PublicURL }
+
 // Subject returns the subject of tokens minted for creds key credsKey of org.
 func Subject(org, credsKey string) string { return "org:" + org + ":creds-key:" + credsKey }
 

@@ -34,6 +34,41 @@ type Key struct {
 	Version   int64
 	Config    api.CredsKeyConfig
 	Secret    []byte
+	// Identity is tarn's own OIDC identity for this key, which federated auth modes
+	// present to their cloud instead of a stored secret; nil when the server is no issuer
+	// (tarn serve without --public-url).
+	Identity *Identity
+}
+
+// Identity mints tokens of tarn's own OIDC issuer (package issuer) for one creds key.
+// Every token minted is audited (audience, jti; never the token).
+type Identity struct {
+	// Issuer is the issuer's URL, the tokens' iss: the server's public URL.
+	Issuer string
+	// Subject is the tokens' sub: "org:ORG:creds-key:NAME" (issuer.Subject), which a
+	// cloud's trust policy pins.
+	Subject string
+	// Token returns a token of at most 15 minutes with subject Subject and the given
+	// audience (e.g. sts.amazonaws.com).
+	Token func(ctx context.Context, audience string) (string, error)
+	// Foreign returns a token as Token does but for another creds key's subject, one that
+	// no creds key has: verify presents it to check that the cloud trusts this key's
+	// subject only (the negative check of a trust policy, as a missing external ID is for
+	// AssumeRole). It returns the token and its subject.
+	Foreign func(ctx context.Context, audience string) (token, subject string, err error)
+}
+
+// NeedsIssuer is the error of a federated auth mode on a server that is no OIDC issuer.
+func NeedsIssuer(mode string) error {
+	return errs.E(errs.Invalid, "%s needs tarn's own OIDC issuer: start tarn serve with --public-url https://... (the URL the cloud fetches discovery from)", mode)
+}
+
+// IdentityOf returns key's Identity, or NeedsIssuer(mode) when the server is no issuer.
+func IdentityOf(key Key, mode string) (*Identity, error) {
+	if key.Identity == nil || key.Identity.Token == nil {
+		return nil, NeedsIssuer(mode)
+	}
+	return key.Identity, nil
 }
 
 // Request asks a driver for credentials.
@@ -64,6 +99,9 @@ type ConfigCheck struct {
 	Secret []byte
 	// Prev is the key's current configuration, nil for a new key.
 	Prev *api.CredsKeyConfig
+	// Issuer is the server's OIDC issuer URL (its public URL), "" when it is no issuer:
+	// federated auth modes need one (NeedsIssuer).
+	Issuer string
 }
 
 // Driver mints credentials for one provider.

@@ -17,6 +17,7 @@ import (
 	"github.com/tarnhq/tarn/internal/authn"
 	"github.com/tarnhq/tarn/internal/authz"
 	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/issuer"
 	"github.com/tarnhq/tarn/internal/provider"
 	"github.com/tarnhq/tarn/internal/secretbox"
 	"github.com/tarnhq/tarn/internal/store"
@@ -39,6 +40,11 @@ type Options struct {
 	// Upstream budgets the upstream calls of every creds key (see package upstream);
 	// its Now and OnBreaker are set by New.
 	Upstream upstream.Options
+	// Issuer, when set, is tarn's own OIDC issuer: every opened creds key gets a
+	// provider.Identity that mints its tokens, each recorded through Audit.
+	Issuer *issuer.Issuer
+	// Audit records the mint of each issuer token; required with Issuer.
+	Audit func(ctx context.Context, r store.AuditRecord) error
 }
 
 // Service vends credentials on behalf of principals. It is safe for concurrent use.
@@ -140,6 +146,7 @@ func (s *Service) decode(sk store.CredsKey) (provider.Key, error) {
 	if err != nil {
 		return key, err
 	}
+	key.Identity = s.identity(org, name)
 	if len(sk.Secret) > 0 {
 		if s.Secrets == nil {
 			return key, errs.E(errs.Unavailable, "creds key %s/%s has a secret but the server has no master key", org, name)
@@ -149,6 +156,42 @@ func (s *Service) decode(sk store.CredsKey) (provider.Key, error) {
 		}
 	}
 	return key, nil
+}
+
+// identity returns the provider.Identity of creds key org/name, nil without an issuer.
+// Each mint is audited with the principal and request of its context; a token whose mint
+// cannot be audited is not handed out.
+func (s *Service) identity(org, name string) *provider.Identity {
+	if s.Issuer == nil {
+		return nil
+	}
+	mint := func(ctx context.Context, key, audience, why string) (string, error) {
+		tok, claims, err := s.Issuer.Mint(ctx, org, key, audience, issuer.MaxTTL)
+		if err != nil {
+			return "", err
+		}
+		r := issuer.AuditRecord(org, key, claims)
+		r.Principal = audit.Pending(ctx).Principal // who the vend or verify is for
+		if why != "" {
+			r.Detail += ", " + why
+		}
+		if err := s.Audit(ctx, r); err != nil {
+			return "", err
+		}
+		return tok, nil
+	}
+	return &provider.Identity{
+		Issuer:  s.Issuer.URL(),
+		Subject: issuer.Subject(org, name),
+		Token: func(ctx context.Context, audience string) (string, error) {
+			return mint(ctx, name, audience, "")
+		},
+		Foreign: func(ctx context.Context, audience string) (string, string, error) {
+			other := provider.ProbeName()
+			tok, err := mint(ctx, other, audience, "for verify's negative check of creds key "+name)
+			return tok, issuer.Subject(org, other), err
+		},
+	}
 }
 
 // SecretContext is what a creds key's secret is bound to when sealed.
