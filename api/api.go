@@ -598,12 +598,18 @@ type TokenExchangeResponse struct {
 	ExpiresIn       int64  `json:"expires_in"`
 }
 
-// IssuerKey is a signing key of tarn's own OIDC issuer, as POST /issuer/rotate answers it:
-// its kid, its generation (1 for the first key), when it was made and when it starts to
-// sign (after it has been published for a while).
+// IssuerKeys is a generation of signing keys of tarn's own OIDC issuer, as POST
+// /issuer/rotate answers it: its number (1 for the first), when it was made, when its keys
+// start to sign (after they have been published for a while), and its keys.
+type IssuerKeys struct {
+	Generation int64       `json:"generation"`
+	CreatedAt  time.Time   `json:"created_at"`
+	NotBefore  time.Time   `json:"not_before"`
+	Keys       []IssuerKey `json:"keys"`
+}
+
+// IssuerKey names one signing key: its kid and algorithm (ES256, RS256).
 type IssuerKey struct {
-	ID         string    `json:"kid"`
-	Generation int64     `json:"generation"`
-	CreatedAt  time.Time `json:"created_at"`
-	NotBefore  time.Time `json:"not_before"`
+	ID  string `json:"kid"`
+	Alg string `json:"alg"`
 }

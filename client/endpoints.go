@@ -371,10 +371,11 @@ func refusedKey(ctx context.Context) string {
 	return id
 }
 
-// RotateIssuerKey makes a new signing key of the server's OIDC issuer (superusers only) and
-// returns it; it signs once it has been published for a while (issuer.DefaultPublishLead).
-func (c *Client) RotateIssuerKey(ctx context.Context) (*api.IssuerKey, error) {
-	var out api.IssuerKey
+// RotateIssuerKey makes a new generation of signing keys of the server's OIDC issuer
+// (superusers only: one ES256 and one RS256 key) and returns it; its keys sign once they
+// have been published for a while (issuer.DefaultPublishLead).
+func (c *Client) RotateIssuerKey(ctx context.Context) (*api.IssuerKeys, error) {
+	var out api.IssuerKeys
 	if err := c.do(ctx, http.MethodPost, "/issuer/rotate", nil, nil, &out); err != nil {
 		return nil, err
 	}

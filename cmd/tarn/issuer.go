@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,21 +18,26 @@ func (a *app) issuerCmd() *cobra.Command {
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "rotate",
-		Short: "Make a new issuer signing key now (superusers only)",
-		Long: `Make a new signing key of tarn's OIDC issuer now, whatever --issuer-key-rotation says. The
-new key is published in the JWKS at once and signs one hour later, so that clouds caching
-the JWKS know it first; the old key stays in the JWKS until every token it signed expired.`,
+		Short: "Make new issuer signing keys now (superusers only)",
+		Long: `Make a new generation of signing keys of tarn's OIDC issuer now (one ES256 key, one
+RS256 key for Entra ID), whatever --issuer-key-rotation says. The new keys are published in
+the JWKS at once and sign one hour later, so that clouds caching the JWKS know them first;
+the old keys stay in the JWKS until every token they signed expired.`,
 		Example: "  tarn issuer rotate",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := fetch(a, "rotate the issuer key", func(c *client.Client) (*api.IssuerKey, error) {
+			g, err := fetch(a, "rotate the issuer key", func(c *client.Client) (*api.IssuerKeys, error) {
 				return c.RotateIssuerKey(cmd.Context())
 			})
 			if err != nil {
 				return err
 			}
-			return a.showf(k, "New issuer key %s (generation %d), published now, signs from %s.\n",
-				k.ID, k.Generation, k.NotBefore.UTC().Format(time.RFC3339))
+			var kids []string
+			for _, k := range g.Keys {
+				kids = append(kids, k.ID+" ("+k.Alg+")")
+			}
+			return a.showf(g, "New issuer keys %s (generation %d), published now, sign from %s.\n",
+				strings.Join(kids, ", "), g.Generation, g.NotBefore.UTC().Format(time.RFC3339))
 		},
 	})
 	return cmd

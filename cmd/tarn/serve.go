@@ -73,7 +73,7 @@ with an API token. Behind a proxy, --public-url names the URL people open.
 
 With --public-url (https://, or http:// for a loopback host only) tarn is also an OpenID
 Connect issuer: it serves /.well-known/openid-configuration and /.well-known/jwks.json, with
-ES256 keys kept sealed in the database and rotated every --issuer-key-rotation (or by
+ES256 and RS256 keys kept sealed in the database and rotated every --issuer-key-rotation (or by
 tarn issuer rotate).`,
 		Example: `  tarn serve
   tarn serve --listen 0.0.0.0:7777 --data-dir /var/lib/tarn

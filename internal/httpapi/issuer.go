@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/errs"
@@ -20,10 +21,16 @@ func (a *API) rotateIssuerKey(c *call) (int, any, error) {
 	if a.issuer == nil {
 		return 0, nil, errs.E(errs.Invalid, "this server is no OIDC issuer: start tarn serve with --public-url https://... first")
 	}
-	k, err := a.issuer.Rotate(c.ctx)
+	keys, err := a.issuer.Rotate(c.ctx)
 	if err != nil {
 		return 0, nil, err
 	}
-	c.auditNote = "new key " + k.ID
-	return http.StatusOK, api.IssuerKey{ID: k.ID, Generation: k.Generation, CreatedAt: k.CreatedAt, NotBefore: k.NotBefore}, nil
+	out := api.IssuerKeys{Generation: keys[0].Generation, CreatedAt: keys[0].CreatedAt, NotBefore: keys[0].NotBefore}
+	var kids []string
+	for _, k := range keys {
+		out.Keys = append(out.Keys, api.IssuerKey{ID: k.ID, Alg: k.Alg})
+		kids = append(kids, k.ID+" ("+k.Alg+")")
+	}
+	c.auditNote = "new keys " + strings.Join(kids, ", ")
+	return http.StatusOK, out, nil
 }

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/httpapi"
 	"github.com/tarnhq/tarn/internal/issuer"
 	"github.com/tarnhq/tarn/internal/store"
@@ -36,15 +38,25 @@ func TestIssuerRotateIsAuditedAndPublished(t *testing.T) {
 	defer resp.Body.Close()
 	var set struct{ Keys []struct{ Kid string } }
 	json.NewDecoder(resp.Body).Decode(&set)
-	if len(set.Keys) != 2 || set.Keys[0].Kid != next.ID || set.Keys[1].Kid != first.ID {
-		t.Errorf("JWKS %+v, want %s and %s", set.Keys, next.ID, first.ID)
+	var want []string
+	for _, g := range []*api.IssuerKeys{next, first} {
+		for _, k := range g.Keys {
+			want = append(want, k.ID)
+		}
+	}
+	var got []string
+	for _, k := range set.Keys {
+		got = append(got, k.Kid)
+	}
+	if len(first.Keys) != 2 || !slices.Equal(got, want) {
+		t.Errorf("JWKS %q, want both generations' ES256 and RS256 keys, newest first: %q", got, want)
 	}
 	recs, err := env.Server.Store.Audit(ctx, store.AuditQuery{Action: httpapi.ActIssuerRotate})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 2 || recs[1].Result != "ok" || !strings.Contains(recs[1].Detail, next.ID) || !strings.HasPrefix(recs[1].Principal, "admin") {
-		t.Errorf("audit records %+v, want two by admin, the last naming %s", recs, next.ID)
+	if len(recs) != 2 || recs[1].Result != "ok" || !strings.Contains(recs[1].Detail, next.Keys[1].ID+" (RS256)") || !strings.HasPrefix(recs[1].Principal, "admin") {
+		t.Errorf("audit records %+v, want two by admin, the last naming %s", recs, next.Keys[1].ID)
 	}
 }
 

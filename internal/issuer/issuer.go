@@ -1,7 +1,11 @@
-// Package issuer makes tarn an OpenID Connect issuer: it keeps ES256 signing keys in the
+// Package issuer makes tarn an OpenID Connect issuer: it keeps signing keys in the
 // database, sealed under the master key and shared by every server, rotates them, publishes
 // discovery and the JWKS at the public URL, and mints short-lived tokens whose subject names
 // one creds key of one org, so that a cloud's trust policy can trust exactly that key.
+//
+// Each generation of keys holds an ES256 key, which signs tokens for every cloud but one,
+// and an RS256 key for tokens to Entra ID (audience api://AzureADTokenExchange), which
+// supports only RS256 for workload identity federation (see Alg).
 //
 // A new key is published before it signs: it only signs once it has been in the JWKS for
 // Options.PublishLead, so that no verifier caching the JWKS meets a kid it does not know.
@@ -15,6 +19,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -29,6 +34,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/errs"
 	"github.com/tarnhq/tarn/internal/secretbox"
 	"github.com/tarnhq/tarn/internal/store"
@@ -86,7 +92,23 @@ type Options struct {
 type Issuer struct {
 	o    Options
 	mu   sync.Mutex
-	keys map[string]*ecdsa.PrivateKey // opened private keys by kid
+	keys map[string]crypto.Signer // opened private keys by kid
+}
+
+// Algs are the signing algorithms of each generation of keys.
+var Algs = []jose.SignatureAlgorithm{jose.ES256, jose.RS256}
+
+// rsaBits is the size of RS256 keys.
+const rsaBits = 2048
+
+// Alg returns the algorithm of tokens for audience: RS256 for Entra ID
+// (api://AzureADTokenExchange), whose workload identity federation supports only RS256;
+// ES256, smaller and faster, for every other audience.
+func Alg(audience string) jose.SignatureAlgorithm {
+	if audience == api.AudienceAzure {
+		return jose.RS256
+	}
+	return jose.ES256
 }
 
 // New returns an Issuer. It fails if PublicURL is not acceptable (CheckPublicURL).
@@ -103,7 +125,7 @@ func New(o Options) (*Issuer, error) {
 	if o.PublishLead <= 0 {
 		o.PublishLead = DefaultPublishLead
 	}
-	return &Issuer{o: o, keys: map[string]*ecdsa.PrivateKey{}}, nil
+	return &Issuer{o: o, keys: map[string]crypto.Signer{}}, nil
 }
 
 // CheckPublicURL returns an error unless s is an absolute https:// URL, or an http:// URL
@@ -154,7 +176,7 @@ func AuditRecord(org, credsKey string, c Claims) store.AuditRecord {
 }
 
 // Mint returns a token for creds key credsKey of org with audience audience, signed by
-// the current key (making the first key, or the next one when rotation is due). Its
+// the current key of the audience's algorithm (Alg) (making the first key, or the next one when rotation is due). Its
 // lifetime is ttl clamped to MinTTL..MaxTTL; zero means MaxTTL. It returns an error of
 // kind Invalid for an empty audience or a bad name.
 func (i *Issuer) Mint(ctx context.Context, org, credsKey, audience string, ttl time.Duration) (string, Claims, error) {
@@ -176,15 +198,17 @@ func (i *Issuer) Mint(ctx context.Context, org, credsKey, audience string, ttl t
 		return "", Claims{}, err
 	}
 	now := i.o.Now()
-	k, ok := signer(keys, now)
+	alg := Alg(audience)
+	k, ok := signer(keys, alg, now)
 	if !ok {
-		return "", Claims{}, errs.E(errs.Unavailable, "no issuer key signs yet at %s: is this server's clock behind the others'?", now.UTC().Format(time.RFC3339))
+		return "", Claims{}, errs.E(errs.Unavailable, "no %s issuer key signs yet at %s: a new key signs %s after it is published (or is this server's clock behind the others'?)",
+			alg, now.UTC().Format(time.RFC3339), i.o.PublishLead)
 	}
 	priv, err := i.open(k)
 	if err != nil {
 		return "", Claims{}, err
 	}
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: priv, KeyID: k.ID}},
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: priv, KeyID: k.ID}},
 		(&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
 		return "", Claims{}, fmt.Errorf("issuer signer: %w", err)
@@ -203,20 +227,26 @@ func (i *Issuer) Mint(ctx context.Context, org, credsKey, audience string, ttl t
 	return tok, c, nil
 }
 
-// Rotate adds a new key now, whatever the schedule says; it signs after the publish lead
-// (at once if it is the first). Of servers rotating at once, one adds the key and the
-// others return it. It returns the new key without its private part.
-func (i *Issuer) Rotate(ctx context.Context) (store.IssuerKey, error) {
+// Rotate adds a new generation of keys now, whatever the schedule says; they sign after
+// the publish lead (at once if they are the first). Of servers rotating at once, one adds
+// the keys and the others return them. It returns the new keys, one per algorithm, without
+// their private parts.
+func (i *Issuer) Rotate(ctx context.Context) ([]store.IssuerKey, error) {
 	keys, err := i.o.Store.IssuerKeys(ctx)
 	if err != nil {
-		return store.IssuerKey{}, err
+		return nil, err
 	}
 	if keys, err = i.add(ctx, keys); err != nil {
-		return store.IssuerKey{}, err
+		return nil, err
 	}
-	k := keys[0]
-	k.Private = nil
-	return k, nil
+	var gen []store.IssuerKey
+	for _, k := range keys {
+		if k.Generation == keys[0].Generation {
+			k.Private = nil
+			gen = append(gen, k)
+		}
+	}
+	return gen, nil
 }
 
 // JWKS returns the published public keys: the current one, the ones waiting to sign and
@@ -254,7 +284,7 @@ type Discovery struct {
 // Discovery returns the issuer's metadata.
 func (i *Issuer) Discovery() Discovery {
 	return Discovery{Issuer: i.o.PublicURL, JWKSURI: strings.TrimSuffix(i.o.PublicURL, "/") + JWKSPath,
-		SigningAlgs: []string{string(jose.ES256)}, ResponseTypes: []string{"id_token"}, SubjectTypes: []string{"public"},
+		SigningAlgs: []string{string(jose.ES256), string(jose.RS256)}, ResponseTypes: []string{"id_token"}, SubjectTypes: []string{"public"},
 		ClaimsSupported: []string{"iss", "sub", "aud", "iat", "nbf", "exp", "jti"}}
 }
 
@@ -286,65 +316,99 @@ func (i *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(body)
 }
 
-// current returns the keys, newest first, after making the first key or the next one if
-// rotation is due.
+// current returns the keys, newest first, after making the first generation, or the next
+// one if rotation is due or the newest lacks an algorithm (a database from before RS256).
 func (i *Issuer) current(ctx context.Context) ([]store.IssuerKey, error) {
 	keys, err := i.o.Store.IssuerKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if len(keys) > 0 && i.o.Now().Before(keys[0].CreatedAt.Add(i.o.Rotation)) {
+	if len(keys) > 0 && i.o.Now().Before(keys[0].CreatedAt.Add(i.o.Rotation)) && complete(keys) {
 		return keys, nil
 	}
 	return i.add(ctx, keys)
 }
 
-// add adds the key after keys[0] (the first key if keys is empty) and returns the keys,
-// newest first. When another server added that generation first, it returns the keys
-// with that server's.
+// complete reports whether the newest generation of keys holds a key of every algorithm.
+func complete(keys []store.IssuerKey) bool {
+	n := 0
+	for _, k := range keys {
+		if k.Generation == keys[0].Generation {
+			n++
+		}
+	}
+	return n == len(Algs)
+}
+
+// add adds the generation after keys[0]'s (the first if keys is empty), one key per
+// algorithm, and returns the keys, newest first. When another server added that generation
+// first, it returns the keys with that server's.
 func (i *Issuer) add(ctx context.Context, keys []store.IssuerKey) ([]store.IssuerKey, error) {
 	now := i.o.Now()
-	k := store.IssuerKey{Generation: 1, Alg: string(jose.ES256), CreatedAt: now, NotBefore: now}
+	gen := store.IssuerKey{Generation: 1, CreatedAt: now, NotBefore: now}
 	if len(keys) > 0 {
-		k.Generation = keys[0].Generation + 1
-		k.NotBefore = now.Add(i.o.PublishLead)
+		gen.Generation = keys[0].Generation + 1
+		gen.NotBefore = now.Add(i.o.PublishLead)
 	}
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generate issuer key: %w", err)
+	var add []store.IssuerKey
+	for _, alg := range Algs {
+		k, err := i.generate(gen, alg)
+		if err != nil {
+			return nil, err
+		}
+		add = append(add, k)
 	}
-	jwk := jose.JSONWebKey{Key: &priv.PublicKey, Algorithm: string(jose.ES256), Use: "sig"}
-	thumb, err := jwk.Thumbprint(crypto.SHA256)
-	if err != nil {
-		return nil, fmt.Errorf("issuer key thumbprint: %w", err)
-	}
-	k.ID = base64.RawURLEncoding.EncodeToString(thumb)
-	jwk.KeyID = k.ID
-	if k.Public, err = jwk.MarshalJSON(); err != nil {
-		return nil, fmt.Errorf("issuer public key: %w", err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return nil, fmt.Errorf("issuer private key: %w", err)
-	}
-	k.Private = i.o.Secrets.Seal(der, sealContext+k.ID)
-	if err := i.o.Store.AddIssuerKey(ctx, k); err != nil && !errs.Is(errs.Conflict, err) {
+	if err := i.o.Store.AddIssuerKeys(ctx, add); err != nil && !errs.Is(errs.Conflict, err) {
 		return nil, err
 	}
-	keys, err = i.o.Store.IssuerKeys(ctx)
+	keys, err := i.o.Store.IssuerKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if len(keys) == 0 {
-		return nil, errs.E(errs.Internal, "the issuer key just added is missing")
+		return nil, errs.E(errs.Internal, "the issuer keys just added are missing")
 	}
 	return keys, nil
 }
 
-// signer returns the key that signs at now: the newest whose NotBefore has come.
-func signer(keys []store.IssuerKey, now time.Time) (store.IssuerKey, bool) {
+// generate returns a new key of alg for generation gen, its private part sealed.
+func (i *Issuer) generate(gen store.IssuerKey, alg jose.SignatureAlgorithm) (store.IssuerKey, error) {
+	var (
+		priv crypto.Signer
+		err  error
+	)
+	if alg == jose.RS256 {
+		priv, err = rsa.GenerateKey(rand.Reader, rsaBits)
+	} else {
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
+	if err != nil {
+		return store.IssuerKey{}, fmt.Errorf("generate %s issuer key: %w", alg, err)
+	}
+	k := gen
+	k.Alg = string(alg)
+	jwk := jose.JSONWebKey{Key: priv.Public(), Algorithm: k.Alg, Use: "sig"}
+	thumb, err := jwk.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return store.IssuerKey{}, fmt.Errorf("issuer key thumbprint: %w", err)
+	}
+	k.ID = base64.RawURLEncoding.EncodeToString(thumb)
+	jwk.KeyID = k.ID
+	if k.Public, err = jwk.MarshalJSON(); err != nil {
+		return store.IssuerKey{}, fmt.Errorf("issuer public key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return store.IssuerKey{}, fmt.Errorf("issuer private key: %w", err)
+	}
+	k.Private = i.o.Secrets.Seal(der, sealContext+k.ID)
+	return k, nil
+}
+
+// signer returns the key of alg that signs at now: the newest whose NotBefore has come.
+func signer(keys []store.IssuerKey, alg jose.SignatureAlgorithm, now time.Time) (store.IssuerKey, bool) {
 	for _, k := range keys {
-		if !now.Before(k.NotBefore) {
+		if k.Alg == string(alg) && !now.Before(k.NotBefore) {
 			return k, true
 		}
 	}
@@ -352,7 +416,7 @@ func signer(keys []store.IssuerKey, now time.Time) (store.IssuerKey, bool) {
 }
 
 // open returns k's private key, opening it once per kid.
-func (i *Issuer) open(k store.IssuerKey) (*ecdsa.PrivateKey, error) {
+func (i *Issuer) open(k store.IssuerKey) (crypto.Signer, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if priv, ok := i.keys[k.ID]; ok {
@@ -364,9 +428,9 @@ func (i *Issuer) open(k store.IssuerKey) (*ecdsa.PrivateKey, error) {
 			"the issuer's signing key does not decrypt: every server on one database needs the same master key")
 	}
 	parsed, err := x509.ParsePKCS8PrivateKey(der)
-	priv, ok := parsed.(*ecdsa.PrivateKey)
+	priv, ok := parsed.(crypto.Signer)
 	if err != nil || !ok {
-		return nil, errs.E(errs.Internal, "issuer key %s is not an ECDSA key", k.ID)
+		return nil, errs.E(errs.Internal, "issuer key %s is not a private key", k.ID)
 	}
 	i.keys[k.ID] = priv
 	return priv, nil

@@ -22,6 +22,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/tarnhq/tarn/internal/errs"
 	"github.com/tarnhq/tarn/internal/issuer"
 	"github.com/tarnhq/tarn/internal/pgtest"
 	"github.com/tarnhq/tarn/internal/secretbox"
@@ -143,6 +144,65 @@ func TestMintedTokenVerifiesWithGoOIDC(t *testing.T) {
 	}
 }
 
+// Tokens for Entra ID are RS256, which is all its workload identity federation supports;
+// tokens for other audiences stay ES256. Both verify against the one JWKS.
+func TestEntraTokensAreRS256(t *testing.T) {
+	e := newEnv(t)
+	ctx := oidc.ClientContext(t.Context(), &http.Client{})
+	p, err := oidc.NewProvider(ctx, e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ aud, alg string }{{"api://AzureADTokenExchange", "RS256"}, {aud, "ES256"},
+		{"https://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/t", "ES256"}} {
+		tok, c, err := e.iss.Mint(t.Context(), "acme", "s3", tc.aud, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := header(t, tok); h["alg"] != tc.alg || h["kid"] != c.KeyID {
+			t.Errorf("audience %s: header %v, want alg %s and kid %s", tc.aud, h, tc.alg, c.KeyID)
+		}
+		v := p.Verifier(&oidc.Config{ClientID: tc.aud, Now: func() time.Time { return t0.Add(time.Minute) }, SupportedSigningAlgs: []string{tc.alg}})
+		if _, err := v.Verify(ctx, tok); err != nil {
+			t.Errorf("audience %s: %v", tc.aud, err)
+		}
+	}
+}
+
+// A database whose newest generation has no RS256 key (made before RS256 keys were) gets a
+// new generation: ES256 tokens keep being signed by the old key, RS256 ones wait for the
+// new generation's publish lead and then verify.
+func TestGenerationWithoutRS256GetsANewOne(t *testing.T) {
+	e := newEnv(t)
+	_, old := e.mint(t, 0)
+	keys, err := e.store.IssuerKeys(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := openSQLite(t)
+	for _, k := range keys {
+		if k.Alg == "ES256" {
+			if err := es.AddIssuerKeys(t.Context(), []store.IssuerKey{k}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	e = serve(t, es, e.box, e.clock)
+	if _, _, err := e.iss.Mint(t.Context(), "acme", "az", "api://AzureADTokenExchange", 0); !errs.Is(errs.Unavailable, err) || !strings.Contains(err.Error(), "RS256") {
+		t.Fatalf("an RS256 token before an RS256 key signs: %v, want Unavailable naming RS256", err)
+	}
+	if _, c := e.mint(t, 0); c.KeyID != old.KeyID {
+		t.Errorf("ES256 token signed by %s, want the old key %s until the new generation signs", c.KeyID, old.KeyID)
+	}
+	if ks := kids(t, e); len(ks) != 3 {
+		t.Errorf("JWKS %q, want the new generation's two keys and the old ES256 key", ks)
+	}
+	e.clock.Advance(issuer.DefaultPublishLead)
+	if tok, _, err := e.iss.Mint(t.Context(), "acme", "az", "api://AzureADTokenExchange", 0); err != nil || header(t, tok)["alg"] != "RS256" {
+		t.Fatalf("RS256 token after the publish lead: %v", err)
+	}
+}
+
 func header(t *testing.T, tok string) map[string]any {
 	t.Helper()
 	raw, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
@@ -182,8 +242,8 @@ func TestScheduledRotationPublishesBeforeSigningAndRetiresAfterExpiry(t *testing
 		t.Fatalf("the new key signed at once; it must be published for %s first", issuer.DefaultPublishLead)
 	}
 	ks := kids(t, e)
-	if len(ks) != 2 || ks[1] != a.KeyID {
-		t.Fatalf("JWKS after rotation %q, want the new key and %q", ks, a.KeyID)
+	if len(ks) != 4 || ks[2] != a.KeyID {
+		t.Fatalf("JWKS after rotation %q, want the new ES256 and RS256 keys, then %q and its RS256 key", ks, a.KeyID)
 	}
 	newKid := ks[0]
 
@@ -205,15 +265,15 @@ func TestScheduledRotationPublishesBeforeSigningAndRetiresAfterExpiry(t *testing
 	// The old key signed until the new one took over: it stays until its last token expired.
 	retired := e.clock.Now()
 	e.clock.Advance(issuer.MaxTTL + issuer.RetireMargin - time.Second)
-	if ks := kids(t, e); len(ks) != 2 {
-		t.Fatalf("JWKS %q: the old key left while a token it signed could still be valid", ks)
+	if ks := kids(t, e); len(ks) != 4 {
+		t.Fatalf("JWKS %q: the old keys left while a token they signed could still be valid", ks)
 	}
 	if _, err := e.verify(t, tokB, b.IssuedAt.Add(time.Minute)); err != nil {
 		t.Errorf("token B while its key is still published: %v", err)
 	}
 	e.clock.Advance(time.Second)
-	if ks := kids(t, e); len(ks) != 1 || ks[0] != newKid {
-		t.Fatalf("JWKS %q at %s after retirement, want only %q", ks, e.clock.Now().Sub(retired), newKid)
+	if ks := kids(t, e); len(ks) != 2 || ks[0] != newKid {
+		t.Fatalf("JWKS %q at %s after retirement, want only %q and its RS256 key", ks, e.clock.Now().Sub(retired), newKid)
 	}
 	// Judged at a time when it had not expired, a token of a key that left the JWKS fails.
 	if _, err := e.verify(t, tokB, b.IssuedAt.Add(time.Minute)); err == nil {
@@ -223,19 +283,24 @@ func TestScheduledRotationPublishesBeforeSigningAndRetiresAfterExpiry(t *testing
 
 func TestRotateOnDemand(t *testing.T) {
 	e := newEnv(t)
-	first, err := e.iss.Rotate(t.Context()) // a fresh issuer: the first key signs at once
+	firsts, err := e.iss.Rotate(t.Context()) // a fresh issuer: the first keys sign at once
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !first.NotBefore.Equal(t0) || first.Private != nil {
+	if len(firsts) != 2 || firsts[0].Alg != "ES256" || firsts[1].Alg != "RS256" {
+		t.Fatalf("first generation %+v: want an ES256 and an RS256 key", firsts)
+	}
+	first := firsts[0]
+	if !first.NotBefore.Equal(t0) || first.Private != nil || firsts[1].Private != nil {
 		t.Fatalf("first key %+v: want it usable at once and without its private part", first)
 	}
-	next, err := e.iss.Rotate(t.Context())
+	nexts, err := e.iss.Rotate(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if next.Generation != 2 || !next.NotBefore.Equal(t0.Add(issuer.DefaultPublishLead)) {
-		t.Fatalf("rotated key %+v: want generation 2, signing after the publish lead", next)
+	next := nexts[0]
+	if next.Generation != 2 || !next.NotBefore.Equal(t0.Add(issuer.DefaultPublishLead)) || next.Alg != "ES256" {
+		t.Fatalf("rotated key %+v: want generation 2's ES256 key, signing after the publish lead", next)
 	}
 	if _, c := e.mint(t, 0); c.KeyID != first.ID {
 		t.Errorf("signed by %s before the lead, want %s", c.KeyID, first.ID)
@@ -266,8 +331,8 @@ func TestConcurrentRotationsMakeOneKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 2 {
-		t.Fatalf("%d keys after concurrent due rotations, want 2", len(keys))
+	if len(keys) != 4 {
+		t.Fatalf("%d keys after concurrent due rotations, want 4 (two generations of ES256 and RS256)", len(keys))
 	}
 }
 
@@ -303,7 +368,7 @@ func TestForgedTokensFail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrongAud, _, err := e.iss.Mint(t.Context(), "acme", "s3", "api://AzureADTokenExchange", 0)
+	wrongAud, _, err := e.iss.Mint(t.Context(), "acme", "s3", "https://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/t", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +417,7 @@ func TestEndpoints(t *testing.T) {
 		t.Fatalf("discovery: %d %s", resp.StatusCode, body)
 	}
 	want := map[string]any{"issuer": e.url, "jwks_uri": e.url + issuer.JWKSPath,
-		"id_token_signing_alg_values_supported": []any{"ES256"}, "response_types_supported": []any{"id_token"},
+		"id_token_signing_alg_values_supported": []any{"ES256", "RS256"}, "response_types_supported": []any{"id_token"},
 		"subject_types_supported": []any{"public"}}
 	for k, v := range want {
 		if got := mustJSON(t, d[k]); string(got) != string(mustJSON(t, v)) {
@@ -415,8 +480,8 @@ func TestTwoServersOnOnePostgresPublishTheSameJWKS(t *testing.T) {
 	clock.Advance(issuer.DefaultRotation)
 	envs[1].mint(t, 0) // the second server rotates
 	a, b := kids(t, envs[0]), kids(t, envs[1])
-	if len(a) != 2 || strings.Join(a, ",") != strings.Join(b, ",") {
-		t.Fatalf("JWKS of the servers: %q and %q, want the same two keys", a, b)
+	if len(a) != 4 || strings.Join(a, ",") != strings.Join(b, ",") {
+		t.Fatalf("JWKS of the servers: %q and %q, want the same four keys (two generations of ES256 and RS256)", a, b)
 	}
 	// A token of the first server verifies against the second's JWKS.
 	ctx := oidc.ClientContext(t.Context(), &http.Client{})

@@ -148,8 +148,8 @@ type Dataset struct {
 }
 
 // IssuerKey is a signing key of tarn's own OIDC issuer, shared by every server on the
-// database. Generation numbers the keys 1, 2, ... in the order they were added; ID is the
-// key's kid. Public is its public JWK (JSON); Private its private key, already sealed by
+// database. Generation numbers the keys 1, 2, ... in the order they were added, one key per
+// algorithm Alg (ES256, RS256) in each; ID is the key's kid. Public is its public JWK (JSON); Private its private key, already sealed by
 // the caller. A key signs from NotBefore (after it was published for a while) until a newer
 // key takes over, and is retired from that newer key's NotBefore (RetiredAt zero: not
 // retired).
@@ -316,11 +316,13 @@ type Store interface {
 	// Audit returns the records q selects, oldest (lowest ID) first.
 	Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, error)
 
-	// AddIssuerKey adds k and, in the same transaction, retires at k.NotBefore every older
-	// key not yet retired. Conflict if k's generation or ID is taken: of servers rotating at
-	// once with the same next generation, one succeeds.
-	AddIssuerKey(ctx context.Context, k IssuerKey) error
-	// IssuerKeys lists the issuer's signing keys, newest (highest generation) first.
+	// AddIssuerKeys adds ks, the keys of one generation (one per algorithm), and, in the
+	// same transaction, retires at their NotBefore every key of an older generation not yet
+	// retired. Conflict if the generation or a key ID is taken: of servers rotating at once
+	// with the same next generation, one succeeds.
+	AddIssuerKeys(ctx context.Context, ks []IssuerKey) error
+	// IssuerKeys lists the issuer's signing keys, newest (highest generation) first, and by
+	// algorithm within a generation.
 	IssuerKeys(ctx context.Context) ([]IssuerKey, error)
 
 	// AccessVersion returns a number that grows with every committed change to what

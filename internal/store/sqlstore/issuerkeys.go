@@ -15,28 +15,48 @@ func scanIssuerKey(row scanner) (store.IssuerKey, error) {
 	return k, err
 }
 
-// AddIssuerKey adds k and, in the same transaction, retires at k.NotBefore every older key
-// not yet retired. Conflict if k's generation or ID is taken.
-func (s *Store) AddIssuerKey(ctx context.Context, k store.IssuerKey) error {
+// AddIssuerKeys adds ks, the keys of one generation, and, in the same transaction,
+// retires at their NotBefore every key of an older generation not yet retired. Conflict if
+// the generation or a key ID is taken.
+func (s *Store) AddIssuerKeys(ctx context.Context, ks []store.IssuerKey) error {
+	if len(ks) == 0 {
+		return nil
+	}
+	gen := ks[0].Generation
 	err := s.inTx(ctx, func(t txn) error {
-		_, err := t.exec(ctx, `INSERT INTO issuer_keys (`+issuerKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`,
-			k.Generation, k.ID, k.Alg, nonNil(k.Public), nonNil(k.Private), s.d.time(k.CreatedAt), s.d.time(k.NotBefore))
-		if s.d.violation(err) == uniqueViolation {
-			return errs.E(errs.Conflict, "issuer key generation %d already exists: another server rotated first", k.Generation)
-		}
-		if err != nil {
+		// Taken generations conflict even for an algorithm they lack (keys of a database
+		// from before 0008 hold ES256 only).
+		var taken int
+		if err := t.queryRow(ctx, `SELECT COUNT(*) FROM issuer_keys WHERE generation = ?`, gen).Scan(&taken); err != nil {
 			return err
 		}
-		_, err = t.exec(ctx, `UPDATE issuer_keys SET retired_at = ? WHERE generation < ? AND retired_at IS NULL`,
-			s.d.time(k.NotBefore), k.Generation)
+		if taken > 0 {
+			return errs.E(errs.Conflict, "issuer key generation %d already exists: another server rotated first", gen)
+		}
+		for _, k := range ks {
+			if k.Generation != gen {
+				return errs.E(errs.Internal, "issuer keys of generations %d and %d added together", gen, k.Generation)
+			}
+			_, err := t.exec(ctx, `INSERT INTO issuer_keys (`+issuerKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`,
+				k.Generation, k.ID, k.Alg, nonNil(k.Public), nonNil(k.Private), s.d.time(k.CreatedAt), s.d.time(k.NotBefore))
+			if s.d.violation(err) == uniqueViolation {
+				return errs.E(errs.Conflict, "issuer key generation %d already exists: another server rotated first", gen)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		_, err := t.exec(ctx, `UPDATE issuer_keys SET retired_at = ? WHERE generation < ? AND retired_at IS NULL`,
+			s.d.time(ks[0].NotBefore), gen)
 		return err
 	})
-	return s.fail("add issuer key", err)
+	return s.fail("add issuer keys", err)
 }
 
-// IssuerKeys lists the issuer's signing keys, newest (highest generation) first.
+// IssuerKeys lists the issuer's signing keys, newest (highest generation) first, and
+// by algorithm within a generation.
 func (s *Store) IssuerKeys(ctx context.Context) ([]store.IssuerKey, error) {
-	rows, err := s.query(ctx, `SELECT `+issuerKeyColumns+` FROM issuer_keys ORDER BY generation DESC`)
+	rows, err := s.query(ctx, `SELECT `+issuerKeyColumns+` FROM issuer_keys ORDER BY generation DESC, alg`)
 	if err != nil {
 		return nil, s.fail("list issuer keys", err)
 	}

@@ -101,7 +101,7 @@ func checkUpgraded(t *testing.T, db *sql.DB, s *sqlstore.Store) {
 		versions = append(versions, v)
 	}
 	must(t, rows.Err())
-	check("applied migrations", versions, []int{1, 2, 3, 4, 5, 6, 7})
+	check("applied migrations", versions, []int{1, 2, 3, 4, 5, 6, 7, 8})
 	keys, err := s.IssuerKeys(ctx)
 	must(t, err)
 	check("issuer keys of an upgraded database", len(keys), 0)
@@ -164,5 +164,64 @@ func checkUpgraded(t *testing.T, db *sql.DB, s *sqlstore.Store) {
 	must(t, err)
 	if len(page) != 2 || page[0].RequestID != "r2" || page[1].RequestID != "r3" {
 		t.Errorf("page before the new record = %+v, want r2, r3", page)
+	}
+}
+
+// TestUpgradeKeepsIssuerKeysOf0007 turns a new database back into one that migration 0007
+// left (one key per generation, keyed by generation alone) holding a key, and checks that
+// migration 0008 keeps the key and lets a generation hold one key per algorithm.
+func TestUpgradeKeepsIssuerKeysOf0007(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		open  func(t *testing.T) (*sqlstore.Store, *sql.DB, func(t *testing.T) *sqlstore.Store)
+		table string
+		time  any // t1 as the dialect stores it
+	}{
+		{"sqlite", func(t *testing.T) (*sqlstore.Store, *sql.DB, func(t *testing.T) *sqlstore.Store) {
+			path := filepath.Join(t.TempDir(), "tarn.db")
+			db, err := sql.Open("sqlite", path)
+			must(t, err)
+			return openSQLite(t, path), db, func(t *testing.T) *sqlstore.Store { return openSQLite(t, path) }
+		}, `CREATE TABLE issuer_keys (generation INTEGER PRIMARY KEY, kid TEXT NOT NULL UNIQUE, alg TEXT NOT NULL,
+			public_jwk BLOB NOT NULL, private_key BLOB NOT NULL, created_at INTEGER NOT NULL, not_before INTEGER NOT NULL,
+			retired_at INTEGER) STRICT`, t1.UnixMicro()},
+		{"postgres", func(t *testing.T) (*sqlstore.Store, *sql.DB, func(t *testing.T) *sqlstore.Store) {
+			url := pgtest.URL(t)
+			db, err := sql.Open("pgx", url)
+			must(t, err)
+			return openPostgres(t, url), db, func(t *testing.T) *sqlstore.Store { return openPostgres(t, url) }
+		}, `CREATE TABLE issuer_keys (generation bigint PRIMARY KEY, kid TEXT NOT NULL UNIQUE, alg TEXT NOT NULL,
+			public_jwk bytea NOT NULL, private_key bytea NOT NULL, created_at timestamptz NOT NULL, not_before timestamptz NOT NULL,
+			retired_at timestamptz)`, t1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, db, reopen := c.open(t)
+			t.Cleanup(func() { db.Close() })
+			s.Close()
+			for _, q := range []string{`DROP TABLE issuer_keys`, c.table, `DELETE FROM schema_migrations WHERE version >= 8`} {
+				if _, err := db.Exec(q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			if _, err := db.Exec(`INSERT INTO issuer_keys (generation, kid, alg, public_jwk, private_key, created_at, not_before, retired_at)
+				VALUES (1, 'old', 'ES256', $1, $2, $3, $4, NULL)`, []byte(`{"kty":"EC"}`), []byte{9}, c.time, c.time); err != nil {
+				t.Fatal(err)
+			}
+			s = reopen(t)
+			ks, err := s.IssuerKeys(t.Context())
+			must(t, err)
+			want := []store.IssuerKey{{Generation: 1, ID: "old", Alg: "ES256", Public: []byte(`{"kty":"EC"}`), Private: []byte{9}, CreatedAt: t1, NotBefore: t1}}
+			if !reflect.DeepEqual(ks, want) {
+				t.Fatalf("keys after 0008:\n got  %+v\n want %+v", ks, want)
+			}
+			next := []store.IssuerKey{
+				{Generation: 2, ID: "es", Alg: "ES256", Public: []byte{1}, Private: []byte{1}, CreatedAt: t1, NotBefore: t1.Add(time.Hour)},
+				{Generation: 2, ID: "rs", Alg: "RS256", Public: []byte{1}, Private: []byte{1}, CreatedAt: t1, NotBefore: t1.Add(time.Hour)},
+			}
+			must(t, s.AddIssuerKeys(t.Context(), next))
+			if ks, err = s.IssuerKeys(t.Context()); err != nil || len(ks) != 3 || !ks[2].RetiredAt.Equal(t1.Add(time.Hour)) {
+				t.Fatalf("keys after adding generation 2: %+v, %v; want 3, the old one retired", ks, err)
+			}
+		})
 	}
 }
