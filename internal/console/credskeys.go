@@ -119,6 +119,7 @@ func keyRequest(r *http.Request) api.PutCredsKeyRequest {
 		Account: v("account"), Endpoint: v("endpoint"), Auth: v("auth"), TenantID: v("tenant_id"), ClientID: v("client_id"),
 		HierarchicalNamespace: v("hierarchical_namespace") != "", Scope: v("scope"),
 		ServiceAccount: v("service_account"), KMSKey: v("kms_key"), IAMEndpoint: v("iam_endpoint"), StorageEndpoint: v("storage_endpoint"),
+		WorkloadIdentityProvider: v("workload_identity_provider"),
 	}
 	for _, line := range strings.Split(r.PostFormValue("roots"), "\n") {
 		if line = strings.TrimSpace(line); line != "" {
