@@ -19,8 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-	"gocloud.dev/blob"
-	"gocloud.dev/blob/s3blob"
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/client"
@@ -34,7 +32,6 @@ import (
 	"github.com/tarnhq/tarn/internal/secretbox"
 	"github.com/tarnhq/tarn/internal/store"
 	"github.com/tarnhq/tarn/internal/testenv"
-	"github.com/tarnhq/tarn/location"
 )
 
 // webIdentity is a tarn that is an OIDC issuer and a real MinIO that trusts it, with creds
@@ -169,11 +166,7 @@ func forgeHS256(secret, subject string) string {
 // access keys: the conformance suite, run on a real MinIO that trusts tarn's issuer.
 func TestWebIdentityConformance(t *testing.T) {
 	w := startWebIdentity(t, nil)
-	g, err := netguard.New(netguard.Options{Allow: []string{w.srv.HostPort()}, Dial: netguardtest.Dial(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := awssts.New(awssts.Options{Guard: g})
+	d := minioDriver(t, w.srv)
 	v := provider.New(map[string]provider.Driver{awssts.Name: d}, nil)
 	sk, err := w.env.Server.Store.CredsKey(context.Background(), "acme", webKey)
 	if err != nil {
@@ -189,23 +182,7 @@ func TestWebIdentityConformance(t *testing.T) {
 			tok, _, err := iss.Mint(ctx, "acme", webKey, audience, 0)
 			return tok, err
 		}}
-	root := w.srv.S3(w.srv.RootUser, w.srv.RootPassword, "")
-	providertest.Run(t, providertest.Setup{
-		Vendor: v, Driver: d, Provider: awssts.Name, Key: key,
-		Base: parse(t, "s3://"+w.srv.Bucket+"/datasets/conformance"),
-		Open: func(ctx context.Context, c *api.Credentials, loc location.Location) (*blob.Bucket, error) {
-			b, err := s3blob.OpenBucket(ctx, s3With(c), loc.Bucket, nil)
-			if err != nil || loc.Path == "" {
-				return b, err
-			}
-			return blob.PrefixedBucket(b, loc.Path+"/"), nil
-		},
-		Seed: func(ctx context.Context, loc location.Location, key string, data []byte) error {
-			_, err := root.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(loc.Bucket), Key: aws.String(loc.Path + "/" + key), Body: bytes.NewReader(data)})
-			return err
-		},
-		Enforced: true,
-	})
+	providertest.Run(t, conformance(t, w.srv, d, v, key))
 }
 
 // A read vend of a web-identity key through the server reads its location and nothing
