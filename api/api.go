@@ -349,12 +349,29 @@ type ProvisionRequest struct {
 // ProvisionResponse holds the policies to paste into the cloud: the role's permission
 // policy and its trust policy (with the creds key's external ID). For provider gcs only
 // PrincipalARN is set: the IAM member that impersonates the key's service account
-// (serviceAccount:EMAIL), empty when the server cannot tell.
+// (serviceAccount:EMAIL), empty when the server cannot tell. For an aws key with source
+// web-identity OIDCProvider is set and ExternalID is empty; on an S3-compatible store, which
+// has no trust policies, TrustPolicy is null and PermissionPolicy is the store's role policy.
 type ProvisionResponse struct {
 	PrincipalARN     string          `json:"principal_arn"`
 	ExternalID       string          `json:"external_id"`
 	PermissionPolicy json.RawMessage `json:"permission_policy"`
 	TrustPolicy      json.RawMessage `json:"trust_policy"`
+	OIDCProvider     *OIDCProvider   `json:"oidc_provider,omitempty"`
+}
+
+// OIDCProvider is tarn's OIDC issuer as a cloud is told to trust it for one creds key.
+type OIDCProvider struct {
+	// URL is the issuer URL, tarn's public URL: the iss of its tokens.
+	URL string `json:"url"`
+	// Host is URL without its scheme: the provider's name in IAM ARNs and condition keys.
+	Host string `json:"host"`
+	// ARN is the IAM OIDC provider's ARN (arn:aws:iam::ACCOUNT:oidc-provider/HOST); empty on
+	// an S3-compatible store.
+	ARN      string `json:"arn,omitempty"`
+	Audience string `json:"audience"`
+	// Subject is the sub of the key's tokens, which the trust policy pins.
+	Subject string `json:"subject"`
 }
 
 // CredentialsRequest is the body of POST .../creds-keys/{key}/credentials.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/client"
+	"github.com/tarnhq/tarn/internal/issuer"
 )
 
 func (a *app) provisionCmd() *cobra.Command {
@@ -38,7 +39,12 @@ into an existing one).
 
 On an S3-compatible store such as MinIO, which has no sts:GetCallerIdentity, give
 --principal-arn (any ARN: such stores have no trust policies; attach the permission policy to
-the store's user).`,
+the store's user).
+
+For a key with --source web-identity no secret is stored: it prints the IAM OpenID Connect
+provider to create for tarn's issuer and a trust policy that lets only tarn's tokens for that
+creds key (audience sts.amazonaws.com, subject org:ORG:creds-key:KEY) assume the role; on
+MinIO, the OpenID settings that trust tarn and a role policy pinned to that subject.`,
 		Example: `  tarn provision aws acme/s3 --bucket acme-ml --prefix datasets
   tarn provision aws acme/s3 --bucket acme-ml --principal-arn arn:aws:iam::123456789012:role/tarn-server`,
 		Args: cobra.ExactArgs(1),
@@ -54,8 +60,18 @@ the store's user).`,
 				return err
 			}
 			return a.show(out, func() error {
-				fmt.Fprintf(a.stdout, "# Permission policy: attach to the role.\n%s\n\n", indentJSON(out.PermissionPolicy))
-				fmt.Fprintf(a.stdout, "# Trust policy: lets %s assume the role with external ID %s.\n%s\n\n", out.PrincipalARN, out.ExternalID, indentJSON(out.TrustPolicy))
+				switch p := out.OIDCProvider; {
+				case p != nil && p.ARN == "":
+					a.printMinIOWebIdentity(org, key, p, out)
+				case p != nil:
+					fmt.Fprintf(a.stdout, "# OpenID Connect provider: tarn's issuer, which IAM trusts instead of a stored key. Create it once per AWS account:\n"+
+						"#   aws iam create-open-id-connect-provider --url %s --client-id-list %s\n\n", p.URL, p.Audience)
+					fmt.Fprintf(a.stdout, "# Permission policy: attach to the role.\n%s\n\n", indentJSON(out.PermissionPolicy))
+					fmt.Fprintf(a.stdout, "# Trust policy: lets only tarn's tokens for %s (audience %s) assume the role.\n%s\n\n", p.Subject, p.Audience, indentJSON(out.TrustPolicy))
+				default:
+					fmt.Fprintf(a.stdout, "# Permission policy: attach to the role.\n%s\n\n", indentJSON(out.PermissionPolicy))
+					fmt.Fprintf(a.stdout, "# Trust policy: lets %s assume the role with external ID %s.\n%s\n\n", out.PrincipalARN, out.ExternalID, indentJSON(out.TrustPolicy))
+				}
 				fmt.Fprintf(a.stdout, "# Lifecycle rule: aborts multipart uploads left incomplete by killed clients after %d days.\n"+
 					"# Save it as lifecycle.json and apply it with AWS CLI v2 (this replaces the bucket's lifecycle configuration):\n"+
 					"#   aws s3api put-bucket-lifecycle-configuration --bucket %s --lifecycle-configuration file://lifecycle.json\n%s\n",
@@ -71,6 +87,23 @@ the store's user).`,
 	f.StringVar(&req.PrincipalARN, "principal-arn", "", "who assumes the role (default: the tarn server's AWS identity)")
 	cmd.MarkFlagRequired("bucket")
 	return cmd
+}
+
+// printMinIOWebIdentity prints the setup of a web-identity key on an S3-compatible store
+// (MinIO): the OpenID configuration that trusts tarn's issuer and the role policy, pinned to
+// the key's subject, that every web identity session gets.
+func (a *app) printMinIOWebIdentity(org, key string, p *api.OIDCProvider, out *api.ProvisionResponse) {
+	policy := "tarn-" + org + "-" + key
+	fmt.Fprintf(a.stdout, "# MinIO: trust tarn's issuer. Start tarn first (MinIO fetches its discovery at startup), then MinIO with:\n"+
+		"#   MINIO_IDENTITY_OPENID_CONFIG_URL=%s%s\n"+
+		"#   MINIO_IDENTITY_OPENID_CLIENT_ID=%s\n"+
+		"#   MINIO_IDENTITY_OPENID_CLIENT_SECRET=$(openssl rand -hex 32)   # required: without one MinIO accepts tokens anyone can sign\n"+
+		"#   MINIO_IDENTITY_OPENID_ROLE_POLICY=%s\n"+
+		"# and give the creds key (--role-arn) the role MinIO logs at startup after \"IAM Roles:\"\n"+
+		"# (arn:minio:iam:::role/oxnUw3DAuQF1uggjXGxI2AmW8IA when MinIO has no region set).\n\n",
+		strings.TrimSuffix(p.URL, "/"), issuer.DiscoveryPath, p.Audience, policy)
+	fmt.Fprintf(a.stdout, "# Role policy: allows only tokens for %s. Save it as role-policy.json and create it:\n"+
+		"#   mc admin policy create ALIAS %s role-policy.json\n%s\n\n", p.Subject, policy, indentJSON(out.PermissionPolicy))
 }
 
 // abortDays is how long an incomplete multipart upload may stay before the lifecycle rule

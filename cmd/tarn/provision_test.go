@@ -1,9 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"testing"
 
+	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/golden"
+	"github.com/tarnhq/tarn/internal/issuer"
+	"github.com/tarnhq/tarn/internal/provider/awssts"
 )
 
 // TestProvisionOutputGolden runs provision azure and provision gcp for keys of each auth and
@@ -52,6 +56,46 @@ func TestProvisionOutputGolden(t *testing.T) {
 		}
 		if res.code != 0 {
 			t.Errorf("provision %v: exit %d, stderr %q", tc.args, res.code, res.stderr)
+			continue
+		}
+		golden.Check(t, tc.file, res.stdout)
+	}
+}
+
+// TestProvisionAWSWebIdentityGolden runs provision aws for web-identity keys on AWS and on
+// MinIO, answered with what the driver provisions for them, and compares the output byte for
+// byte with golden files: the IAM OIDC provider to create and a trust policy pinned to the
+// key's subject, or MinIO's OpenID settings and a role policy pinned to it.
+func TestProvisionAWSWebIdentityGolden(t *testing.T) {
+	const iss = "https://tarn.acme.com"
+	subject := issuer.Subject("acme", "s3")
+	respond := func(cfg api.CredsKeyConfig) route {
+		perm, trust, p, err := awssts.ProvisionWebIdentity(cfg, "acme-ml", "datasets", "", iss, subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := api.ProvisionResponse{PrincipalARN: p.ARN, PermissionPolicy: json.RawMessage(perm), OIDCProvider: &p}
+		if trust != "" {
+			out.TrustPolicy = json.RawMessage(trust)
+		}
+		b, _ := json.Marshal(out)
+		return route{200, string(b)}
+	}
+	onAWS := api.CredsKeyConfig{Roots: []string{"s3://acme-ml/datasets"}, RoleARN: "arn:aws:iam::123456789012:role/tarn-acme", Source: api.SourceWebIdentity}
+	onMinIO := api.CredsKeyConfig{Roots: []string{"s3://acme-ml/datasets"}, RoleARN: "arn:minio:iam:::role/x", Source: api.SourceWebIdentity,
+		STSEndpoint: "https://minio.acme.com", S3Endpoint: "https://minio.acme.com"}
+	srv := newFakeAPI(t, map[string]route{
+		"POST /api/v1/orgs/acme/creds-keys/s3/provision":    respond(onAWS),
+		"POST /api/v1/orgs/acme/creds-keys/minio/provision": respond(onMinIO),
+	})
+	te := envFor(t, srv)
+	for _, tc := range []struct{ file, key string }{
+		{"provision_aws_web_identity.txt", "acme/s3"},
+		{"provision_aws_web_identity_minio.txt", "acme/minio"},
+	} {
+		res := te.run("provision", "aws", tc.key, "--bucket", "acme-ml", "--prefix", "datasets")
+		if res.code != 0 {
+			t.Errorf("provision aws %s: exit %d, stderr %q", tc.key, res.code, res.stderr)
 			continue
 		}
 		golden.Check(t, tc.file, res.stdout)

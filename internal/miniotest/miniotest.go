@@ -58,6 +58,11 @@ type Server struct {
 	// AssumeRole: MinIO hands out temporary credentials only to users, and bounds them by
 	// the user's policy intersected with the session policy.
 	UserAccessKey, UserSecretKey string
+	// RoleARN is, for a MinIO of StartOpenID, the role of tarn's issuer: the role_arn of a
+	// creds key with source web-identity.
+	RoleARN string
+
+	admin *madmin.AdminClient // set by StartOpenID
 }
 
 // CredsKey returns the request that makes a tarn creds key of provider aws for this

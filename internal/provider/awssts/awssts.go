@@ -6,7 +6,11 @@
 //
 // The driver's own identity, the one that calls AssumeRole, is either the server's AWS
 // default credential chain (Source "default") or an access key stored encrypted in the creds
-// key (Source "access-key", the usual choice for S3-compatible stores).
+// key (Source "access-key", the usual choice for S3-compatible stores). With Source
+// "web-identity" no identity of the driver's own is used and nothing secret is stored: each
+// vend calls AssumeRoleWithWebIdentity with a token of tarn's own OIDC issuer whose subject
+// names the creds key (the role's trust policy pins it, as the external ID does for
+// AssumeRole), with the same session policy.
 package awssts
 
 import (
@@ -25,11 +29,13 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/issuer"
 	"github.com/tarnhq/tarn/internal/netguard"
 	"github.com/tarnhq/tarn/internal/provider"
 	"github.com/tarnhq/tarn/location"
@@ -84,9 +90,12 @@ const maxBackoff = 2 * time.Second
 type Driver struct {
 	guard      *netguard.Guard
 	httpClient *http.Client
-	now        func() time.Time
-	timeout    time.Duration
-	backoff    retry.BackoffDelayer // the wait before a retry; tests replace it
+	// issuerClient fetches tarn's own discovery document (Verify): the public URL is the
+	// operator's, not an org's, so it is not the guard's to check.
+	issuerClient *http.Client
+	now          func() time.Time
+	timeout      time.Duration
+	backoff      retry.BackoffDelayer // the wait before a retry; tests replace it
 
 	mu           sync.Mutex
 	defaultCreds aws.CredentialsProvider // nil until loaded
@@ -102,6 +111,7 @@ func New(o Options) *Driver {
 		d.timeout = DefaultTimeout
 	}
 	d.httpClient = d.guard.Client(netguard.ClientOptions{Timeout: d.timeout, Transport: o.Transport})
+	d.issuerClient = &http.Client{Timeout: d.timeout}
 	if d.now == nil {
 		d.now = time.Now
 	}
@@ -194,6 +204,13 @@ func (d *Driver) CheckConfig(ctx context.Context, cfg api.CredsKeyConfig, check 
 			// The server's own AWS identity signs only for AWS, never for a host an org admin names.
 			return cfg, errs.E(errs.Invalid, "an S3-compatible store (sts_endpoint) needs source %q with that store's access key", api.SourceAccessKey).In("source")
 		}
+	case api.SourceWebIdentity:
+		if cfg.AccessKeyID != "" || check.HasSecret {
+			return cfg, errs.E(errs.Invalid, "source %q stores no secret: leave out access_key_id and the secret (tarn's issuer token replaces them)", api.SourceWebIdentity).In("access_key_id")
+		}
+		if check.Issuer == "" {
+			return cfg, provider.NeedsIssuer("source " + api.SourceWebIdentity)
+		}
 	case api.SourceAccessKey:
 		if !keyIDRe.MatchString(cfg.AccessKeyID) {
 			return cfg, errs.E(errs.Invalid, "source %q needs access_key_id (3 to 128 printable characters)", api.SourceAccessKey).In("access_key_id")
@@ -202,7 +219,7 @@ func (d *Driver) CheckConfig(ctx context.Context, cfg api.CredsKeyConfig, check 
 			return cfg, errs.E(errs.Invalid, "source %q needs the secret access key as the creds key's secret", api.SourceAccessKey).In("secret")
 		}
 	default:
-		return cfg, errs.E(errs.Invalid, "source %q is not %q (the server's AWS credentials) or %q", cfg.Source, api.SourceDefault, api.SourceAccessKey).In("source")
+		return cfg, errs.E(errs.Invalid, "source %q is not %q (the server's AWS credentials), %q or %q (tarn's own OIDC token)", cfg.Source, api.SourceDefault, api.SourceAccessKey, api.SourceWebIdentity).In("source")
 	}
 	if cfg.ExternalID == "" {
 		return cfg, errs.E(errs.Invalid, "external_id is missing; the server generates it")
@@ -262,7 +279,7 @@ func (d *Driver) checkEndpoint(ctx context.Context, field, s string) (string, er
 // secret.
 func (d *Driver) Vend(ctx context.Context, req provider.Request) (*api.Credentials, error) {
 	seconds := durationSeconds(req.TTL, req.Key.Config.MaxDurationSeconds)
-	creds, err := d.assume(ctx, req.Key, req.Location, req.Mode, seconds, SessionName(req.Session), true)
+	creds, err := d.assume(ctx, req.Key, req.Location, req.Mode, seconds, SessionName(req.Session), proveKey)
 	if err != nil {
 		return nil, err
 	}
@@ -300,9 +317,23 @@ func partition(cfg api.CredsKeyConfig) string {
 	return "aws"
 }
 
-// assume calls AssumeRole for loc and mode and returns the answer as credentials. Without
-// withExternalID it leaves the external ID out (the negative check of Verify).
-func (d *Driver) assume(ctx context.Context, key provider.Key, loc location.Location, mode string, seconds int32, session string, withExternalID bool) (*api.Credentials, error) {
+// proof is what an assume call presents to STS besides the session policy.
+type proof int
+
+const (
+	// proveKey presents what a vend does: the key's external ID to AssumeRole, or a token
+	// for the key's own subject to AssumeRoleWithWebIdentity.
+	proveKey proof = iota
+	// proveNoExternalID leaves the external ID out: Verify's negative check of AssumeRole.
+	proveNoExternalID
+	// proveForeign presents a token for another creds key's subject: Verify's negative
+	// check of AssumeRoleWithWebIdentity.
+	proveForeign
+)
+
+// assume calls AssumeRole (AssumeRoleWithWebIdentity for source web-identity) for loc and
+// mode with proof p and returns the answer as credentials.
+func (d *Driver) assume(ctx context.Context, key provider.Key, loc location.Location, mode string, seconds int32, session string, p proof) (*api.Credentials, error) {
 	cfg := key.Config
 	if loc.Scheme != location.S3 {
 		return nil, errs.E(errs.Invalid, "provider aws cannot vend for %s: not an s3:// location", loc).WithCode(api.CodeInvalidLocation)
@@ -318,26 +349,17 @@ func (d *Driver) assume(ctx context.Context, key provider.Key, loc location.Loca
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	client, err := d.stsClient(ctx, key)
+	var c *types.Credentials
+	if cfg.Source == api.SourceWebIdentity {
+		c, err = d.assumeWithToken(ctx, key, session, seconds, policy, p == proveForeign)
+	} else {
+		c, err = d.assumeRole(ctx, key, session, seconds, policy, p != proveNoExternalID)
+	}
 	if err != nil {
 		return nil, err
 	}
-	in := &sts.AssumeRoleInput{
-		RoleArn:         aws.String(cfg.RoleARN),
-		RoleSessionName: aws.String(session),
-		DurationSeconds: aws.Int32(seconds),
-		Policy:          aws.String(policy),
-	}
-	if withExternalID {
-		in.ExternalId = aws.String(cfg.ExternalID)
-	}
-	out, err := client.AssumeRole(ctx, in)
-	if err != nil {
-		return nil, assumeError(key, err)
-	}
-	c := out.Credentials
 	if c == nil || c.AccessKeyId == nil || c.SecretAccessKey == nil {
-		return nil, errs.E(errs.Upstream, "AssumeRole of %s answered without credentials; is sts_endpoint an STS endpoint?", cfg.RoleARN)
+		return nil, errs.E(errs.Upstream, "%s of %s answered without credentials; is sts_endpoint an STS endpoint?", operation(cfg), cfg.RoleARN)
 	}
 	exp := d.now().Add(time.Duration(seconds) * time.Second)
 	if c.Expiration != nil {
@@ -359,23 +381,83 @@ func (d *Driver) assume(ctx context.Context, key provider.Key, loc location.Loca
 	}, nil
 }
 
-// stsClient returns an STS client for one call that signs with the key's source credentials
-// and makes no retry past ctx's deadline (see MaxAttempts). Clients are cheap to build; the
-// server's default credentials are cached across them.
-func (d *Driver) stsClient(ctx context.Context, key provider.Key) (*sts.Client, error) {
+// operation returns the STS action that vends for cfg.
+func operation(cfg api.CredsKeyConfig) string {
+	if cfg.Source == api.SourceWebIdentity {
+		return "AssumeRoleWithWebIdentity"
+	}
+	return "AssumeRole"
+}
+
+// assumeRole calls AssumeRole, signed with the key's source credentials, with the external
+// ID unless withExternalID is false.
+func (d *Driver) assumeRole(ctx context.Context, key provider.Key, session string, seconds int32, policy string, withExternalID bool) (*types.Credentials, error) {
 	creds, err := d.sourceCredentials(ctx, key)
 	if err != nil {
 		return nil, err
 	}
+	in := &sts.AssumeRoleInput{
+		RoleArn:         aws.String(key.Config.RoleARN),
+		RoleSessionName: aws.String(session),
+		DurationSeconds: aws.Int32(seconds),
+		Policy:          aws.String(policy),
+	}
+	if withExternalID {
+		in.ExternalId = aws.String(key.Config.ExternalID)
+	}
+	out, err := d.stsClient(ctx, key.Config, creds).AssumeRole(ctx, in)
+	if err != nil {
+		return nil, assumeError(key, err)
+	}
+	return out.Credentials, nil
+}
+
+// assumeWithToken calls AssumeRoleWithWebIdentity, unsigned, with a token of tarn's issuer
+// for the key's subject, or with foreign for another creds key's subject. The token is in
+// no error it returns.
+func (d *Driver) assumeWithToken(ctx context.Context, key provider.Key, session string, seconds int32, policy string, foreign bool) (*types.Credentials, error) {
+	id, err := provider.IdentityOf(key, "source "+api.SourceWebIdentity)
+	if err != nil {
+		return nil, err
+	}
+	var token string
+	switch {
+	case !foreign:
+		token, err = id.Token(ctx, api.AudienceAWS)
+	case id.Foreign == nil:
+		err = errs.E(errs.Internal, "the issuer mints no tokens for other subjects")
+	default:
+		token, _, err = id.Foreign(ctx, api.AudienceAWS)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out, err := d.stsClient(ctx, key.Config, aws.AnonymousCredentials{}).AssumeRoleWithWebIdentity(ctx, &sts.AssumeRoleWithWebIdentityInput{
+		RoleArn:          aws.String(key.Config.RoleARN),
+		RoleSessionName:  aws.String(session),
+		DurationSeconds:  aws.Int32(seconds),
+		Policy:           aws.String(policy),
+		WebIdentityToken: aws.String(token),
+	})
+	if err != nil {
+		return nil, assumeError(key, err)
+	}
+	return out.Credentials, nil
+}
+
+// stsClient returns an STS client for one call that signs with creds and makes no retry
+// past ctx's deadline (see MaxAttempts). Clients are cheap to build; the server's default
+// credentials are cached across them.
+func (d *Driver) stsClient(ctx context.Context, cfg api.CredsKeyConfig, creds aws.CredentialsProvider) *sts.Client {
 	deadline, _ := ctx.Deadline()
-	o := sts.Options{Region: region(key.Config), Credentials: creds, Retryer: d.retryer(deadline)}
-	if key.Config.STSEndpoint != "" {
-		o.BaseEndpoint = aws.String(key.Config.STSEndpoint)
+	o := sts.Options{Region: region(cfg), Credentials: creds, Retryer: d.retryer(deadline)}
+	if cfg.STSEndpoint != "" {
+		o.BaseEndpoint = aws.String(cfg.STSEndpoint)
 	}
 	if d.httpClient != nil {
 		o.HTTPClient = d.httpClient
 	}
-	return sts.New(o), nil
+	return sts.New(o)
 }
 
 // retryer returns the retryer of a call that must end by deadline (none when zero): at most
@@ -531,6 +613,26 @@ func assumeHint(code, msg string, cfg api.CredsKeyConfig) string {
 	return "check the role's trust policy and external ID"
 }
 
+// webIdentityHint tells what to check when AssumeRoleWithWebIdentity of key (source
+// web-identity) fails with code: false when the key has another source or the hint is the
+// one of AssumeRole's.
+func webIdentityHint(key provider.Key, code, msg string) (string, bool) {
+	cfg := key.Config
+	if cfg.Source != api.SourceWebIdentity || key.Identity == nil || unsupported(code, msg) {
+		return "", false
+	}
+	id := key.Identity
+	switch {
+	case code == "IDPCommunicationError":
+		return fmt.Sprintf("the cloud could not fetch tarn's discovery and keys below %s: that URL must be reachable from it", id.Issuer), true
+	case cfg.STSEndpoint != "" && (code == "AccessDenied" || code == "InvalidParameterValue"):
+		return fmt.Sprintf("check the store's OpenID configuration: config URL %s%s, client ID %s, a role policy that allows the location, and role_arn the role ARN the store reports", strings.TrimSuffix(id.Issuer, "/"), issuer.DiscoveryPath, api.AudienceAWS), true
+	case code == "InvalidIdentityToken", code == "ExpiredTokenException", code == "IDPRejectedClaim", code == "AccessDenied":
+		return fmt.Sprintf("check that IAM has an OpenID Connect provider for %s and that the role's trust policy names it, audience %s and subject %s (tarn provision aws prints it)", id.Issuer, api.AudienceAWS, id.Subject), true
+	}
+	return "", false
+}
+
 // assumeError classifies an AssumeRole failure (see classify). The detail names the AWS
 // error code and what to check, never the endpoint's message.
 func assumeError(key provider.Key, err error) error {
@@ -539,9 +641,13 @@ func assumeError(key provider.Key, err error) error {
 		return err
 	}
 	cfg := key.Config
-	detail := fmt.Sprintf("AssumeRole of %s failed: %s", cfg.RoleARN, upstreamFailure(err))
+	detail := fmt.Sprintf("%s of %s failed: %s", operation(cfg), cfg.RoleARN, upstreamFailure(err))
 	if code, msg := awsError(err); code != "" {
-		detail += fmt.Sprintf("; %s (tarn creds verify %s/%s)", assumeHint(code, msg, cfg), key.Org, key.Name)
+		hint, ok := webIdentityHint(key, code, msg)
+		if !ok {
+			hint = assumeHint(code, msg, cfg)
+		}
+		detail += fmt.Sprintf("; %s (tarn creds verify %s/%s)", hint, key.Org, key.Name)
 	}
 	return errs.Wrap(classify(err), err, detail)
 }

@@ -395,7 +395,7 @@ func TestAssumeWithoutExternalIDOmitsIt(t *testing.T) {
 	f := &fakeSTS{}
 	d := fakeAWS(t, f, Options{})
 	key := fakeAWSKey()
-	_, err := d.assume(context.Background(), key, mustLoc(t, "s3://data-bucket/teams"), api.ModeRead, MinDuration, verifySession, false)
+	_, err := d.assume(context.Background(), key, mustLoc(t, "s3://data-bucket/teams"), api.ModeRead, MinDuration, verifySession, proveNoExternalID)
 	if err != nil {
 		t.Fatal(err)
 	}

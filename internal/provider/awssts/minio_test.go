@@ -90,12 +90,18 @@ func TestConformance(t *testing.T) {
 	srv := miniotest.Start(t)
 	d := minioDriver(t, srv)
 	v := provider.New(map[string]provider.Driver{awssts.Name: d}, nil)
+	providertest.Run(t, conformance(t, srv, d, v, minioKey(t, srv, v)))
+}
+
+// conformance returns the conformance suite's setup for key on srv's MinIO, below
+// s3://BUCKET/datasets/conformance, seeded with the root credentials.
+func conformance(t *testing.T, srv *miniotest.Server, d *awssts.Driver, v *provider.Vendor, key provider.Key) providertest.Setup {
 	root := srv.S3(srv.RootUser, srv.RootPassword, "")
-	providertest.Run(t, providertest.Setup{
+	return providertest.Setup{
 		Vendor:   v,
 		Driver:   d,
 		Provider: awssts.Name,
-		Key:      minioKey(t, srv, v),
+		Key:      key,
 		Base:     parse(t, "s3://"+srv.Bucket+"/datasets/conformance"),
 		Open: func(ctx context.Context, c *api.Credentials, loc location.Location) (*blob.Bucket, error) {
 			b, err := s3blob.OpenBucket(ctx, s3With(c), loc.Bucket, nil)
@@ -109,7 +115,7 @@ func TestConformance(t *testing.T) {
 			return err
 		},
 		Enforced: true,
-	})
+	}
 }
 
 func code(err error) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -195,27 +196,13 @@ func Provision(cfg api.CredsKeyConfig, bucket, prefix, kmsKeyARN, principalARN s
 	if cfg.ExternalID == "" {
 		return "", "", errs.E(errs.Invalid, "the creds key has no external ID; create it with tarn creds add --provider aws first")
 	}
-	raw := "s3://" + bucket
-	if prefix = strings.Trim(prefix, "/"); prefix != "" {
-		raw += "/" + prefix
-	}
-	loc, err := location.ParseStorage(raw)
-	if err != nil || bucket == "" || strings.Contains(bucket, "/") {
-		return "", "", errs.E(errs.Invalid, "bucket %q and prefix %q do not make an s3:// location", bucket, prefix).WithCode(api.CodeInvalidLocation)
-	}
-	if kmsKeyARN == "" {
-		kmsKeyARN = cfg.KMSKeyARN
-	}
-	if kmsKeyARN != "" && !kmsARNRe.MatchString(kmsKeyARN) {
-		return "", "", errs.E(errs.Invalid, "%q is not a KMS key ARN like arn:aws:kms:us-east-1:123456789012:key/ID", kmsKeyARN)
+	perm, err := permissions(cfg, bucket, prefix, kmsKeyARN, nil)
+	if err != nil {
+		return "", "", err
 	}
 	principal, ok := trustPrincipal(principalARN)
 	if !ok {
 		return "", "", errs.E(errs.Invalid, "principal %q is not an IAM user, role or account ARN like arn:aws:iam::123456789012:user/tarn", principalARN)
-	}
-	perm, err := pretty(policyDoc{Version: "2012-10-17", Statement: statements(partition(cfg), loc, api.ModeWrite, kmsKeyARN, true)})
-	if err != nil {
-		return "", "", err
 	}
 	trust, err := pretty(policyDoc{Version: "2012-10-17", Statement: []statement{{
 		Sid:       "TarnAssumeRole",
@@ -228,6 +215,71 @@ func Provision(cfg api.CredsKeyConfig, bucket, prefix, kmsKeyARN, principalARN s
 		return "", "", err
 	}
 	return perm, trust, nil
+}
+
+// ProvisionWebIdentity returns what a key with source web-identity needs: tarn's issuer as
+// the OIDC provider to create (issuerURL, audience sts.amazonaws.com, subject), and,
+// pretty-printed, the role's permission policy (as Provision's) and its trust policy, which
+// lets tokens of that provider with that audience and subject only call
+// sts:AssumeRoleWithWebIdentity. On an S3-compatible store, which has no trust policies, the
+// trust policy is "" and the permission policy is the store's role policy, its statements
+// pinned to the subject with StringEquals jwt:sub conditions (MinIO's claim condition keys).
+// It returns an error of kind Invalid for a bad bucket, prefix or issuer URL.
+func ProvisionWebIdentity(cfg api.CredsKeyConfig, bucket, prefix, kmsKeyARN, issuerURL, subject string) (perm, trust string, p api.OIDCProvider, err error) {
+	u, err := url.Parse(issuerURL)
+	if err != nil || u.Host == "" {
+		return "", "", p, errs.E(errs.Invalid, "the issuer URL %q is not a URL: fix tarn serve --public-url", issuerURL)
+	}
+	host := strings.TrimSuffix(u.Host+u.Path, "/")
+	p = api.OIDCProvider{URL: issuerURL, Host: host, Audience: api.AudienceAWS, Subject: subject}
+	if cfg.STSEndpoint != "" {
+		perm, err = permissions(cfg, bucket, prefix, kmsKeyARN, map[string][]string{"jwt:sub": {subject}})
+		return perm, "", p, err
+	}
+	if perm, err = permissions(cfg, bucket, prefix, kmsKeyARN, nil); err != nil {
+		return "", "", p, err
+	}
+	account := strings.Split(cfg.RoleARN, ":")[4] // CheckConfig matched roleARNRe
+	p.ARN = "arn:" + partition(cfg) + ":iam::" + account + ":oidc-provider/" + host
+	trust, err = pretty(policyDoc{Version: "2012-10-17", Statement: []statement{{
+		Sid:       "TarnAssumeRoleWithWebIdentity",
+		Effect:    "Allow",
+		Principal: map[string]string{"Federated": p.ARN},
+		Action:    []string{"sts:AssumeRoleWithWebIdentity"},
+		Condition: map[string]map[string][]string{"StringEquals": {host + ":aud": {api.AudienceAWS}, host + ":sub": {subject}}},
+	}}})
+	return perm, trust, p, err
+}
+
+// permissions returns, pretty-printed, the policy that allows what a write credential
+// for s3://bucket/prefix may do and kms:Decrypt and kms:GenerateDataKey* on kmsKeyARN
+// (cfg.KMSKeyARN when empty), with the StringEquals conditions equals added to every
+// statement. It returns an error of kind Invalid for a bad bucket, prefix or KMS key.
+func permissions(cfg api.CredsKeyConfig, bucket, prefix, kmsKeyARN string, equals map[string][]string) (string, error) {
+	raw := "s3://" + bucket
+	if prefix = strings.Trim(prefix, "/"); prefix != "" {
+		raw += "/" + prefix
+	}
+	loc, err := location.ParseStorage(raw)
+	if err != nil || bucket == "" || strings.Contains(bucket, "/") {
+		return "", errs.E(errs.Invalid, "bucket %q and prefix %q do not make an s3:// location", bucket, prefix).WithCode(api.CodeInvalidLocation)
+	}
+	if kmsKeyARN == "" {
+		kmsKeyARN = cfg.KMSKeyARN
+	}
+	if kmsKeyARN != "" && !kmsARNRe.MatchString(kmsKeyARN) {
+		return "", errs.E(errs.Invalid, "%q is not a KMS key ARN like arn:aws:kms:us-east-1:123456789012:key/ID", kmsKeyARN)
+	}
+	st := statements(partition(cfg), loc, api.ModeWrite, kmsKeyARN, true)
+	if equals != nil {
+		for i := range st {
+			if st[i].Condition == nil {
+				st[i].Condition = map[string]map[string][]string{}
+			}
+			st[i].Condition["StringEquals"] = equals
+		}
+	}
+	return pretty(policyDoc{Version: "2012-10-17", Statement: st})
 }
 
 func pretty(doc policyDoc) (string, error) {

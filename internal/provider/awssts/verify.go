@@ -3,9 +3,11 @@ package awssts
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"path"
 	"strings"
 	"time"
@@ -18,14 +20,17 @@ import (
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/issuer"
 	"github.com/tarnhq/tarn/internal/provider"
 	"github.com/tarnhq/tarn/location"
 )
 
 // Names of the checks Verify runs, in order.
 const (
+	CheckDiscovery          = "issuer discovery reachable"
 	CheckAssumeRole         = "assume role"
 	CheckExternalID         = "assume role without external ID is refused"
+	CheckForeignSubject     = "token for another creds key's subject is refused"
 	CheckList               = "list location"
 	CheckProbe              = "probe object round trip"
 	CheckReadRefusedWrite   = "read credential refused for write"
@@ -38,7 +43,10 @@ const verifySession = "tarn-verify"
 // Verify checks key against loc the way a vend uses it: it assumes the role with the
 // external ID (CheckAssumeRole); on AWS, checks that the role refuses AssumeRole without the
 // external ID (CheckExternalID; S3-compatible stores ignore external IDs, which is reported as
-// a warning that passes); lists the location and round-trips a probe object in it with a
+// a warning that passes). For source web-identity it first fetches the issuer's discovery
+// document as the cloud does (CheckDiscovery), assumes the role with a token for the key's
+// subject, and checks that a token for another creds key's subject is refused
+// (CheckForeignSubject) instead of the external ID. It then lists the location and round-trips a probe object in it with a
 // write credential; and checks that a read credential is refused for writes and outside the
 // prefix. A failed check's detail names the likely cause and what to change. Checks that
 // cannot run after a failure are left out. Verify writes and deletes only objects named
@@ -53,17 +61,29 @@ func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Loca
 		return checks
 	}
 	cfg := key.Config
-	write, err := d.assume(ctx, key, loc, api.ModeWrite, MinDuration, verifySession, true)
+	web := cfg.Source == api.SourceWebIdentity
+	if web {
+		ok, detail := d.discoverable(ctx, key)
+		add(CheckDiscovery, ok, detail)
+		if !ok {
+			return checks
+		}
+	}
+	write, err := d.assume(ctx, key, loc, api.ModeWrite, MinDuration, verifySession, proveKey)
 	if err != nil {
 		add(CheckAssumeRole, false, errs.DetailOf(err))
 		return checks
 	}
 	add(CheckAssumeRole, true, "")
 
-	if cfg.STSEndpoint != "" {
+	switch {
+	case web:
+		ok, detail := d.foreignRefused(ctx, key, loc)
+		add(CheckForeignSubject, ok, detail)
+	case cfg.STSEndpoint != "":
 		add(CheckExternalID, true, "warning: this store ignores external IDs (S3-compatible)")
-	} else {
-		_, err := d.assume(ctx, key, loc, api.ModeRead, MinDuration, verifySession, false)
+	default:
+		_, err := d.assume(ctx, key, loc, api.ModeRead, MinDuration, verifySession, proveNoExternalID)
 		code := ""
 		var e *errs.Error
 		if errors.As(err, &e) {
@@ -88,7 +108,7 @@ func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Loca
 	err = roundTrip(ctx, w, loc.Bucket, probeKey)
 	add(CheckProbe, err == nil, s3Detail(err, cfg, loc, "s3:PutObject, s3:GetObject and s3:DeleteObject on "+bucketARN+"/"+dirPrefix(loc.Path)+"*"))
 
-	read, err := d.assume(ctx, key, loc, api.ModeRead, MinDuration, verifySession, true)
+	read, err := d.assume(ctx, key, loc, api.ModeRead, MinDuration, verifySession, proveKey)
 	if err != nil {
 		add(CheckReadRefusedWrite, false, "cannot get a read credential: "+errs.DetailOf(err))
 		return checks
@@ -113,6 +133,80 @@ func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Loca
 	ok, detail := d.refusedOutside(ctx, r, cfg, loc)
 	add(CheckReadRefusedOutside, ok, detail)
 	return checks
+}
+
+// discoverable fetches the discovery document of key's issuer, as the cloud does, and checks
+// that it names the issuer URL as its issuer.
+func (d *Driver) discoverable(ctx context.Context, key provider.Key) (bool, string) {
+	id, err := provider.IdentityOf(key, "source "+api.SourceWebIdentity)
+	if err != nil {
+		return false, errs.DetailOf(err)
+	}
+	u := strings.TrimSuffix(id.Issuer, "/") + issuer.DiscoveryPath
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return false, fmt.Sprintf("the issuer URL %q is not a URL: fix tarn serve --public-url", id.Issuer)
+	}
+	resp, err := d.issuerClient.Do(req)
+	if err != nil {
+		return false, fmt.Sprintf("cannot fetch %s: the cloud fetches it too, so tarn serve --public-url must be a URL at which this server answers", u)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Issuer string `json:"issuer"`
+	}
+	switch {
+	case resp.StatusCode != http.StatusOK:
+		return false, fmt.Sprintf("%s answered %s: tarn serve --public-url must be a URL at which this server answers", u, resp.Status)
+	case json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc) != nil:
+		return false, fmt.Sprintf("%s is not an OpenID discovery document: does a proxy in front of tarn answer it?", u)
+	case doc.Issuer != id.Issuer:
+		return false, fmt.Sprintf("%s names issuer %q, not %q: the cloud would refuse every token; is another server behind tarn serve --public-url?", u, doc.Issuer, id.Issuer)
+	}
+	return true, ""
+}
+
+// foreignRefused checks that the cloud refuses a token for another creds key's subject, or,
+// on a store that hands out credentials whatever the subject and pins it in the role's
+// permissions instead (MinIO's jwt:sub conditions), that those credentials cannot list loc.
+func (d *Driver) foreignRefused(ctx context.Context, key provider.Key, loc location.Location) (bool, string) {
+	cfg := key.Config
+	accepted := fmt.Sprintf("%s accepts tarn's tokens for other creds keys' subjects: the role trusts other creds keys' subjects too: add a :sub condition "+
+		"(StringEquals HOST:sub %q in its trust policy; tarn provision aws prints it)", cfg.RoleARN, key.Identity.Subject)
+	if cfg.STSEndpoint != "" {
+		accepted = fmt.Sprintf("credentials for another creds key's subject may list %s: the role trusts other creds keys' subjects too: add a :sub condition "+
+			"(StringEquals jwt:sub %q on every statement of the store's role policy; tarn provision aws prints it)", loc, key.Identity.Subject)
+	}
+	c, err := d.assume(ctx, key, loc, api.ModeRead, MinDuration, verifySession, proveForeign)
+	if err != nil {
+		var e *errs.Error
+		if errors.As(err, &e) && tokenRefused(e.Err, cfg) {
+			return true, ""
+		}
+		return false, "could not tell: " + errs.DetailOf(err)
+	}
+	_, err = d.s3Client(c.S3).ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(loc.Bucket), Prefix: aws.String(dirPrefix(loc.Path)), MaxKeys: aws.Int32(1)})
+	switch {
+	case err == nil:
+		return false, accepted
+	case denied(err):
+		return true, "the store hands out credentials for any subject but refuses their use (the role policy pins jwt:sub)"
+	}
+	return false, "could not tell: " + s3Detail(err, cfg, loc, "s3:ListBucket")
+}
+
+// tokenRefused reports whether err is the refusal of a web identity token: AccessDenied
+// (a trust policy's conditions), InvalidIdentityToken or IDPRejectedClaim, and on an
+// S3-compatible store InvalidParameterValue (how MinIO refuses a token).
+func tokenRefused(err error, cfg api.CredsKeyConfig) bool {
+	code, msg := awsError(err)
+	switch code {
+	case "AccessDenied", "InvalidIdentityToken", "IDPRejectedClaim":
+		return true
+	case "InvalidParameterValue":
+		return cfg.STSEndpoint != "" && !unsupported(code, msg)
+	}
+	return false
 }
 
 // refusedOutside checks that a read credential for loc can neither read a sibling key that
@@ -245,19 +339,23 @@ func s3Detail(err error, cfg api.CredsKeyConfig, loc location.Location, needs st
 
 // CallerARN returns the ARN of the identity that key calls STS with: the access key
 // AccessKeyID with the key's secret for source "access-key", the server's AWS default
-// credential chain otherwise. It uses sts:GetCallerIdentity. Provision takes the answer as
+// credential chain for source "default"; an error of kind Invalid for source
+// "web-identity", which has no AWS identity of its own. It uses sts:GetCallerIdentity. Provision takes the answer as
 // the principal of the trust policy. Errors are classified as those of a vend (Upstream for
 // a refusal, such as a store that does not implement GetCallerIdentity, Unavailable for an
 // endpoint that cannot answer now) and carry the AWS error code, never the endpoint's
 // message nor the secret.
 func (d *Driver) CallerARN(ctx context.Context, key provider.Key) (string, error) {
+	if key.Config.Source == api.SourceWebIdentity {
+		return "", errs.E(errs.Invalid, "creds key %s/%s has source %q: it calls STS with tarn's own token, not as an AWS identity", key.Org, key.Name, api.SourceWebIdentity)
+	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	client, err := d.stsClient(ctx, key)
+	creds, err := d.sourceCredentials(ctx, key)
 	if err != nil {
 		return "", err
 	}
-	out, err := client.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	out, err := d.stsClient(ctx, key.Config, creds).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
 		detail := "GetCallerIdentity failed: " + upstreamFailure(err)
 		code, msg := awsError(err)
