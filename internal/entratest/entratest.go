@@ -80,9 +80,10 @@ type Request struct {
 	// Scope is its scope field without the OpenID Connect scopes MSAL adds (openid,
 	// offline_access, profile), which Entra ID ignores for client credentials.
 	Scope string
-	// Subject is the sub claim of its client assertion, as presented (verified or not);
-	// empty for a client secret.
-	Subject string
+	// Subject is the sub claim of its client assertion, as presented (verified or not),
+	// and Assertion the assertion itself, so that tests can look for it where it must not
+	// be; both empty for a client secret.
+	Subject, Assertion string
 	// Error is the OAuth error code of the answer ("invalid_client", ...); empty when a
 	// token was issued.
 	Error string

@@ -27,6 +27,10 @@ const TokenExchangeAudience = "api://AzureADTokenExchange"
 // Audiences (compared exactly, case included), signed with a key of the issuer's JWKS.
 type FederatedCredential struct {
 	Name, Issuer, Subject string
+	// SubjectPattern, instead of Subject, is a flexible federated identity credential
+	// (claimsMatchingExpression "claims['sub'] matches 'PATTERN'"): * matches any run of
+	// characters. Tests use it for an app that trusts more subjects than it should.
+	SubjectPattern string
 	// Audiences default to TokenExchangeAudience.
 	Audiences []string
 }
@@ -87,7 +91,7 @@ func (s *Server) verifyAssertion(ctx context.Context, assertion string, req *Req
 	if err != nil || len(tok.Headers) != 1 {
 		return &refusal{http.StatusBadRequest, "invalid_request", 50027, "JWT token is invalid or malformed."}
 	}
-	req.Subject = claims.Subject
+	req.Subject, req.Assertion = claims.Subject, assertion
 	if !s.trusts(claims) {
 		return invalidClient(70021, "No matching federated identity record found for presented assertion. Assertion Issuer: '%s'. Assertion Subject: '%s'. Assertion Audience: '%s'.",
 			claims.Issuer, claims.Subject, strings.Join(claims.Audience, ","))
@@ -119,11 +123,31 @@ func (s *Server) trusts(claims jwt.Claims) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, fc := range s.federated {
-		if fc.Issuer == claims.Issuer && fc.Subject == claims.Subject && slices.ContainsFunc(fc.Audiences, claims.Audience.Contains) {
+		if fc.Issuer == claims.Issuer && fc.matches(claims.Subject) && slices.ContainsFunc(fc.Audiences, claims.Audience.Contains) {
 			return true
 		}
 	}
 	return false
+}
+
+// matches reports whether fc names subject: exactly, or as SubjectPattern matches it.
+func (fc FederatedCredential) matches(subject string) bool {
+	if fc.SubjectPattern == "" {
+		return fc.Subject == subject
+	}
+	parts := strings.Split(fc.SubjectPattern, "*")
+	rest, ok := strings.CutPrefix(subject, parts[0])
+	if !ok {
+		return false
+	}
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(rest, p)
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(p):]
+	}
+	return len(parts) == 1 && rest == "" || len(parts) > 1 && strings.HasSuffix(rest, parts[len(parts)-1])
 }
 
 // issuerKeys fetches issuer's discovery document, checks that it names issuer, and fetches
