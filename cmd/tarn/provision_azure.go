@@ -1,10 +1,18 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
 	"github.com/spf13/cobra"
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/cloudsetup"
+	"github.com/tarnhq/tarn/internal/issuer"
 )
 
 func (a *app) provisionAzureCmd() *cobra.Command {
@@ -19,10 +27,16 @@ role assignments the identity that signs the creds key's SAS needs:
                                  what the identity that signed it may do;
   Storage Blob Delegator         on the account: lets the identity get user delegation keys.
 
-The identity is the app registration of a key with --auth client-secret (its client ID), or,
-for --auth default, the tarn server's own managed identity: give its object ID with
---principal-id (az identity show --name NAME --resource-group RG --query principalId). A key
-with --auth shared-key signs with the account key and needs no role; the command says so.
+The identity is the app registration of a key with --auth client-secret or --auth federated
+(its client ID), or, for --auth default, the tarn server's own managed identity: give its
+object ID with --principal-id (az identity show --name NAME --resource-group RG --query
+principalId). A key with --auth shared-key signs with the account key and needs no role; the
+command says so.
+
+For --auth federated it first prints the federated credential that makes the app
+registration trust tarn's own tokens (az ad app federated-credential create): issuer the
+tarn server's --public-url (as its discovery document names it), subject
+org:ORG:creds-key:KEY (this key only), audience api://AzureADTokenExchange.
 
 It also prints the CORS rule a browser needs to read the container directly (the tarn
 console): GET and HEAD from the console's origin, any header. The origin defaults to the
@@ -42,8 +56,15 @@ Without --resource-group and --subscription the scopes are looked up by az itsel
 			if account == "" {
 				account = key.Config.Account
 			}
-			setup, err := cloudsetup.Azure(key.Config, cloudsetup.AzureInput{Account: account, Container: container,
-				ResourceGroup: group, Subscription: subscription, PrincipalID: principal, ConsoleOrigin: origin})
+			in := cloudsetup.AzureInput{Account: account, Container: container,
+				ResourceGroup: group, Subscription: subscription, PrincipalID: principal, ConsoleOrigin: origin}
+			if key.Config.Auth == api.AuthFederated {
+				if in.Issuer, err = a.issuerURL(cmd.Context()); err != nil {
+					return err
+				}
+				in.Subject = issuer.Subject(key.Org, key.Name)
+			}
+			setup, err := cloudsetup.Azure(key.Config, in)
 			if err != nil {
 				return err
 			}
@@ -59,4 +80,36 @@ Without --resource-group and --subscription the scopes are looked up by az itsel
 	f.StringVar(&origin, "console-origin", "", "origin of the tarn console, for CORS (default: the tarn server's URL)")
 	cmd.MarkFlagRequired("container")
 	return cmd
+}
+
+// issuerURL returns the issuer URL of the tarn server the CLI talks to, as its discovery
+// document names it: the URL that clouds trust for tarn's tokens. It returns an error
+// saying so when the server is no OIDC issuer.
+func (a *app) issuerURL(ctx context.Context) (string, error) {
+	s, err := a.resolve()
+	if err != nil {
+		return "", err
+	}
+	u := strings.TrimSuffix(s.endpoint, "/") + issuer.DiscoveryPath
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return "", fmt.Errorf("endpoint %s is not a URL", s.endpoint)
+	}
+	hc := a.httpClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("cannot reach the tarn server at %s for its issuer URL: %v", s.endpoint, err)
+	}
+	defer resp.Body.Close()
+	var disc issuer.Discovery
+	if resp.StatusCode == http.StatusNotFound {
+		return "", fmt.Errorf("the tarn server at %s is no OIDC issuer, which auth federated needs: start tarn serve with --public-url https://...", s.endpoint)
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&disc) != nil || disc.Issuer == "" {
+		return "", fmt.Errorf("the tarn server at %s answered %s with no issuer: is it a tarn server?", s.endpoint, u)
+	}
+	return disc.Issuer, nil
 }

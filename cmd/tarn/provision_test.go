@@ -10,14 +10,21 @@ import (
 	"github.com/tarnhq/tarn/internal/provider/awssts"
 )
 
+const created = `"version":1,"created_at":"2025-03-01T12:00:00Z","updated_at":"2025-03-01T12:00:00Z"}`
+
+// fedKey is creds key acme/fed of auth federated, as the API answers it.
+const fedKey = `{"org":"acme","name":"fed","provider":"azure","config":{"roots":["az://acmeml/datasets"],` +
+	`"account":"acmeml","auth":"federated","tenant_id":"t","client_id":"00000000-0000-0000-0000-000000000002"},` + created
+
 // TestProvisionOutputGolden runs provision azure and provision gcp for keys of each auth and
 // compares what they print, commands and JSON, byte for byte with golden files; an input
 // the commands refuse fails with exit 1 and its one line.
 func TestProvisionOutputGolden(t *testing.T) {
-	const created = `"version":1,"created_at":"2025-03-01T12:00:00Z","updated_at":"2025-03-01T12:00:00Z"}`
 	srv := newFakeAPI(t, map[string]route{
 		"GET /api/v1/orgs/acme/creds-keys/app": {200, `{"org":"acme","name":"app","provider":"azure","config":{"roots":["az://acmeml/datasets"],` +
 			`"account":"acmeml","auth":"client-secret","tenant_id":"t","client_id":"00000000-0000-0000-0000-000000000001"},"has_secret":true,` + created},
+		"GET /api/v1/orgs/acme/creds-keys/fed":  {200, fedKey},
+		"GET /.well-known/openid-configuration": {200, `{"issuer":"https://tarn.acme.com","jwks_uri":"https://tarn.acme.com/.well-known/jwks.json"}`},
 		"GET /api/v1/orgs/acme/creds-keys/shared": {200, `{"org":"acme","name":"shared","provider":"azure","config":{"roots":["az://acmeml/datasets"],` +
 			`"account":"acmeml","auth":"shared-key"},"has_secret":true,` + created},
 		"GET /api/v1/orgs/acme/creds-keys/server": {200, `{"org":"acme","name":"server","provider":"azure","config":{"roots":["az://acmeml/datasets"],` +
@@ -35,6 +42,8 @@ func TestProvisionOutputGolden(t *testing.T) {
 	}{
 		{"provision_azure_app.txt", []string{"azure", "acme/app", "--container", "datasets"}, ""},
 		{"provision_azure_app_scopes.json", []string{"azure", "acme/app", "--container", "datasets", "--resource-group", "ml", "--subscription", "sub-1", "--output", "json"}, ""},
+		{"provision_azure_federated.txt", []string{"azure", "acme/fed", "--container", "datasets"}, ""},
+		{"provision_azure_federated.json", []string{"azure", "acme/fed", "--container", "datasets", "--output", "json"}, ""},
 		{"provision_azure_shared.txt", []string{"azure", "acme/shared", "--container", "datasets"}, ""},
 		{"provision_azure_server.txt", []string{"azure", "acme/server", "--container", "datasets", "--account", "other", "--principal-id", "11111111-2222-3333-4444-555555555555"}, ""},
 		{"", []string{"azure", "acme/server", "--container", "datasets"},
@@ -99,5 +108,17 @@ func TestProvisionAWSWebIdentityGolden(t *testing.T) {
 			continue
 		}
 		golden.Check(t, tc.file, res.stdout)
+	}
+}
+
+// TestProvisionAzureFederatedNeedsAnIssuer: provision azure of a federated key on a server
+// that publishes no discovery (no --public-url) fails with one line saying how to make it
+// an issuer.
+func TestProvisionAzureFederatedNeedsAnIssuer(t *testing.T) {
+	srv := newFakeAPI(t, map[string]route{"GET /api/v1/orgs/acme/creds-keys/fed": {200, fedKey}})
+	res := envFor(t, srv).run("provision", "azure", "acme/fed", "--container", "datasets", "--console-origin", "https://tarn.acme.com")
+	want := "tarn: the tarn server at " + srv.URL + " is no OIDC issuer, which auth federated needs: start tarn serve with --public-url https://...\n"
+	if res.code != 1 || res.stderr != want || res.stdout != "" {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 1 and %q", res.code, res.stdout, res.stderr, want)
 	}
 }

@@ -1,11 +1,20 @@
 // Package entratest runs a stand-in for Microsoft Entra ID's token endpoint on 127.0.0.1
 // for tests, since Entra ID itself cannot run offline. It speaks the wire protocol that
-// azidentity's ClientSecretCredential (through MSAL) speaks to Entra ID:
+// azidentity's ClientSecretCredential and ClientAssertionCredential (through MSAL) speak to
+// Entra ID:
 //
 //   - GET  /{tenant}/v2.0/.well-known/openid-configuration: tenant discovery;
 //   - POST /{tenant}/oauth2/v2.0/token with grant_type=client_credentials, client_id,
-//     client_secret and scope RESOURCE/.default: a JSON answer with token_type Bearer,
-//     expires_in and access_token, or an OAuth 2.0 error with Entra ID's AADSTS codes.
+//     scope RESOURCE/.default and either client_secret or a client assertion
+//     (client_assertion_type urn:ietf:params:oauth:client-assertion-type:jwt-bearer,
+//     client_assertion JWT): a JSON answer with token_type Bearer, expires_in and
+//     access_token, or an OAuth 2.0 error with Entra ID's AADSTS codes.
+//
+// A client assertion is checked as Entra ID checks one against the app's federated identity
+// credentials (see FederatedCredential): one of them must name the assertion's issuer and
+// subject exactly and one of its audiences; the server then fetches the issuer's discovery
+// document and JWKS over HTTP (on loopback only), verifies the signature, and checks exp and
+// nbf against its clock.
 //
 // Access tokens are RS256 JWTs in the shape Azure Storage receives (version 1.0: audience
 // the resource, issuer https://sts.windows.net/{tenant}/, oid, tid, appid), which Azurite's
@@ -15,6 +24,7 @@
 package entratest
 
 import (
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -53,8 +63,12 @@ type Options struct {
 	ObjectID string
 	// Lifetime is the expires_in of issued tokens; zero means an hour.
 	Lifetime time.Duration
-	// Now is the clock for the iat, nbf and exp claims; nil means time.Now.
+	// Now is the clock for the iat, nbf and exp claims, and for checking those of client
+	// assertions; nil means time.Now.
 	Now func() time.Time
+	// FederatedCredentials are the app's federated identity credentials (see
+	// AddFederatedCredential).
+	FederatedCredentials []FederatedCredential
 }
 
 // Request is one token request the server received.
@@ -66,6 +80,10 @@ type Request struct {
 	// Scope is its scope field without the OpenID Connect scopes MSAL adds (openid,
 	// offline_access, profile), which Entra ID ignores for client credentials.
 	Scope string
+	// Subject is the sub claim of its client assertion, as presented (verified or not),
+	// and Assertion the assertion itself, so that tests can look for it where it must not
+	// be; both empty for a client secret.
+	Subject, Assertion string
 	// Error is the OAuth error code of the answer ("invalid_client", ...); empty when a
 	// token was issued.
 	Error string
@@ -84,10 +102,12 @@ type Server struct {
 	key      *rsa.PrivateKey
 	lifetime time.Duration
 	now      func() time.Time
+	issuers  *http.Client // fetches the metadata of federated credentials' issuers
 
-	mu       sync.Mutex
-	secret   string
-	requests []Request
+	mu        sync.Mutex
+	secret    string
+	federated []FederatedCredential
+	requests  []Request
 }
 
 // New starts a Server on 127.0.0.1 and stops it when t ends.
@@ -105,6 +125,10 @@ func New(t testing.TB, opts Options) *Server {
 		lifetime: opts.Lifetime,
 		now:      opts.Now,
 		secret:   or(opts.ClientSecret, rand.Text()),
+		issuers:  loopbackClient(),
+	}
+	for _, fc := range opts.FederatedCredentials {
+		s.AddFederatedCredential(fc)
 	}
 	if s.lifetime == 0 {
 		s.lifetime = time.Hour
@@ -179,6 +203,20 @@ func (s *Server) CredentialOptions() *azidentity.ClientSecretCredentialOptions {
 	}
 }
 
+// AssertionCredential returns a ClientAssertionCredential for ClientID in TenantID whose
+// assertions getAssertion returns, pointed at the server.
+func (s *Server) AssertionCredential(t testing.TB, getAssertion func(context.Context) (string, error)) *azidentity.ClientAssertionCredential {
+	t.Helper()
+	o := s.CredentialOptions()
+	cred, err := azidentity.NewClientAssertionCredential(s.TenantID, s.ClientID, getAssertion, &azidentity.ClientAssertionCredentialOptions{
+		ClientOptions: o.ClientOptions, DisableInstanceDiscovery: o.DisableInstanceDiscovery,
+	})
+	if err != nil {
+		t.Fatalf("entratest: client assertion credential: %v", err)
+	}
+	return cred
+}
+
 // Credential returns a ClientSecretCredential for ClientID in TenantID with secret, pointed
 // at the server.
 func (s *Server) Credential(t testing.TB, secret string) *azidentity.ClientSecretCredential {
@@ -221,37 +259,36 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		ClientID:  r.PostForm.Get("client_id"),
 		Scope:     resourceScope(r.PostForm.Get("scope")),
 	}
-	s.mu.Lock()
-	secret := s.secret
-	s.mu.Unlock()
-
-	status, code, aadsts, msg := 0, "", 0, ""
 	audience, hasDefault := strings.CutSuffix(req.Scope, "/.default")
+	var ref *refusal
 	switch {
 	case req.TenantID != s.TenantID:
-		status, code, aadsts, msg = http.StatusBadRequest, "invalid_request", 90002, fmt.Sprintf("Tenant '%s' not found.", req.TenantID)
+		ref = &refusal{http.StatusBadRequest, "invalid_request", 90002, fmt.Sprintf("Tenant '%s' not found.", req.TenantID)}
 	case req.GrantType != "client_credentials":
-		status, code, aadsts, msg = http.StatusBadRequest, "unsupported_grant_type", 70003, "The app requested an unsupported grant type."
+		ref = &refusal{http.StatusBadRequest, "unsupported_grant_type", 70003, "The app requested an unsupported grant type."}
 	case req.ClientID != s.ClientID:
-		status, code, aadsts, msg = http.StatusBadRequest, "unauthorized_client", 700016, fmt.Sprintf("Application with identifier '%s' was not found in the directory.", req.ClientID)
-	case subtle.ConstantTimeCompare([]byte(r.PostForm.Get("client_secret")), []byte(secret)) != 1:
-		status, code, aadsts, msg = http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided."
-	case !hasDefault || strings.Contains(req.Scope, " ") || audience == "":
-		status, code, aadsts, msg = http.StatusBadRequest, "invalid_scope", 1002012, fmt.Sprintf("The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.", req.Scope)
+		ref = &refusal{http.StatusBadRequest, "unauthorized_client", 700016, fmt.Sprintf("Application with identifier '%s' was not found in the directory.", req.ClientID)}
+	default:
+		ref = s.authenticate(r.Context(), r.PostForm, &req)
+	}
+	if ref == nil && (!hasDefault || strings.Contains(req.Scope, " ") || audience == "") {
+		ref = &refusal{http.StatusBadRequest, "invalid_scope", 1002012, fmt.Sprintf("The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.", req.Scope)}
 	}
 	var tok string
-	if code == "" {
+	if ref == nil {
 		var err error
 		if tok, err = s.mint(audience, req.ClientID); err != nil {
-			status, code, aadsts, msg = http.StatusInternalServerError, "server_error", 50000, "Could not sign the token."
+			ref = &refusal{http.StatusInternalServerError, "server_error", 50000, "Could not sign the token."}
 		}
 	}
-	req.Error = code
+	if ref != nil {
+		req.Error = ref.code
+	}
 	s.mu.Lock()
 	s.requests = append(s.requests, req)
 	s.mu.Unlock()
-	if code != "" {
-		s.oauthError(w, status, code, aadsts, msg)
+	if ref != nil {
+		s.oauthError(w, ref.status, ref.code, ref.aadsts, ref.msg)
 		return
 	}
 	secs := int(s.lifetime / time.Second)
@@ -322,6 +359,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store, no-cache")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
+}
+
+func constantTimeEqual(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

@@ -303,8 +303,8 @@ func TestWebIdentityRefusals(t *testing.T) {
 		}
 		e.Clock.Advance(issuer.DefaultPublishLead + issuer.MaxTTL + issuer.RetireMargin + time.Second)
 		set, err := e.Server.Issuer.JWKS(context.Background())
-		if err != nil || len(set.Keys) != 1 || set.Keys[0].KeyID == old.ID {
-			t.Fatalf("JWKS after the old key's tokens expired: %+v, %v; want the new key only", set, err)
+		if err != nil || len(set.Keys) != 2 || set.Keys[0].KeyID == old.ID || set.Keys[1].KeyID == old.ID {
+			t.Fatalf("JWKS after the old key's tokens expired: %+v, %v; want the new generation's two keys only", set, err)
 		}
 	})
 	current := issuerKeys(t, w.env)[0]

@@ -5,7 +5,8 @@
 // container, is refused unless the creds key opts into container scope.
 //
 // In the Entra ID auth modes (default: the server's own identity; client-secret: an app
-// registration of the org) the SAS is signed with a user delegation key, fetched with an
+// registration of the org and its secret; federated: an app registration of the org that
+// trusts tarn's own OIDC issuer, with tarn's token as client assertion) the SAS is signed with a user delegation key, fetched with an
 // Entra ID token and cached; in mode shared-key it is signed with the account key.
 package azuresas
 
@@ -48,10 +49,11 @@ type Options struct {
 	// guard's dial function; tests use it to trust an emulator's certificate.
 	Transport func(dial netguard.DialFunc) http.RoundTripper
 	// Authenticators get the Entra ID tokens of the auth modes that use them, by mode
-	// (api.AuthDefault, api.AuthClientSecret); a mode left out gets the built-in one (see
+	// (api.AuthDefault, api.AuthClientSecret, api.AuthFederated); a mode left out gets the built-in one (see
 	// EntraOptions). A later mode plugs in here.
 	Authenticators map[string]Authenticator
-	// Entra configures the built-in Authenticators.
+	// Entra configures the built-in Authenticators, and the client with which verify fetches
+	// tarn's own discovery (its transport; nil means a plain HTTP client).
 	Entra EntraOptions
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -64,6 +66,8 @@ type Driver struct {
 	guard   *netguard.Guard
 	http    *http.Client
 	auth    map[string]Authenticator
+	entra   EntraOptions
+	entraDo func(*http.Request) (*http.Response, error)
 	now     func() time.Time
 	timeout time.Duration
 	keys    *keyCache[*sas.UserDelegationCredential]
@@ -71,9 +75,10 @@ type Driver struct {
 
 // New returns a driver with the given options.
 func New(o Options) *Driver {
-	d := &Driver{guard: o.Guard, now: o.Now, timeout: o.Timeout, auth: map[string]Authenticator{
+	d := &Driver{guard: o.Guard, now: o.Now, timeout: o.Timeout, entra: o.Entra, auth: map[string]Authenticator{
 		api.AuthDefault:      &defaultAuth{opts: o.Entra},
 		api.AuthClientSecret: clientSecretAuth{opts: o.Entra},
+		api.AuthFederated:    federatedAuth{opts: o.Entra},
 	}}
 	for mode, a := range o.Authenticators {
 		d.auth[mode] = a
@@ -86,6 +91,10 @@ func New(o Options) *Driver {
 	}
 	if d.timeout <= 0 {
 		d.timeout = DefaultTimeout
+	}
+	d.entraDo = (&http.Client{Timeout: d.timeout}).Do
+	if t := o.Entra.ClientOptions.Transport; t != nil {
+		d.entraDo = t.Do
 	}
 	d.http = d.guard.Client(netguard.ClientOptions{Timeout: d.timeout, Transport: o.Transport})
 	d.keys = newKeyCache(d.now, d.timeout, d.fetchDelegationKey)
@@ -136,7 +145,7 @@ func (d *Driver) CheckConfig(ctx context.Context, cfg api.CredsKeyConfig, check 
 			return cfg, err
 		}
 	}
-	if err := checkAuth(cfg, check.HasSecret); err != nil {
+	if err := checkAuth(cfg, check); err != nil {
 		return cfg, err
 	}
 	if cfg.Auth == "" {
@@ -147,21 +156,31 @@ func (d *Driver) CheckConfig(ctx context.Context, cfg api.CredsKeyConfig, check 
 	return cfg, err
 }
 
-// checkAuth checks that cfg's auth mode has the fields and secret it needs and no others.
-func checkAuth(cfg api.CredsKeyConfig, hasSecret bool) error {
+// checkAuth checks that cfg's auth mode has the fields and secret it needs and no others,
+// and, for mode federated, that the server is an OIDC issuer.
+func checkAuth(cfg api.CredsKeyConfig, check provider.ConfigCheck) error {
+	hasSecret := check.HasSecret
 	switch cfg.Auth {
 	case "", api.AuthDefault:
 		if cfg.TenantID != "" || cfg.ClientID != "" || hasSecret {
 			return errs.E(errs.Invalid, "auth %q uses the server's own Azure identity: leave out tenant_id, client_id and the secret (or use auth %q)", api.AuthDefault, api.AuthClientSecret).In("auth")
 		}
 	case api.AuthClientSecret:
-		switch {
-		case !tenantRe.MatchString(cfg.TenantID):
-			return errs.E(errs.Invalid, "auth %q needs tenant_id, the directory (tenant) ID or domain of the app registration (--tenant-id)", api.AuthClientSecret).In("tenant_id")
-		case !guidRe.MatchString(cfg.ClientID):
-			return errs.E(errs.Invalid, "auth %q needs client_id, the application (client) ID of the app registration, a GUID (--client-id)", api.AuthClientSecret).In("client_id")
-		case !hasSecret:
+		if err := checkApp(cfg); err != nil {
+			return err
+		}
+		if !hasSecret {
 			return errs.E(errs.Invalid, "auth %q needs the app registration's client secret as the creds key's secret (--secret-stdin)", api.AuthClientSecret).In("secret")
+		}
+	case api.AuthFederated:
+		if err := checkApp(cfg); err != nil {
+			return err
+		}
+		if hasSecret {
+			return errs.E(errs.Invalid, "auth %q stores no secret: the app registration trusts tarn's own tokens; leave out the secret (or use auth %q)", api.AuthFederated, api.AuthClientSecret).In("secret")
+		}
+		if check.Issuer == "" {
+			return errs.InField(provider.NeedsIssuer(federatedMode), "auth")
 		}
 	case api.AuthSharedKey:
 		switch {
@@ -171,7 +190,18 @@ func checkAuth(cfg api.CredsKeyConfig, hasSecret bool) error {
 			return errs.E(errs.Invalid, "auth %q needs the account key as the creds key's secret (--secret-stdin)", api.AuthSharedKey).In("secret")
 		}
 	default:
-		return errs.E(errs.Invalid, "auth %q is not %q (the server's Azure identity), %q or %q", cfg.Auth, api.AuthDefault, api.AuthClientSecret, api.AuthSharedKey).In("auth")
+		return errs.E(errs.Invalid, "auth %q is not %q (the server's Azure identity), %q, %q or %q", cfg.Auth, api.AuthDefault, api.AuthClientSecret, api.AuthFederated, api.AuthSharedKey).In("auth")
+	}
+	return nil
+}
+
+// checkApp checks the app registration fields of cfg's auth mode: tenant_id and client_id.
+func checkApp(cfg api.CredsKeyConfig) error {
+	switch {
+	case !tenantRe.MatchString(cfg.TenantID):
+		return errs.E(errs.Invalid, "auth %q needs tenant_id, the directory (tenant) ID or domain of the app registration (--tenant-id)", cfg.Auth).In("tenant_id")
+	case !guidRe.MatchString(cfg.ClientID):
+		return errs.E(errs.Invalid, "auth %q needs client_id, the application (client) ID of the app registration, a GUID (--client-id)", cfg.Auth).In("client_id")
 	}
 	return nil
 }

@@ -174,8 +174,11 @@ func delegationError(key provider.Key, err error) error {
 		if authErr.RawResponse == nil || authErr.RawResponse.StatusCode >= 500 || authErr.RawResponse.StatusCode == http.StatusTooManyRequests {
 			return errs.Wrap(errs.Unavailable, err, where+": Entra ID did not give a token for Azure Storage; try again later")
 		}
-		if key.Config.Auth == api.AuthClientSecret {
+		switch key.Config.Auth {
+		case api.AuthClientSecret:
 			return errs.Wrap(errs.Upstream, err, where+": Entra ID refused a token for Azure Storage: check tenant_id, client_id and the client secret of the app registration")
+		case api.AuthFederated:
+			return errs.Wrap(errs.Upstream, err, where+": "+federatedRefusal(key))
 		}
 		return errs.Wrap(errs.Upstream, err, where+": Entra ID refused the tarn server's own identity a token for Azure Storage; check the server's Azure identity")
 	case errors.As(err, &resp):

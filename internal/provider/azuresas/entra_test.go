@@ -37,16 +37,29 @@ type entraFixture struct {
 	udk   atomic.Int64 // user delegation key requests
 }
 
-func newEntraFixture(t *testing.T) *entraFixture {
+func newEntraFixture(t *testing.T) *entraFixture { return newEntraFixtureOf(t, false) }
+
+// newEntraFixtureOf returns an entraFixture whose tarn is an OIDC issuer when issuer is set.
+// entratest reads the tarn's clock, so that both agree on the time of tarn's tokens.
+func newEntraFixtureOf(t *testing.T, issuer bool) *entraFixture {
 	t.Helper()
-	f := &entraFixture{srv: azuritetest.StartOAuth(t), entra: entratest.New(t, entratest.Options{})}
+	var clock atomic.Pointer[testenv.Clock]
+	now := func() time.Time {
+		if c := clock.Load(); c != nil {
+			return c.Now()
+		}
+		return time.Now()
+	}
+	f := &entraFixture{srv: azuritetest.StartOAuth(t), entra: entratest.New(t, entratest.Options{Now: now})}
 	f.env = testenv.New(t, testenv.Options{
 		AllowEndpoints: []string{f.srv.HostPort()},
 		AzureTransport: f.srv.Transport(&f.udk),
 		AzureEntra:     azuresas.EntraOptions{ClientOptions: f.entra.CredentialOptions().ClientOptions, DisableInstanceDiscovery: true},
+		Issuer:         issuer,
 	})
-	// Azurite checks SAS and user delegation key times against its own clock.
+	// Azurite checks SAS, user delegation key and token times against its own clock.
 	f.env.Clock.Advance(time.Since(f.env.Clock.Now()))
+	clock.Store(f.env.Clock)
 	if _, err := f.env.Admin(t).CreateOrg(t.Context(), "acme"); err != nil {
 		t.Fatal(err)
 	}

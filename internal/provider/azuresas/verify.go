@@ -25,9 +25,22 @@ import (
 // ID modes: that Entra ID gives a token and the account a user delegation key), whether the
 // account has the hierarchical namespace the key claims (see namespaceCheck), that a read
 // SAS lists loc, that a write SAS round-trips a probe object in it, and, when both work,
-// that a read SAS is refused for a write and for another container. Checks after a failed
-// one that they depend on are left out.
+// that a read SAS is refused for a write and for another container. Auth mode federated
+// checks its federation first (see federationChecks). Checks after a failed one that they
+// depend on are left out.
 func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Location) []api.Check {
+	if key.Config.Auth != api.AuthFederated {
+		return d.storageChecks(ctx, key, loc)
+	}
+	checks, ok := d.federationChecks(ctx, key)
+	if !ok {
+		return checks
+	}
+	return append(checks, d.storageChecks(ctx, key, loc)...)
+}
+
+// storageChecks are the checks of Verify that every auth mode has.
+func (d *Driver) storageChecks(ctx context.Context, key provider.Key, loc location.Location) []api.Check {
 	read, err := d.Vend(ctx, provider.Request{Key: key, Location: loc, Mode: api.ModeRead})
 	if err != nil {
 		if _, serr := signatureValues(key.Config, loc, api.ModeRead, d.now(), 0); serr != nil {
