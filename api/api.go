@@ -349,12 +349,16 @@ type ProvisionRequest struct {
 // ProvisionResponse holds the policies to paste into the cloud: the role's permission
 // policy and its trust policy (with the creds key's external ID). For provider gcs only
 // PrincipalARN is set: the IAM member that impersonates the key's service account
-// (serviceAccount:EMAIL), empty when the server cannot tell.
+// (serviceAccount:EMAIL, or the pool principal of auth federated), empty when the server
+// cannot tell. For a key of a federated mode, Issuer and Subject are what the cloud must
+// trust: tarn's issuer URL and the subject of the key's tokens.
 type ProvisionResponse struct {
 	PrincipalARN     string          `json:"principal_arn"`
 	ExternalID       string          `json:"external_id"`
 	PermissionPolicy json.RawMessage `json:"permission_policy"`
 	TrustPolicy      json.RawMessage `json:"trust_policy"`
+	Issuer           string          `json:"issuer,omitempty"`
+	Subject          string          `json:"subject,omitempty"`
 }
 
 // CredentialsRequest is the body of POST .../creds-keys/{key}/credentials.
