@@ -305,4 +305,3 @@ func TestFederatedNeedsAnIssuerServer(t *testing.T) {
 		t.Fatalf("a federated key on a server that is no issuer: %v, want 400 naming --public-url", err)
 	}
 }
-
