@@ -6,6 +6,11 @@ import (
 	"github.com/tarnhq/tarn/internal/golden"
 )
 
+const (
+	testPoolProvider  = "projects/123456789012/locations/global/workloadIdentityPools/tarn-pool/providers/tarn-issuer"
+	testPoolPrincipal = "principal://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/tarn-pool/subject/org:acme:creds-key:gcs-fed"
+)
+
 // TestProvisionOutputGolden runs provision azure and provision gcp for keys of each auth and
 // compares what they print, commands and JSON, byte for byte with golden files; an input
 // the commands refuse fails with exit 1 and its one line.
@@ -21,6 +26,10 @@ func TestProvisionOutputGolden(t *testing.T) {
 		"GET /api/v1/orgs/acme/creds-keys/gcs": {200, `{"org":"acme","name":"gcs","provider":"gcs","config":{"roots":["gs://acme-ml-data"],` +
 			`"service_account":"` + testSA + `","kms_key":"` + testKMSKey + `"},` + created},
 		"POST /api/v1/orgs/acme/creds-keys/gcs/provision": {200, `{"principal_arn":"","external_id":"","permission_policy":null,"trust_policy":null}`},
+		"GET /api/v1/orgs/acme/creds-keys/gcs-fed": {200, `{"org":"acme","name":"gcs-fed","provider":"gcs","config":{"roots":["gs://acme-ml-data"],` +
+			`"service_account":"` + testSA + `","auth":"federated","workload_identity_provider":"` + testPoolProvider + `"},` + created},
+		"POST /api/v1/orgs/acme/creds-keys/gcs-fed/provision": {200, `{"principal_arn":"` + testPoolPrincipal + `","external_id":"","permission_policy":null,` +
+			`"trust_policy":null,"issuer":"https://tarn.acme.com","subject":"org:acme:creds-key:gcs-fed"}`},
 	})
 	te := envFor(t, srv)
 	const origin = "https://tarn.acme.com:8443/console"
@@ -40,6 +49,9 @@ func TestProvisionOutputGolden(t *testing.T) {
 		{"provision_gcp_placeholder.txt", []string{"gcp", "acme/gcs", "--project", "acme-ml", "--bucket", "acme-ml-data"}, ""},
 		{"provision_gcp_principal.json", []string{"gcp", "acme/gcs", "--project", "acme-ml", "--bucket", "acme-ml-data", "--kms-key", testKMSKey,
 			"--principal", "tarn-server@tarn-prod.iam.gserviceaccount.com", "--output", "json"}, ""},
+		{"provision_gcp_federated.txt", []string{"gcp", "acme/gcs-fed", "--project", "acme-ml", "--bucket", "acme-ml-data"}, ""},
+		{"", []string{"gcp", "acme/gcs-fed", "--project", "acme-ml", "--bucket", "acme-ml-data", "--principal", "user:ops@acme.com"},
+			"tarn: a key of auth federated is impersonated by its pool principal " + testPoolPrincipal + ": leave out the principal\n"},
 		{"", []string{"gcp", "acme/gcs", "--project", "acme-ml", "--bucket", "b$(id)"},
 			`tarn: bucket "b$(id)" is not a valid bucket name (3 to 222 lowercase letters, digits, '-', '_' and '.')` + "\n"},
 	} {
