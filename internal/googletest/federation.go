@@ -119,14 +119,10 @@ func externalTokenType(t string) bool { return t == TokenTypeJWT || t == TokenTy
 func (s *Server) federate(w http.ResponseWriter, r *http.Request) {
 	s.count(Federate)
 	f := r.PostForm
-	switch {
-	case f.Get("grant_type") != GrantTokenExchange:
-		oauthError(w, http.StatusBadRequest, "invalid_request", "Invalid value for \"grant_type\".")
+	if badExchange(w, f, externalTokenType) {
 		return
-	case f.Get("requested_token_type") != TokenTypeAccess:
-		oauthError(w, http.StatusBadRequest, "invalid_request", "Invalid value for \"requested_token_type\".")
-		return
-	case f.Get("scope") == "":
+	}
+	if f.Get("scope") == "" {
 		oauthError(w, http.StatusBadRequest, "invalid_scope", "A scope is required when exchanging an external credential.")
 		return
 	}

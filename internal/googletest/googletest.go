@@ -463,16 +463,10 @@ func (s *Server) exchange(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm
+	if badExchange(w, f, func(t string) bool { return t == TokenTypeAccess }) {
+		return
+	}
 	switch {
-	case f.Get("grant_type") != GrantTokenExchange:
-		oauthError(w, http.StatusBadRequest, "invalid_request", "Invalid value for \"grant_type\".")
-		return
-	case f.Get("subject_token_type") != TokenTypeAccess:
-		oauthError(w, http.StatusBadRequest, "invalid_request", "Invalid value for \"subject_token_type\".")
-		return
-	case f.Get("requested_token_type") != TokenTypeAccess:
-		oauthError(w, http.StatusBadRequest, "invalid_request", "Invalid value for \"requested_token_type\".")
-		return
 	case len(f.Get("options")) > MaxOptions:
 		oauthError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("The \"options\" parameter exceeds the maximum length of %d characters.", MaxOptions))
 		return
@@ -500,6 +494,25 @@ func (s *Server) exchange(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	writeJSON(w, map[string]any{"access_token": v, "issued_token_type": TokenTypeAccess, "token_type": "Bearer",
 		"expires_in": int(subject.Expiry.Sub(s.now()) / time.Second)})
+}
+
+// badExchange answers 400 invalid_request, as STS does, and reports true when f's
+// grant_type is not token exchange, its subject_token_type fails subjectType, or its
+// requested_token_type is not an access token.
+func badExchange(w http.ResponseWriter, f url.Values, subjectType func(string) bool) bool {
+	bad := ""
+	switch {
+	case f.Get("grant_type") != GrantTokenExchange:
+		bad = "grant_type"
+	case !subjectType(f.Get("subject_token_type")):
+		bad = "subject_token_type"
+	case f.Get("requested_token_type") != TokenTypeAccess:
+		bad = "requested_token_type"
+	default:
+		return false
+	}
+	oauthError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("Invalid value for %q.", bad))
+	return true
 }
 
 var resourceRe = regexp.MustCompile(`^//storage\.googleapis\.com/projects/_/buckets/[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$`)
