@@ -349,9 +349,11 @@ type ProvisionRequest struct {
 // ProvisionResponse holds the policies to paste into the cloud: the role's permission
 // policy and its trust policy (with the creds key's external ID). For provider gcs only
 // PrincipalARN is set: the IAM member that impersonates the key's service account
-// (serviceAccount:EMAIL), empty when the server cannot tell. For an aws key with source
-// web-identity OIDCProvider is set and ExternalID is empty; on an S3-compatible store, which
-// has no trust policies, TrustPolicy is null and PermissionPolicy is the store's role policy.
+// (serviceAccount:EMAIL, or the pool principal of auth federated), empty when the server
+// cannot tell. For a key of a federated mode (aws source web-identity, gcs auth federated)
+// OIDCProvider is what the cloud must trust and ExternalID is empty; for aws on an
+// S3-compatible store, which has no trust policies, TrustPolicy is null and
+// PermissionPolicy is the store's role policy.
 type ProvisionResponse struct {
 	PrincipalARN     string          `json:"principal_arn"`
 	ExternalID       string          `json:"external_id"`
@@ -367,7 +369,7 @@ type OIDCProvider struct {
 	// Host is URL without its scheme: the provider's name in IAM ARNs and condition keys.
 	Host string `json:"host"`
 	// ARN is the IAM OIDC provider's ARN (arn:aws:iam::ACCOUNT:oidc-provider/HOST); empty on
-	// an S3-compatible store.
+	// an S3-compatible store and for gcs.
 	ARN      string `json:"arn,omitempty"`
 	Audience string `json:"audience"`
 	// Subject is the sub of the key's tokens, which the trust policy pins.

@@ -23,7 +23,13 @@ setup a creds key of provider gcs needs:
                                  (--kms-key, default the key's), and the Cloud Storage
                                  service agent of project P authorized on the key (CMEK);
   roles/iam.serviceAccountTokenCreator on the service account for the principal that
-                                 impersonates it.
+                                 impersonates it;
+  for --auth federated instead: the workload identity pool and OIDC provider of
+                                 --workload-identity-provider, trusting tarn's issuer
+                                 (tarn serve --public-url) for the key's subject
+                                 org:ORG:creds-key:KEY only, and
+                                 roles/iam.workloadIdentityUser on the service account for
+                                 that subject's pool principal (no secret is stored).
 
 The principal is the tarn server's own Google identity (its Application Default
 Credentials) for --auth default, or the service account whose JSON key the creds key
@@ -52,17 +58,23 @@ command that sets it. The origin defaults to the tarn server the CLI talks to.`,
 			if kmsKey == "" {
 				kmsKey = key.Config.KMSKey
 			}
-			if principal == "" {
+			var issuerURL, subject string
+			if principal == "" || key.Config.Auth == api.AuthFederated {
 				out, err := fetch(a, "provision "+args[0], func(c *client.Client) (*api.ProvisionResponse, error) {
 					return c.Provision(cmd.Context(), key.Org, key.Name, api.ProvisionRequest{Bucket: bucket})
 				})
 				if err != nil {
 					return err
 				}
-				principal = out.PrincipalARN
+				if principal == "" {
+					principal = out.PrincipalARN
+				}
+				if p := out.OIDCProvider; p != nil {
+					issuerURL, subject = p.URL, p.Subject
+				}
 			}
 			setup, err := cloudsetup.GCP(key.Config, cloudsetup.GCPInput{Project: project, Bucket: bucket, KMSKey: kmsKey,
-				Principal: principal, ConsoleOrigin: origin})
+				Principal: principal, ConsoleOrigin: origin, Issuer: issuerURL, Subject: subject})
 			if err != nil {
 				return err
 			}

@@ -100,3 +100,30 @@ func TestProvisionGCPFindsTheServerPrincipal(t *testing.T) {
 		})
 	}
 }
+
+// TestProvisionGCPFederated runs provision gcp for a key of auth federated against a whole
+// tarn that is an OIDC issuer: the provider trusts the server's own public URL, the
+// condition and the binding name exactly this key's subject, and no Token Creator grant is
+// printed.
+func TestProvisionGCPFederated(t *testing.T) {
+	env := testenv.New(t, testenv.Options{Issuer: true})
+	admin := newTestEnv(t, map[string]string{envEndpoint: env.URL, envToken: env.AdminToken})
+	mustRun(t, admin, "org", "create", "acme")
+	mustRun(t, admin, "creds", "add", "acme/fed", "--provider", "gcs", "--service-account", testSA, "--allowed", "gs://acme-ml-data/datasets",
+		"--auth", "federated", "--workload-identity-provider", testPoolProvider)
+	var got cloudsetup.GCPSetup
+	if res := mustRun(t, admin, "provision", "gcp", "acme/fed", "--project", "acme-ml", "--bucket", "acme-ml-data", "--output", "json"); json.Unmarshal([]byte(res.stdout), &got) != nil {
+		t.Fatalf("provision gcp --output json:\n%s", res.stdout)
+	}
+	out := strings.Join(got.Commands, "\n")
+	principal := "principal://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/tarn-pool/subject/org:acme:creds-key:fed"
+	for _, want := range []string{"--issuer-uri=" + env.URL + " ", `--attribute-condition="assertion.sub=='org:acme:creds-key:fed'"`,
+		"add-iam-policy-binding " + testSA + " --member=" + principal + " --role=roles/iam.workloadIdentityUser"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("commands lack %q:\n%s", want, out)
+		}
+	}
+	if got.Principal != principal || strings.Contains(out, "--role=roles/iam.serviceAccountTokenCreator") {
+		t.Errorf("principal %q, commands:\n%s", got.Principal, out)
+	}
+}

@@ -16,6 +16,11 @@ const created = `"version":1,"created_at":"2025-03-01T12:00:00Z","updated_at":"2
 const fedKey = `{"org":"acme","name":"fed","provider":"azure","config":{"roots":["az://acmeml/datasets"],` +
 	`"account":"acmeml","auth":"federated","tenant_id":"t","client_id":"00000000-0000-0000-0000-000000000002"},` + created
 
+const (
+	testPoolProvider  = "projects/123456789012/locations/global/workloadIdentityPools/tarn-pool/providers/tarn-issuer"
+	testPoolPrincipal = "principal://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/tarn-pool/subject/org:acme:creds-key:gcs-fed"
+)
+
 // TestProvisionOutputGolden runs provision azure and provision gcp for keys of each auth and
 // compares what they print, commands and JSON, byte for byte with golden files; an input
 // the commands refuse fails with exit 1 and its one line.
@@ -32,6 +37,10 @@ func TestProvisionOutputGolden(t *testing.T) {
 		"GET /api/v1/orgs/acme/creds-keys/gcs": {200, `{"org":"acme","name":"gcs","provider":"gcs","config":{"roots":["gs://acme-ml-data"],` +
 			`"service_account":"` + testSA + `","kms_key":"` + testKMSKey + `"},` + created},
 		"POST /api/v1/orgs/acme/creds-keys/gcs/provision": {200, `{"principal_arn":"","external_id":"","permission_policy":null,"trust_policy":null}`},
+		"GET /api/v1/orgs/acme/creds-keys/gcs-fed": {200, `{"org":"acme","name":"gcs-fed","provider":"gcs","config":{"roots":["gs://acme-ml-data"],` +
+			`"service_account":"` + testSA + `","auth":"federated","workload_identity_provider":"` + testPoolProvider + `"},` + created},
+		"POST /api/v1/orgs/acme/creds-keys/gcs-fed/provision": {200, `{"principal_arn":"` + testPoolPrincipal + `","external_id":"","permission_policy":null,` +
+			`"trust_policy":null,"oidc_provider":{"url":"https://tarn.acme.com","host":"tarn.acme.com","audience":"https://iam.googleapis.com/` + testPoolProvider + `","subject":"org:acme:creds-key:gcs-fed"}}`},
 	})
 	te := envFor(t, srv)
 	const origin = "https://tarn.acme.com:8443/console"
@@ -53,6 +62,9 @@ func TestProvisionOutputGolden(t *testing.T) {
 		{"provision_gcp_placeholder.txt", []string{"gcp", "acme/gcs", "--project", "acme-ml", "--bucket", "acme-ml-data"}, ""},
 		{"provision_gcp_principal.json", []string{"gcp", "acme/gcs", "--project", "acme-ml", "--bucket", "acme-ml-data", "--kms-key", testKMSKey,
 			"--principal", "tarn-server@tarn-prod.iam.gserviceaccount.com", "--output", "json"}, ""},
+		{"provision_gcp_federated.txt", []string{"gcp", "acme/gcs-fed", "--project", "acme-ml", "--bucket", "acme-ml-data"}, ""},
+		{"", []string{"gcp", "acme/gcs-fed", "--project", "acme-ml", "--bucket", "acme-ml-data", "--principal", "user:ops@acme.com"},
+			"tarn: a key of auth federated is impersonated by its pool principal " + testPoolPrincipal + ": leave out the principal\n"},
 		{"", []string{"gcp", "acme/gcs", "--project", "acme-ml", "--bucket", "b$(id)"},
 			`tarn: bucket "b$(id)" is not a valid bucket name (3 to 222 lowercase letters, digits, '-', '_' and '.')` + "\n"},
 	} {

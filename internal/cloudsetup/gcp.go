@@ -8,17 +8,21 @@ import (
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/provider/gcsdownscope"
 )
 
 // GCPInput is where a gcs key's setup applies. Project and Bucket are required; KMSKey is
 // the bucket's Cloud KMS key, if any; Principal is who impersonates the service account, an
 // IAM member or a bare email (taken as a service account), PrincipalPlaceholder in the
-// commands when empty; ConsoleOrigin is the URL of the tarn console, for CORS.
+// commands when empty; ConsoleOrigin is the URL of the tarn console, for CORS. Issuer and
+// Subject, required for a key of auth federated, are tarn's issuer URL and the key's
+// subject (api.ProvisionResponse); the principal of such a key is its pool principal.
 type GCPInput struct {
 	Project, Bucket string
 	KMSKey          string
 	Principal       string
 	ConsoleOrigin   string
+	Issuer, Subject string
 }
 
 // GCPSetup is the gcloud commands that create a gcs creds key's service account, grant it
@@ -41,6 +45,8 @@ var (
 	gcpServiceAccount = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,99}@[a-z0-9][a-z0-9.-]{0,99}\.gserviceaccount\.com$`)
 	gcpKMSKey         = regexp.MustCompile(`^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0-9-]{1,63}/keyRings/[A-Za-z0-9_-]{1,63}/cryptoKeys/[A-Za-z0-9_-]{1,63}$`)
 	gcpMember         = regexp.MustCompile(`^((serviceAccount|user|group):[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}|principal(Set)?://[A-Za-z0-9._~%@:/-]{1,1000})$`)
+	issuerURL         = regexp.MustCompile(`^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$`)
+	tarnSubject       = regexp.MustCompile(`^org:[a-z0-9][a-z0-9_-]{0,62}:creds-key:[a-z0-9][a-z0-9_-]{0,62}$`)
 )
 
 // PrincipalPlaceholder stands for the principal that impersonates when none was given.
@@ -48,7 +54,9 @@ const PrincipalPlaceholder = "PRINCIPAL"
 
 // GCP returns the commands that set up a gcs key of configuration cfg for in. A bad input
 // is an Invalid error in the field of that input (project, bucket, kms_key, principal,
-// console_origin); a bad service account of the key is one in no field.
+// console_origin); a bad service account of the key is one in no field. For a key of auth
+// federated the pool, its OIDC provider and roles/iam.workloadIdentityUser for the key's
+// pool principal replace the Token Creator grant (gcpFederation).
 func GCP(cfg api.CredsKeyConfig, in GCPInput) (*GCPSetup, error) {
 	sa, project, bucket, kmsKey, principal := cfg.ServiceAccount, in.Project, in.Bucket, in.KMSKey, in.Principal
 	if sa == "" {
@@ -93,7 +101,15 @@ func GCP(cfg api.CredsKeyConfig, in GCPInput) (*GCPSetup, error) {
 			"# and so does Cloud Storage's own service agent of the project, which does the work for CMEK:",
 			fmt.Sprintf("gcloud storage service-agent --project=%s --authorize-cmek=%s", project, kmsKey))
 	}
+	if cfg.Auth == api.AuthFederated {
+		fed, member, err := gcpFederation(cfg, in)
+		if err != nil {
+			return nil, err
+		}
+		c, principal = append(c, fed...), member
+	}
 	switch {
+	case cfg.Auth == api.AuthFederated: // its principal is the pool principal
 	case cfg.Auth == api.AuthServiceAccountKey:
 		c = append(c, "# This key impersonates with the JSON key it holds (--auth service-account-key): there is no server",
 			"# principal to grant. The key's own service account (client_email in the JSON key) needs the role")
@@ -110,11 +126,45 @@ func GCP(cfg api.CredsKeyConfig, in GCPInput) (*GCPSetup, error) {
 	if principal == "" {
 		principal = PrincipalPlaceholder
 	}
-	c = append(c, "# Impersonation: "+principal+" may mint tokens for the service account:",
-		fmt.Sprintf("gcloud iam service-accounts add-iam-policy-binding %s --member=%s --role=roles/iam.serviceAccountTokenCreator", sa, ShellQuote(principal)),
-		"# CORS, so that the tarn console at "+origin+" can read the bucket from the browser",
+	if cfg.Auth != api.AuthFederated {
+		c = append(c, "# Impersonation: "+principal+" may mint tokens for the service account:",
+			fmt.Sprintf("gcloud iam service-accounts add-iam-policy-binding %s --member=%s --role=roles/iam.serviceAccountTokenCreator", sa, ShellQuote(principal)))
+	}
+	c = append(c, "# CORS, so that the tarn console at "+origin+" can read the bucket from the browser",
 		"# (this replaces the bucket's CORS configuration: merge it into an existing one):",
 		"cat > cors.json <<'EOF'", string(cors), "EOF",
 		fmt.Sprintf("gcloud storage buckets update gs://%s --cors-file=cors.json", bucket))
 	return &GCPSetup{ServiceAccount: sa, Principal: principal, Commands: c, CORS: cors}, nil
+}
+
+// gcpFederation returns the commands that make Google trust tarn's issuer for the subject
+// of a key of auth federated, and its pool principal impersonate the key's service account:
+// the workload identity pool, its OIDC provider (google.subject=assertion.sub, an attribute
+// condition on the key's subject) and roles/iam.workloadIdentityUser for that subject's
+// principal only. A bad workload_identity_provider, issuer or subject is an Invalid error,
+// and so is a principal other than the pool principal, which it returns.
+func gcpFederation(cfg api.CredsKeyConfig, in GCPInput) ([]string, string, error) {
+	p, ok := gcsdownscope.ParsePoolProvider(cfg.WorkloadIdentityProvider)
+	if !ok {
+		return nil, "", errs.E(errs.Invalid, "the creds key names no valid workload identity pool provider: add it again with --workload-identity-provider projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER")
+	}
+	if !issuerURL.MatchString(in.Issuer) || !tarnSubject.MatchString(in.Subject) {
+		return nil, "", errs.E(errs.Invalid, "the tarn server named no OIDC issuer and subject for this key: start tarn serve with --public-url")
+	}
+	member := p.Principal(in.Subject)
+	if in.Principal != "" && in.Principal != member {
+		return nil, "", errs.E(errs.Invalid, "a key of auth %s is impersonated by its pool principal %s: leave out the principal", api.AuthFederated, member).In("principal")
+	}
+	return []string{
+		"# Workload identity federation: Google trusts tarn's issuer " + in.Issuer + " for this creds key's subject",
+		"# " + in.Subject + " only; no key or secret is stored anywhere. The pool (skip this if it exists):",
+		fmt.Sprintf("gcloud iam workload-identity-pools create %s --project=%s --location=global", p.Pool, p.Project),
+		"# Its OIDC provider: tarn's issuer, google.subject from the token's sub, and no other subject:",
+		fmt.Sprintf(`gcloud iam workload-identity-pools providers create-oidc %s --project=%s --workload-identity-pool=%s --location=global --issuer-uri=%s --attribute-mapping=google.subject=assertion.sub --attribute-condition="assertion.sub=='%s'"`,
+			p.Provider, p.Project, p.Pool, in.Issuer, in.Subject),
+		"# Impersonation: the pool principal of exactly that subject may mint tokens for the service account:",
+		fmt.Sprintf("gcloud iam service-accounts add-iam-policy-binding %s --member=%s --role=%s", cfg.ServiceAccount, member, gcsdownscope.RoleWorkloadIdentityUser),
+		"# (tarn presign signs URLs with signBlob, which that role does not allow: for presigned URLs also grant",
+		"# the same member roles/iam.serviceAccountTokenCreator on the service account.)",
+	}, member, nil
 }

@@ -18,7 +18,25 @@ import (
 const (
 	testSA     = "tarn-data@acme-ml.iam.gserviceaccount.com"
 	testKMSKey = "projects/acme-ml/locations/europe-west4/keyRings/data/cryptoKeys/datasets"
+
+	testPoolProvider  = "projects/123456789012/locations/global/workloadIdentityPools/tarn-pool/providers/tarn-issuer"
+	testIssuer        = "https://tarn.acme.com"
+	testSubject       = "org:acme:creds-key:gcs"
+	testPoolPrincipal = "principal://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/tarn-pool/subject/" + testSubject
 )
+
+var federated = api.CredsKeyConfig{Auth: api.AuthFederated, ServiceAccount: testSA, WorkloadIdentityProvider: testPoolProvider}
+
+// federatedSetup is the setup of a federated key for the shell and gcloud tests.
+func federatedSetup(t *testing.T) *cloudsetup.GCPSetup {
+	t.Helper()
+	setup, err := cloudsetup.GCP(federated, cloudsetup.GCPInput{Project: "acme-ml", Bucket: "acme-ml-data", ConsoleOrigin: "http://127.0.0.1:7777",
+		Issuer: testIssuer, Subject: testSubject})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return setup
+}
 
 func TestGCP(t *testing.T) {
 	adc := api.CredsKeyConfig{Auth: api.AuthDefault, ServiceAccount: testSA}
@@ -27,6 +45,7 @@ func TestGCP(t *testing.T) {
 		name                                  string
 		cfg                                   api.CredsKeyConfig
 		project, bucket, kms, principal, orig string
+		issuer, subject                       string
 		want, not                             []string // substrings of the output
 		err, field                            string   // the error and the input it is in
 	}{
@@ -61,9 +80,31 @@ func TestGCP(t *testing.T) {
 		{name: "service account that would run in a shell", cfg: api.CredsKeyConfig{ServiceAccount: "a$(id)@p.iam.gserviceaccount.com"}, project: "acme-ml", bucket: "b-1",
 			orig: "http://127.0.0.1:7777", err: "is not a valid service account email", field: ""},
 		{name: "origin that is no URL", cfg: adc, project: "acme-ml", bucket: "b-1", orig: "tarn", err: "is no URL", field: "console_origin"},
+		{name: "federated", cfg: federated, project: "acme-ml", bucket: "acme-ml-data", orig: "http://127.0.0.1:7777", issuer: testIssuer, subject: testSubject,
+			want: []string{
+				"gcloud iam workload-identity-pools create tarn-pool --project=123456789012 --location=global",
+				"gcloud iam workload-identity-pools providers create-oidc tarn-issuer --project=123456789012 --workload-identity-pool=tarn-pool --location=global --issuer-uri=" + testIssuer +
+					` --attribute-mapping=google.subject=assertion.sub --attribute-condition="assertion.sub=='` + testSubject + `'"`,
+				"gcloud iam service-accounts add-iam-policy-binding " + testSA + " --member=" + testPoolPrincipal + " --role=roles/iam.workloadIdentityUser",
+				"gcloud storage buckets add-iam-policy-binding gs://acme-ml-data --member=serviceAccount:" + testSA + " --role=roles/storage.objectAdmin",
+			},
+			not: []string{"--role=roles/iam.serviceAccountTokenCreator", "PRINCIPAL"}},
+		{name: "federated with the pool principal given", cfg: federated, project: "acme-ml", bucket: "b-1", orig: "http://127.0.0.1:7777", issuer: testIssuer, subject: testSubject,
+			principal: testPoolPrincipal, want: []string{"--member=" + testPoolPrincipal + " --role=roles/iam.workloadIdentityUser"}},
+		{name: "federated with another principal", cfg: federated, project: "acme-ml", bucket: "b-1", orig: "http://127.0.0.1:7777", issuer: testIssuer, subject: testSubject,
+			principal: "user:ops@acme.com", err: "is impersonated by its pool principal", field: "principal"},
+		{name: "federated without an issuer", cfg: federated, project: "acme-ml", bucket: "b-1", orig: "http://127.0.0.1:7777", subject: testSubject,
+			err: "--public-url", field: ""},
+		{name: "subject that would run in a shell", cfg: federated, project: "acme-ml", bucket: "b-1", orig: "http://127.0.0.1:7777", issuer: testIssuer,
+			subject: testSubject + `'"$(id)"`, err: "--public-url", field: ""},
+		{name: "issuer that would run in a shell", cfg: federated, project: "acme-ml", bucket: "b-1", orig: "http://127.0.0.1:7777", issuer: testIssuer + "/$(id)",
+			subject: testSubject, err: "--public-url", field: ""},
+		{name: "federated without a pool provider", cfg: api.CredsKeyConfig{Auth: api.AuthFederated, ServiceAccount: testSA}, project: "acme-ml", bucket: "b-1",
+			orig: "http://127.0.0.1:7777", issuer: testIssuer, subject: testSubject, err: "--workload-identity-provider", field: ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := cloudsetup.GCP(tc.cfg, cloudsetup.GCPInput{Project: tc.project, Bucket: tc.bucket, KMSKey: tc.kms, Principal: tc.principal, ConsoleOrigin: tc.orig})
+			got, err := cloudsetup.GCP(tc.cfg, cloudsetup.GCPInput{Project: tc.project, Bucket: tc.bucket, KMSKey: tc.kms, Principal: tc.principal, ConsoleOrigin: tc.orig,
+				Issuer: tc.issuer, Subject: tc.subject})
 			var commands []string
 			if got != nil {
 				commands = got.Commands
@@ -86,24 +127,7 @@ func TestGCPRunsInAShell(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "bin")
-	os.Mkdir(bin, 0o755)
-	record := "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\t' \"$a\"; done >> \"$GCLOUD_LOG\"; echo >> \"$GCLOUD_LOG\"\n"
-	if err := os.WriteFile(filepath.Join(bin, "gcloud"), []byte(record), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(sh, "-e", "-c", strings.Join(setup.Commands, "\n"))
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "GCLOUD_LOG="+filepath.Join(dir, "log"))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("sh: %v\n%s", err, out)
-	}
-	log, _ := os.ReadFile(filepath.Join(dir, "log"))
-	var calls [][]string
-	for _, line := range strings.Split(strings.TrimSuffix(string(log), "\n"), "\n") {
-		calls = append(calls, strings.Split(strings.TrimSuffix(line, "\t"), "\t"))
-	}
+	calls, dir := gcloudCalls(t, sh, setup.Commands)
 	member := "serviceAccount:" + testSA
 	want := [][]string{
 		{"iam", "service-accounts", "create", "tarn-data", "--project=acme-ml", "--display-name=tarn datasets"},
@@ -136,6 +160,55 @@ func TestGCPRunsInAShell(t *testing.T) {
 	}
 }
 
+// gcloudCalls runs commands in sh in a fresh directory, with a gcloud on PATH that only
+// records its arguments, and returns the argument lists gcloud got and the directory.
+func gcloudCalls(t *testing.T, sh string, commands []string) ([][]string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	os.Mkdir(bin, 0o755)
+	record := "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\t' \"$a\"; done >> \"$GCLOUD_LOG\"; echo >> \"$GCLOUD_LOG\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "gcloud"), []byte(record), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(sh, "-e", "-c", strings.Join(commands, "\n"))
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "GCLOUD_LOG="+filepath.Join(dir, "log"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sh: %v\n%s", err, out)
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "log"))
+	var calls [][]string
+	for _, line := range strings.Split(strings.TrimSuffix(string(log), "\n"), "\n") {
+		calls = append(calls, strings.Split(strings.TrimSuffix(line, "\t"), "\t"))
+	}
+	return calls, dir
+}
+
+// TestGCPFederatedRunsInAShell: the federation commands reach gcloud with the words meant,
+// the attribute condition as one word that names the key's subject only.
+func TestGCPFederatedRunsInAShell(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	calls, _ := gcloudCalls(t, sh, federatedSetup(t).Commands)
+	member := "serviceAccount:" + testSA
+	want := [][]string{
+		{"iam", "service-accounts", "create", "tarn-data", "--project=acme-ml", "--display-name=tarn datasets"},
+		{"storage", "buckets", "add-iam-policy-binding", "gs://acme-ml-data", "--member=" + member, "--role=roles/storage.objectAdmin"},
+		{"iam", "workload-identity-pools", "create", "tarn-pool", "--project=123456789012", "--location=global"},
+		{"iam", "workload-identity-pools", "providers", "create-oidc", "tarn-issuer", "--project=123456789012", "--workload-identity-pool=tarn-pool",
+			"--location=global", "--issuer-uri=" + testIssuer, "--attribute-mapping=google.subject=assertion.sub",
+			"--attribute-condition=assertion.sub=='" + testSubject + "'"},
+		{"iam", "service-accounts", "add-iam-policy-binding", testSA, "--member=" + testPoolPrincipal, "--role=roles/iam.workloadIdentityUser"},
+		{"storage", "buckets", "update", "gs://acme-ml-data", "--cors-file=cors.json"},
+	}
+	if !slices.EqualFunc(calls, want, slices.Equal) {
+		t.Errorf("gcloud calls:\n%q\nwant:\n%q", calls, want)
+	}
+}
+
 // TestGCPFlagsExist checks the commands GCP returns against the
 // installed gcloud: every option they use is one its help lists. Nothing is sent
 // anywhere: gcloud only prints help, with a fresh configuration and any traffic sent to a
@@ -151,17 +224,21 @@ func TestGCPFlagsExist(t *testing.T) {
 	}
 	home := t.TempDir()
 	option := regexp.MustCompile(`\s(--[a-z-]+)`)
-	for _, c := range setup.Commands {
+	for _, c := range append(setup.Commands, federatedSetup(t).Commands...) {
 		if !strings.HasPrefix(c, "gcloud ") {
 			continue
 		}
-		// The command group: up to three words, before the first flag.
+		// The command: the words before the first flag, less the one positional argument
+		// that every command of more than two words ends with.
 		var group []string
 		for _, w := range strings.Fields(c)[1:] {
-			if strings.HasPrefix(w, "-") || len(group) == 3 {
+			if strings.HasPrefix(w, "-") {
 				break
 			}
 			group = append(group, w)
+		}
+		if len(group) > 2 {
+			group = group[:len(group)-1]
 		}
 		cmd := exec.CommandContext(t.Context(), "gcloud", append(group, "--help")...)
 		cmd.Env = append(os.Environ(), "HOME="+home, "CLOUDSDK_CONFIG="+filepath.Join(home, "gcloud"),

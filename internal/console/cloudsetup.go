@@ -83,16 +83,22 @@ func (c *Console) cloudSetup(r *http.Request, s *session, k *api.CredsKey) *setu
 		return d
 	}
 	principal := v.Get("principal")
-	if principal == "" {
+	var issuerURL, subject string
+	if principal == "" || k.Config.Auth == api.AuthFederated {
 		out, err := c.api.Provision(apiContext(r, s), k.Org, k.Name, api.ProvisionRequest{Bucket: v.Get("bucket")})
 		if err != nil {
 			d.Form.err = apiError(err)
 			return d
 		}
-		principal = out.PrincipalARN
+		if principal == "" {
+			principal = out.PrincipalARN
+		}
+		if p := out.OIDCProvider; p != nil {
+			issuerURL, subject = p.URL, p.Subject
+		}
 	}
 	setup, err := cloudsetup.GCP(k.Config, cloudsetup.GCPInput{Project: v.Get("project"), Bucket: v.Get("bucket"),
-		KMSKey: v.Get("kms_key"), Principal: principal, ConsoleOrigin: v.Get("console_origin")})
+		KMSKey: v.Get("kms_key"), Principal: principal, ConsoleOrigin: v.Get("console_origin"), Issuer: issuerURL, Subject: subject})
 	if err != nil {
 		d.Form.err = err
 		return d

@@ -1,9 +1,10 @@
 // Package googletest runs stand-ins for the Google endpoints that cannot run offline, on
 // 127.0.0.1, for tests: the OAuth 2.0 token endpoint of service-account keys (the JWT-bearer
-// grant), IAM Credentials generateAccessToken and signBlob, and Google STS token exchange
-// with Credential Access Boundaries. They speak Google's wire protocols, so the real client libraries
+// grant), IAM Credentials generateAccessToken and signBlob, and Google STS token exchange:
+// with Credential Access Boundaries, and of external OIDC tokens at workload identity pool
+// providers (federation.go). They speak Google's wire protocols, so the real client libraries
 // (golang.org/x/oauth2/google, google.golang.org/api/impersonate,
-// golang.org/x/oauth2/google/downscope) drive them, and refuse malformed requests as Google
+// golang.org/x/oauth2/google/downscope, golang.org/x/oauth2/google/externalaccount) drive them, and refuse malformed requests as Google
 // does. A Server records the boundaries it was sent and counts its calls, and every token it
 // issues can be looked up, so that tests assert what a token was bounded to; each service
 // account has a signing key whose public half tests verify signed URLs with.
@@ -79,9 +80,10 @@ type Condition struct {
 
 // Token is what a Server knows about a token it issued.
 type Token struct {
-	// Kind is the endpoint that issued it: OAuth, Impersonate or Downscope.
+	// Kind is the endpoint that issued it: OAuth, Impersonate, Downscope or Federate.
 	Kind string
-	// Principal is the service account the token acts as.
+	// Principal is the service account the token acts as, or the pool principal
+	// (principal://...) of a federated token.
 	Principal string
 	// Scopes are the OAuth scopes asked for (OAuth, Impersonate).
 	Scopes []string
@@ -113,6 +115,8 @@ type Server struct {
 	keys       map[string]*rsa.PublicKey // by client_email
 	tokens     map[string]Token
 	grants     map[[2]string]bool // (caller, target) has Token Creator
+	wiu        map[[2]string]bool // (member, target) has Workload Identity User
+	pools      map[string]PoolProvider
 	calls      map[string]int
 	boundaries []Boundary
 	seq        int
@@ -130,7 +134,7 @@ type Signature struct {
 func New(t testing.TB, o Options) *Server {
 	t.Helper()
 	s := &Server{now: o.Now, keys: map[string]*rsa.PublicKey{}, tokens: map[string]Token{}, grants: map[[2]string]bool{}, calls: map[string]int{},
-		signing: map[string]*rsa.PrivateKey{}}
+		signing: map[string]*rsa.PrivateKey{}, wiu: map[[2]string]bool{}, pools: map[string]PoolProvider{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -217,7 +221,7 @@ func (s *Server) Revoke(caller, target string) {
 	delete(s.grants, [2]string{caller, target})
 }
 
-// Calls returns how many requests endpoint (OAuth, Impersonate, Downscope) has answered,
+// Calls returns how many requests endpoint (OAuth, Impersonate, Downscope, Federate, SignBlob) has answered,
 // refusals included.
 func (s *Server) Calls(endpoint string) int {
 	s.mu.Lock()
@@ -429,12 +433,14 @@ func (s *Server) caller(w http.ResponseWriter, r *http.Request) (Token, bool) {
 	return tok, true
 }
 
-// granted reports whether caller has Token Creator on target, and else answers 403
-// PERMISSION_DENIED for permission, as IAM Credentials does.
+// granted reports whether caller has permission on target, through Token Creator or, for
+// PermissionGetAccessToken, Workload Identity User, and else answers 403 PERMISSION_DENIED
+// for permission, as IAM Credentials does.
 func (s *Server) granted(w http.ResponseWriter, caller, target, permission string) bool {
 	s.mu.Lock()
 	ok := s.grants[[2]string{caller, target}]
 	s.mu.Unlock()
+	ok = ok || permission == PermissionGetAccessToken && s.workloadIdentityUser(caller, target)
 	if !ok {
 		apiError(w, http.StatusForbidden, "PERMISSION_DENIED",
 			fmt.Sprintf("Permission '%s' denied on resource (or it may not exist).", permission),
@@ -444,24 +450,23 @@ func (s *Server) granted(w http.ResponseWriter, caller, target, permission strin
 	return ok
 }
 
-// exchange is Google STS's token exchange of an access token for a downscoped one.
+// exchange is Google STS's token exchange: of an external credential for a federated
+// token (federate), or of an access token for a downscoped one.
 func (s *Server) exchange(w http.ResponseWriter, r *http.Request) {
+	if r.ParseForm() == nil && externalTokenType(r.PostForm.Get("subject_token_type")) {
+		s.federate(w, r)
+		return
+	}
 	s.count(Downscope)
 	if err := r.ParseForm(); err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_request", "The request body is not a form.")
 		return
 	}
 	f := r.PostForm
+	if badExchange(w, f, func(t string) bool { return t == TokenTypeAccess }) {
+		return
+	}
 	switch {
-	case f.Get("grant_type") != GrantTokenExchange:
-		oauthError(w, http.StatusBadRequest, "invalid_request", "Invalid value for \"grant_type\".")
-		return
-	case f.Get("subject_token_type") != TokenTypeAccess:
-		oauthError(w, http.StatusBadRequest, "invalid_request", "Invalid value for \"subject_token_type\".")
-		return
-	case f.Get("requested_token_type") != TokenTypeAccess:
-		oauthError(w, http.StatusBadRequest, "invalid_request", "Invalid value for \"requested_token_type\".")
-		return
 	case len(f.Get("options")) > MaxOptions:
 		oauthError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("The \"options\" parameter exceeds the maximum length of %d characters.", MaxOptions))
 		return
@@ -489,6 +494,25 @@ func (s *Server) exchange(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	writeJSON(w, map[string]any{"access_token": v, "issued_token_type": TokenTypeAccess, "token_type": "Bearer",
 		"expires_in": int(subject.Expiry.Sub(s.now()) / time.Second)})
+}
+
+// badExchange answers 400 invalid_request, as STS does, and reports true when f's
+// grant_type is not token exchange, its subject_token_type fails subjectType, or its
+// requested_token_type is not an access token.
+func badExchange(w http.ResponseWriter, f url.Values, subjectType func(string) bool) bool {
+	bad := ""
+	switch {
+	case f.Get("grant_type") != GrantTokenExchange:
+		bad = "grant_type"
+	case !subjectType(f.Get("subject_token_type")):
+		bad = "subject_token_type"
+	case f.Get("requested_token_type") != TokenTypeAccess:
+		bad = "requested_token_type"
+	default:
+		return false
+	}
+	oauthError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("Invalid value for %q.", bad))
+	return true
 }
 
 var resourceRe = regexp.MustCompile(`^//storage\.googleapis\.com/projects/_/buckets/[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$`)

@@ -165,7 +165,7 @@ func TestSTSRefusesAsGoogleDoes(t *testing.T) {
 		code   string
 	}{
 		{"bad grant type", func(f url.Values) { f.Set("grant_type", "client_credentials") }, "invalid_request"},
-		{"bad subject token type", func(f url.Values) { f.Set("subject_token_type", "urn:ietf:params:oauth:token-type:jwt") }, "invalid_request"},
+		{"bad subject token type", func(f url.Values) { f.Set("subject_token_type", "urn:ietf:params:oauth:token-type:saml2") }, "invalid_request"},
 		{"no permissions", func(f url.Values) {
 			f.Set("options", opts(map[string]any{"availableResource": rule["availableResource"]}))
 		}, "invalid_request"},

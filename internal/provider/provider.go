@@ -58,6 +58,13 @@ type Identity struct {
 	Foreign func(ctx context.Context, audience string) (token, subject string, err error)
 }
 
+// IssuerHost returns issuer URL u without its scheme and trailing slash
+// (tarn.example.com/tarn): the name clouds give an OIDC provider in ARNs and condition keys.
+func IssuerHost(u string) string {
+	_, rest, _ := strings.Cut(u, "://")
+	return strings.TrimSuffix(rest, "/")
+}
+
 // NeedsIssuer is the error of a federated auth mode on a server that is no OIDC issuer.
 func NeedsIssuer(mode string) error {
 	return errs.E(errs.Invalid, "%s needs tarn's own OIDC issuer: start tarn serve with --public-url https://... (the URL the cloud fetches discovery from)", mode)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/errs"
+	"github.com/tarnhq/tarn/internal/provider"
 	"github.com/tarnhq/tarn/location"
 )
 
@@ -230,7 +231,7 @@ func ProvisionWebIdentity(cfg api.CredsKeyConfig, bucket, prefix, kmsKeyARN, iss
 	if err != nil || u.Host == "" {
 		return "", "", p, errs.E(errs.Invalid, "the issuer URL %q is not a URL: fix tarn serve --public-url", issuerURL)
 	}
-	host := strings.TrimSuffix(u.Host+u.Path, "/")
+	host := provider.IssuerHost(issuerURL)
 	p = api.OIDCProvider{URL: issuerURL, Host: host, Audience: api.AudienceAWS, Subject: subject}
 	if cfg.STSEndpoint != "" {
 		perm, err = permissions(cfg, bucket, prefix, kmsKeyARN, map[string][]string{"jwt:sub": {subject}})

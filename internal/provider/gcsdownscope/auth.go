@@ -25,8 +25,8 @@ const ScopeCloudPlatform = "https://www.googleapis.com/auth/cloud-platform"
 
 // Authenticator gives the source token with which the driver impersonates a creds key's
 // service account. Each auth mode has one (default: the server's ADC; service-account-key:
-// the org's JSON key); implementations must be safe for concurrent use. A later mode
-// (federated) plugs in here.
+// the org's JSON key; federated: tarn's own token exchanged at a workload identity pool
+// provider); implementations must be safe for concurrent use.
 type Authenticator interface {
 	Source(ctx context.Context, key provider.Key) (oauth2.TokenSource, error)
 }

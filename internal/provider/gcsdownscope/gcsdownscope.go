@@ -1,6 +1,8 @@
 // Package gcsdownscope is the provider "gcs": it vends OAuth 2.0 access tokens for Google
 // Cloud Storage, limited to one location and one mode. The driver gets a source token (the
-// server's Application Default Credentials, or an org's service-account JSON key),
+// server's Application Default Credentials, an org's service-account JSON key, or, with auth
+// federated, a token of tarn's own OIDC issuer exchanged at Google STS for a workload
+// identity pool principal's),
 // impersonates the creds key's service account with it (IAM Credentials
 // generateAccessToken), then cuts the impersonated token down through Google STS with a
 // Credential Access Boundary: one rule on the location's bucket, with the mode's role and,
@@ -98,6 +100,7 @@ func New(o Options) *Driver {
 	d.auth = map[string]Authenticator{
 		api.AuthDefault:           &defaultAuth{creds: o.DefaultCredentials},
 		api.AuthServiceAccountKey: keyAuth{client: d.http},
+		api.AuthFederated:         federatedAuth{client: d.http},
 	}
 	for mode, a := range o.Authenticators {
 		d.auth[mode] = a
@@ -117,7 +120,9 @@ var (
 // (auth default when left out, endpoints as scheme://host, empty for Google's own). It
 // returns an error of kind Invalid naming the bad field: roots that are not gs://, a
 // service_account that is not a service account's email, an auth mode without its secret
-// (service-account-key) or with one (default), a kms_key that is not a Cloud KMS key name,
+// (service-account-key) or with one (default, federated), auth federated without a valid
+// workload_identity_provider or on a server that is no OIDC issuer (provider.NeedsIssuer),
+// a workload_identity_provider for another auth mode, a kms_key that is not a Cloud KMS key name,
 // an endpoint that is not an http(s) URL without a path (http only for an emulator on a
 // loopback or private address) or whose host the driver's guard refuses, and the fields of
 // other providers.
@@ -125,6 +130,7 @@ func (d *Driver) CheckConfig(ctx context.Context, cfg api.CredsKeyConfig, check 
 	own := api.CredsKeyConfig{
 		Roots: cfg.Roots, ServiceAccount: cfg.ServiceAccount, Auth: cfg.Auth, KMSKey: cfg.KMSKey,
 		IAMEndpoint: cfg.IAMEndpoint, STSEndpoint: cfg.STSEndpoint, StorageEndpoint: cfg.StorageEndpoint,
+		WorkloadIdentityProvider: cfg.WorkloadIdentityProvider,
 	}
 	if f := provider.ForeignField(cfg, own); f != "" {
 		return cfg, errs.E(errs.Invalid, "provider gcs does not take %s", f)
@@ -152,8 +158,16 @@ func (d *Driver) CheckConfig(ctx context.Context, cfg api.CredsKeyConfig, check 
 				return cfg, err
 			}
 		}
+	case api.AuthFederated:
+		if err := checkFederated(cfg, check); err != nil {
+			return cfg, err
+		}
 	default:
-		return cfg, errs.E(errs.Invalid, "auth %q is not %q (the server's Application Default Credentials) or %q", cfg.Auth, api.AuthDefault, api.AuthServiceAccountKey).In("auth")
+		return cfg, errs.E(errs.Invalid, "auth %q is not %q (the server's Application Default Credentials), %q or %q (a token of tarn's own OIDC issuer)",
+			cfg.Auth, api.AuthDefault, api.AuthServiceAccountKey, api.AuthFederated).In("auth")
+	}
+	if cfg.Auth != api.AuthFederated && cfg.WorkloadIdentityProvider != "" {
+		return cfg, errs.E(errs.Invalid, "workload_identity_provider is only for auth %q: leave out --workload-identity-provider", api.AuthFederated).In("workload_identity_provider")
 	}
 	if cfg.KMSKey != "" && !kmsKeyRe.MatchString(cfg.KMSKey) {
 		return cfg, errs.E(errs.Invalid, "kms_key %q is not a Cloud KMS key name, like projects/P/locations/L/keyRings/R/cryptoKeys/K (--kms-key)", cfg.KMSKey).In("kms_key")

@@ -117,15 +117,21 @@ func (d *Driver) impersonate(ctx context.Context, key provider.Key, life time.Du
 		if !errors.As(err, &ue) {
 			return nil, errs.Wrap(errs.Unavailable, err, fmt.Sprintf("%s: %s", where, err))
 		}
-		who := "the tarn server's Google identity"
-		if cfg.Auth == api.AuthServiceAccountKey {
+		who, role := "the tarn server's Google identity", RoleTokenCreator
+		switch cfg.Auth {
+		case api.AuthServiceAccountKey:
 			who = "the service account of the key's secret"
+		case api.AuthFederated:
+			who, role = "the pool principal of the key", RoleWorkloadIdentityUser
+			if p, ok := ParsePoolProvider(cfg.WorkloadIdentityProvider); ok && key.Identity != nil {
+				who = p.Principal(key.Identity.Subject)
+			}
 		}
 		switch {
 		case ue.retryable():
 			return nil, errs.Wrap(errs.Unavailable, err, fmt.Sprintf("%s: IAM Credentials could not impersonate %s (%s); try again later", where, cfg.ServiceAccount, ue))
 		case ue.status == http.StatusForbidden:
-			return nil, errs.Wrap(errs.Permission, err, fmt.Sprintf("%s: %s may not impersonate %s (%s): grant it %s on that service account (see tarn provision gcp)", where, who, cfg.ServiceAccount, ue, RoleTokenCreator))
+			return nil, errs.Wrap(errs.Permission, err, fmt.Sprintf("%s: %s may not impersonate %s (%s): grant it %s on that service account (see tarn provision gcp)", where, who, cfg.ServiceAccount, ue, role))
 		case ue.status == http.StatusUnauthorized:
 			return nil, errs.Wrap(errs.Upstream, err, fmt.Sprintf("%s: IAM Credentials refused the source token of %s (%s)", where, who, ue))
 		case ue.status == http.StatusNotFound:
@@ -167,6 +173,9 @@ func (d *Driver) source(ctx context.Context, key provider.Key) (*oauth2.Token, e
 	tok, err := ts.Token()
 	if err == nil {
 		return tok, nil
+	}
+	if key.Config.Auth == api.AuthFederated {
+		return nil, federatedFailure(key, err)
 	}
 	what := "the tarn server's Application Default Credentials"
 	if key.Config.Auth == api.AuthServiceAccountKey {

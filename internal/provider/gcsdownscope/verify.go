@@ -23,9 +23,12 @@ import (
 // storage_endpoint: emulators accept any token, so a refusal proves nothing there.
 const SkippedOnEmulator = "skipped: the endpoint cannot enforce access boundaries"
 
-// Verify checks key against loc and names the cause of each failure: that the key's source
-// credentials give a token (the server's ADC, or the service-account key), that they may
-// impersonate the key's service account (RoleTokenCreator), that STS downscopes the
+// Verify checks key against loc and names the cause of each failure: for auth federated,
+// that the issuer's discovery is served at its URL and names it; that the key's source
+// credentials give a token (the server's ADC, the service-account key, or tarn's token
+// exchanged at the pool provider), that they may impersonate the key's service account
+// (RoleTokenCreator, RoleWorkloadIdentityUser for a pool principal); for auth federated,
+// that a token for another creds key's subject is refused (checkForeign); that STS downscopes the
 // impersonated token for read and write, that a read token lists loc and a write token
 // round-trips a probe object in it, and that a read token is refused for a write and outside
 // loc. On a key with a storage_endpoint (an emulator) the last two are reported as skipped,
@@ -33,16 +36,26 @@ const SkippedOnEmulator = "skipped: the endpoint cannot enforce access boundarie
 func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Location) []api.Check {
 	cfg := key.Config
 	srcName := "Application Default Credentials"
-	if cfg.Auth == api.AuthServiceAccountKey {
+	switch cfg.Auth {
+	case api.AuthServiceAccountKey:
 		srcName = "service account key"
+	case api.AuthFederated:
+		srcName = checkExchangeName
 	}
 	if loc.Scheme != location.GS {
 		return []api.Check{{Name: "location", Detail: fmt.Sprintf("provider gcs vends for gs:// locations, not %s", loc)}}
 	}
-	if _, err := d.source(ctx, key); err != nil {
-		return []api.Check{{Name: srcName, Detail: errs.DetailOf(err)}}
+	var checks []api.Check
+	if cfg.Auth == api.AuthFederated {
+		c := d.checkDiscovery(ctx, key)
+		if checks = append(checks, c); !c.OK {
+			return checks
+		}
 	}
-	checks := []api.Check{{Name: srcName, OK: true}}
+	if _, err := d.source(ctx, key); err != nil {
+		return append(checks, api.Check{Name: srcName, Detail: errs.DetailOf(err)})
+	}
+	checks = append(checks, api.Check{Name: srcName, OK: true})
 	impName := "impersonate " + cfg.ServiceAccount
 	ictx, cancel := context.WithTimeout(ctx, d.timeout)
 	imp, err := d.impersonate(ictx, key, MaxLifetime)
@@ -51,6 +64,11 @@ func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Loca
 		return append(checks, api.Check{Name: impName, Detail: errs.DetailOf(err)})
 	}
 	checks = append(checks, api.Check{Name: impName, OK: true})
+	if cfg.Auth == api.AuthFederated {
+		fctx, cancel := context.WithTimeout(ctx, d.timeout)
+		checks = append(checks, d.checkForeign(fctx, key))
+		cancel()
+	}
 	tokens := map[string]*oauth2.Token{}
 	for _, mode := range []string{api.ModeRead, api.ModeWrite} {
 		name := "downscope a " + mode + " token"
