@@ -81,9 +81,11 @@ func (s *Server) authenticate(ctx context.Context, form url.Values, req *Request
 // credential: a federated credential of the app names its issuer, subject and an audience
 // exactly (AADSTS70021); the issuer's discovery names it as issuer and its JWKS has the key
 // the assertion names (AADSTS7000272) and that key verifies the signature (AADSTS700027);
-// the assertion is valid now (AADSTS700024). A token that does not parse is AADSTS50027.
+// the assertion is valid now (AADSTS700024). A token that does not parse is AADSTS50027, and
+// so is one not signed with RS256, the only algorithm Entra ID supports for workload
+// identity federation.
 func (s *Server) verifyAssertion(ctx context.Context, assertion string, req *Request) *refusal {
-	tok, err := jwt.ParseSigned(assertion, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
+	tok, err := jwt.ParseSigned(assertion, []jose.SignatureAlgorithm{jose.RS256})
 	var claims jwt.Claims
 	if err == nil {
 		err = tok.UnsafeClaimsWithoutVerification(&claims)

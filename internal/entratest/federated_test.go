@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -20,26 +21,32 @@ import (
 	"github.com/tarnhq/tarn/internal/entratest"
 )
 
-// testIssuer is an OIDC issuer on 127.0.0.1 with one ES256 key in its JWKS.
+// testIssuer is an OIDC issuer on 127.0.0.1 with one RS256 key in its JWKS.
 type testIssuer struct {
 	URL string
-	key *ecdsa.PrivateKey
+	key *rsa.PrivateKey
 	kid string
+}
+
+func newRSAKey(t *testing.T) *rsa.PrivateKey {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
 }
 
 func newTestIssuer(t *testing.T) *testIssuer {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := newRSAKey(t)
 	iss := &testIssuer{key: key, kid: "k1"}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]string{"issuer": iss.URL, "jwks_uri": iss.URL + "/jwks"})
 	})
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: iss.kid, Algorithm: "ES256", Use: "sig"}}})
+		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: iss.kid, Algorithm: "RS256", Use: "sig"}}})
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -47,10 +54,15 @@ func newTestIssuer(t *testing.T) *testIssuer {
 	return iss
 }
 
-// sign returns a JWT of claims signed with key under kid.
-func sign(t *testing.T, key *ecdsa.PrivateKey, kid string, claims jwt.Claims) string {
+// sign returns a JWT of claims signed with key under kid: RS256 for an RSA key, ES256 for
+// an ECDSA one.
+func sign(t *testing.T, key any, kid string, claims jwt.Claims) string {
 	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
+	alg := jose.RS256
+	if _, ok := key.(*ecdsa.PrivateKey); ok {
+		alg = jose.ES256
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +106,8 @@ func TestClientAssertionRefusals(t *testing.T) {
 	other := newTestIssuer(t) // trusted by no federated credential
 	now := time.Now()
 	s := entratest.New(t, entratest.Options{FederatedCredentials: []entratest.FederatedCredential{{Name: "tarn", Issuer: iss.URL, Subject: subject}}})
-	otherKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	otherKey := newRSAKey(t)
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +131,7 @@ func TestClientAssertionRefusals(t *testing.T) {
 		{"not yet valid", sign(t, iss.key, iss.kid, with(func(c *jwt.Claims) { c.NotBefore = jwt.NewNumericDate(now.Add(5 * time.Minute)) })), "AADSTS700024"},
 		{"no expiry", sign(t, iss.key, iss.kid, with(func(c *jwt.Claims) { c.Expiry = nil })), "AADSTS700024"},
 		{"not a JWT", "not.a.jwt", "AADSTS50027"},
+		{"ES256, which Entra ID does not take", sign(t, ecKey, iss.kid, iss.claims(now)), "AADSTS50027"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,13 +12,16 @@ import (
 	"github.com/tarnhq/tarn/internal/issuer"
 )
 
+// CheckDiscovery is the name of DiscoveryCheck's check.
+const CheckDiscovery = "issuer discovery"
+
 // DiscoveryCheck fetches the OpenID Connect discovery document of tarn's issuer iss with
 // do, as a cloud does before it trusts the issuer's tokens, and reports whether it answers
 // and names iss as its issuer. A failure says what the cloud would see; the check cannot
 // tell whether the cloud, from outside, reaches the URL too.
 func DiscoveryCheck(ctx context.Context, do func(*http.Request) (*http.Response, error), iss string) api.Check {
 	u := strings.TrimSuffix(iss, "/") + issuer.DiscoveryPath
-	c := api.Check{Name: "issuer discovery"}
+	c := api.Check{Name: CheckDiscovery}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		c.Detail = fmt.Sprintf("the public URL %s is not usable: start tarn serve with --public-url https://...", iss)

@@ -3,11 +3,9 @@ package awssts
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"path"
 	"strings"
 	"time"
@@ -20,14 +18,13 @@ import (
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/internal/errs"
-	"github.com/tarnhq/tarn/internal/issuer"
 	"github.com/tarnhq/tarn/internal/provider"
 	"github.com/tarnhq/tarn/location"
 )
 
 // Names of the checks Verify runs, in order.
 const (
-	CheckDiscovery          = "issuer discovery reachable"
+	CheckDiscovery          = provider.CheckDiscovery
 	CheckAssumeRole         = "assume role"
 	CheckExternalID         = "assume role without external ID is refused"
 	CheckForeignSubject     = "token for another creds key's subject is refused"
@@ -63,9 +60,13 @@ func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Loca
 	cfg := key.Config
 	web := cfg.Source == api.SourceWebIdentity
 	if web {
-		ok, detail := d.discoverable(ctx, key)
-		add(CheckDiscovery, ok, detail)
-		if !ok {
+		id, err := provider.IdentityOf(key, "source "+api.SourceWebIdentity)
+		if err != nil {
+			add(CheckDiscovery, false, errs.DetailOf(err))
+			return checks
+		}
+		c := provider.DiscoveryCheck(ctx, d.issuerClient.Do, id.Issuer)
+		if checks = append(checks, c); !c.OK {
 			return checks
 		}
 	}
@@ -133,37 +134,6 @@ func (d *Driver) Verify(ctx context.Context, key provider.Key, loc location.Loca
 	ok, detail := d.refusedOutside(ctx, r, cfg, loc)
 	add(CheckReadRefusedOutside, ok, detail)
 	return checks
-}
-
-// discoverable fetches the discovery document of key's issuer, as the cloud does, and checks
-// that it names the issuer URL as its issuer.
-func (d *Driver) discoverable(ctx context.Context, key provider.Key) (bool, string) {
-	id, err := provider.IdentityOf(key, "source "+api.SourceWebIdentity)
-	if err != nil {
-		return false, errs.DetailOf(err)
-	}
-	u := strings.TrimSuffix(id.Issuer, "/") + issuer.DiscoveryPath
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return false, fmt.Sprintf("the issuer URL %q is not a URL: fix tarn serve --public-url", id.Issuer)
-	}
-	resp, err := d.issuerClient.Do(req)
-	if err != nil {
-		return false, fmt.Sprintf("cannot fetch %s: the cloud fetches it too, so tarn serve --public-url must be a URL at which this server answers", u)
-	}
-	defer resp.Body.Close()
-	var doc struct {
-		Issuer string `json:"issuer"`
-	}
-	switch {
-	case resp.StatusCode != http.StatusOK:
-		return false, fmt.Sprintf("%s answered %s: tarn serve --public-url must be a URL at which this server answers", u, resp.Status)
-	case json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc) != nil:
-		return false, fmt.Sprintf("%s is not an OpenID discovery document: does a proxy in front of tarn answer it?", u)
-	case doc.Issuer != id.Issuer:
-		return false, fmt.Sprintf("%s names issuer %q, not %q: the cloud would refuse every token; is another server behind tarn serve --public-url?", u, doc.Issuer, id.Issuer)
-	}
-	return true, ""
 }
 
 // foreignRefused checks that the cloud refuses a token for another creds key's subject, or,

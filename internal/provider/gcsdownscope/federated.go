@@ -2,14 +2,11 @@ package gcsdownscope
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strconv"
-	"strings"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google/externalaccount"
@@ -171,9 +168,8 @@ func checkFederated(cfg api.CredsKeyConfig, check provider.ConfigCheck) error {
 
 // Names of verify's checks of auth federated.
 const (
-	checkDiscoveryName = "issuer discovery"
-	checkExchangeName  = "exchange tarn's token at Google STS"
-	checkForeignName   = "a token for another creds key refused"
+	checkExchangeName = "exchange tarn's token at Google STS"
+	checkForeignName  = "a token for another creds key refused"
 )
 
 // checkDiscovery checks that the discovery document of key's issuer is served at the
@@ -181,43 +177,11 @@ const (
 // server's own --public-url, set by the operator, not by an org: it is fetched directly,
 // not through the endpoint guard.
 func (d *Driver) checkDiscovery(ctx context.Context, key provider.Key) api.Check {
-	c := api.Check{Name: checkDiscoveryName}
 	id, err := provider.IdentityOf(key, modeFederated)
 	if err != nil {
-		c.Detail = errs.DetailOf(err)
-		return c
+		return api.Check{Name: provider.CheckDiscovery, Detail: errs.DetailOf(err)}
 	}
-	u := strings.TrimSuffix(id.Issuer, "/") + "/.well-known/openid-configuration"
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		c.Detail = fmt.Sprintf("the issuer URL %s is not a URL", id.Issuer)
-		return c
-	}
-	var doc struct {
-		Issuer  string `json:"issuer"`
-		JWKSURI string `json:"jwks_uri"`
-	}
-	resp, err := (&http.Client{Timeout: d.timeout}).Do(req)
-	if err != nil {
-		c.Detail = fmt.Sprintf("cannot reach %s: Google must be able to fetch it (tarn serve --public-url names where tarn is reachable)", u)
-		return c
-	}
-	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode != http.StatusOK:
-		c.Detail = fmt.Sprintf("%s answered %d, not the discovery document", u, resp.StatusCode)
-	case json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc) != nil:
-		c.Detail = fmt.Sprintf("%s is not a JSON discovery document", u)
-	case doc.Issuer != id.Issuer:
-		c.Detail = fmt.Sprintf("%s names issuer %q, not %q: is --public-url the URL Google reaches this server at?", u, doc.Issuer, id.Issuer)
-	case doc.JWKSURI == "":
-		c.Detail = fmt.Sprintf("%s names no jwks_uri", u)
-	default:
-		c.OK = true
-	}
-	return c
+	return provider.DiscoveryCheck(ctx, (&http.Client{Timeout: d.timeout}).Do, id.Issuer)
 }
 
 // checkForeign checks that the pool provider and the service account trust key's subject
