@@ -1,18 +1,11 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
-	"strings"
-
 	"github.com/spf13/cobra"
 
 	"github.com/tarnhq/tarn/api"
+	"github.com/tarnhq/tarn/client"
 	"github.com/tarnhq/tarn/internal/cloudsetup"
-	"github.com/tarnhq/tarn/internal/issuer"
 )
 
 func (a *app) provisionAzureCmd() *cobra.Command {
@@ -59,10 +52,15 @@ Without --resource-group and --subscription the scopes are looked up by az itsel
 			in := cloudsetup.AzureInput{Account: account, Container: container,
 				ResourceGroup: group, Subscription: subscription, PrincipalID: principal, ConsoleOrigin: origin}
 			if key.Config.Auth == api.AuthFederated {
-				if in.Issuer, err = a.issuerURL(cmd.Context()); err != nil {
+				out, err := fetch(a, "provision "+args[0], func(c *client.Client) (*api.ProvisionResponse, error) {
+					return c.Provision(cmd.Context(), key.Org, key.Name, api.ProvisionRequest{})
+				})
+				if err != nil {
 					return err
 				}
-				in.Subject = issuer.Subject(key.Org, key.Name)
+				if p := out.OIDCProvider; p != nil {
+					in.Issuer, in.Subject = p.URL, p.Subject
+				}
 			}
 			setup, err := cloudsetup.Azure(key.Config, in)
 			if err != nil {
@@ -80,36 +78,4 @@ Without --resource-group and --subscription the scopes are looked up by az itsel
 	f.StringVar(&origin, "console-origin", "", "origin of the tarn console, for CORS (default: the tarn server's URL)")
 	cmd.MarkFlagRequired("container")
 	return cmd
-}
-
-// issuerURL returns the issuer URL of the tarn server the CLI talks to, as its discovery
-// document names it: the URL that clouds trust for tarn's tokens. It returns an error
-// saying so when the server is no OIDC issuer.
-func (a *app) issuerURL(ctx context.Context) (string, error) {
-	s, err := a.resolve()
-	if err != nil {
-		return "", err
-	}
-	u := strings.TrimSuffix(s.endpoint, "/") + issuer.DiscoveryPath
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return "", fmt.Errorf("endpoint %s is not a URL", s.endpoint)
-	}
-	hc := a.httpClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("cannot reach the tarn server at %s for its issuer URL: %v", s.endpoint, err)
-	}
-	defer resp.Body.Close()
-	var disc issuer.Discovery
-	if resp.StatusCode == http.StatusNotFound {
-		return "", fmt.Errorf("the tarn server at %s is no OIDC issuer, which auth federated needs: start tarn serve with --public-url https://...", s.endpoint)
-	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&disc) != nil || disc.Issuer == "" {
-		return "", fmt.Errorf("the tarn server at %s answered %s with no issuer: is it a tarn server?", s.endpoint, u)
-	}
-	return disc.Issuer, nil
 }

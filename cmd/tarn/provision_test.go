@@ -29,7 +29,8 @@ func TestProvisionOutputGolden(t *testing.T) {
 		"GET /api/v1/orgs/acme/creds-keys/app": {200, `{"org":"acme","name":"app","provider":"azure","config":{"roots":["az://acmeml/datasets"],` +
 			`"account":"acmeml","auth":"client-secret","tenant_id":"t","client_id":"00000000-0000-0000-0000-000000000001"},"has_secret":true,` + created},
 		"GET /api/v1/orgs/acme/creds-keys/fed":  {200, fedKey},
-		"GET /.well-known/openid-configuration": {200, `{"issuer":"https://tarn.acme.com","jwks_uri":"https://tarn.acme.com/.well-known/jwks.json"}`},
+		"POST /api/v1/orgs/acme/creds-keys/fed/provision": {200, `{"principal_arn":"","external_id":"","permission_policy":null,"trust_policy":null,` +
+			`"oidc_provider":{"url":"https://tarn.acme.com","host":"tarn.acme.com","audience":"api://AzureADTokenExchange","subject":"org:acme:creds-key:fed"}}`},
 		"GET /api/v1/orgs/acme/creds-keys/shared": {200, `{"org":"acme","name":"shared","provider":"azure","config":{"roots":["az://acmeml/datasets"],` +
 			`"account":"acmeml","auth":"shared-key"},"has_secret":true,` + created},
 		"GET /api/v1/orgs/acme/creds-keys/server": {200, `{"org":"acme","name":"server","provider":"azure","config":{"roots":["az://acmeml/datasets"],` +
@@ -124,12 +125,14 @@ func TestProvisionAWSWebIdentityGolden(t *testing.T) {
 }
 
 // TestProvisionAzureFederatedNeedsAnIssuer: provision azure of a federated key on a server
-// that publishes no discovery (no --public-url) fails with one line saying how to make it
-// an issuer.
+// that is no OIDC issuer (restarted without --public-url) fails with the server's one line
+// saying how to make it one.
 func TestProvisionAzureFederatedNeedsAnIssuer(t *testing.T) {
-	srv := newFakeAPI(t, map[string]route{"GET /api/v1/orgs/acme/creds-keys/fed": {200, fedKey}})
+	const detail = "auth federated needs tarn's own OIDC issuer: start tarn serve with --public-url https://... (the URL the cloud fetches discovery from)"
+	srv := newFakeAPI(t, map[string]route{"GET /api/v1/orgs/acme/creds-keys/fed": {200, fedKey},
+		"POST /api/v1/orgs/acme/creds-keys/fed/provision": {400, `{"title":"Bad Request","status":400,"code":"invalid","detail":"` + detail + `"}`}})
 	res := envFor(t, srv).run("provision", "azure", "acme/fed", "--container", "datasets", "--console-origin", "https://tarn.acme.com")
-	want := "tarn: the tarn server at " + srv.URL + " is no OIDC issuer, which auth federated needs: start tarn serve with --public-url https://...\n"
+	want := "tarn: provision acme/fed: " + detail + "\n"
 	if res.code != 1 || res.stderr != want || res.stdout != "" {
 		t.Errorf("exit %d, stdout %q, stderr %q; want 1 and %q", res.code, res.stdout, res.stderr, want)
 	}

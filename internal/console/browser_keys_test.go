@@ -91,7 +91,8 @@ func TestCredsKeysInABrowser(t *testing.T) {
 // TestCloudSetupInABrowser opens the pages of an azure and a gcs key in headless Chromium as
 // an org admin: the az commands of a client-secret key with their copy button, a bad
 // container refused at its input, and the gcloud commands once the project is given
-// through the form. It saves a screenshot of each page.
+// through the form, and the federated credential and workload identity pool commands of
+// federated keys. It saves a screenshot of each page.
 func TestCloudSetupInABrowser(t *testing.T) {
 	e := newSetupEnv(t)
 	p := browsertest.New(t)
@@ -119,4 +120,17 @@ func TestCloudSetupInABrowser(t *testing.T) {
 		t.Errorf("gcs commands: %q", got)
 	}
 	p.Screenshot("keys-gcs")
+
+	// Federated keys: no secret, the cloud trusts tarn's issuer for this key's subject.
+	p.Navigate(e.url + "/orgs/acme/creds-keys/fed")
+	if got := p.Text("#setup-commands"); !strings.Contains(got, "az ad app federated-credential create --id "+setupClientID) ||
+		!strings.Contains(got, `"subject":"org:acme:creds-key:fed"`) {
+		t.Errorf("federated azure commands: %q", got)
+	}
+	p.Screenshot("keys-azure-federated")
+	p.Navigate(e.url + "/orgs/acme/creds-keys/gcs-fed?project=acme-ml")
+	if got := p.Text("#setup-commands"); !strings.Contains(got, "--role=roles/iam.workloadIdentityUser") {
+		t.Errorf("federated gcs commands: %q", got)
+	}
+	p.Screenshot("keys-gcs-federated")
 }

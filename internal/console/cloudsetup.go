@@ -66,9 +66,20 @@ func (c *Console) cloudSetup(r *http.Request, s *session, k *api.CredsKey) *setu
 	if k.Provider == api.ProviderAzure {
 		def("account", k.Config.Account)
 		def("container", first.Container)
-		setup, err := cloudsetup.Azure(k.Config, cloudsetup.AzureInput{Account: v.Get("account"), Container: v.Get("container"),
+		in := cloudsetup.AzureInput{Account: v.Get("account"), Container: v.Get("container"),
 			ResourceGroup: v.Get("resource_group"), Subscription: v.Get("subscription"), PrincipalID: v.Get("principal_id"),
-			ConsoleOrigin: v.Get("console_origin")})
+			ConsoleOrigin: v.Get("console_origin")}
+		if k.Config.Auth == api.AuthFederated {
+			out, err := c.api.Provision(apiContext(r, s), k.Org, k.Name, api.ProvisionRequest{})
+			if err != nil {
+				d.Form.err = apiError(err)
+				return d
+			}
+			if p := out.OIDCProvider; p != nil {
+				in.Issuer, in.Subject = p.URL, p.Subject
+			}
+		}
+		setup, err := cloudsetup.Azure(k.Config, in)
 		if err != nil {
 			d.Form.err = err
 			return d

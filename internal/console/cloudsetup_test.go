@@ -20,11 +20,14 @@ const (
 	setupSA       = "tarn-data@acme-ml.iam.gserviceaccount.com"
 	setupServerSA = "tarn-server@tarn-prod.iam.gserviceaccount.com"
 	setupClientID = "00000000-0000-0000-0000-000000000001"
+	// setupPoolProvider is the workload identity pool provider of the gcs key gcs-fed.
+	setupPoolProvider = "projects/123456789012/locations/global/workloadIdentityPools/tarn/providers/tarn"
 )
 
 // newSetupEnv starts a tarn whose Google ADC is a googletest key of setupServerSA, with an
 // org acme holding the creds keys the setup pages show: azure keys app (client-secret),
-// shared (shared-key) and server (default), and a gcs key gcs. The azure keys' blob
+// shared (shared-key), server (default) and fed (federated), and gcs keys gcs and gcs-fed
+// (federated). The env is tarn's own OIDC issuer, for the federated keys. The azure keys' blob
 // endpoint and the gcs key's IAM and STS endpoints are on 127.0.0.1; nothing is sent there.
 func newSetupEnv(t *testing.T) *env {
 	t.Helper()
@@ -33,7 +36,7 @@ func newSetupEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnvWith(t, testenv.Options{AllowEndpoints: []string{g.HostPort(), "127.0.0.1:10000"}, GCSCredentials: adc})
+	e := newEnvWith(t, testenv.Options{AllowEndpoints: []string{g.HostPort(), "127.0.0.1:10000"}, GCSCredentials: adc, Issuer: true})
 	ctx, admin := context.Background(), e.Admin(t)
 	if _, err := admin.CreateOrg(ctx, "acme"); err != nil {
 		t.Fatal(err)
@@ -47,6 +50,9 @@ func newSetupEnv(t *testing.T) *env {
 		"app":    azure(api.AuthClientSecret, setupClientID, "client-secret-value"),
 		"shared": azure(api.AuthSharedKey, "", "YWNjb3VudC1rZXk="),
 		"server": azure(api.AuthDefault, "", ""),
+		"fed":    azure(api.AuthFederated, setupClientID, ""),
+		"gcs-fed": {Provider: api.ProviderGCS, Config: api.CredsKeyConfig{Roots: []string{"gs://acme-ml-data/datasets"}, ServiceAccount: setupSA,
+			IAMEndpoint: g.URL, STSEndpoint: g.URL, Auth: api.AuthFederated, WorkloadIdentityProvider: setupPoolProvider}},
 		"gcs": {Provider: api.ProviderGCS, Config: api.CredsKeyConfig{Roots: []string{"gs://acme-ml-data/datasets"}, ServiceAccount: setupSA,
 			IAMEndpoint: g.URL, STSEndpoint: g.URL}},
 	} {
@@ -94,6 +100,18 @@ func TestCloudSetupCommands(t *testing.T) {
 			want: []string{`--scope "/subscriptions/sub-1/resourceGroups/ml/providers/Microsoft.Storage/storageAccounts/acmeml/blobServices/default/containers/other"`,
 				"--origins https://tarn.acme.com "},
 			inputs: []string{`value="other"`, `value="ml"`, `value="sub-1"`, `value="https://tarn.acme.com/x"`}},
+		{name: "federated app", path: "/orgs/acme/creds-keys/fed",
+			want: []string{
+				"az ad app federated-credential create --id " + setupClientID + ` --parameters '{"name":"tarn-acme-creds-key-fed","issuer":"` + e.URL +
+					`","subject":"org:acme:creds-key:fed","audiences":["api://AzureADTokenExchange"]`,
+				"az role assignment create --role 'Storage Blob Delegator' --assignee " + setupClientID,
+			}},
+		{name: "federated gcs", path: "/orgs/acme/creds-keys/gcs-fed?project=acme-ml",
+			want: []string{
+				"gcloud iam workload-identity-pools providers create-oidc tarn --project=123456789012 --workload-identity-pool=tarn --location=global --issuer-uri=" + e.URL + " ",
+				"--member=principal://iam.googleapis.com/" + strings.TrimSuffix(setupPoolProvider, "/providers/tarn") + "/subject/org:acme:creds-key:gcs-fed --role=roles/iam.workloadIdentityUser",
+			},
+			not: []string{"--role=roles/iam.serviceAccountTokenCreator"}},
 		{name: "shared key", path: "/orgs/acme/creds-keys/shared",
 			want: []string{"needs no role", "az storage cors add"}, not: []string{"az role assignment"}},
 		{name: "server identity by its object ID", path: "/orgs/acme/creds-keys/server?principal_id=11111111-2222-3333-4444-555555555555",

@@ -32,6 +32,9 @@ func newEnv(t *testing.T) *env {
 func newEnvWith(t *testing.T, o testenv.Options) *env {
 	t.Helper()
 	e := testenv.New(t, o)
+	if o.Issuer { // the env serves the whole handler at its public URL, as the console's
+		return &env{Env: e, url: e.URL}
+	}
 	hs := httptest.NewServer(e.Server.Handler())
 	t.Cleanup(hs.Close)
 	return &env{Env: e, url: hs.URL}
