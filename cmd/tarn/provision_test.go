@@ -28,7 +28,7 @@ func TestProvisionOutputGolden(t *testing.T) {
 	srv := newFakeAPI(t, map[string]route{
 		"GET /api/v1/orgs/acme/creds-keys/app": {200, `{"org":"acme","name":"app","provider":"azure","config":{"roots":["az://acmeml/datasets"],` +
 			`"account":"acmeml","auth":"client-secret","tenant_id":"t","client_id":"00000000-0000-0000-0000-000000000001"},"has_secret":true,` + created},
-		"GET /api/v1/orgs/acme/creds-keys/fed":  {200, fedKey},
+		"GET /api/v1/orgs/acme/creds-keys/fed": {200, fedKey},
 		"POST /api/v1/orgs/acme/creds-keys/fed/provision": {200, `{"principal_arn":"","external_id":"","permission_policy":null,"trust_policy":null,` +
 			`"oidc_provider":{"url":"https://tarn.acme.com","host":"tarn.acme.com","audience":"api://AzureADTokenExchange","subject":"org:acme:creds-key:fed"}}`},
 		"GET /api/v1/orgs/acme/creds-keys/shared": {200, `{"org":"acme","name":"shared","provider":"azure","config":{"roots":["az://acmeml/datasets"],` +
