@@ -289,3 +289,21 @@ func TestUsageChecksBeforeAnyRequest(t *testing.T) {
 		t.Errorf("usage errors sent %d requests", n)
 	}
 }
+
+// TestCredsAddOfAFederatedKeyNamesItsSubject: adding a key that stores no secret (aws
+// web-identity, gcs federated) says which subject the cloud must trust and how to provision
+// it, and names no external ID, which such a key never sends.
+func TestCredsAddOfAFederatedKeyNamesItsSubject(t *testing.T) {
+	for _, tc := range []struct{ provider, config, cloud string }{
+		{"aws", `{"roots":["s3://b/ds"],"role_arn":"arn:aws:iam::123456789012:role/r","source":"web-identity","external_id":"tarn-x"}`, "aws"},
+		{"gcs", `{"roots":["gs://b/ds"],"service_account":"sa@p.iam.gserviceaccount.com","auth":"federated"}`, "gcp"},
+	} {
+		answer := `{"org":"acme","name":"fed","provider":"` + tc.provider + `","config":` + tc.config + `,"version":1,"created_at":"2025-03-01T12:00:00Z","updated_at":"2025-03-01T12:00:00Z"}`
+		srv := newFakeAPI(t, map[string]route{"PUT /api/v1/orgs/acme/creds-keys/fed": {200, answer}})
+		res := envFor(t, srv).run("creds", "add", "acme/fed", "--provider", tc.provider)
+		want := "No secret stored: the cloud must trust tarn's own tokens for org:acme:creds-key:fed (tarn provision " + tc.cloud + " acme/fed prints what to create).\n"
+		if res.code != 0 || !strings.HasSuffix(res.stdout, want) || strings.Contains(res.stdout, "External ID") {
+			t.Errorf("%s: exit %d, stdout %q; want it to end with %q and name no external ID", tc.provider, res.code, res.stdout, want)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/client"
+	"github.com/tarnhq/tarn/internal/issuer"
 )
 
 func (a *app) credsCmd() *cobra.Command {
@@ -122,7 +123,15 @@ Credentials, Google STS and GCS JSON API base URLs of emulators and tests.`,
 			}
 			return a.show(k, func() error {
 				fmt.Fprintf(a.stdout, "Saved creds key %s/%s (provider %s, version %d).\n", k.Org, k.Name, k.Provider, k.Version)
-				if k.Config.ExternalID != "" {
+				switch {
+				case k.Config.Source == api.SourceWebIdentity || k.Config.Auth == api.AuthFederated:
+					cloud := k.Provider
+					if cloud == api.ProviderGCS {
+						cloud = "gcp" // tarn provision names the cloud
+					}
+					fmt.Fprintf(a.stdout, "No secret stored: the cloud must trust tarn's own tokens for %s (tarn provision %s %s/%s prints what to create).\n",
+						issuer.Subject(org, key), cloud, org, key)
+				case k.Config.ExternalID != "":
 					fmt.Fprintf(a.stdout, "External ID: %s (put it in the role's trust policy: tarn provision aws %s/%s --bucket B)\n", k.Config.ExternalID, org, key)
 				}
 				return nil
