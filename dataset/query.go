@@ -182,8 +182,8 @@ func compileFilter(s Schema, expr string) (*filter, error) {
 	if iss.Err() != nil {
 		return nil, whereError(expr, iss.Errors(), names)
 	}
-	if !checked.OutputType().IsExactType(cel.BoolType) {
-		return nil, fmt.Errorf("where: the expression is of type %s, not bool: compare it with something (%s)", checked.OutputType(), expr)
+	if t := checked.OutputType(); !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
+		return nil, &ExprError{Expr: expr, Msg: fmt.Sprintf("the expression is of type %s, not bool: compare it with something", checked.OutputType())}
 	}
 	prg, err := env.Program(checked, cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
@@ -195,11 +195,34 @@ func compileFilter(s Schema, expr string) (*filter, error) {
 	return f, nil
 }
 
-// whereError describes the first of errs: "where 1:7: message", then the expression's line
-// and a caret under the column.
+// ExprError is the error of a filter expression that does not compile: where in the
+// expression the problem is, and what it is.
+type ExprError struct {
+	Expr         string
+	Line, Column int // from 1; 0 when the error is about the whole expression
+	Msg          string
+}
+
+// Error returns "where LINE:COLUMN: MSG" and, on two more lines, the expression's line with
+// a caret under the column.
+func (e *ExprError) Error() string {
+	if e.Line == 0 {
+		return "where: " + e.Msg
+	}
+	out := fmt.Sprintf("where %d:%d: %s", e.Line, e.Column, e.Msg)
+	lines := strings.Split(e.Expr, "\n")
+	if e.Line <= len(lines) && len(lines[e.Line-1]) <= 200 {
+		src := strings.ReplaceAll(lines[e.Line-1], "\t", " ")
+		pad := utf8.RuneCountInString(src[:byteOffset(src, e.Column-1)])
+		out += "\n  | " + src + "\n  | " + strings.Repeat(" ", pad) + "^"
+	}
+	return out
+}
+
+// whereError describes the first of errs.
 func whereError(expr string, errs []*common.Error, columns []string) error {
 	if len(errs) == 0 {
-		return fmt.Errorf("where: invalid expression %q", expr)
+		return &ExprError{Expr: expr, Msg: "invalid expression"}
 	}
 	e := errs[0]
 	msg := strings.TrimSuffix(e.Message, " (in container '')")
@@ -209,15 +232,7 @@ func whereError(expr string, errs []*common.Error, columns []string) error {
 	if more := len(errs) - 1; more > 0 {
 		msg += fmt.Sprintf(" (and %d more errors)", more)
 	}
-	line, col := e.Location.Line(), e.Location.Column()
-	out := fmt.Sprintf("where %d:%d: %s", line, col+1, msg)
-	lines := strings.Split(expr, "\n")
-	if line >= 1 && line <= len(lines) && len(lines[line-1]) <= 200 {
-		src := strings.ReplaceAll(lines[line-1], "\t", " ")
-		pad := utf8.RuneCountInString(src[:min(byteOffset(src, col), len(src))])
-		out += "\n  | " + src + "\n  | " + strings.Repeat(" ", pad) + "^"
-	}
-	return fmt.Errorf("%s", out)
+	return &ExprError{Expr: expr, Line: max(e.Location.Line(), 1), Column: max(e.Location.Column(), 0) + 1, Msg: msg}
 }
 
 // byteOffset returns the byte offset of the rune at index col of s.
