@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/google/cel-go/common/operators"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
@@ -526,15 +527,15 @@ func excludes(c cond, lo, hi ref.Val) bool {
 		return false
 	}
 	switch c.op {
-	case "_==_":
+	case operators.Equals:
 		return l > 0 || h < 0
-	case "_<_":
+	case operators.Less:
 		return l >= 0
-	case "_<=_":
+	case operators.LessEquals:
 		return l > 0
-	case "_>_":
+	case operators.Greater:
 		return h <= 0
-	case "_>=_":
+	case operators.GreaterEquals:
 		return h < 0
 	}
 	return false

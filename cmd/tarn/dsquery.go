@@ -128,16 +128,9 @@ func (a *app) runQuery(ctx context.Context, path string, f queryFlags) error {
 	if f.save != "" {
 		return a.saveQuery(ctx, h, path, f)
 	}
-	cols := h.Schema().Columns
-	if len(f.q.Columns) > 0 {
-		cols = cols[:0:0]
-		for _, n := range f.q.Columns {
-			c, ok := h.Schema().Column(n)
-			if !ok {
-				return fmt.Errorf("no column %q (columns: %s)", n, strings.Join(h.Schema().Names(), ", "))
-			}
-			cols = append(cols, c)
-		}
+	cols, err := queryColumns(h.Schema(), f.q.Columns)
+	if err != nil {
+		return err
 	}
 	var rows []queryRow
 	for r, err := range h.Query(ctx, f.q) {
@@ -174,18 +167,11 @@ func (a *app) saveQuery(ctx context.Context, h *dataset.Dataset, src string, f q
 			return err
 		}
 	}
-	schema := h.Schema()
-	if len(f.q.Columns) > 0 {
-		schema = dataset.Schema{}
-		for _, n := range f.q.Columns {
-			col, ok := h.Schema().Column(n)
-			if !ok {
-				return fmt.Errorf("no column %q (columns: %s)", n, strings.Join(h.Schema().Names(), ", "))
-			}
-			schema.Columns = append(schema.Columns, col)
-		}
+	cols, err := queryColumns(h.Schema(), f.q.Columns)
+	if err != nil {
+		return err
 	}
-	out, err := dataset.CreatePath(ctx, f.save, schema, po)
+	out, err := dataset.CreatePath(ctx, f.save, dataset.NewSchema(cols...), po)
 	if err != nil {
 		return fmt.Errorf("save: %w", err)
 	}
@@ -212,4 +198,20 @@ func (a *app) saveQuery(ctx context.Context, h *dataset.Dataset, src string, f q
 	}
 	res := saved{Path: f.save, Rows: n, Version: v.Version, Source: source}
 	return a.showf(res, "Saved %d rows to %s: version %d, %q.\n", n, f.save, v.Version, source)
+}
+
+// queryColumns returns the columns of s named by names, or all of them.
+func queryColumns(s dataset.Schema, names []string) ([]dataset.Column, error) {
+	if len(names) == 0 {
+		return s.Columns, nil
+	}
+	cols := make([]dataset.Column, len(names))
+	for i, n := range names {
+		c, ok := s.Column(n)
+		if !ok {
+			return nil, fmt.Errorf("no column %q (columns: %s)", n, strings.Join(s.Names(), ", "))
+		}
+		cols[i] = c
+	}
+	return cols, nil
 }
