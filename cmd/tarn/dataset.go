@@ -18,7 +18,7 @@ import (
 
 // dsDataCmds are the commands on a dataset's rows, under `tarn ds`.
 func (a *app) dsDataCmds() []*cobra.Command {
-	return []*cobra.Command{a.dsImportCmd(), a.dsHeadCmd(), a.dsSchemaCmd(), a.dsLogCmd(), a.dsGetCmd()}
+	return []*cobra.Command{a.dsImportCmd(), a.dsHeadCmd(), a.dsSchemaCmd(), a.dsLogCmd(), a.dsGetCmd(), a.dsQueryCmd()}
 }
 
 const dsPathHelp = `PATH is a dataset path al://ORG/NAME (credentials are vended for it), a local directory, or a
