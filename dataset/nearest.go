@@ -11,12 +11,8 @@ import (
 	"runtime"
 	"slices"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -203,7 +199,7 @@ func (s *search) results(tops []topK) []Neighbour {
 type groupTask struct {
 	file  File
 	src   parquet.ReaderAtSeeker
-	fr    *pqarrow.FileReader
+	pr    *file.Reader
 	leaf  int   // the column's leaf in the file
 	group int   // the row group
 	first int64 // dataset row number of the group's first row
@@ -257,14 +253,13 @@ func (ds *Dataset) fileTasks(ctx context.Context, f File, first int64, col Colum
 		}
 		return nil // written before the column was added: every value is null
 	}
-	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: 8192}, memory.DefaultAllocator)
-	if err != nil {
-		return fileError(f, err)
+	if c := sc.Column(leaf); c.PhysicalType() != parquet.Types.Float || c.MaxRepetitionLevel() != 1 {
+		return fileError(f, fmt.Errorf("column %q is stored as %s with repetition level %d, want a list of float", col.Name, c.PhysicalType(), c.MaxRepetitionLevel()))
 	}
 	var lo int64
 	for g := 0; g < pr.NumRowGroups(); g++ {
 		n := pr.MetaData().RowGroup(g).NumRows()
-		t := groupTask{file: f, src: src, fr: fr, leaf: leaf, group: g, first: first + lo, lo: lo, rows: n}
+		t := groupTask{file: f, src: src, pr: pr, leaf: leaf, group: g, first: first + lo, lo: lo, rows: n}
 		select {
 		case tasks <- t:
 		case <-ctx.Done():
@@ -292,51 +287,78 @@ func (ds *Dataset) searchGroup(ctx context.Context, s *search, t groupTask, top 
 	return scanGroup(ctx, s, t, keep, top)
 }
 
+// levelBatch is the number of values (and levels) scanGroup decodes at a time.
+const levelBatch = 64 << 10
+
 // scanGroup reads the column's chunk in task t's row group and adds the rows that keep
-// allows (all when nil) to top. It never panics on a corrupt file.
+// allows (all when nil) to top. It decodes the Parquet leaf column (the list's float
+// values, with their repetition and definition levels) straight into reused buffers. It
+// never panics on a corrupt file.
 func scanGroup(ctx context.Context, s *search, t groupTask, keep []bool, top *topK) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fileError(t.file, fmt.Errorf("corrupt: %v", p))
 		}
 	}()
-	rr, err := t.fr.GetRecordReader(ctx, []int{t.leaf}, []int{t.group})
+	cc, err := t.pr.RowGroup(t.group).Column(t.leaf)
 	if err != nil {
 		return fileError(t.file, err)
 	}
-	defer rr.Release()
-	want := s.col.arrow()
-	dim := int64(s.col.Type.Dim)
-	var i int64 // row within the group
-	for rr.Next() {
-		a := rr.RecordBatch().Column(0)
-		if !arrow.TypeEqual(a.DataType(), want) {
-			return fileError(t.file, fmt.Errorf("column %q has Arrow type %s, want %s for %s", s.col.Name, a.DataType(), want, s.col.Type))
-		}
-		l := a.(array.ListLike)
-		values, ok := l.ListValues().(*array.Float32)
-		if !ok {
-			return fileError(t.file, fmt.Errorf("column %q holds %s values, want float32", s.col.Name, l.ListValues().DataType()))
-		}
-		vals := values.Float32Values()
-		for j := 0; j < a.Len(); j, i = j+1, i+1 {
-			if a.IsNull(j) || (keep != nil && !keep[i]) {
-				continue
+	cr := cc.(*file.Float32ColumnChunkReader) // fileTasks checked the physical type
+	maxDef := cr.Descriptor().MaxDefinitionLevel()
+	dim := s.col.Type.Dim
+	vals := make([]float32, levelBatch)
+	defs, reps := make([]int16, levelBatch), make([]int16, levelBatch)
+	vec := make([]float32, 0, dim)
+	n := 0           // values of the row at hand; vec holds the first dim
+	row := int64(-1) // the row at hand, within the group
+	finish := func() error {
+		switch {
+		case row < 0 || (n == 0 && s.col.Nullable) || (keep != nil && !keep[row]):
+		case n != dim:
+			return fileError(t.file, fmt.Errorf("column %q: row %d holds %d values, want %d", s.col.Name, t.lo+row, n, dim))
+		default:
+			if key := s.key(vec); !math.IsNaN(float64(key)) {
+				top.add(candidate{key: key, row: t.first + row})
 			}
-			start, end := l.ValueOffsets(j)
-			if end-start != dim {
-				return fileError(t.file, fmt.Errorf("column %q: row %d holds %d values, want %d", s.col.Name, t.lo+i, end-start, dim))
+		}
+		return nil
+	}
+	for cr.HasNext() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		levels, _, err := cr.ReadBatch(levelBatch, vals, defs, reps)
+		if err != nil {
+			return fileError(t.file, err)
+		}
+		v := 0
+		for i := range levels {
+			if reps[i] == 0 {
+				if err := finish(); err != nil {
+					return err
+				}
+				row, n, vec = row+1, 0, vec[:0]
+				if row >= t.rows {
+					return fileError(t.file, fmt.Errorf("row group %d holds more than %d rows", t.group, t.rows))
+				}
 			}
-			if key := s.key(vals[start:end]); !math.IsNaN(float64(key)) {
-				top.add(candidate{key: key, row: t.first + i})
+			if defs[i] == maxDef {
+				if n++; n <= dim {
+					vec = append(vec, vals[v])
+				}
+				v++
 			}
 		}
 	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+	if err := cr.Err(); err != nil {
 		return fileError(t.file, err)
 	}
-	if i != t.rows {
-		return fileError(t.file, fmt.Errorf("row group %d ended at row %d, want %d", t.group, i, t.rows))
+	if err := finish(); err != nil {
+		return err
+	}
+	if row+1 != t.rows {
+		return fileError(t.file, fmt.Errorf("row group %d ended at row %d, want %d", t.group, row+1, t.rows))
 	}
 	return nil
 }
