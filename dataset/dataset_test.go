@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -90,15 +91,22 @@ type s3Peer struct {
 }
 
 // rootBucket opens p.Prefix of p.Bucket with the root keys.
-func rootBucket(p s3Peer) (*blob.Bucket, error) {
-	c := s3.New(s3.Options{
+func rootBucket(p s3Peer) (*blob.Bucket, error) { return rootBucketHTTP(p, nil) }
+
+// rootBucketHTTP is rootBucket sending its requests through hc (nil: the SDK's default).
+func rootBucketHTTP(p s3Peer, hc *http.Client) (*blob.Bucket, error) {
+	o := s3.Options{
 		Region:                     miniotest.Region,
 		BaseEndpoint:               aws.String(p.Endpoint),
 		UsePathStyle:               true,
 		Credentials:                credentials.NewStaticCredentialsProvider(p.User, p.Password, ""),
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-	})
+	}
+	if hc != nil {
+		o.HTTPClient = hc
+	}
+	c := s3.New(o)
 	b, err := s3blob.OpenBucket(context.Background(), c, p.Bucket, &s3blob.Options{RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired})
 	if err != nil {
 		return nil, err

@@ -309,8 +309,24 @@ type IterOptions struct {
 	// rows pass through a buffer of this many rows from which each yielded row is drawn at
 	// random. The order is a function of Seed.
 	ShuffleBuffer int
-	// Seed seeds the shuffle.
+	// Seed seeds the shuffle and the sample.
 	Seed int64
+	// Sample, when positive, makes Iter yield a random sample of this many rows instead of
+	// every row: it streams the whole dataset once, holding the sample (at most Sample
+	// rows) in memory, and then yields it in row order, or shuffled when ShuffleBuffer is
+	// positive. The sample is a function of Seed and the dataset's version. Without
+	// replacement it holds every row when the dataset has fewer than Sample (of positive
+	// weight).
+	Sample int
+	// Replace samples with replacement: Sample independent draws, so a row may come more
+	// than once (each time as its own Row).
+	Replace bool
+	// Weight, when set, weighs the rows of the sample: each draw picks a row with
+	// probability proportional to its weight among the rows it can pick (without
+	// replacement: those not drawn yet). Weights must be finite and not negative, or
+	// iteration stops with an error; rows of weight 0 are never drawn. Weight sees each row
+	// with the columns in Columns. Nil weighs every row the same.
+	Weight func(Row) float64
 }
 
 // Iter streams the rows of the dataset's version. Each data file is fetched whole, up to
@@ -318,6 +334,9 @@ type IterOptions struct {
 // loop from object storage. Iteration stops at the first error, which is yielded with a nil
 // Row and names the file or column; breaking out of the loop stops the fetches.
 func (ds *Dataset) Iter(ctx context.Context, opts IterOptions) iter.Seq2[Row, error] {
+	if opts.Sample > 0 {
+		return ds.sample(ctx, opts)
+	}
 	return func(yield func(Row, error) bool) {
 		m := ds.current()
 		cols, err := project(m.Schema, opts.Columns)
