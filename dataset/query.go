@@ -159,9 +159,15 @@ func celType(c Column) *cel.Type {
 	return t
 }
 
-// compileFilter type-checks expr against schema s. Its errors say where in expr the
-// problem is, with the line and column and a caret under it.
+// compileFilter type-checks expr, a bool expression, against schema s. Its errors say
+// where in expr the problem is, with the line and column and a caret under it.
 func compileFilter(s Schema, expr string) (*filter, error) {
+	return compileExpr(s, expr, cel.BoolType)
+}
+
+// compileExpr type-checks expr against schema s as compileFilter does, for a result of
+// type want (or dyn, checked when evaluated).
+func compileExpr(s Schema, expr string, want *cel.Type) (*filter, error) {
 	opts := []cel.EnvOption{
 		ext.NativeTypes(reflect.TypeFor[imageInfo](), ext.ParseStructTags(true)),
 		cel.CrossTypeNumericComparisons(true),
@@ -182,8 +188,12 @@ func compileFilter(s Schema, expr string) (*filter, error) {
 	if iss.Err() != nil {
 		return nil, whereError(expr, iss.Errors(), names)
 	}
-	if t := checked.OutputType(); !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
-		return nil, &ExprError{Expr: expr, Msg: fmt.Sprintf("the expression is of type %s, not bool: compare it with something", checked.OutputType())}
+	if t := checked.OutputType(); !t.IsExactType(want) && !t.IsExactType(cel.DynType) {
+		msg := fmt.Sprintf("the expression is of type %s, not bool: compare it with something", t)
+		if want != cel.BoolType {
+			msg = fmt.Sprintf("the expression is of type %s, not %s", t, want)
+		}
+		return nil, &ExprError{Expr: expr, Msg: msg}
 	}
 	prg, err := env.Program(checked, cel.EvalOptions(cel.OptOptimize))
 	if err != nil {

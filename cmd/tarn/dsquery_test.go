@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"math"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/tarnhq/tarn/dataset"
 )
 
 func TestDsQuery(t *testing.T) {
@@ -85,5 +90,98 @@ func TestDsQuery(t *testing.T) {
 	}
 	if res = te.run("ds", "query", dsDir, "--save", saved); res.code != 1 || !strings.Contains(res.stderr, "already exists") {
 		t.Errorf("save over a dataset: exit %d, stderr %q", res.code, res.stderr)
+	}
+}
+
+// TestDsQueryNearestAndSample: --nearest finds the rows nearest to --to, nearest first with
+// their distances, among the rows --where lets through; --sample draws reproducibly for a
+// seed, never a row --where refuses or --sample-by weighs 0.
+func TestDsQueryNearestAndSample(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "emb")
+	d, err := dataset.CreatePath(ctx, dir, dataset.NewSchema(
+		dataset.Column{Name: "id", Type: dataset.T(dataset.Int64)},
+		dataset.Column{Name: "label", Type: dataset.T(dataset.Text)},
+		dataset.Column{Name: "emb", Type: dataset.EmbeddingOf(2)},
+	), dataset.PathOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := d.Appender(dataset.AppenderOptions{})
+	for i := range 40 { // row i points at angle i degrees; label rare for every tenth
+		a := float64(i) * math.Pi / 180
+		label := map[bool]string{true: "rare", false: "common"}[i%10 == 0]
+		if err = w.Append(ctx, dataset.Row{"id": int64(i), "label": label, "emb": []float32{float32(math.Cos(a)), float32(math.Sin(a))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err = w.Commit(ctx, "40 rows"); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	d.Close()
+	te := newTestEnv(t, nil)
+
+	// Nearest to 20 degrees: 20, then 19 and 21 (as good as tied in float32), then 18.
+	res := mustRun(t, te, "ds", "query", dir, "--nearest", "emb", "--to", "[0.9396926, 0.3420201]", "-k", "4", "--columns", "id", "-o", "json")
+	var nn []struct {
+		Row      int64
+		Distance float64
+		Values   struct{ ID int64 }
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &nn); err != nil {
+		t.Fatalf("nearest json: %v\n%s", err, res.stdout)
+	}
+	var ids []int64
+	for _, n := range nn {
+		ids = append(ids, n.Values.ID)
+		if n.Row != n.Values.ID {
+			t.Errorf("row %d holds id %d", n.Row, n.Values.ID)
+		}
+	}
+	if s := fmt.Sprint(ids); (s != "[20 19 21 18]" && s != "[20 21 19 18]") || nn[0].Distance > 1e-6 || !(nn[1].Distance > nn[0].Distance) {
+		t.Errorf("nearest: %+v; want ids 20, 19 and 21, 18, nearest first", nn)
+	}
+	res = mustRun(t, te, "ds", "query", dir, "--nearest", "emb", "--to", "[0.9396926, 0.3420201]", "-k", "2", "--where", `label == "rare"`, "--columns", "id,label")
+	if want := regexp.MustCompile(`^#\s+distance\s+id\s+label\n20\s+0\s+20\s+rare\n(10|30)\s+\S+\s+(10|30)\s+rare\n$`); !want.MatchString(res.stdout) {
+		t.Errorf("nearest with --where:\n%s", res.stdout)
+	}
+
+	sample := func(args ...string) []int64 {
+		t.Helper()
+		res := mustRun(t, te, append([]string{"ds", "query", dir, "--columns", "id", "-o", "json"}, args...)...)
+		var rows []struct{ Values struct{ ID int64 } }
+		if err := json.Unmarshal([]byte(res.stdout), &rows); err != nil {
+			t.Fatalf("sample json: %v\n%s", err, res.stdout)
+		}
+		var ids []int64
+		for _, r := range rows {
+			ids = append(ids, r.Values.ID)
+		}
+		return ids
+	}
+	a, b := sample("--sample", "5", "--seed", "7"), sample("--sample", "5", "--seed", "7")
+	if len(a) != 5 || fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Errorf("samples of one seed: %v and %v; want the same 5 rows", a, b)
+	}
+	if c := sample("--sample", "5", "--seed", "8"); fmt.Sprint(c) == fmt.Sprint(a) {
+		t.Errorf("seeds 7 and 8 drew the same sample %v", a)
+	}
+	for _, args := range [][]string{{"--where", `label == "rare"`}, {"--sample-by", `label == "rare" ? 1.0 : 0.0`}} {
+		got := sample(append([]string{"--sample", "10", "--seed", "1"}, args...)...)
+		if len(got) != 4 {
+			t.Errorf("sample %v: %v; want the 4 rare rows", args, got)
+		}
+		for _, id := range got {
+			if id%10 != 0 {
+				t.Errorf("sample %v drew common row %d", args, id)
+			}
+		}
+	}
+	for _, args := range [][]string{{"--nearest", "emb"}, {"--to", "[1]"}, {"--nearest", "emb", "--to", "[1,0]", "--sample", "3"},
+		{"--sample", "3", "--limit", "2"}, {"--seed", "3"}, {"--nearest", "emb", "--to", "not json"}, {"--sample", "3", "--sample-by", "label"}} {
+		if res := te.run(append([]string{"ds", "query", dir}, args...)...); res.code == 0 {
+			t.Errorf("query %v: exit 0, stdout %q; want an error", args, res.stdout)
+		}
 	}
 }
