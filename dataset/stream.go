@@ -13,6 +13,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 )
@@ -26,6 +28,10 @@ const tailBytes = 256 << 10
 // parquet-mr before 1.2.9 (PARQUET-816), whose lengths leave out the dictionary page
 // header: a chunk read covers as many bytes as arrow-go will ask for.
 const oldWriterPadding = 100
+
+// pageBufferBytes is the buffer through which a row group's pages are read from its
+// fetched bytes; a larger page grows it.
+const pageBufferBytes = 1 << 20
 
 // span is bytes data of a data file, starting at off.
 type span struct {
@@ -276,11 +282,15 @@ func (ds *Dataset) readGroup(ctx context.Context, t groupTask, cols []Column, de
 		return nil, ctx.Err()
 	}
 	defer func() { <-decoders }()
+	// Pages are read from the fetched bytes through a small buffer rather than copied
+	// whole, column chunk by column chunk.
+	props := parquet.NewReaderProperties(memory.DefaultAllocator)
+	props.BufferedStreamEnabled, props.BufferSize = true, pageBufferBytes
 	rows := make([]Row, 0, t.hi-t.lo)
 	err := ds.readFile(ctx, t.f, fetched.reader(), cols, t.lo, t.hi, func(r Row) error {
 		rows = append(rows, r)
 		return nil
-	}, file.WithMetadata(t.md))
+	}, file.WithMetadata(t.md), file.WithReadProps(props))
 	if err != nil {
 		return nil, err
 	}
