@@ -147,7 +147,6 @@ func (ds *Dataset) rowGroups(ctx context.Context, files []File, cols []Column, p
 			if !yield(res.rows, nil) {
 				return
 			}
-			res.rows = nil
 			<-slots
 		}
 		if err := ctx.Err(); err != nil {
