@@ -82,10 +82,10 @@ func (ds *Dataset) Nearest(ctx context.Context, column string, vector []float32,
 		workers = max(runtime.GOMAXPROCS(0), 4)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	tasks := make(chan groupTask)
+	tasks := make(chan searchTask)
 	g.Go(func() error {
 		defer close(tasks)
-		return ds.groupTasks(gctx, m.Files, s.col, workers, tasks)
+		return ds.searchTasks(gctx, m.Files, s.col, workers, tasks)
 	})
 	tops := make([]topK, workers)
 	for w := range tops {
@@ -195,8 +195,8 @@ func (s *search) results(tops []topK) []Neighbour {
 	return out
 }
 
-// groupTask is one row group of a data file to search.
-type groupTask struct {
+// searchTask is one row group of a data file to search.
+type searchTask struct {
 	file  File
 	src   parquet.ReaderAtSeeker
 	pr    *file.Reader
@@ -207,9 +207,9 @@ type groupTask struct {
 	rows  int64
 }
 
-// groupTasks opens the data files, up to workers at once, and sends a task for each row
+// searchTasks opens the data files, up to workers at once, and sends a task for each row
 // group of each file that holds col. The readers stay open until the search ends.
-func (ds *Dataset) groupTasks(ctx context.Context, files []File, col Column, workers int, tasks chan<- groupTask) error {
+func (ds *Dataset) searchTasks(ctx context.Context, files []File, col Column, workers int, tasks chan<- searchTask) error {
 	var g errgroup.Group // not WithContext: the readers use ctx after Wait
 	g.SetLimit(workers)
 	var first int64
@@ -223,7 +223,7 @@ func (ds *Dataset) groupTasks(ctx context.Context, files []File, col Column, wor
 
 // fileTasks opens data file f, whose first row is row first of the dataset, and sends a task
 // for each of its row groups.
-func (ds *Dataset) fileTasks(ctx context.Context, f File, first int64, col Column, tasks chan<- groupTask) (err error) {
+func (ds *Dataset) fileTasks(ctx context.Context, f File, first int64, col Column, tasks chan<- searchTask) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fileError(f, fmt.Errorf("corrupt: %v", p))
@@ -259,7 +259,7 @@ func (ds *Dataset) fileTasks(ctx context.Context, f File, first int64, col Colum
 	var lo int64
 	for g := 0; g < pr.NumRowGroups(); g++ {
 		n := pr.MetaData().RowGroup(g).NumRows()
-		t := groupTask{file: f, src: src, pr: pr, leaf: leaf, group: g, first: first + lo, lo: lo, rows: n}
+		t := searchTask{file: f, src: src, pr: pr, leaf: leaf, group: g, first: first + lo, lo: lo, rows: n}
 		select {
 		case tasks <- t:
 		case <-ctx.Done():
@@ -271,7 +271,7 @@ func (ds *Dataset) fileTasks(ctx context.Context, f File, first int64, col Colum
 }
 
 // searchGroup adds the rows of task t's row group that pass the filter to top.
-func (ds *Dataset) searchGroup(ctx context.Context, s *search, t groupTask, top *topK) error {
+func (ds *Dataset) searchGroup(ctx context.Context, s *search, t searchTask, top *topK) error {
 	var keep []bool
 	if s.filter != nil {
 		keep = make([]bool, 0, t.rows)
@@ -294,7 +294,7 @@ const levelBatch = 64 << 10
 // allows (all when nil) to top. It decodes the Parquet leaf column (the list's float
 // values, with their repetition and definition levels) straight into reused buffers. It
 // never panics on a corrupt file.
-func scanGroup(ctx context.Context, s *search, t groupTask, keep []bool, top *topK) (err error) {
+func scanGroup(ctx context.Context, s *search, t searchTask, keep []bool, top *topK) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fileError(t.file, fmt.Errorf("corrupt: %v", p))

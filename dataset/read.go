@@ -8,13 +8,13 @@ import (
 	"io"
 	"iter"
 	"math/rand/v2"
-	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/apache/arrow-go/v18/parquet/schema"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 )
@@ -153,7 +153,7 @@ func fileError(f File, err error) error {
 // readFile calls emit with rows [lo, hi) of data file f, read from src, with columns cols.
 // Columns the file lacks (added after it was written) are null. It never panics on a
 // corrupt file.
-func (ds *Dataset) readFile(ctx context.Context, f File, src parquet.ReaderAtSeeker, cols []Column, lo, hi int64, emit func(Row) error) (err error) {
+func (ds *Dataset) readFile(ctx context.Context, f File, src parquet.ReaderAtSeeker, cols []Column, lo, hi int64, emit func(Row) error, opts ...file.ReadOption) (err error) {
 	inEmit := false // a panic in emit is the caller's (a loop body): let it through
 	defer func() {
 		if p := recover(); p != nil {
@@ -170,7 +170,7 @@ func (ds *Dataset) readFile(ctx context.Context, f File, src parquet.ReaderAtSee
 		inEmit = false
 		return err
 	}
-	pr, err := file.NewParquetReader(src)
+	pr, err := file.NewParquetReader(src, opts...)
 	if err != nil {
 		return fileError(f, err)
 	}
@@ -182,17 +182,7 @@ func (ds *Dataset) readFile(ctx context.Context, f File, src parquet.ReaderAtSee
 	if err != nil {
 		return fileError(f, err)
 	}
-	// The leaves of each wanted column that the file has.
-	sc := pr.MetaData().Schema
-	var leaves []int
-	present := map[string]bool{}
-	for i := 0; i < sc.NumColumns(); i++ {
-		name := sc.ColumnRoot(i).Name()
-		if _, ok := findColumn(cols, name); ok {
-			leaves = append(leaves, i)
-			present[name] = true
-		}
-	}
+	leaves, present := fileLeaves(pr.MetaData().Schema, cols)
 	for _, c := range cols {
 		if !present[c.Name] && !c.Nullable {
 			return fileError(f, fmt.Errorf("column %q is missing and not nullable", c.Name))
@@ -280,6 +270,20 @@ func (ds *Dataset) readFile(ctx context.Context, f File, src parquet.ReaderAtSee
 	return nil
 }
 
+// fileLeaves returns the leaves of each of cols that a data file of schema sc has, and the
+// names of those columns.
+func fileLeaves(sc *schema.Schema, cols []Column) (leaves []int, present map[string]bool) {
+	present = map[string]bool{}
+	for i := 0; i < sc.NumColumns(); i++ {
+		name := sc.ColumnRoot(i).Name()
+		if _, ok := findColumn(cols, name); ok {
+			leaves = append(leaves, i)
+			present[name] = true
+		}
+	}
+	return leaves, present
+}
+
 func findColumn(cols []Column, name string) (Column, bool) {
 	for _, c := range cols {
 		if c.Name == name {
@@ -297,17 +301,19 @@ func nullRow(cols []Column) Row {
 	return r
 }
 
-// IterOptions configures Iter. The zero value streams every column in order, fetching
-// four data files ahead.
+// IterOptions configures Iter. The zero value streams every column in order, holding
+// four row groups ahead.
 type IterOptions struct {
 	// Columns are the columns to read; empty means all.
 	Columns []string
-	// Prefetch is the number of data files fetched concurrently and held in memory ahead
-	// of the consumer; memory use is bounded by about Prefetch+1 data files. Zero means 4.
+	// Prefetch is the number of row groups fetched concurrently and held in memory ahead
+	// of the consumer; memory use is bounded by about Prefetch row groups of the wanted
+	// columns, whatever the size of the data files and of the dataset. Zero means 4.
 	Prefetch int
-	// ShuffleBuffer, when positive, shuffles: data files are visited in a random order and
-	// rows pass through a buffer of this many rows from which each yielded row is drawn at
-	// random. The order is a function of Seed.
+	// ShuffleBuffer, when positive, shuffles: data files are visited in a random order, the
+	// row groups of each in a random order, and rows pass through a buffer of this many rows
+	// from which each yielded row is drawn at random. The order is a function of Seed (and
+	// of the dataset's version), not of Prefetch or of timing.
 	ShuffleBuffer int
 	// Seed seeds the shuffle and the sample.
 	Seed int64
@@ -329,10 +335,13 @@ type IterOptions struct {
 	Weight func(Row) float64
 }
 
-// Iter streams the rows of the dataset's version. Each data file is fetched whole, up to
-// opts.Prefetch at a time, while earlier ones are decoded, which suits feeding a training
-// loop from object storage. Iteration stops at the first error, which is yielded with a nil
-// Row and names the file or column; breaking out of the loop stops the fetches.
+// Iter streams the rows of the dataset's version, row group by row group: each data file's
+// footer is read first, then the wanted column chunks of each row group with ranged reads
+// (one per run of adjacent chunks), up to opts.Prefetch row groups at a time, fetched and
+// decoded concurrently while the consumer takes earlier ones, which suits feeding a
+// training loop from object storage. Iteration stops at the first error, which is yielded
+// with a nil Row and names the file or column; breaking out of the loop stops the fetches
+// and waits for them before Iter returns.
 func (ds *Dataset) Iter(ctx context.Context, opts IterOptions) iter.Seq2[Row, error] {
 	if opts.Sample > 0 {
 		return ds.sample(ctx, opts)
@@ -349,60 +358,37 @@ func (ds *Dataset) Iter(ctx context.Context, opts IterOptions) iter.Seq2[Row, er
 			prefetch = 4
 		}
 		files := append([]File(nil), m.Files...)
-		var rng *rand.Rand
+		var rng, groupOrder *rand.Rand
 		if opts.ShuffleBuffer > 0 {
-			rng = rand.New(rand.NewPCG(uint64(opts.Seed), 0x7461726e)) // "tarn"
+			rng = rand.New(rand.NewPCG(uint64(opts.Seed), 0x7461726e))          // "tarn"
+			groupOrder = rand.New(rand.NewPCG(uint64(opts.Seed), 0x67726f7570)) // "group"
 			rng.Shuffle(len(files), func(i, j int) { files[i], files[j] = files[j], files[i] })
 		}
 
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		fetched := ds.prefetch(ctx, files, prefetch)
-		defer func() { // drain, so that no fetch is left running
-			cancel()
-			for range fetched {
-			}
-		}()
-
 		var buf []Row
-		stop := errors.New("stop")
-		emit := func(r Row) error {
+		emit := func(r Row) bool {
 			if rng == nil {
-				if !yield(r, nil) {
-					return stop
-				}
-				return nil
+				return yield(r, nil)
 			}
 			if len(buf) < opts.ShuffleBuffer {
 				buf = append(buf, r)
-				return nil
+				return true
 			}
 			j := rng.IntN(len(buf))
 			out := buf[j]
 			buf[j] = r
-			if !yield(out, nil) {
-				return stop
-			}
-			return nil
+			return yield(out, nil)
 		}
-		for res := range fetched {
-			if res.err != nil {
-				yield(nil, fileError(res.file, res.err))
-				return
-			}
-			err := ds.readFile(ctx, res.file, bytes.NewReader(res.data), cols, 0, res.file.Rows, emit)
-			res.done()
-			if errors.Is(err, stop) {
-				return
-			}
+		for rows, err := range ds.rowGroups(ctx, files, cols, prefetch, groupOrder) {
 			if err != nil {
 				yield(nil, err)
 				return
 			}
-		}
-		if err := ctx.Err(); err != nil {
-			yield(nil, err)
-			return
+			for _, r := range rows {
+				if !emit(r) {
+					return
+				}
+			}
 		}
 		if rng != nil {
 			rng.Shuffle(len(buf), func(i, j int) { buf[i], buf[j] = buf[j], buf[i] })
@@ -413,61 +399,4 @@ func (ds *Dataset) Iter(ctx context.Context, opts IterOptions) iter.Seq2[Row, er
 			}
 		}
 	}
-}
-
-type fetchResult struct {
-	file File
-	data []byte
-	err  error
-	done func() // releases the result's prefetch slot
-}
-
-// prefetch downloads files concurrently, at most n held at once, and sends them in order.
-// The channel is closed when every file is sent or ctx is done.
-func (ds *Dataset) prefetch(ctx context.Context, files []File, n int) <-chan fetchResult {
-	out := make(chan fetchResult)
-	slots := make(chan struct{}, n)
-	results := make([]chan fetchResult, len(files))
-	for i := range results {
-		results[i] = make(chan fetchResult, 1)
-	}
-	var wg sync.WaitGroup
-	started := make(chan struct{})
-	go func() { // start fetches in order as slots free up
-		defer close(started)
-		defer wg.Wait()
-		for i, f := range files {
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				data, err := ds.b.ReadAll(ctx, f.Path)
-				var once sync.Once
-				results[i] <- fetchResult{file: f, data: data, err: err, done: func() { once.Do(func() { <-slots }) }}
-			}()
-		}
-	}()
-	go func() { // deliver in order; close out only when no fetch is running
-		defer close(out)
-		defer func() { <-started }()
-		for i := range files {
-			var r fetchResult
-			select {
-			case r = <-results[i]:
-			case <-ctx.Done():
-				return
-			}
-			select {
-			case out <- r:
-			case <-ctx.Done():
-				r.done()
-				return
-			}
-		}
-	}()
-	return out
 }

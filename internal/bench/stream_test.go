@@ -7,6 +7,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -49,12 +53,15 @@ func streamObjKey(i int) string { return fmt.Sprintf("%simg-%05d.jpg", streamObj
 
 // BenchmarkDatasetStream imports 20,000 rows of ~100 KiB random "JPEG" bytes (columns image,
 // filename) into al://local/coco on MinIO through dataset.CreatePath and an Appender (data
-// files of ~64 MiB), and reports the import's MiB/s and rows/s. The same payloads are also
-// stored as 20,000 objects (setup, not measured). Then it streams the image column of the
-// dataset with Iter (Prefetch 8) through dataset.OpenPath(al://..., read) and, as the
-// baseline, GETs the 20,000 objects with 8 concurrent readers (s3blob, root keys, io.Copy to
-// io.Discard). Each side runs twice, alternating, and the best run of each counts; ratio =
-// dataset MiB/s / objects MiB/s (the goal is ≥ 0.8).
+// files of ~64 MiB, row groups of ~32 MiB), and reports the import's MiB/s and rows/s. The
+// same payloads are also stored as 20,000 objects (setup, not measured). Then it streams the
+// image column of the dataset with Iter (Prefetch 8) through dataset.OpenPath(al://...,
+// read) and, as baselines, GETs whole with 8 concurrent readers (s3blob, root keys, io.Copy
+// to io.Discard) the dataset's data files (large objects: the store's speed) and the 20,000
+// objects. Each side runs twice, alternating, and the best run of each counts; ratio =
+// dataset MiB/s / data files MiB/s (the goal is ≥ 0.7), objects-ratio = dataset MiB/s /
+// objects MiB/s. The peak RSS (VmHWM, reset before each run) of the best dataset and data
+// file runs is reported too; Iter's bound is about Prefetch × row group = 256 MiB of data.
 func BenchmarkDatasetStream(b *testing.B) {
 	ctx := context.Background()
 	env := newS3Env(b, miniotest.Start(b), "")
@@ -99,10 +106,17 @@ func BenchmarkDatasetStream(b *testing.B) {
 			}
 		}
 	}
-	if _, err := app.Commit(ctx, "import, second half"); err != nil {
+	last, err := app.Commit(ctx, "import, second half")
+	if err != nil {
 		b.Fatalf("commit: %v", err)
 	}
 	importElapsed := time.Since(importStart)
+	var fileKeys []string
+	var fileBytes int64
+	for _, f := range last.Files {
+		fileKeys = append(fileKeys, benchDataset+"/"+f.Path)
+		fileBytes += f.Bytes
+	}
 	if err := app.Close(); err != nil {
 		b.Fatalf("appender close: %v", err)
 	}
@@ -129,16 +143,17 @@ func BenchmarkDatasetStream(b *testing.B) {
 	}
 	payloads = nil
 
-	type result struct{ rowsPerSec, mibPerSec float64 }
-	check := func(side string, n, got int64, elapsed time.Duration) result {
-		if n != streamRows || got != want {
-			b.Fatalf("%s: read %d rows, %d bytes; want %d rows, %d bytes", side, n, got, streamRows, want)
+	type result struct{ rowsPerSec, mibPerSec, peakRSS float64 }
+	check := func(side string, n, got, wantN, want int64, elapsed time.Duration) result {
+		if n != wantN || got != want {
+			b.Fatalf("%s: read %d rows, %d bytes; want %d rows, %d bytes", side, n, got, wantN, want)
 		}
-		return result{float64(n) / elapsed.Seconds(), float64(got) / mib / elapsed.Seconds()}
+		return result{float64(streamRows) / elapsed.Seconds(), float64(got) / mib / elapsed.Seconds(), peakRSS(b)}
 	}
 
 	// (a) the dataset through Iter, including the open (one read vend).
 	streamDataset := func() result {
+		resetPeakRSS(b)
 		start := time.Now()
 		ds, err := dataset.OpenPath(ctx, path, dataset.PathOptions{Client: env.admin, Mode: api.ModeRead})
 		if err != nil {
@@ -157,11 +172,13 @@ func BenchmarkDatasetStream(b *testing.B) {
 			n++
 			got += int64(len(img.Data))
 		}
-		return check("dataset", n, got, time.Since(start))
+		return check("dataset", n, got, streamRows, want, time.Since(start))
 	}
 
-	// (b) the objects, with plain concurrent GETs and root keys, including the open.
-	getObjects := func() result {
+	// (b) keys (the objects or the data files), with plain concurrent GETs and root keys,
+	// including the open.
+	get := func(side string, keys []string, want int64) result {
+		resetPeakRSS(b)
 		start := time.Now()
 		c := s3.New(s3.Options{
 			Region:                     srv.Region,
@@ -173,40 +190,81 @@ func BenchmarkDatasetStream(b *testing.B) {
 		})
 		bkt, err := s3blob.OpenBucket(ctx, c, srv.Bucket, &s3blob.Options{RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired})
 		if err != nil {
-			b.Fatalf("objects: open: %v", err)
+			b.Fatalf("%s: open: %v", side, err)
 		}
 		defer bkt.Close()
 		var got atomic.Int64
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(streamPrefetch)
-		for i := range streamRows {
-			g.Go(func() error { return getObject(gctx, bkt, streamObjKey(i), &got) })
+		for _, k := range keys {
+			g.Go(func() error { return getObject(gctx, bkt, k, &got) })
 		}
 		if err := g.Wait(); err != nil {
-			b.Fatalf("objects: %v", err)
+			b.Fatalf("%s: %v", side, err)
 		}
-		return check("objects", streamRows, got.Load(), time.Since(start))
+		return check(side, int64(len(keys)), got.Load(), int64(len(keys)), want, time.Since(start))
+	}
+	objKeys := make([]string, streamRows)
+	for i := range objKeys {
+		objKeys[i] = streamObjKey(i)
 	}
 
 	b.ResetTimer()
 	for range b.N {
-		var dsBest, objBest result
+		var dsBest, objBest, filesBest result
 		for range streamRounds {
 			if r := streamDataset(); r.mibPerSec > dsBest.mibPerSec {
 				dsBest = r
 			}
-			if r := getObjects(); r.mibPerSec > objBest.mibPerSec {
+			if r := get("objects", objKeys, want); r.mibPerSec > objBest.mibPerSec {
 				objBest = r
+			}
+			if r := get("files", fileKeys, fileBytes); r.mibPerSec > filesBest.mibPerSec {
+				filesBest = r
 			}
 		}
 		b.ReportMetric(float64(want)/mib/importElapsed.Seconds(), "import-MiB/s")
 		b.ReportMetric(streamRows/importElapsed.Seconds(), "import-rows/s")
 		b.ReportMetric(dsBest.rowsPerSec, "dataset-rows/s")
 		b.ReportMetric(dsBest.mibPerSec, "dataset-MiB/s")
+		b.ReportMetric(dsBest.peakRSS, "dataset-peak-RSS-MiB")
 		b.ReportMetric(objBest.rowsPerSec, "objects-rows/s")
 		b.ReportMetric(objBest.mibPerSec, "objects-MiB/s")
-		b.ReportMetric(dsBest.mibPerSec/objBest.mibPerSec, "ratio")
+		b.ReportMetric(dsBest.mibPerSec/objBest.mibPerSec, "objects-ratio")
+		b.ReportMetric(filesBest.mibPerSec, "files-MiB/s")
+		b.ReportMetric(filesBest.peakRSS, "files-peak-RSS-MiB")
+		b.ReportMetric(dsBest.mibPerSec/filesBest.mibPerSec, "ratio")
 	}
+}
+
+// resetPeakRSS returns the heap's free memory to the system and resets the process's peak
+// resident set size (VmHWM), so that peakRSS measures what follows.
+func resetPeakRSS(b *testing.B) {
+	b.Helper()
+	debug.FreeOSMemory()
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		b.Fatalf("reset the peak RSS: %v", err)
+	}
+}
+
+// peakRSS returns the process's peak resident set size (VmHWM) in MiB.
+func peakRSS(b *testing.B) float64 {
+	b.Helper()
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatalf("peak RSS: %v", err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kib, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			if err != nil {
+				b.Fatalf("peak RSS: %q: %v", line, err)
+			}
+			return kib / 1024
+		}
+	}
+	b.Fatal("peak RSS: no VmHWM in /proc/self/status")
+	return 0
 }
 
 // getObject reads key to io.Discard and adds its size to n.
