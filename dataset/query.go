@@ -89,6 +89,8 @@ type filter struct {
 	// reads are the columns the expression reads; for image columns, whole says whether
 	// it reads more than the format (width, height, size: the encoded bytes are read).
 	reads []filterColumn
+	// index is the position of each column of reads, for the activations of evaluations.
+	index map[string]int
 	// conds are comparisons of a scalar column with a constant that the whole expression
 	// implies (top-level conjuncts); row-group statistics are checked against them.
 	conds []cond
@@ -201,6 +203,10 @@ func compileExpr(s Schema, expr string, want *cel.Type) (*filter, error) {
 	}
 	f := &filter{expr: expr, prg: prg}
 	f.reads = referenced(s, checked.NativeRep())
+	f.index = make(map[string]int, len(f.reads))
+	for i, r := range f.reads {
+		f.index[r.col.Name] = i
+	}
 	f.conds = conjuncts(s, checked.NativeRep().Expr(), nil)
 	return f, nil
 }

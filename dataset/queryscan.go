@@ -293,10 +293,7 @@ func (fs *fileScan) filter(ctx context.Context, f *filter, g, n int, at int64) (
 	if err != nil {
 		return nil, err
 	}
-	act := &rowActivation{names: map[string]int{}, vals: make([]any, len(f.reads))}
-	for i, r := range f.reads {
-		act.names[r.col.Name] = i
-	}
+	act := &rowActivation{names: f.index, vals: make([]any, len(f.reads))}
 	var match []int
 	for i := range n {
 		hasNull := false
@@ -312,24 +309,34 @@ func (fs *fileScan) filter(ctx context.Context, f *filter, g, n int, at int64) (
 			act.vals[j] = v
 		}
 		out, _, err := f.prg.ContextEval(ctx, act)
+		b, err := matches(out, hasNull, err)
 		if err != nil {
-			if hasNull {
-				continue // a null column: the row does not match
-			}
 			return nil, fmt.Errorf("where: row %d: %w", at+int64(i), err)
-		}
-		if out == types.NullValue {
-			continue // as a null column
-		}
-		b, ok := out.Value().(bool)
-		if !ok {
-			return nil, fmt.Errorf("where: row %d: the expression gave %v, not a bool", at+int64(i), out.Value())
 		}
 		if b {
 			match = append(match, i)
 		}
 	}
 	return match, nil
+}
+
+// matches tells whether a filter's evaluation, out or err, matches its row: an evaluation
+// that failed on a null column, or gave null, does not match (as in SQL); any other failure
+// is an error.
+func matches(out ref.Val, hasNull bool, err error) (bool, error) {
+	switch {
+	case err != nil && hasNull:
+		return false, nil
+	case err != nil:
+		return false, err
+	case out == types.NullValue:
+		return false, nil
+	}
+	b, ok := out.Value().(bool)
+	if !ok {
+		return false, fmt.Errorf("the expression gave %v, not a bool", out.Value())
+	}
+	return b, nil
 }
 
 // rowActivation resolves the columns of one row for a filter expression.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
 )
 
 // RowExpr is a compiled expression of a dataset's columns that is evaluated on rows
@@ -47,24 +48,24 @@ func (e *RowExpr) Columns() []string {
 // Match evaluates a filter on r. A row whose expression meets a null column, or gives
 // null, does not match, as in Query.
 func (e *RowExpr) Match(r Row) (bool, error) {
-	out, null, err := e.eval(r)
-	if err != nil || null {
-		return false, err
-	}
-	b, ok := out.(bool)
-	if !ok {
-		return false, fmt.Errorf("where: the expression gave %v, not a bool", out)
+	b, err := matches(e.eval(r))
+	if err != nil {
+		return false, fmt.Errorf("where: %w", err)
 	}
 	return b, nil
 }
 
-// Weight evaluates a weight on r: a null gives 0 (the row is never drawn).
+// Weight evaluates a weight on r: a null column or a null result gives 0 (the row is never
+// drawn).
 func (e *RowExpr) Weight(r Row) (float64, error) {
-	out, null, err := e.eval(r)
-	if err != nil || null {
-		return 0, err
+	out, hasNull, err := e.eval(r)
+	switch {
+	case err != nil && hasNull, err == nil && out == types.NullValue:
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("sample-by: %w", err)
 	}
-	switch x := out.(type) {
+	switch x := out.Value().(type) {
 	case float64:
 		return x, nil
 	case int64:
@@ -72,30 +73,19 @@ func (e *RowExpr) Weight(r Row) (float64, error) {
 	case uint64:
 		return float64(x), nil
 	}
-	return 0, fmt.Errorf("sample-by: the expression gave %v, not a number", out)
+	return 0, fmt.Errorf("sample-by: the expression gave %v, not a number", out.Value())
 }
 
-// eval evaluates the expression on r; null tells that a column it read was null and the
-// evaluation failed, or that it gave null.
-func (e *RowExpr) eval(r Row) (out any, null bool, err error) {
-	act := &rowActivation{names: map[string]int{}, vals: make([]any, len(e.f.reads))}
-	hasNull := false
+// eval evaluates the expression on r; hasNull tells whether a column it read was null.
+func (e *RowExpr) eval(r Row) (out ref.Val, hasNull bool, err error) {
+	act := &rowActivation{names: e.f.index, vals: make([]any, len(e.f.reads))}
 	for i, fr := range e.f.reads {
-		act.names[fr.col.Name] = i
 		v := rowCEL(fr, r[fr.col.Name])
 		hasNull = hasNull || v == types.NullValue
 		act.vals[i] = v
 	}
-	val, _, err := e.f.prg.Eval(act)
-	switch {
-	case err != nil && hasNull:
-		return nil, true, nil
-	case err != nil:
-		return nil, false, fmt.Errorf("%s: %w", e.f.expr, err)
-	case val == types.NullValue:
-		return nil, true, nil
-	}
-	return val.Value(), false, nil
+	out, _, err = e.f.prg.Eval(act)
+	return out, hasNull, err
 }
 
 // rowCEL returns v, a Row value of column fr, as expressions see it.

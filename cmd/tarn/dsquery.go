@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -345,7 +346,7 @@ func sampleRows(ctx context.Context, h *dataset.Dataset, f queryFlags, cols []da
 		}
 		read = append(read, by.Columns()...)
 	}
-	opts := dataset.IterOptions{Columns: uniq(read), Sample: f.sample, Replace: f.replace, Seed: f.seed}
+	opts := dataset.IterOptions{Columns: slices.Compact(slices.Sorted(slices.Values(read))), Sample: f.sample, Replace: f.replace, Seed: f.seed}
 	var failed error // the first error of an expression; the sample then stops on its NaN
 	if where != nil || by != nil {
 		opts.Weight = func(r dataset.Row) float64 {
@@ -385,19 +386,6 @@ func names(cols []dataset.Column) []string {
 	out := make([]string, len(cols))
 	for i, c := range cols {
 		out[i] = c.Name
-	}
-	return out
-}
-
-// uniq returns names without repeats, in their first order.
-func uniq(names []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, n := range names {
-		if !seen[n] {
-			seen[n] = true
-			out = append(out, n)
-		}
 	}
 	return out
 }
