@@ -277,6 +277,9 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // at about pageBytes, checked every batchRows values, so a page of images holds a few images
 // and not a whole row group. Image data and bytes are written without a dictionary: their
 // values rarely repeat, and a dictionary page would have to be read before any of them.
+// Image data is stored uncompressed: images are compressed already (JPEG, PNG, WebP), so
+// Zstd would only cost time on both ends, and a reader can hand out an image's bytes
+// without copying them (see pages.go).
 const (
 	pageBytes = 256 << 10
 	batchRows = 4
@@ -294,7 +297,8 @@ func writerProps(s Schema) *parquet.WriterProperties {
 	for _, c := range s.Columns {
 		switch c.Type.Kind {
 		case Image:
-			props = append(props, parquet.WithDictionaryPath(parquet.ColumnPath{c.Name, "data"}, false))
+			data := parquet.ColumnPath{c.Name, "data"}
+			props = append(props, parquet.WithDictionaryPath(data, false), parquet.WithCompressionPath(data, compress.Codecs.Uncompressed))
 		case Bytes:
 			props = append(props, parquet.WithDictionaryPath(parquet.ColumnPath{c.Name}, false))
 		}

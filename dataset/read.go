@@ -178,7 +178,7 @@ func (ds *Dataset) readFile(ctx context.Context, f File, src parquet.ReaderAtSee
 	if pr.NumRows() != f.Rows {
 		return fileError(f, fmt.Errorf("holds %d rows, the manifest says %d", pr.NumRows(), f.Rows))
 	}
-	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: 1024}, memory.DefaultAllocator)
+	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: 1024, PreAllocBinaryData: true}, memory.DefaultAllocator)
 	if err != nil {
 		return fileError(f, err)
 	}

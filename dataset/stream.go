@@ -41,6 +41,12 @@ type span struct {
 
 func (s span) end() int64 { return s.off + int64(len(s.data)) }
 
+// holds reports whether s holds the bytes of r.
+func (s span) holds(r byteRange) bool { return s.off <= r.off && r.end <= s.end() }
+
+// bytes returns the bytes of r, which s holds.
+func (s span) bytes(r byteRange) []byte { return s.data[r.off-s.off : r.end-s.off] }
+
 // spans is the fetched parts of a data file of size bytes, read as the file itself. A read
 // outside them fails: it would mean the Parquet reader needs bytes the plan did not fetch.
 type spans struct {
@@ -71,14 +77,40 @@ func (s *spans) reader() *io.SectionReader { return io.NewSectionReader(s, 0, s.
 // byteRange is bytes [off, end) of a data file.
 type byteRange struct{ off, end int64 }
 
-// groupTask is one row group to fetch and decode: rows [lo, hi) of file f, whose footer is
-// md, from the bytes in tail and the ranges still to fetch.
+// segment is bytes of a data file that a row group needs: a span for arrow-go to decode
+// or, when direct ≥ 0, the pages of the direct column of that index.
+type segment struct {
+	byteRange
+	direct int
+}
+
+// fetch is one ranged read of a data file: bytes [off, end), made of segs in file order.
+type fetch struct {
+	byteRange
+	segs []segment
+}
+
+// groupTask is one row group to fetch and decode: row group group, rows [lo, hi), of file
+// f, whose footer is md. Columns arrow are decoded by arrow-go from the bytes in tail and
+// in the span segments of fetches; columns direct by readGroup itself.
 type groupTask struct {
-	f      File
-	md     *metadata.FileMetaData
-	tail   span
-	ranges []byteRange
-	lo, hi int64
+	f       File
+	md      *metadata.FileMetaData
+	tail    span
+	fetches []fetch
+	group   int
+	lo, hi  int64
+	arrow   []Column
+	direct  []directColumn
+}
+
+// directColumn is a column whose values readGroup reads itself (see pages.go): a bytes
+// column, or an image column whose data it reads so and whose format, a short string,
+// through arrow-go's column reader from the fetched ranges.
+type directColumn struct {
+	col    Column
+	data   byteChunk
+	format int // the leaf of an image's format; -1 for a bytes column
 }
 
 // groupResult is a decoded row group, or the error that stopped it; ready is closed when
@@ -196,48 +228,122 @@ func (ds *Dataset) planFile(ctx context.Context, f File, cols []Column) (tasks [
 	if md.NumRows != f.Rows {
 		return nil, fileError(f, fmt.Errorf("holds %d rows, the manifest says %d", md.NumRows, f.Rows))
 	}
-	leaves, _ := fileLeaves(md.Schema, cols)
 	padded := md.WriterVersion().LessThan(metadata.Parquet816FixedVersion)
+	// chunk returns the bytes of the chunk of leaf in row group g.
+	chunk := func(g, leaf int) (*metadata.ColumnChunkMetaData, byteRange, error) {
+		cc, err := md.RowGroup(g).ColumnChunk(leaf)
+		if err != nil {
+			return nil, byteRange{}, err
+		}
+		start, n := cc.DataPageOffset(), cc.TotalCompressedSize()
+		if cc.HasDictionaryPage() && cc.DictionaryPageOffset() > 0 && cc.DictionaryPageOffset() < start {
+			start = cc.DictionaryPageOffset()
+		}
+		if start < 0 || n < 0 || start+n > f.Bytes {
+			return nil, byteRange{}, fmt.Errorf("corrupt: row group %d has a column chunk at [%d, %d), outside the file's %d bytes", g, start, start+n, f.Bytes)
+		}
+		if padded {
+			n += min(oldWriterPadding, f.Bytes-start-n)
+		}
+		return cc, byteRange{start, start + n}, nil
+	}
 	var at int64
 	for g := range md.NumRowGroups() {
-		rg := md.RowGroup(g)
-		t := groupTask{f: f, md: md, tail: tail, lo: at, hi: at + rg.NumRows()}
+		t := groupTask{f: f, md: md, tail: tail, group: g, lo: at, hi: at + md.RowGroup(g).NumRows()}
 		at = t.hi
-		for _, leaf := range leaves {
-			cc, err := rg.ColumnChunk(leaf)
+		var segs []segment
+		for _, c := range cols {
+			d, ok, err := directChunk(md, g, c, chunk)
 			if err != nil {
 				return nil, fileError(f, err)
 			}
-			start, n := cc.DataPageOffset(), cc.TotalCompressedSize()
-			if cc.HasDictionaryPage() && cc.DictionaryPageOffset() > 0 && cc.DictionaryPageOffset() < start {
-				start = cc.DictionaryPageOffset()
+			if ok && !padded {
+				segs = append(segs, segment{byteRange{d.data.off, d.data.end}, len(t.direct)})
+				t.direct = append(t.direct, d)
+				if d.format >= 0 {
+					_, r, _ := chunk(g, d.format)
+					segs = append(segs, segment{r, -1})
+				}
+				continue
 			}
-			if start < 0 || n < 0 || start+n > f.Bytes {
-				return nil, fileError(f, fmt.Errorf("corrupt: row group %d has a column chunk at [%d, %d), outside the file's %d bytes", g, start, start+n, f.Bytes))
+			t.arrow = append(t.arrow, c)
+			leaves, _ := fileLeaves(md.Schema, []Column{c})
+			for _, leaf := range leaves {
+				_, r, err := chunk(g, leaf)
+				if err != nil {
+					return nil, fileError(f, err)
+				}
+				segs = append(segs, segment{r, -1})
 			}
-			if padded {
-				n += min(oldWriterPadding, f.Bytes-start-n)
-			}
-			t.ranges = append(t.ranges, byteRange{start, start + n})
 		}
-		t.ranges = coalesce(t.ranges, tail)
+		if t.fetches, err = planFetches(segs, tail); err != nil {
+			return nil, fileError(f, fmt.Errorf("corrupt: row group %d: %w", g, err))
+		}
 		tasks = append(tasks, t)
 	}
 	return tasks, nil
 }
 
-// coalesce sorts ranges, merges those that touch or overlap, and drops those tail holds.
-func coalesce(ranges []byteRange, tail span) []byteRange {
-	slices.SortFunc(ranges, func(a, b byteRange) int { return cmp.Compare(a.off, b.off) })
-	var out []byteRange
-	for _, r := range ranges {
-		if k := len(out) - 1; k >= 0 && r.off <= out[k].end {
-			out[k].end = max(out[k].end, r.end)
+// directChunk returns column c of row group g of a file with footer md as a directColumn,
+// when it is a required bytes or image column whose chunk of byte values readBytePages can
+// read; chunk gives the metadata and bytes of a leaf's chunk.
+func directChunk(md *metadata.FileMetaData, g int, c Column, chunk func(g, leaf int) (*metadata.ColumnChunkMetaData, byteRange, error)) (directColumn, bool, error) {
+	if c.Nullable {
+		return directColumn{}, false, nil
+	}
+	d := directColumn{col: c, format: -1}
+	data := -1
+	switch c.Type.Kind {
+	case Bytes:
+		data = md.Schema.ColumnIndexByName(c.Name)
+	case Image:
+		data = md.Schema.ColumnIndexByName(c.Name + ".data")
+		if d.format = md.Schema.ColumnIndexByName(c.Name + ".format"); d.format < 0 || md.Schema.Column(d.format).MaxDefinitionLevel() != 0 {
+			return directColumn{}, false, nil
+		}
+		if _, _, err := chunk(g, d.format); err != nil {
+			return directColumn{}, false, err
+		}
+	}
+	if data < 0 {
+		return directColumn{}, false, nil
+	}
+	cc, r, err := chunk(g, data)
+	if err != nil {
+		return directColumn{}, false, err
+	}
+	var ok bool
+	d.data, ok = directByteChunk(md.Schema.Column(data), cc, r.off, r.end, md.RowGroup(g).NumRows())
+	return d, ok, nil
+}
+
+// planFetches returns the reads that fetch segs: segments are sorted, spans that touch or
+// overlap are merged, segments that touch share a read, and those tail holds are dropped.
+// A direct segment that overlaps another segment is an error: its pages are read once.
+func planFetches(segs []segment, tail span) ([]fetch, error) {
+	slices.SortFunc(segs, func(a, b segment) int { return cmp.Compare(a.off, b.off) })
+	var out []fetch
+	for _, sg := range segs {
+		if tail.holds(sg.byteRange) {
 			continue
 		}
-		out = append(out, r)
+		k := len(out) - 1
+		if k < 0 || sg.off > out[k].end {
+			out = append(out, fetch{byteRange: sg.byteRange, segs: []segment{sg}})
+			continue
+		}
+		last := &out[k].segs[len(out[k].segs)-1]
+		switch {
+		case sg.off < out[k].end && (sg.direct >= 0 || last.direct >= 0):
+			return nil, fmt.Errorf("column chunks at [%d, %d) and [%d, %d) overlap", last.off, last.end, sg.off, sg.end)
+		case sg.direct < 0 && last.direct < 0:
+			last.end = max(last.end, sg.end)
+		default:
+			out[k].segs = append(out[k].segs, sg)
+		}
+		out[k].end = max(out[k].end, sg.end)
 	}
-	return slices.DeleteFunc(out, func(r byteRange) bool { return tail.off <= r.off && r.end <= tail.end() })
+	return out, nil
 }
 
 // readTail reads the end of data file f: tailBytes, or the whole footer when it is longer.
@@ -263,17 +369,23 @@ func readSpan(src *blobRange, off, n int64) (span, error) {
 	return span{off: off, data: data}, nil
 }
 
-// readGroup fetches the column chunks of t, one ranged read per range, then decodes them,
+// readGroup fetches the column chunks of t, one ranged read per fetch, then decodes them,
 // at most cap(decoders) row groups at a time.
 func (ds *Dataset) readGroup(ctx context.Context, t groupTask, cols []Column, decoders chan struct{}) ([]Row, error) {
-	src := &blobRange{ctx: ctx, b: ds.b, key: t.f.Path, size: t.f.Bytes}
 	fetched := &spans{size: t.f.Bytes, parts: []span{t.tail}}
-	for _, r := range t.ranges {
-		sp, err := readSpan(src, r.off, r.end-r.off)
-		if err != nil {
+	pages := make([][]bytePage, len(t.direct))
+	for _, fc := range t.fetches {
+		if err := ds.readFetch(ctx, t, fc, fetched, pages); err != nil {
 			return nil, fileError(t.f, err)
 		}
-		fetched.parts = append(fetched.parts, sp)
+	}
+	for i, d := range t.direct {
+		if r := (byteRange{d.data.off, d.data.end}); t.tail.holds(r) {
+			var err error
+			if pages[i], err = readBytePages(bytes.NewReader(t.tail.bytes(r)), d.data); err != nil {
+				return nil, fileError(t.f, fmt.Errorf("column %q: %w", d.col.Name, err))
+			}
+		}
 	}
 	select {
 	case decoders <- struct{}{}:
@@ -285,13 +397,114 @@ func (ds *Dataset) readGroup(ctx context.Context, t groupTask, cols []Column, de
 	// whole, column chunk by column chunk.
 	props := parquet.NewReaderProperties(memory.DefaultAllocator)
 	props.BufferedStreamEnabled, props.BufferSize = true, pageBufferBytes
-	rows := make([]Row, 0, t.hi-t.lo)
-	err := ds.readFile(ctx, t.f, fetched.reader(), cols, t.lo, t.hi, func(r Row) error {
-		rows = append(rows, r)
+	opts := []file.ReadOption{file.WithMetadata(t.md), file.WithReadProps(props)}
+	n := int(t.hi - t.lo)
+	rows := make([]Row, 0, n)
+	if len(t.arrow) > 0 {
+		err := ds.readFile(ctx, t.f, fetched.reader(), t.arrow, t.lo, t.hi, func(r Row) error {
+			rows = append(rows, r)
+			return nil
+		}, opts...)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		for range n {
+			rows = append(rows, make(Row, len(cols)))
+		}
+	}
+	for i, d := range t.direct {
+		if err := setDirect(rows, t.group, d, pages[i], fetched, opts); err != nil {
+			return nil, fileError(t.f, fmt.Errorf("column %q: %w", d.col.Name, err))
+		}
+	}
+	return rows, nil
+}
+
+// readFetch makes ranged read fc of t's file, adding its spans to fetched and the pages of
+// its direct segments to pages.
+func (ds *Dataset) readFetch(ctx context.Context, t groupTask, fc fetch, fetched *spans, pages [][]bytePage) error {
+	r, err := ds.b.NewRangeReader(ctx, t.f.Path, fc.off, fc.end-fc.off, nil)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for _, sg := range fc.segs {
+		if sg.direct >= 0 {
+			d := t.direct[sg.direct]
+			if pages[sg.direct], err = readBytePages(r, d.data); err != nil {
+				return fmt.Errorf("column %q: %w", d.col.Name, err)
+			}
+			continue
+		}
+		data := make([]byte, sg.end-sg.off)
+		if _, err := io.ReadFull(r, data); err != nil {
+			return err
+		}
+		fetched.parts = append(fetched.parts, span{off: sg.off, data: data})
+	}
+	return nil
+}
+
+// setDirect sets column d of rows, the rows of row group g, to the values of pages and,
+// for an image, of its format leaf, read from fetched. It never panics on a corrupt file.
+func setDirect(rows []Row, g int, d directColumn, pages []bytePage, fetched *spans, opts []file.ReadOption) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("corrupt: %v", p)
+		}
+	}()
+	values, err := byteValues(make([][]byte, 0, len(rows)), pages, d.data.codec)
+	if err != nil {
+		return err
+	}
+	if d.format < 0 {
+		for i, r := range rows {
+			r[d.col.Name] = values[i]
+		}
 		return nil
-	}, file.WithMetadata(t.md), file.WithReadProps(props))
+	}
+	pr, err := file.NewParquetReader(fetched.reader(), opts...)
+	if err != nil {
+		return err
+	}
+	defer pr.Close()
+	formats, err := readStrings(pr, g, d.format, len(rows))
+	if err != nil {
+		return err
+	}
+	for i, r := range rows {
+		r[d.col.Name] = ImageValue{Format: formats[i], Data: values[i]}
+	}
+	return nil
+}
+
+// readStrings returns the n values of leaf, a required byte array leaf, of row group g of pr.
+func readStrings(pr *file.Reader, g, leaf, n int) ([]string, error) {
+	cr, err := pr.RowGroup(g).Column(leaf)
 	if err != nil {
 		return nil, err
 	}
-	return rows, nil
+	br, ok := cr.(*file.ByteArrayColumnChunkReader)
+	if !ok {
+		return nil, fmt.Errorf("leaf %d does not hold byte arrays", leaf)
+	}
+	vals := make([]parquet.ByteArray, n)
+	out := make([]string, 0, n)
+	for len(out) < n {
+		total, read, err := br.ReadBatch(int64(n-len(out)), vals, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		if total == 0 {
+			break
+		}
+		for _, v := range vals[:read] {
+			out = append(out, string(v))
+		}
+	}
+	if len(out) != n {
+		return nil, fmt.Errorf("leaf %d holds %d values, want %d", leaf, len(out), n)
+	}
+	return out, nil
 }
