@@ -211,4 +211,3 @@ func FuzzBytePages(f *testing.F) {
 		}
 	})
 }
-
