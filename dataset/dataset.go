@@ -131,7 +131,8 @@ var errNoVersion = errors.New("the dataset has no version yet: its creation did 
 // A half-created dataset (tarn.json without any manifest: its creator died, or is still
 // creating it) counts as absent: Create completes it, keeping its tarn.json and id. Of
 // several Creates racing on one bucket, one makes version 1 and the others fail with
-// ErrExists, after which the dataset opens.
+// ErrExists, after which the dataset opens. With Options.CreateOnCommit, Create only checks
+// and the first commit creates version 1 (see there).
 func Create(ctx context.Context, b *blob.Bucket, schema Schema, opts Options) (*Dataset, error) {
 	if err := schema.Validate(); err != nil {
 		return nil, fmt.Errorf("create dataset: %w", err)
