@@ -32,6 +32,19 @@ func appendPets(t *testing.T, ds *dataset.Dataset, n int) *dataset.Appender {
 	return w
 }
 
+// stagePets returns the path of a dataset of petSchema that its first commit creates, and
+// the dataset, closed at the end of the test.
+func stagePets(t *testing.T) (string, *dataset.Dataset) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "cats")
+	ds, err := dataset.CreatePath(context.Background(), dir, petSchema, dataset.PathOptions{CreateOnCommit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ds.Close() })
+	return dir, ds
+}
+
 // files returns the regular files below dir, relative to it.
 func files(t *testing.T, dir string) []string {
 	t.Helper()
@@ -54,12 +67,7 @@ func files(t *testing.T, dir string) []string {
 // records no source of its own.
 func TestCreateOnCommit(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "cats")
-	ds, err := dataset.CreatePath(ctx, dir, petSchema, dataset.PathOptions{CreateOnCommit: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ds.Close()
+	dir, ds := stagePets(t)
 	w := appendPets(t, ds, 3)
 	defer w.Close()
 	if _, err := dataset.OpenPath(ctx, dir, dataset.PathOptions{}); !errors.Is(err, dataset.ErrNoDataset) {
@@ -104,11 +112,7 @@ func TestCreateOnCommit(t *testing.T) {
 // is cancelled midway, leaves no dataset, and the path can be saved to again.
 func TestCreateOnCommitFailureLeavesNothing(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "cats")
-	ds, err := dataset.CreatePath(ctx, dir, petSchema, dataset.PathOptions{CreateOnCommit: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, ds := stagePets(t)
 	w := appendPets(t, ds, 3)
 	if len(files(t, dir)) != 3 { // a data file per row
 		t.Fatalf("before close: files %v", files(t, dir))
@@ -160,12 +164,7 @@ func TestCreateOnCommitFailureLeavesNothing(t *testing.T) {
 // first commit, the commit fails with ErrExists and leaves the other dataset as it was.
 func TestCreateOnCommitRace(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "cats")
-	staged, err := dataset.CreatePath(ctx, dir, petSchema, dataset.PathOptions{CreateOnCommit: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer staged.Close()
+	dir, staged := stagePets(t)
 	other, err := dataset.CreatePath(ctx, dir, petSchema, dataset.PathOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -193,12 +192,7 @@ func TestCreateOnCommitRace(t *testing.T) {
 // is written.
 func TestCommitRefusesBadSource(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "cats")
-	ds, err := dataset.CreatePath(ctx, dir, petSchema, dataset.PathOptions{CreateOnCommit: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ds.Close()
+	dir, ds := stagePets(t)
 	w := appendPets(t, ds, 1)
 	defer w.Close()
 	for _, src := range []dataset.Source{
