@@ -183,12 +183,23 @@ func (a *Appender) finishFile() error {
 // added on top of their versions; Commit fails, naming the column, when one of them changed
 // the schema in a way these rows do not fit (a column removed or retyped). After Commit the
 // appender may be used again, and the Dataset it came from is at the new version. A Commit
-// with no rows still creates a version.
-func (a *Appender) Commit(ctx context.Context, message string) (Version, error) {
+// with no rows still creates a version. The version records opts' Source, if any; Commit
+// fails before writing anything when that source is invalid (Source.Dataset not a path,
+// Source.Columns not columns of the dataset).
+func (a *Appender) Commit(ctx context.Context, message string, opts ...CommitOptions) (Version, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.err != nil {
 		return Version{}, a.err
+	}
+	var source *Source
+	for _, o := range opts {
+		source = o.Source.clone()
+	}
+	if source != nil {
+		if err := source.check(a.schema); err != nil {
+			return Version{}, fmt.Errorf("commit: source: %w", err)
+		}
 	}
 	if a.rb == nil {
 		return Version{}, errors.New("commit: appender is closed")
@@ -217,6 +228,7 @@ func (a *Appender) Commit(ctx context.Context, message string) (Version, error) 
 		next.Files = append(append([]File(nil), latest.Files...), files...)
 		next.Rows = latest.Rows + rows
 		next.Message = message
+		next.Source = source
 		return &next, nil
 	})
 	if err != nil {
@@ -224,6 +236,12 @@ func (a *Appender) Commit(ctx context.Context, message string) (Version, error) 
 	}
 	a.files = nil
 	return m.info(), nil
+}
+
+// CommitOptions describes the version an Appender's Commit creates, beyond its message.
+type CommitOptions struct {
+	// Source, when set, records where the committed rows came from (Version.Source).
+	Source *Source
 }
 
 // Close releases the appender's buffers and deletes the data files it wrote since the last

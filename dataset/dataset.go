@@ -62,6 +62,14 @@ type Options struct {
 	// and uses no proxy; set a client of your own to read links on your own network.
 	// Redirects are followed only to https://, whatever the client.
 	HTTPClient *http.Client
+	// CreateOnCommit makes Create write nothing yet: it checks that the bucket holds no
+	// dataset (ErrExists) and returns one at version 0 with the schema, which its first
+	// commit (Appender.Commit, AddColumn) creates as version 1, holding that commit's rows.
+	// Nothing of the dataset is visible before: closing its Appenders without a commit
+	// leaves no dataset, and a process that dies before the commit leaves only data files
+	// that no manifest lists. The first commit fails with ErrExists, and leaves no
+	// dataset of its own, when another creator made the dataset meanwhile. Open ignores it.
+	CreateOnCommit bool
 }
 
 // Dataset is a dataset at one version. Reads see that version; Commit and AddColumn move it
@@ -83,6 +91,9 @@ type Dataset struct {
 
 	mu sync.Mutex
 	m  *manifest
+
+	firstMu sync.Mutex // held by the first commit of a staged dataset
+	staged  bool       // Options.CreateOnCommit: nothing written yet; guarded by firstMu
 }
 
 // Version describes one version of a dataset.
@@ -94,6 +105,7 @@ type Version struct {
 	Schema  Schema
 	Rows    int64
 	Files   []File
+	Source  *Source // where the rows of the commit came from; nil when it did not say
 }
 
 // ErrExists is returned by Create when the bucket already holds a dataset.
@@ -119,7 +131,8 @@ var errNoVersion = errors.New("the dataset has no version yet: its creation did 
 // A half-created dataset (tarn.json without any manifest: its creator died, or is still
 // creating it) counts as absent: Create completes it, keeping its tarn.json and id. Of
 // several Creates racing on one bucket, one makes version 1 and the others fail with
-// ErrExists, after which the dataset opens.
+// ErrExists, after which the dataset opens. With Options.CreateOnCommit, Create only checks
+// and the first commit creates version 1 (see there).
 func Create(ctx context.Context, b *blob.Bucket, schema Schema, opts Options) (*Dataset, error) {
 	if err := schema.Validate(); err != nil {
 		return nil, fmt.Errorf("create dataset: %w", err)
@@ -131,25 +144,14 @@ func Create(ctx context.Context, b *blob.Bucket, schema Schema, opts Options) (*
 	if err := ds.checkDir(); err != nil {
 		return nil, err
 	}
-	root, _ := json.Marshal(rootFile{Format: formatName, Version: formatVersion, ID: ds.id})
-	created, err := ds.createOnce(ctx, rootKey, append(root, '\n'))
-	if err != nil {
-		return nil, fmt.Errorf("create dataset: %s: %w", rootKey, err)
+	if opts.CreateOnCommit {
+		return ds.stage(ctx, schema)
 	}
-	if !created {
-		if ds.id, err = ds.readRoot(ctx); err != nil {
-			return nil, fmt.Errorf("create dataset: %w", err)
-		}
-		versions, err := ds.listVersions(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("create dataset: %w", err)
-		}
-		if len(versions) > 0 {
-			return nil, fmt.Errorf("create dataset: %w", ErrExists)
-		}
+	if _, err := ds.claimRoot(ctx); err != nil {
+		return nil, fmt.Errorf("create dataset: %w", err)
 	}
 	m := &manifest{Version: 1, Time: ds.now(), Message: "create", Schema: schema, Files: []File{}}
-	created, err = ds.createOnce(ctx, versionKey(1), encodeManifest(m))
+	created, err := ds.createOnce(ctx, versionKey(1), encodeManifest(m))
 	if err != nil {
 		return nil, fmt.Errorf("create dataset: %s: %w", versionKey(1), err)
 	}
@@ -158,6 +160,30 @@ func Create(ctx context.Context, b *blob.Bucket, schema Schema, opts Options) (*
 	}
 	ds.m = m
 	return ds, nil
+}
+
+// claimRoot creates tarn.json with ds's id, or adopts the id of a half-created dataset's
+// tarn.json, and reports whether it created the file. It fails with ErrExists when the
+// bucket holds a dataset with a version.
+func (ds *Dataset) claimRoot(ctx context.Context) (created bool, err error) {
+	root, _ := json.Marshal(rootFile{Format: formatName, Version: formatVersion, ID: ds.id})
+	if created, err = ds.createOnce(ctx, rootKey, append(root, '\n')); err != nil || created {
+		if err != nil {
+			err = fmt.Errorf("%s: %w", rootKey, err)
+		}
+		return created, err
+	}
+	if ds.id, err = ds.readRoot(ctx); err != nil {
+		return false, err
+	}
+	versions, err := ds.listVersions(ctx)
+	if err != nil {
+		return false, err
+	}
+	if len(versions) > 0 {
+		return false, ErrExists
+	}
+	return false, nil
 }
 
 // Open opens the latest version of the dataset at the root of b. It fails when tarn.json is
@@ -260,7 +286,7 @@ func (ds *Dataset) Info() Version { return ds.current().info() }
 func (m *manifest) info() Version {
 	return Version{
 		Version: m.Version, Parent: m.Parent, Time: m.Time, Message: m.Message,
-		Schema: m.Schema, Rows: m.Rows, Files: append([]File(nil), m.Files...),
+		Schema: m.Schema, Rows: m.Rows, Files: append([]File(nil), m.Files...), Source: m.Source.clone(),
 	}
 }
 
@@ -316,12 +342,17 @@ func (ds *Dataset) commit(ctx context.Context, mutate func(latest *manifest) (*m
 	if err := ds.checkWritable(); err != nil {
 		return nil, err
 	}
+	if m, done, err := ds.commitFirst(ctx, mutate); done {
+		return m, err
+	}
 	latest, err := ds.catchUp(ctx, ds.current())
 	if err != nil {
 		return nil, err
 	}
 	for {
-		next, err := mutate(latest)
+		base := *latest
+		base.Source = nil // a source describes the commit that recorded it only
+		next, err := mutate(&base)
 		if err != nil {
 			return nil, err
 		}

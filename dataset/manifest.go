@@ -40,6 +40,7 @@ type manifest struct {
 	Schema  Schema    `json:"schema"`
 	Files   []File    `json:"files"`
 	Rows    int64     `json:"rows"`
+	Source  *Source   `json:"source,omitempty"` // where the version's rows came from
 }
 
 // File is one data file of a version.
@@ -122,6 +123,11 @@ func (m *manifest) check() error {
 	}
 	if rows != m.Rows {
 		return fmt.Errorf("rows %d, but the data files hold %d", m.Rows, rows)
+	}
+	if m.Source != nil {
+		if err := m.Source.check(m.Schema); err != nil {
+			return fmt.Errorf("source: %w", err)
+		}
 	}
 	return nil
 }

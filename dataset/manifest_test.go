@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,11 @@ func FuzzManifest(f *testing.F) {
 		Rows:  10,
 	}
 	f.Add(encodeManifest(good))
+	saved := *good
+	saved.Source = &Source{Dataset: "al://acme/pets", Version: 7, Where: "id > 3 &&\n\te != null", Columns: []string{"id", "t"}, OrderBy: "id", Desc: true, Limit: 5, Offset: 1}
+	f.Add(encodeManifest(&saved))
+	f.Add([]byte(`{"version":1,"parent":0,"schema":{"columns":[{"name":"x","type":{"kind":"int64"}}]},"files":[],"rows":0,"source":{"dataset":"file:///d","version":1,"columns":["y"]}}`))
+	f.Add([]byte(`{"version":1,"parent":0,"schema":{"columns":[]},"files":[],"rows":0,"source":{"dataset":"mem://m","version":1,"columns":[]}}`))
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`{"version":1,"parent":0,"schema":{"columns":[{"name":"x","type":{"kind":"tensor","dtype":"int8","shape":[65536,65536]}}]},"files":[],"rows":0}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -38,7 +44,7 @@ func FuzzManifest(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-decoding an accepted manifest: %v", err)
 		}
-		if again.Schema.String() != m.Schema.String() || again.Rows != m.Rows || len(again.Files) != len(m.Files) {
+		if again.Schema.String() != m.Schema.String() || again.Rows != m.Rows || len(again.Files) != len(m.Files) || !bytes.Equal(encodeManifest(again), encodeManifest(m)) {
 			t.Fatal("round trip changed the manifest")
 		}
 		_ = m.Schema.arrowSchema()
@@ -56,10 +62,27 @@ func TestDecodeManifestErrors(t *testing.T) {
 		{`{"version":1,"schema":{"columns":[]},"files":[],"rows":5}`, "rows 5, but the data files hold 0"},
 		{`{"version":1,"schema":{"columns":[]},"extra":1}`, "unknown field"},
 		{`{"version":1,"schema":{"columns":[]}} {}`, "data after the JSON object"},
+		{`{"version":1,"schema":{"columns":[]},"source":{"dataset":"http://169.254.169.254/","version":1}}`, "source: dataset: invalid location"},
+		{`{"version":1,"schema":{"columns":[]},"source":{"dataset":"al://acme/pets"}}`, "source: version 0 is not positive"},
+		{`{"version":1,"schema":{"columns":[]},"source":{"dataset":"al://acme/pets","version":2,"columns":["a"]}}`, `source: columns: "a" is not a column`},
+		{`{"version":1,"schema":{"columns":[]},"source":{"dataset":"al://acme/pets","version":2,"where":"a\u001b]0;x\u0007"}}`, "source: where: not valid UTF-8 or holds a control character"},
+		{`{"version":1,"schema":{"columns":[]},"source":{"dataset":"al://acme/pets","version":2,"order_by":"a\u009b"}}`, "source: order_by"},
+		{`{"version":1,"schema":{"columns":[]},"source":{"dataset":"al://acme/pets","version":2,"desc":true}}`, "source: desc without order_by"},
+		{`{"version":1,"schema":{"columns":[]},"source":{"dataset":"al://acme/pets","version":2,"limit":-1}}`, "source: limit -1"},
+		{`{"version":1,"schema":{"columns":[]},"source":{"dataset":"al://acme/pets","version":2,"from":"x"}}`, "unknown field"},
 	} {
 		_, err := decodeManifest([]byte(tc.in))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("decodeManifest(%s) = %v, want an error containing %q", tc.in, err, tc.want)
 		}
+	}
+}
+
+// TestDecodeManifestWithoutSource: manifests written before sources were recorded decode,
+// with no source.
+func TestDecodeManifestWithoutSource(t *testing.T) {
+	m, err := decodeManifest([]byte(`{"version":2,"parent":1,"time":"2026-01-02T00:00:00Z","message":"import","schema":{"columns":[{"name":"x","type":{"kind":"int64"}}]},"files":[],"rows":0}`))
+	if err != nil || m.Source != nil || m.info().Source != nil {
+		t.Fatalf("decode an old manifest: %+v, %v", m, err)
 	}
 }

@@ -40,6 +40,9 @@ type PathOptions struct {
 	Now func() time.Time
 	// HTTPClient fetches https:// links, as Options.HTTPClient.
 	HTTPClient *http.Client
+	// CreateOnCommit makes CreatePath leave the dataset to its first commit to create, as
+	// Options.CreateOnCommit. CreatePath still checks that path holds no dataset.
+	CreateOnCommit bool
 }
 
 // ErrReadOnly is the error (wrapped) of appends and commits to a dataset opened read-only.
@@ -139,7 +142,7 @@ func openPath(ctx context.Context, path string, o PathOptions, create *Schema) (
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 
-	opts := Options{Dir: dir, Now: o.Now, HTTPClient: o.HTTPClient}
+	opts := Options{Dir: dir, Now: o.Now, HTTPClient: o.HTTPClient, CreateOnCommit: o.CreateOnCommit}
 	var ds *Dataset
 	if create != nil {
 		ds, err = Create(ctx, b, *create, opts)

@@ -125,7 +125,8 @@ func (a *app) importDir(ctx context.Context, dir, dsPath, labels string, v viaKe
 			if c == nil {
 				return nil
 			}
-			return a.registerMissing(ctx, c, dsPath)
+			_, err := a.registerMissing(ctx, c, dsPath)
+			return err
 		},
 		Progress: func(p ingest.Progress) {
 			if pr == nil {
@@ -174,7 +175,7 @@ func (a *app) importLinks(ctx context.Context, loc, dsPath string, v viaKey) err
 	}
 	// Registered first: its creds key can be linked (tarn ds add-creds-key) only then.
 	if c != nil {
-		if err := a.registerMissing(ctx, c, dsPath); err != nil {
+		if _, err := a.registerMissing(ctx, c, dsPath); err != nil {
 			return fail(err)
 		}
 	}
@@ -312,6 +313,17 @@ type logEntry struct {
 	Rows    int64  `json:"rows"`
 	Files   int    `json:"files"`
 	Bytes   int64  `json:"bytes"`
+	// Source is where the version's rows came from (ds query --save); omitted when unknown.
+	Source *dataset.Source `json:"source,omitempty"`
+}
+
+// message is the MESSAGE cell of e in ds log: its message, and its source when the message
+// does not say it.
+func (e logEntry) message() string {
+	if e.Source == nil || e.Source.String() == e.Message {
+		return e.Message
+	}
+	return e.Message + " (" + e.Source.String() + ")"
 }
 
 func (a *app) dsLogCmd() *cobra.Command {
@@ -320,7 +332,9 @@ func (a *app) dsLogCmd() *cobra.Command {
 		Use:   "log PATH",
 		Short: "List a dataset's versions, newest first",
 		Long: `List the versions of the dataset at PATH, newest first: number, time (UTC), message and
-the number of rows the version holds.
+the number of rows the version holds. A version written by ds query --save records its
+source (dataset, version and query), which the message shows; --output json has it as
+"source": {"dataset", "version", "where", "columns", "order_by", "desc", "offset", "limit"}.
 
 ` + dsPathHelp,
 		Example: `  tarn ds log al://acme/pets
@@ -341,7 +355,7 @@ the number of rows the version holds.
 			out := make([]logEntry, 0, len(vs))
 			for i := len(vs) - 1; i >= 0; i-- {
 				x := vs[i]
-				e := logEntry{Version: x.Version, Parent: x.Parent, Time: fmtTime(x.Time), Message: x.Message, Rows: x.Rows, Files: len(x.Files)}
+				e := logEntry{Version: x.Version, Parent: x.Parent, Time: fmtTime(x.Time), Message: x.Message, Rows: x.Rows, Files: len(x.Files), Source: x.Source}
 				for _, f := range x.Files {
 					e.Bytes += f.Bytes
 				}
@@ -350,7 +364,7 @@ the number of rows the version holds.
 			return a.show(out, func() error {
 				t := a.table("VERSION", "TIME", "ROWS", "MESSAGE")
 				for _, e := range out {
-					t.row(strconv.FormatInt(e.Version, 10), e.Time, strconv.FormatInt(e.Rows, 10), e.Message)
+					t.row(strconv.FormatInt(e.Version, 10), e.Time, strconv.FormatInt(e.Rows, 10), e.message())
 				}
 				return t.flush()
 			})

@@ -50,30 +50,31 @@ func (a *app) pathOptions(o dsOpen) (dataset.PathOptions, *client.Client, error)
 
 // registerMissing creates the dataset at path, when it is an al:// path that the registry
 // does not know, in its org's default storage as `tarn ds create` does, and says so on
-// stderr in text mode. A dataset registered meanwhile by someone else is fine.
-func (a *app) registerMissing(ctx context.Context, c *client.Client, path string) error {
+// stderr in text mode. It reports whether it created the entry. A dataset registered
+// meanwhile by someone else is fine.
+func (a *app) registerMissing(ctx context.Context, c *client.Client, path string) (created bool, err error) {
 	ds, err := location.FromLocal(path)
 	if err != nil || ds.Scheme != location.AL {
-		return err
+		return false, err
 	}
 	_, err = c.Dataset(ctx, ds.Org, ds.Dataset)
 	var p *api.Problem
 	if err == nil || !errors.As(err, &p) || p.Code != api.CodeNotFound {
-		return err
+		return false, err
 	}
 	d, err := c.CreateDataset(ctx, ds.Org, api.CreateDatasetRequest{Name: ds.Dataset})
 	switch {
 	case errors.As(err, &p) && p.Code == api.CodeConflict:
-		return nil
+		return false, nil
 	case errors.As(err, &p) && p.Code == api.CodeInvalid && strings.Contains(p.Detail, "default storage"):
-		return fmt.Errorf("%s is not registered, and org %s has no default storage to create it in: run \"tarn storage set-default %s LOCATION --creds-key KEY\" first, or register the dataset with \"tarn ds create\" or \"tarn ds connect\"", ds, ds.Org, ds.Org)
+		return false, fmt.Errorf("%s is not registered, and org %s has no default storage to create it in: run \"tarn storage set-default %s LOCATION --creds-key KEY\" first, or register the dataset with \"tarn ds create\" or \"tarn ds connect\"", ds, ds.Org, ds.Org)
 	case err != nil:
-		return fmt.Errorf("create %s: %w", ds, err)
+		return false, fmt.Errorf("create %s: %w", ds, err)
 	}
 	if !a.jsonOut() {
 		fmt.Fprintf(a.stderr, "Created %s at %s (creds key %s, %s).\n", datasetPath(d), d.Location, d.CredsKey, visibility(d.Public))
 	}
-	return nil
+	return true, nil
 }
 
 // openRead opens the dataset at the PATH argument for reading.

@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tarnhq/tarn/api"
 	"github.com/tarnhq/tarn/dataset"
 	"github.com/tarnhq/tarn/dataset/render"
 )
@@ -44,14 +43,6 @@ type queryRow struct {
 	Values   render.Row `json:"values"`
 }
 
-// saved is the answer of `tarn ds query --save --output json`.
-type saved struct {
-	Path    string `json:"path"`
-	Rows    int64  `json:"rows"`
-	Version int64  `json:"version"`
-	Source  string `json:"source"`
-}
-
 func (a *app) dsQueryCmd() *cobra.Command {
 	var f queryFlags
 	cmd := &cobra.Command{
@@ -78,8 +69,10 @@ matching rows count. --sample N draws N rows at random in one pass (without repl
 with --replace), reproducibly for --seed; --sample-by EXPR weighs each row by a number
 expression such as 'label == "rare" ? 10.0 : 1.0', and --where draws from matching rows
 only. --save PATH writes the rows instead as a new dataset at PATH (created: it must
-not exist), whose version holding them records the source in its message: "query of PATH
-version V where EXPR".
+not exist) whose version 1 holds them and records their source: the dataset's path, its
+version, --where, --columns, --order-by, --desc, --offset and --limit (see ds log). A save
+that fails, or is interrupted, leaves no dataset at PATH, nor the al:// registry entry it
+created for it.
 
 ` + dsPathHelp,
 		Example: `  tarn ds query al://acme/pets --where 'label == "cat" && image.width > 256' --limit 10
@@ -161,7 +154,7 @@ func (a *app) runQuery(ctx context.Context, path string, f queryFlags) error {
 		return a.showf(map[string]int64{"count": n}, "%d\n", n)
 	}
 	if f.save != "" {
-		return a.saveQuery(ctx, h, path, f)
+		return a.saveQuery(ctx, h, f)
 	}
 	cols, err := queryColumns(h.Schema(), f.q.Columns)
 	if err != nil {
@@ -208,50 +201,6 @@ func (a *app) runQuery(ctx context.Context, path string, f queryFlags) error {
 		}
 		return t.flush()
 	})
-}
-
-// saveQuery writes the rows of query f on h, opened from src, as a new dataset at f.save.
-func (a *app) saveQuery(ctx context.Context, h *dataset.Dataset, src string, f queryFlags) error {
-	po, c, err := a.pathOptions(dsOpen{path: f.save, mode: api.ModeWrite})
-	if err != nil {
-		return err
-	}
-	if c != nil {
-		if err := a.registerMissing(ctx, c, f.save); err != nil {
-			return err
-		}
-	}
-	cols, err := queryColumns(h.Schema(), f.q.Columns)
-	if err != nil {
-		return err
-	}
-	out, err := dataset.CreatePath(ctx, f.save, dataset.NewSchema(cols...), po)
-	if err != nil {
-		return fmt.Errorf("save: %w", err)
-	}
-	defer out.Close()
-	app := out.Appender(dataset.AppenderOptions{})
-	defer app.Close()
-	var n int64
-	for r, err := range h.Query(ctx, f.q) {
-		if err != nil {
-			return err
-		}
-		if err := app.Append(ctx, r.Values); err != nil {
-			return fmt.Errorf("save: %w", err)
-		}
-		n++
-	}
-	source := fmt.Sprintf("query of %s version %d", src, h.Version())
-	if f.q.Where != "" {
-		source += " where " + f.q.Where
-	}
-	v, err := app.Commit(ctx, source)
-	if err != nil {
-		return fmt.Errorf("save: %w", err)
-	}
-	res := saved{Path: f.save, Rows: n, Version: v.Version, Source: source}
-	return a.showf(res, "Saved %d rows to %s: version %d, %q.\n", n, f.save, v.Version, source)
 }
 
 // queryColumns returns the columns of s named by names, or all of them.

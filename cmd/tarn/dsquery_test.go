@@ -3,14 +3,19 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
+	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/tarnhq/tarn/dataset"
+	"github.com/tarnhq/tarn/internal/testenv"
 )
 
 func TestDsQuery(t *testing.T) {
@@ -74,22 +79,63 @@ func TestDsQuery(t *testing.T) {
 		}
 	}
 
-	// --save writes a new dataset that records where its rows came from.
+	// --save writes a new dataset whose version 1 holds the rows and records their source.
 	saved := filepath.Join(t.TempDir(), "cats")
 	res = mustRun(t, te, "ds", "query", dsDir, "--where", where, "--columns", "image,filename", "--save", saved)
-	source := "query of " + dsDir + " version 2 where " + where
-	if want := "Saved 4 rows to " + saved + ": version 2, \"" + strings.ReplaceAll(source, `"`, `\"`) + "\".\n"; res.stdout != want {
+	srcPath := "file://" + filepath.ToSlash(dsDir)
+	source := "query of " + srcPath + " version 2 where " + where + " columns image,filename"
+	if want := "Saved 4 rows to " + saved + " as version 1.\nSource: " + source + "\n"; res.stdout != want {
 		t.Errorf("save: %q\nwant %q", res.stdout, want)
 	}
 	res = mustRun(t, te, "ds", "log", saved)
-	if !regexp.MustCompile(`(?m)^2 +\S+ +4 +` + regexp.QuoteMeta(source) + `$`).MatchString(res.stdout) {
-		t.Errorf("log of saved:\n%s", res.stdout)
+	if !regexp.MustCompile(`^VERSION +TIME +ROWS +MESSAGE\n1 +\S+ +4 +` + regexp.QuoteMeta(source) + `\n$`).MatchString(res.stdout) {
+		t.Errorf("log of saved: want version 1 only, with 4 rows and the source:\n%s", res.stdout)
+	}
+	res = mustRun(t, te, "ds", "log", saved, "-o", "json")
+	var log []struct {
+		Version, Rows int64
+		Source        *dataset.Source
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &log); err != nil {
+		t.Fatalf("log json: %v\n%s", err, res.stdout)
+	}
+	wantSrc := dataset.Source{Dataset: srcPath, Version: 2, Where: where, Columns: []string{"image", "filename"}}
+	if len(log) != 1 || log[0].Version != 1 || log[0].Rows != 4 || log[0].Source == nil || !reflect.DeepEqual(*log[0].Source, wantSrc) {
+		t.Errorf("log json of saved: %s", res.stdout)
 	}
 	if res = mustRun(t, te, "ds", "query", saved, "--where", "image.width > 9", "--count"); res.stdout != "4\n" {
 		t.Errorf("count of saved: %q", res.stdout)
 	}
 	if res = te.run("ds", "query", dsDir, "--save", saved); res.code != 1 || !strings.Contains(res.stderr, "already exists") {
 		t.Errorf("save over a dataset: exit %d, stderr %q", res.code, res.stderr)
+	}
+
+	// --output json has the structured source; a dataset of its own is made for --order-by.
+	top := filepath.Join(t.TempDir(), "top")
+	res = mustRun(t, te, "ds", "query", dsDir, "--order-by", "filename", "--desc", "--limit", "3", "--offset", "1", "--save", top, "-o", "json")
+	var answer struct {
+		Path          string
+		Rows, Version int64
+		Source        dataset.Source
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &answer); err != nil {
+		t.Fatalf("save json: %v\n%s", err, res.stdout)
+	}
+	wantSrc = dataset.Source{Dataset: srcPath, Version: 2, OrderBy: "filename", Desc: true, Limit: 3, Offset: 1}
+	if answer.Path != top || answer.Rows != 3 || answer.Version != 1 || !reflect.DeepEqual(answer.Source, wantSrc) {
+		t.Errorf("save json: %s", res.stdout)
+	}
+	if res = mustRun(t, te, "ds", "query", top, "--columns", "filename"); res.stdout != "#  filename\n0  img18.png\n1  img17.jpg\n2  img16.png\n" {
+		t.Errorf("rows saved by --order-by filename --desc --offset 1 --limit 3:\n%s", res.stdout)
+	}
+
+	// A bad expression is caught before anything is created.
+	bad := filepath.Join(t.TempDir(), "bad")
+	if res = te.run("ds", "query", dsDir, "--where", "label ==", "--save", bad); res.code != 2 {
+		t.Errorf("save with a bad expression: exit %d, stderr %q", res.code, res.stderr)
+	}
+	if _, err := os.Stat(bad); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("save with a bad expression made %s: %v", bad, err)
 	}
 }
 
@@ -184,4 +230,94 @@ func TestDsQueryNearestAndSample(t *testing.T) {
 			t.Errorf("query %v: exit 0, stdout %q; want an error", args, res.stdout)
 		}
 	}
+}
+
+// TestDsQuerySaveLive: --save to an al:// path that is not registered registers it in the
+// org's default storage and writes version 1 there with the source; a save that fails
+// midway (a corrupt data file of the source) leaves neither data nor the registry entry,
+// and the same path can be saved to afterwards.
+func TestDsQuerySaveLive(t *testing.T) {
+	root := t.TempDir()
+	env := testenv.New(t, testenv.Options{FileRoots: []string{root}})
+	admin := newTestEnv(t, map[string]string{envEndpoint: env.URL, envToken: env.AdminToken})
+	store := filepath.Join(root, "acme")
+	mustRun(t, admin, "org", "create", "acme")
+	mustRun(t, admin, "creds", "add", "acme/disk", "--provider", "file", "--root", store)
+	mustRun(t, admin, "storage", "set-default", "acme", store, "--creds-key", "disk")
+	writer := newTestEnv(t, map[string]string{envEndpoint: env.URL, envToken: env.NewUser(t, "wendy", "acme", "writer")})
+	src := t.TempDir()
+	imageFolder(t, src, 6) // labels cat, dog, bird, cat, dog, bird
+	mustRun(t, writer, "ds", "import", src, "al://acme/pets", "--labels", filepath.Join(src, "labels.csv"))
+	mustRun(t, writer, "ds", "import", src, "al://acme/pets", "--labels", filepath.Join(src, "labels.csv")) // version 3: a second data file
+
+	res := mustRun(t, writer, "ds", "query", "al://acme/pets", "--where", `label == "cat"`, "--save", "al://acme/cats")
+	if want := "Saved 4 rows to al://acme/cats as version 1.\nSource: query of al://acme/pets version 3 where label == \"cat\"\n"; res.stdout != want || !strings.HasPrefix(res.stderr, "Created al://acme/cats at ") {
+		t.Errorf("save: stdout %q, stderr %q; want %q", res.stdout, res.stderr, want)
+	}
+	res = mustRun(t, writer, "ds", "log", "al://acme/cats", "-o", "json")
+	var log []struct {
+		Version, Rows int64
+		Source        *dataset.Source
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &log); err != nil {
+		t.Fatal(err)
+	}
+	want := dataset.Source{Dataset: "al://acme/pets", Version: 3, Where: `label == "cat"`}
+	if len(log) != 1 || log[0].Version != 1 || log[0].Rows != 4 || log[0].Source == nil || !reflect.DeepEqual(*log[0].Source, want) {
+		t.Errorf("log of al://acme/cats: %s", res.stdout)
+	}
+
+	// A bad expression registers nothing.
+	if res = writer.run("ds", "query", "al://acme/pets", "--where", "label ==", "--save", "al://acme/bad"); res.code != 2 || strings.Contains(res.stderr, "Created") {
+		t.Errorf("save with a bad expression: exit %d, stderr %q", res.code, res.stderr)
+	}
+	if res = writer.run("ds", "info", "al://acme/bad"); res.code != 1 {
+		t.Errorf("info of al://acme/bad after a bad expression: exit %d, stdout %q", res.code, res.stdout)
+	}
+
+	// The second data file of pets is corrupt: the rows of the first are read, then the
+	// query fails.
+	pets, err := dataset.OpenPath(context.Background(), filepath.Join(store, "pets"), dataset.PathOptions{Mode: "read"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := pets.Info().Files
+	pets.Close()
+	if len(files) != 2 {
+		t.Fatalf("pets has %d data files, want 2", len(files))
+	}
+	second := filepath.Join(store, "pets", filepath.FromSlash(files[1].Path))
+	if err := os.WriteFile(second, make([]byte, files[1].Bytes), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res = writer.run("ds", "query", "al://acme/pets", "--save", "al://acme/broken")
+	if res.code != 1 || !strings.Contains(res.stderr, "Created al://acme/broken") || !strings.Contains(res.stderr, "Removed al://acme/broken again: the save failed.\n") || !strings.Contains(res.stderr, files[1].Path) {
+		t.Errorf("save of a corrupt dataset: exit %d, stderr %q", res.code, res.stderr)
+	}
+	if res = writer.run("ds", "info", "al://acme/broken"); res.code != 1 {
+		t.Errorf("info of al://acme/broken after a failed save: exit %d, stdout %q", res.code, res.stdout)
+	}
+	if left := regularFiles(t, filepath.Join(store, "broken")); len(left) > 0 {
+		t.Errorf("a failed save left %v", left)
+	}
+	res = mustRun(t, writer, "ds", "query", "al://acme/pets", "--version", "2", "--save", "al://acme/broken")
+	if !strings.HasPrefix(res.stdout, "Saved 6 rows to al://acme/broken as version 1.\n") {
+		t.Errorf("save again after a failed save: %q", res.stdout)
+	}
+}
+
+// regularFiles returns the regular files below dir; none when dir does not exist.
+func regularFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			out = append(out, p)
+		}
+		return err
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return out
 }
