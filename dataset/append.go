@@ -303,12 +303,16 @@ const (
 	batchRows = 4
 )
 
+// writePageIndex is false only in tests of data files written without a page index, as
+// older writers did.
+var writePageIndex = true
+
 func writerProps(s Schema) *parquet.WriterProperties {
 	props := []parquet.WriterProperty{
 		parquet.WithCompression(compress.Codecs.Zstd),
 		parquet.WithMaxRowGroupLength(1 << 40), // row groups are cut by size, in Appender
 		parquet.WithStats(true),
-		parquet.WithPageIndexEnabled(true),
+		parquet.WithPageIndexEnabled(writePageIndex),
 		parquet.WithDataPageSize(pageBytes),
 		parquet.WithBatchSize(batchRows),
 	}

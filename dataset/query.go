@@ -61,6 +61,7 @@ type QueryStats struct {
 	RowGroups        int   // row groups of the version
 	RowGroupsPruned  int   // skipped without reading their data: statistics rule them out
 	RowGroupsMatched int   // row groups with a matching row, whose projected columns were read
+	RowsPagePruned   int64 // rows of row groups read that the page index ruled out: their pages were not read
 	BytesRead        int64 // bytes fetched from data files, footers included
 }
 

@@ -30,7 +30,10 @@ import (
 // read for every row group, and the other queried columns only for row groups with a
 // matching row; row groups whose min/max statistics rule out a comparison of a column with a
 // constant that the expression requires (score > 0.9 && label == "cat") are skipped
-// unread. Data files are read with ranged reads: the footer, then the column chunks needed.
+// unread, and so are the pages of the other row groups whose min/max in the page index rule
+// out such a comparison. Data files are read with ranged reads: the footer, then the column
+// chunks needed or, when the page index rules out some rows of a row group, its index and
+// the pages of the rest.
 //
 // Without OrderBy the rows stream and reading stops at the Limit; with OrderBy the matching
 // rows are held in memory, at most Offset+Limit of them when Limit is positive. Iteration
@@ -189,9 +192,10 @@ func (ds *Dataset) scanFile(ctx context.Context, p *queryPlan, f File, first int
 
 // fileScan is an open data file.
 type fileScan struct {
-	f  File
-	pr *file.Reader
-	fr *pqarrow.FileReader
+	f   File
+	src parquet.ReaderAtSeeker
+	pr  *file.Reader
+	fr  *pqarrow.FileReader
 	// leaves maps a column name to the leaf columns of the file that hold it, by the
 	// field path below the column ("" for a column of one leaf; "format", "data" for an
 	// image).
@@ -217,7 +221,7 @@ func openScan(ctx context.Context, f File, src parquet.ReaderAtSeeker) (fs *file
 		pr.Close()
 		return nil, fileError(f, err)
 	}
-	fs = &fileScan{f: f, pr: pr, fr: fr, leaves: map[string]map[string]int{}}
+	fs = &fileScan{f: f, src: src, pr: pr, fr: fr, leaves: map[string]map[string]int{}}
 	sc := pr.MetaData().Schema
 	for i := 0; i < sc.NumColumns(); i++ {
 		path := sc.Column(i).ColumnPath()
@@ -240,7 +244,9 @@ func (fs *fileScan) group(ctx context.Context, p *queryPlan, g int, at int64) (r
 			err = fileError(fs.f, fmt.Errorf("corrupt: %v", r))
 		}
 	}()
-	n := int(fs.pr.MetaData().RowGroup(g).NumRows())
+	n := fs.pr.MetaData().RowGroup(g).NumRows()
+	sel := []rowRange{{0, n}} // the rows that may match
+	var ps *pageScan          // nil: the row group is read whole
 	var match []int
 	if p.f == nil {
 		match = make([]int, n)
@@ -252,7 +258,14 @@ func (fs *fileScan) group(ctx context.Context, p *queryPlan, g int, at int64) (r
 			p.stats.RowGroupsPruned++
 			return nil, nil
 		}
-		if match, err = fs.filter(ctx, p.f, g, n, at); err != nil {
+		if sel, ps, err = fs.pageSelect(ctx, p, g, n); err != nil {
+			return nil, err
+		}
+		if len(sel) == 0 {
+			p.stats.RowGroupsPruned++
+			return nil, nil
+		}
+		if match, err = fs.filter(ctx, p.f, g, sel, ps, at); err != nil {
 			return nil, err
 		}
 	}
@@ -267,16 +280,20 @@ func (fs *fileScan) group(ctx context.Context, p *queryPlan, g int, at int64) (r
 	if len(p.out) == 0 {
 		return rows, nil
 	}
-	cols, err := fs.read(ctx, p.out, g, true)
+	if ps != nil {
+		sel = matchRanges(sel, match)
+	}
+	cols, err := fs.read(ctx, p.out, g, sel, ps, true)
 	if err != nil {
 		return nil, err
 	}
+	pos := positions(sel, match)
 	for j, c := range p.out {
 		cur := cols[j]
-		for k, i := range match {
+		for k := range match {
 			var v any
 			if cur != nil {
-				a, off := cur.at(i)
+				a, off := cur.at(pos[k])
 				if v, err = value(c, a, off); err != nil {
 					return nil, fileError(fs.f, fmt.Errorf("column %q: %w", c.Name, err))
 				}
@@ -287,34 +304,61 @@ func (fs *fileScan) group(ctx context.Context, p *queryPlan, g int, at int64) (r
 	return rows, nil
 }
 
-// filter returns the rows of row group g (n rows, the first is row at) that match f.
-func (fs *fileScan) filter(ctx context.Context, f *filter, g, n int, at int64) ([]int, error) {
-	arrays, err := fs.readFilter(ctx, f, g)
+// pageSelect returns the rows of row group g (n rows) that the page index does not rule
+// out for p's filter, and the reader of their pages; with no page index, or when it rules
+// out no row, all rows and a nil reader.
+func (fs *fileScan) pageSelect(ctx context.Context, p *queryPlan, g int, n int64) ([]rowRange, *pageScan, error) {
+	all := []rowRange{{0, n}}
+	if len(p.f.conds) == 0 {
+		return all, nil, nil
+	}
+	ps, err := fs.pages(ctx, p.f.conds, g)
+	if err != nil || ps == nil {
+		return all, nil, err
+	}
+	sel, err := ps.ranges(p.f.conds, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rowCount(sel) == n {
+		return all, nil, nil
+	}
+	p.stats.RowsPagePruned += n - rowCount(sel)
+	return sel, ps, nil
+}
+
+// filter returns the rows among sel of row group g (the first is row at) that match f,
+// reading sel's pages with ps or, when ps is nil, the row group whole.
+func (fs *fileScan) filter(ctx context.Context, f *filter, g int, sel []rowRange, ps *pageScan, at int64) ([]int, error) {
+	arrays, err := fs.readFilter(ctx, f, g, sel, ps)
 	if err != nil {
 		return nil, err
 	}
 	act := &rowActivation{names: f.index, vals: make([]any, len(f.reads))}
 	var match []int
-	for i := range n {
-		hasNull := false
-		for j, r := range f.reads {
-			v := any(types.NullValue)
-			if arrays[j] != nil {
-				a, off := arrays[j].at(i)
-				if v, err = celFromArrow(r, a, off); err != nil {
-					return nil, fileError(fs.f, fmt.Errorf("column %q: %w", r.col.Name, err))
+	pos := 0
+	for _, r := range sel {
+		for i := int(r.lo); i < int(r.hi); i, pos = i+1, pos+1 {
+			hasNull := false
+			for j, c := range f.reads {
+				v := any(types.NullValue)
+				if arrays[j] != nil {
+					a, off := arrays[j].at(pos)
+					if v, err = celFromArrow(c, a, off); err != nil {
+						return nil, fileError(fs.f, fmt.Errorf("column %q: %w", c.col.Name, err))
+					}
 				}
+				hasNull = hasNull || v == types.NullValue
+				act.vals[j] = v
 			}
-			hasNull = hasNull || v == types.NullValue
-			act.vals[j] = v
-		}
-		out, _, err := f.prg.ContextEval(ctx, act)
-		b, err := matches(out, hasNull, err)
-		if err != nil {
-			return nil, fmt.Errorf("where: row %d: %w", at+int64(i), err)
-		}
-		if b {
-			match = append(match, i)
+			out, _, err := f.prg.ContextEval(ctx, act)
+			b, err := matches(out, hasNull, err)
+			if err != nil {
+				return nil, fmt.Errorf("where: row %d: %w", at+int64(i), err)
+			}
+			if b {
+				match = append(match, i)
+			}
 		}
 	}
 	return match, nil
@@ -378,9 +422,9 @@ func celFromArrow(r filterColumn, a arrow.Array, i int) (any, error) {
 	return img, nil
 }
 
-// readFilter reads the leaves of row group g that f reads: the format alone of an image
-// whose width, height and size f does not read.
-func (fs *fileScan) readFilter(ctx context.Context, f *filter, g int) ([]*cursor, error) {
+// readFilter reads the leaves of row group g that f reads, at rows sel with ps or whole:
+// the format alone of an image whose width, height and size f does not read.
+func (fs *fileScan) readFilter(ctx context.Context, f *filter, g int, sel []rowRange, ps *pageScan) ([]*cursor, error) {
 	out := make([]*cursor, len(f.reads))
 	var leaves []int
 	for _, r := range f.reads {
@@ -399,11 +443,12 @@ func (fs *fileScan) readFilter(ctx context.Context, f *filter, g int) ([]*cursor
 	for i, r := range f.reads {
 		cols[i] = r.col
 	}
-	return out, fs.readLeaves(ctx, cols, leaves, g, false, out)
+	return out, fs.readLeaves(ctx, cols, leaves, g, sel, ps, false, out)
 }
 
-// read reads the columns cols of row group g whole; a column the file lacks is nil.
-func (fs *fileScan) read(ctx context.Context, cols []Column, g int, whole bool) ([]*cursor, error) {
+// read reads the columns cols of row group g, at rows sel with ps or, when ps is nil,
+// whole; a column the file lacks is nil.
+func (fs *fileScan) read(ctx context.Context, cols []Column, g int, sel []rowRange, ps *pageScan, whole bool) ([]*cursor, error) {
 	var leaves []int
 	for _, c := range cols {
 		for _, i := range fs.leaves[c.Name] {
@@ -411,13 +456,14 @@ func (fs *fileScan) read(ctx context.Context, cols []Column, g int, whole bool) 
 		}
 	}
 	out := make([]*cursor, len(cols))
-	return out, fs.readLeaves(ctx, cols, leaves, g, whole, out)
+	return out, fs.readLeaves(ctx, cols, leaves, g, sel, ps, whole, out)
 }
 
-// readLeaves reads the given leaves of row group g and sets out[j] to the values of
-// cols[j]. Columns the file lacks must be nullable; with whole, the Arrow type of each
-// column must be its type's.
-func (fs *fileScan) readLeaves(ctx context.Context, cols []Column, leaves []int, g int, whole bool, out []*cursor) error {
+// readLeaves reads the given leaves of row group g, at rows sel with ps or, when ps is nil,
+// whole, and sets out[j] to the values of cols[j], over those rows in order. Columns the
+// file lacks must be nullable; with whole, the Arrow type of each column must be its
+// type's.
+func (fs *fileScan) readLeaves(ctx context.Context, cols []Column, leaves []int, g int, sel []rowRange, ps *pageScan, whole bool, out []*cursor) error {
 	for _, c := range cols {
 		if fs.leaves[c.Name] == nil && !c.Nullable {
 			return fileError(fs.f, fmt.Errorf("column %q is missing and not nullable", c.Name))
@@ -427,25 +473,40 @@ func (fs *fileScan) readLeaves(ctx context.Context, cols []Column, leaves []int,
 		return nil
 	}
 	slices.Sort(leaves)
-	tbl, err := fs.fr.ReadRowGroups(ctx, slices.Compact(leaves), []int{g})
-	if err != nil {
-		return fileError(fs.f, err)
+	leaves = slices.Compact(leaves)
+	var sc *arrow.Schema
+	var arrays [][]arrow.Array
+	if ps != nil {
+		var err error
+		if sc, arrays, err = ps.read(ctx, leaves, sel); err != nil {
+			return err
+		}
+	} else {
+		tbl, err := fs.fr.ReadRowGroups(ctx, leaves, []int{g})
+		if err != nil {
+			return fileError(fs.f, err)
+		}
+		defer tbl.Release()
+		sc = tbl.Schema()
+		arrays = make([][]arrow.Array, tbl.NumCols())
+		for k := range arrays {
+			arrays[k] = tbl.Column(k).Data().Chunks()
+			for _, a := range arrays[k] {
+				a.Retain()
+			}
+		}
 	}
-	defer tbl.Release()
 	for j, c := range cols {
-		idx := tbl.Schema().FieldIndices(c.Name)
+		idx := sc.FieldIndices(c.Name)
 		if len(idx) != 1 {
 			continue
 		}
-		col := tbl.Column(idx[0])
-		if (whole || c.Type.Kind != Image) && !arrow.TypeEqual(col.DataType(), c.arrow()) {
-			return fileError(fs.f, fmt.Errorf("column %q has Arrow type %s, want %s for %s", c.Name, col.DataType(), c.arrow(), c.Type))
+		typ := sc.Field(idx[0]).Type
+		if (whole || c.Type.Kind != Image) && !arrow.TypeEqual(typ, c.arrow()) {
+			releaseAll(arrays)
+			return fileError(fs.f, fmt.Errorf("column %q has Arrow type %s, want %s for %s", c.Name, typ, c.arrow(), c.Type))
 		}
-		chunks := col.Data().Chunks()
-		for _, a := range chunks {
-			a.Retain()
-		}
-		out[j] = &cursor{chunks: chunks}
+		out[j] = &cursor{chunks: arrays[idx[0]]}
 	}
 	return nil
 }
@@ -501,25 +562,45 @@ func (fs *fileScan) pruned(conds []cond, g int) bool {
 func statBounds(k Kind, st metadata.TypedStatistics) (lo, hi ref.Val) {
 	switch s := st.(type) {
 	case *metadata.Int32Statistics:
-		if k == Uint32 || k == Uint16 || k == Uint8 {
-			return types.Int(uint32(s.Min())), types.Int(uint32(s.Max()))
-		}
-		return types.Int(s.Min()), types.Int(s.Max())
+		return celBound(k, s.Min()), celBound(k, s.Max())
 	case *metadata.Int64Statistics:
-		if k == Uint64 {
-			return types.Uint(uint64(s.Min())), types.Uint(uint64(s.Max()))
-		}
-		return types.Int(s.Min()), types.Int(s.Max())
+		return celBound(k, s.Min()), celBound(k, s.Max())
 	case *metadata.Float32Statistics:
-		return types.Double(s.Min()), types.Double(s.Max())
+		return celBound(k, s.Min()), celBound(k, s.Max())
 	case *metadata.Float64Statistics:
-		return types.Double(s.Min()), types.Double(s.Max())
+		return celBound(k, s.Min()), celBound(k, s.Max())
 	case *metadata.ByteArrayStatistics:
-		return types.String(s.Min()), types.String(s.Max())
+		return celBound(k, s.Min()), celBound(k, s.Max())
 	case *metadata.BooleanStatistics:
-		return types.Bool(s.Min()), types.Bool(s.Max())
+		return celBound(k, s.Min()), celBound(k, s.Max())
 	}
 	return nil, nil
+}
+
+// celBound returns v, a Parquet statistic (a min or max) of a column of kind k, as a CEL
+// value, or nil.
+func celBound(k Kind, v any) ref.Val {
+	switch x := v.(type) {
+	case int32:
+		if k == Uint32 || k == Uint16 || k == Uint8 {
+			return types.Int(uint32(x))
+		}
+		return types.Int(x)
+	case int64:
+		if k == Uint64 {
+			return types.Uint(uint64(x))
+		}
+		return types.Int(x)
+	case float32:
+		return types.Double(x)
+	case float64:
+		return types.Double(x)
+	case parquet.ByteArray:
+		return types.String(x)
+	case bool:
+		return types.Bool(x)
+	}
+	return nil
 }
 
 // excludes reports whether no value in [lo, hi] satisfies c.
