@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"runtime"
 	"slices"
@@ -85,7 +84,7 @@ func (ds *Dataset) Nearest(ctx context.Context, column string, vector []float32,
 	tasks := make(chan searchTask)
 	g.Go(func() error {
 		defer close(tasks)
-		return ds.searchTasks(gctx, m.Files, s.col, workers, tasks)
+		return ds.searchTasks(gctx, m.Files, s, workers, tasks)
 	})
 	tops := make([]topK, workers)
 	for w := range tops {
@@ -195,116 +194,99 @@ func (s *search) results(tops []topK) []Neighbour {
 	return out
 }
 
-// searchTask is one row group of a data file to search.
+// searchTask is one row group of a data file to search: the group's task for the columns
+// of the search, and the dataset row number of its first row.
 type searchTask struct {
-	file  File
-	src   parquet.ReaderAtSeeker
-	pr    *file.Reader
-	leaf  int   // the column's leaf in the file
-	group int   // the row group
-	first int64 // dataset row number of the group's first row
-	lo    int64 // the group's first row within the file
-	rows  int64
+	groupTask
+	first int64
 }
 
-// searchTasks opens the data files, up to workers at once, and sends a task for each row
-// group of each file that holds col. The readers stay open until the search ends.
-func (ds *Dataset) searchTasks(ctx context.Context, files []File, col Column, workers int, tasks chan<- searchTask) error {
-	var g errgroup.Group // not WithContext: the readers use ctx after Wait
+// searchTasks plans the data files, up to workers at once, and sends a task for each of
+// their row groups, reading the column and those the filter reads.
+func (ds *Dataset) searchTasks(ctx context.Context, files []File, s *search, workers int, tasks chan<- searchTask) error {
+	cols := append([]Column{s.col}, slices.DeleteFunc(slices.Clone(s.cols), func(c Column) bool { return c.Name == s.col.Name })...)
+	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
 	var first int64
 	for _, f := range files {
 		at := first
 		first += f.Rows
-		g.Go(func() error { return ds.fileTasks(ctx, f, at, col, tasks) })
+		g.Go(func() error {
+			groups, err := ds.planFile(ctx, f, cols)
+			if err != nil {
+				return err
+			}
+			for _, t := range groups {
+				select {
+				case tasks <- searchTask{t, at + t.lo}:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return nil
+		})
 	}
 	return g.Wait()
 }
 
-// fileTasks opens data file f, whose first row is row first of the dataset, and sends a task
-// for each of its row groups.
-func (ds *Dataset) fileTasks(ctx context.Context, f File, first int64, col Column, tasks chan<- searchTask) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fileError(f, fmt.Errorf("corrupt: %v", p))
-		}
-	}()
-	src, err := ds.source(ctx, f)
+// searchGroup fetches the chunks of task t's row group and adds its rows that pass the
+// filter to top.
+func (ds *Dataset) searchGroup(ctx context.Context, s *search, t searchTask, top *topK) error {
+	fg, err := ds.fetchGroup(ctx, t.groupTask)
 	if err != nil {
 		return err
 	}
-	pr, err := file.NewParquetReader(src)
-	if err != nil {
-		return fileError(f, err)
-	}
-	if pr.NumRows() != f.Rows {
-		return fileError(f, fmt.Errorf("holds %d rows, the manifest says %d", pr.NumRows(), f.Rows))
-	}
-	leaf := -1
-	sc := pr.MetaData().Schema
-	for i := 0; i < sc.NumColumns(); i++ {
-		if sc.ColumnRoot(i).Name() == col.Name {
-			leaf = i
-		}
-	}
-	if leaf < 0 {
-		if !col.Nullable {
-			return fileError(f, fmt.Errorf("column %q is missing and not nullable", col.Name))
-		}
-		return nil // written before the column was added: every value is null
-	}
-	if c := sc.Column(leaf); c.PhysicalType() != parquet.Types.Float || c.MaxRepetitionLevel() != 1 {
-		return fileError(f, fmt.Errorf("column %q is stored as %s with repetition level %d, want a list of float", col.Name, c.PhysicalType(), c.MaxRepetitionLevel()))
-	}
-	var lo int64
-	for g := 0; g < pr.NumRowGroups(); g++ {
-		n := pr.MetaData().RowGroup(g).NumRows()
-		t := searchTask{file: f, src: src, pr: pr, leaf: leaf, group: g, first: first + lo, lo: lo, rows: n}
-		select {
-		case tasks <- t:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		lo += n
-	}
-	return nil
-}
-
-// searchGroup adds the rows of task t's row group that pass the filter to top.
-func (ds *Dataset) searchGroup(ctx context.Context, s *search, t searchTask, top *topK) error {
 	var keep []bool
 	if s.filter != nil {
-		keep = make([]bool, 0, t.rows)
-		src := io.NewSectionReader(t.src, 0, t.file.Bytes) // a Seek of its own: t.src is shared
-		err := ds.readFile(ctx, t.file, src, s.cols, t.lo, t.lo+t.rows, func(r Row) error {
-			keep = append(keep, s.filter(r))
-			return nil
+		ft := t.groupTask // the filter's columns: the search's column only when it reads it
+		ft.arrow = slices.DeleteFunc(slices.Clone(ft.arrow), func(c Column) bool {
+			return c.Name == s.col.Name && !slices.ContainsFunc(s.cols, func(fc Column) bool { return fc.Name == c.Name })
 		})
+		rows, err := ds.decodeGroup(ctx, ft, fg)
 		if err != nil {
 			return err
 		}
+		keep = make([]bool, len(rows))
+		for i, r := range rows {
+			keep[i] = s.filter(r)
+		}
 	}
-	return scanGroup(ctx, s, t, keep, top)
+	return scanGroup(ctx, s, t, fg, keep, top)
 }
 
 // levelBatch is the number of values (and levels) scanGroup decodes at a time.
 const levelBatch = 64 << 10
 
-// scanGroup reads the column's chunk in task t's row group and adds the rows that keep
-// allows (all when nil) to top. It decodes the Parquet leaf column (the list's float
+// scanGroup reads the column's chunk in task t's row group from fg and adds the rows that
+// keep allows (all when nil) to top. It decodes the Parquet leaf column (the list's float
 // values, with their repetition and definition levels) straight into reused buffers. It
 // never panics on a corrupt file.
-func scanGroup(ctx context.Context, s *search, t searchTask, keep []bool, top *topK) (err error) {
+func scanGroup(ctx context.Context, s *search, t searchTask, fg fetchedGroup, keep []bool, top *topK) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fileError(t.file, fmt.Errorf("corrupt: %v", p))
+			err = fileError(t.f, fmt.Errorf("corrupt: %v", p))
 		}
 	}()
-	cc, err := t.pr.RowGroup(t.group).Column(t.leaf)
-	if err != nil {
-		return fileError(t.file, err)
+	leaves, _ := fileLeaves(t.md.Schema, []Column{s.col})
+	if len(leaves) == 0 {
+		if !s.col.Nullable {
+			return fileError(t.f, fmt.Errorf("column %q is missing and not nullable", s.col.Name))
+		}
+		return nil // written before the column was added: every value is null
 	}
-	cr := cc.(*file.Float32ColumnChunkReader) // fileTasks checked the physical type
+	if c := t.md.Schema.Column(leaves[0]); c.PhysicalType() != parquet.Types.Float || c.MaxRepetitionLevel() != 1 {
+		return fileError(t.f, fmt.Errorf("column %q is stored as %s with repetition level %d, want a list of float", s.col.Name, c.PhysicalType(), c.MaxRepetitionLevel()))
+	}
+	pr, err := file.NewParquetReader(fg.spans.reader(), t.readOptions()...)
+	if err != nil {
+		return fileError(t.f, err)
+	}
+	defer pr.Close()
+	cc, err := pr.RowGroup(t.group).Column(leaves[0])
+	if err != nil {
+		return fileError(t.f, err)
+	}
+	cr := cc.(*file.Float32ColumnChunkReader) // checked above
 	maxDef := cr.Descriptor().MaxDefinitionLevel()
 	dim := s.col.Type.Dim
 	vals := make([]float32, levelBatch)
@@ -312,11 +294,12 @@ func scanGroup(ctx context.Context, s *search, t searchTask, keep []bool, top *t
 	vec := make([]float32, 0, dim)
 	n := 0           // values of the row at hand; vec holds the first dim
 	row := int64(-1) // the row at hand, within the group
+	rows := t.hi - t.lo
 	finish := func() error {
 		switch {
 		case row < 0 || (n == 0 && s.col.Nullable) || (keep != nil && !keep[row]):
 		case n != dim:
-			return fileError(t.file, fmt.Errorf("column %q: row %d holds %d values, want %d", s.col.Name, t.lo+row, n, dim))
+			return fileError(t.f, fmt.Errorf("column %q: row %d holds %d values, want %d", s.col.Name, t.lo+row, n, dim))
 		default:
 			if key := s.key(vec); !math.IsNaN(float64(key)) {
 				top.add(candidate{key: key, row: t.first + row})
@@ -330,7 +313,7 @@ func scanGroup(ctx context.Context, s *search, t searchTask, keep []bool, top *t
 		}
 		levels, _, err := cr.ReadBatch(levelBatch, vals, defs, reps)
 		if err != nil {
-			return fileError(t.file, err)
+			return fileError(t.f, err)
 		}
 		v := 0
 		for i := range levels {
@@ -339,8 +322,8 @@ func scanGroup(ctx context.Context, s *search, t searchTask, keep []bool, top *t
 					return err
 				}
 				row, n, vec = row+1, 0, vec[:0]
-				if row >= t.rows {
-					return fileError(t.file, fmt.Errorf("row group %d holds more than %d rows", t.group, t.rows))
+				if row >= rows {
+					return fileError(t.f, fmt.Errorf("row group %d holds more than %d rows", t.group, rows))
 				}
 			}
 			if defs[i] == maxDef {
@@ -352,13 +335,13 @@ func scanGroup(ctx context.Context, s *search, t searchTask, keep []bool, top *t
 		}
 	}
 	if err := cr.Err(); err != nil {
-		return fileError(t.file, err)
+		return fileError(t.f, err)
 	}
 	if err := finish(); err != nil {
 		return err
 	}
-	if row+1 != t.rows {
-		return fileError(t.file, fmt.Errorf("row group %d ended at row %d, want %d", t.group, row+1, t.rows))
+	if row+1 != rows {
+		return fileError(t.f, fmt.Errorf("row group %d ended at row %d, want %d", t.group, row+1, rows))
 	}
 	return nil
 }

@@ -238,7 +238,10 @@ func byteValues(out [][]byte, pages []bytePage, codec compress.Compression) ([][
 			data, compressed = data[levels:], compressed && pg.h.compressedV2
 		}
 		if compressed {
-			want := len(data) + int(pg.h.uncompressed) - len(pg.data) // less the levels
+			want := int(pg.h.uncompressed) - (len(pg.data) - len(data)) // less the levels
+			if want < 0 {
+				return nil, fmt.Errorf("page levels are longer than the page's %d bytes", pg.h.uncompressed)
+			}
 			var err error
 			if data, err = zstdDecoder.DecodeAll(data, make([]byte, 0, want)); err != nil {
 				return nil, fmt.Errorf("page: %w", err)

@@ -160,7 +160,7 @@ func (ds *Dataset) rowGroups(ctx context.Context, files []File, cols []Column, p
 				go func() {
 					defer wg.Done()
 					defer close(res.ready)
-					res.rows, res.err = ds.readGroup(ctx, t, cols, decoders)
+					res.rows, res.err = ds.readGroup(ctx, t, decoders)
 				}()
 				return true
 			})
@@ -369,23 +369,12 @@ func readSpan(src *blobRange, off, n int64) (span, error) {
 	return span{off: off, data: data}, nil
 }
 
-// readGroup fetches the column chunks of t, one ranged read per fetch, then decodes them,
-// at most cap(decoders) row groups at a time.
-func (ds *Dataset) readGroup(ctx context.Context, t groupTask, cols []Column, decoders chan struct{}) ([]Row, error) {
-	fetched := &spans{size: t.f.Bytes, parts: []span{t.tail}}
-	pages := make([][]bytePage, len(t.direct))
-	for _, fc := range t.fetches {
-		if err := ds.readFetch(ctx, t, fc, fetched, pages); err != nil {
-			return nil, fileError(t.f, err)
-		}
-	}
-	for i, d := range t.direct {
-		if r := (byteRange{d.data.off, d.data.end}); t.tail.holds(r) {
-			var err error
-			if pages[i], err = readBytePages(bytes.NewReader(t.tail.bytes(r)), d.data); err != nil {
-				return nil, fileError(t.f, fmt.Errorf("column %q: %w", d.col.Name, err))
-			}
-		}
+// readGroup fetches the column chunks of t, then decodes them, at most cap(decoders) row
+// groups at a time.
+func (ds *Dataset) readGroup(ctx context.Context, t groupTask, decoders chan struct{}) ([]Row, error) {
+	fg, err := ds.fetchGroup(ctx, t)
+	if err != nil {
+		return nil, err
 	}
 	select {
 	case decoders <- struct{}{}:
@@ -393,15 +382,51 @@ func (ds *Dataset) readGroup(ctx context.Context, t groupTask, cols []Column, de
 		return nil, ctx.Err()
 	}
 	defer func() { <-decoders }()
-	// Pages are read from the fetched bytes through a small buffer rather than copied
-	// whole, column chunk by column chunk.
+	return ds.decodeGroup(ctx, t, fg)
+}
+
+// fetchedGroup is what fetchGroup fetched of a row group: the bytes for arrow-go, and the
+// pages of each direct column.
+type fetchedGroup struct {
+	spans *spans
+	pages [][]bytePage
+}
+
+// fetchGroup makes the ranged reads of t, one per fetch.
+func (ds *Dataset) fetchGroup(ctx context.Context, t groupTask) (fetchedGroup, error) {
+	fg := fetchedGroup{spans: &spans{size: t.f.Bytes, parts: []span{t.tail}}, pages: make([][]bytePage, len(t.direct))}
+	for _, fc := range t.fetches {
+		if err := ds.readFetch(ctx, t, fc, fg); err != nil {
+			return fetchedGroup{}, fileError(t.f, err)
+		}
+	}
+	for i, d := range t.direct {
+		if r := (byteRange{d.data.off, d.data.end}); t.tail.holds(r) {
+			var err error
+			if fg.pages[i], err = readBytePages(bytes.NewReader(t.tail.bytes(r)), d.data); err != nil {
+				return fetchedGroup{}, fileError(t.f, fmt.Errorf("column %q: %w", d.col.Name, err))
+			}
+		}
+	}
+	return fg, nil
+}
+
+// readOptions are the options of a Parquet reader of t's file from fetched bytes: t's
+// footer, and pages read through a small buffer rather than copied whole, column chunk by
+// column chunk.
+func (t groupTask) readOptions() []file.ReadOption {
 	props := parquet.NewReaderProperties(memory.DefaultAllocator)
 	props.BufferedStreamEnabled, props.BufferSize = true, pageBufferBytes
-	opts := []file.ReadOption{file.WithMetadata(t.md), file.WithReadProps(props)}
+	return []file.ReadOption{file.WithMetadata(t.md), file.WithReadProps(props)}
+}
+
+// decodeGroup returns the rows of t, with its columns, from the bytes fetchGroup fetched.
+func (ds *Dataset) decodeGroup(ctx context.Context, t groupTask, fg fetchedGroup) ([]Row, error) {
+	opts := t.readOptions()
 	n := int(t.hi - t.lo)
 	rows := make([]Row, 0, n)
 	if len(t.arrow) > 0 {
-		err := ds.readFile(ctx, t.f, fetched.reader(), t.arrow, t.lo, t.hi, func(r Row) error {
+		err := ds.readFile(ctx, t.f, fg.spans.reader(), t.arrow, t.lo, t.hi, func(r Row) error {
 			rows = append(rows, r)
 			return nil
 		}, opts...)
@@ -410,20 +435,20 @@ func (ds *Dataset) readGroup(ctx context.Context, t groupTask, cols []Column, de
 		}
 	} else {
 		for range n {
-			rows = append(rows, make(Row, len(cols)))
+			rows = append(rows, make(Row, len(t.direct)))
 		}
 	}
 	for i, d := range t.direct {
-		if err := setDirect(rows, t.group, d, pages[i], fetched, opts); err != nil {
+		if err := setDirect(rows, t.group, d, fg.pages[i], fg.spans, opts); err != nil {
 			return nil, fileError(t.f, fmt.Errorf("column %q: %w", d.col.Name, err))
 		}
 	}
 	return rows, nil
 }
 
-// readFetch makes ranged read fc of t's file, adding its spans to fetched and the pages of
-// its direct segments to pages.
-func (ds *Dataset) readFetch(ctx context.Context, t groupTask, fc fetch, fetched *spans, pages [][]bytePage) error {
+// readFetch makes ranged read fc of t's file, adding its spans and the pages of its direct
+// segments to fg.
+func (ds *Dataset) readFetch(ctx context.Context, t groupTask, fc fetch, fg fetchedGroup) error {
 	r, err := ds.b.NewRangeReader(ctx, t.f.Path, fc.off, fc.end-fc.off, nil)
 	if err != nil {
 		return err
@@ -432,7 +457,7 @@ func (ds *Dataset) readFetch(ctx context.Context, t groupTask, fc fetch, fetched
 	for _, sg := range fc.segs {
 		if sg.direct >= 0 {
 			d := t.direct[sg.direct]
-			if pages[sg.direct], err = readBytePages(r, d.data); err != nil {
+			if fg.pages[sg.direct], err = readBytePages(r, d.data); err != nil {
 				return fmt.Errorf("column %q: %w", d.col.Name, err)
 			}
 			continue
@@ -441,7 +466,7 @@ func (ds *Dataset) readFetch(ctx context.Context, t groupTask, fc fetch, fetched
 		if _, err := io.ReadFull(r, data); err != nil {
 			return err
 		}
-		fetched.parts = append(fetched.parts, span{off: sg.off, data: data})
+		fg.spans.parts = append(fg.spans.parts, span{off: sg.off, data: data})
 	}
 	return nil
 }
