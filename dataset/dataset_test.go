@@ -220,6 +220,19 @@ func TestRoundTripEveryType(t *testing.T) {
 					t.Fatalf("row %d:\n got %v\nwant %v", i, r, want)
 				}
 			}
+			i := 0
+			for r, err := range ds.Iter(ctx, dataset.IterOptions{Prefetch: 2}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := full(allTypes, allTypesRow(i)); !reflect.DeepEqual(r, want) {
+					t.Fatalf("Iter row %d:\n got %v\nwant %v", i, r, want)
+				}
+				i++
+			}
+			if i != n {
+				t.Fatalf("Iter yielded %d rows, want %d", i, n)
+			}
 			r, err := ds.Row(ctx, 157, "text", "emb")
 			if err != nil {
 				t.Fatal(err)

@@ -56,8 +56,9 @@ type NearestOptions struct {
 // files written before the column was added) are skipped, as are rows whose distance is NaN,
 // so fewer than k neighbours come back when fewer rows qualify. The search is exact: the
 // row groups of every data file are searched in parallel, each worker keeping its own top k,
-// and only the column's chunks are read, with ranged reads for large files. The result does
-// not depend on the number of workers. At most one NearestOptions may be given.
+// and only the chunks of the column and of the filter's columns are read: each data file's
+// tail, then one ranged read per run of adjacent chunks of a row group. The result does not
+// depend on the number of workers. At most one NearestOptions may be given.
 //
 // It fails, before reading any data, for an unknown column, a column that is not an
 // embedding, a vector whose length is not the column's dimension or that holds NaN or

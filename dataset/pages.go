@@ -19,9 +19,10 @@ import (
 // The values of a byte column (bytes, or an image's data) are large and few per page: a
 // stream reads them page by page straight from the response body into a buffer per page and
 // hands out slices of it, instead of going through arrow-go, which copies every value
-// three or four times on its way to a Row. This is the path of a required, unrepeated
-// BYTE_ARRAY column chunk with PLAIN data pages and no dictionary, uncompressed or Zstd, as
-// this package writes image data and bytes; any other chunk is read with arrow-go.
+// three or four times on its way to a Row. This is the path of an unrepeated BYTE_ARRAY
+// column chunk, required or optional (definition levels of at most 1, RLE-encoded), with
+// PLAIN data pages and no dictionary, uncompressed or Zstd, as this package writes image
+// data and bytes; any other chunk is read with arrow-go.
 
 // Parquet page types and the PLAIN encoding (parquet.thrift).
 const (
@@ -42,8 +43,9 @@ const maxPageBytes = 1 << 30
 type pageHeader struct {
 	typ                      int32
 	uncompressed, compressed int32
-	values                   int32
+	values                   int32 // nulls included
 	encoding                 int32
+	defEncoding              int32 // data page v1: the definition levels' encoding
 	// Data page v2: the byte lengths of the levels, stored before the values and never
 	// compressed, and whether the values are compressed.
 	defLen, repLen int32
@@ -74,6 +76,8 @@ func readPageHeader(p *thrift.TCompactProtocol) (pageHeader, error) {
 					return true, readI32(ctx, p, &h.values)
 				case id == 2 && t == thrift.I32:
 					return true, readI32(ctx, p, &h.encoding)
+				case id == 3 && t == thrift.I32:
+					return true, readI32(ctx, p, &h.defEncoding)
 				}
 				return false, nil
 			})
@@ -145,24 +149,27 @@ type byteChunk struct {
 	rows       int64
 	codec      compress.Compression
 	maxPayload int64 // its uncompressed size: no page holds more
+	optional   bool  // a value may be null: pages have definition levels (max 1)
 }
 
 // directByteChunk returns the chunk of a leaf of descriptor descr in a row group of rows
 // rows, with metadata cc at [off, end) of its file, when its pages can be read by
 // readBytePages.
 func directByteChunk(descr *schema.Column, cc *metadata.ColumnChunkMetaData, off, end, rows int64) (byteChunk, bool) {
-	if descr.PhysicalType() != parquet.Types.ByteArray || descr.MaxDefinitionLevel() != 0 || descr.MaxRepetitionLevel() != 0 {
+	if descr.PhysicalType() != parquet.Types.ByteArray || descr.MaxDefinitionLevel() > 1 || descr.MaxRepetitionLevel() != 0 {
 		return byteChunk{}, false
 	}
+	optional := descr.MaxDefinitionLevel() == 1
 	if cc.HasDictionaryPage() || (cc.Compression() != compress.Codecs.Uncompressed && cc.Compression() != compress.Codecs.Zstd) {
 		return byteChunk{}, false
 	}
 	for _, e := range cc.Encodings() {
-		if e != parquet.Encodings.Plain && e != parquet.Encodings.RLE && e != parquet.Encodings.BitPacked {
+		// BIT_PACKED, deprecated, can only encode levels, which an optional chunk has.
+		if e != parquet.Encodings.Plain && e != parquet.Encodings.RLE && (e != parquet.Encodings.BitPacked || optional) {
 			return byteChunk{}, false
 		}
 	}
-	return byteChunk{off: off, end: end, rows: rows, codec: cc.Compression(), maxPayload: cc.TotalUncompressedSize()}, true
+	return byteChunk{off: off, end: end, rows: rows, codec: cc.Compression(), maxPayload: cc.TotalUncompressedSize(), optional: optional}, true
 }
 
 // bytePage is one data page of a byte chunk as stored: its header and its payload, still
@@ -223,19 +230,20 @@ func readBytePages(r io.Reader, c byteChunk) ([]bytePage, error) {
 // zstdDecoder decompresses the Zstd pages of byte chunks; it is safe for concurrent use.
 var zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxPageBytes))
 
-// byteValues appends the values of pages, which hold PLAIN byte values of a required
-// column compressed with codec, to out. A value that fills at least an eighth of its page
-// is a slice of the page's buffer, so a value kept by the caller never keeps more than
-// eight times its size alive; a smaller one is a copy.
-func byteValues(out [][]byte, pages []bytePage, codec compress.Compression) ([][]byte, error) {
+// byteValues appends the values of pages, PLAIN byte values of chunk c, to out: nil for a
+// null. A value that fills at least an eighth of its page is a slice of the page's buffer,
+// so a value kept by the caller never keeps more than eight times its size alive; a
+// smaller one is a copy.
+func byteValues(out [][]byte, pages []bytePage, c byteChunk) ([][]byte, error) {
 	for _, pg := range pages {
-		data, compressed := pg.data, codec != compress.Codecs.Uncompressed
+		data, compressed := pg.data, c.codec != compress.Codecs.Uncompressed
+		var levels []byte // the definition levels, RLE without their length
 		if pg.h.typ == pageDataV2 {
-			levels := int64(pg.h.defLen) + int64(pg.h.repLen)
-			if levels > int64(len(data)) {
+			n := int64(pg.h.defLen) + int64(pg.h.repLen)
+			if n > int64(len(data)) {
 				return nil, errors.New("page levels run past the page")
 			}
-			data, compressed = data[levels:], compressed && pg.h.compressedV2
+			levels, data, compressed = data[pg.h.repLen:n], data[n:], compressed && pg.h.compressedV2
 		}
 		if compressed {
 			want := int(pg.h.uncompressed) - (len(pg.data) - len(data)) // less the levels
@@ -251,7 +259,28 @@ func byteValues(out [][]byte, pages []bytePage, codec compress.Compression) ([][
 			}
 		}
 		size := len(data)
-		for range pg.h.values {
+		if c.optional && pg.h.typ == pageData {
+			if pg.h.defEncoding != int32(parquet.Encodings.RLE) {
+				return nil, fmt.Errorf("definition levels of encoding %d, want RLE", pg.h.defEncoding)
+			}
+			if len(data) < 4 || uint64(binary.LittleEndian.Uint32(data)) > uint64(len(data)-4) {
+				return nil, errors.New("page levels run past the page")
+			}
+			n := binary.LittleEndian.Uint32(data)
+			levels, data = data[4:4+n], data[4+n:]
+		}
+		var present []bool
+		if c.optional {
+			var err error
+			if present, err = definedLevels(levels, int(pg.h.values)); err != nil {
+				return nil, err
+			}
+		}
+		for i := range int(pg.h.values) {
+			if present != nil && !present[i] {
+				out = append(out, nil)
+				continue
+			}
 			if len(data) < 4 {
 				return nil, errors.New("page ends inside a value's length")
 			}
@@ -266,6 +295,41 @@ func byteValues(out [][]byte, pages []bytePage, codec compress.Compression) ([][
 			out = append(out, v)
 			data = data[4+n:]
 		}
+	}
+	return out, nil
+}
+
+// definedLevels decodes n definition levels of maximum 1 (bit width 1), stored in the RLE /
+// bit-packed hybrid encoding of the Parquet format, and reports which are 1: defined.
+func definedLevels(data []byte, n int) ([]bool, error) {
+	out := make([]bool, 0, n)
+	for len(out) < n {
+		h, k := binary.Uvarint(data)
+		if k <= 0 {
+			return nil, errors.New("definition levels end early")
+		}
+		data = data[k:]
+		if h&1 == 0 { // a run of h>>1 copies of one value, in one byte
+			if len(data) < 1 || data[0] > 1 {
+				return nil, errors.New("definition levels: bad run")
+			}
+			count := min(h>>1, uint64(n-len(out)))
+			for range count {
+				out = append(out, data[0] == 1)
+			}
+			data = data[1:]
+			continue
+		}
+		groups := h >> 1 // of 8 values, one byte each at bit width 1
+		if groups > uint64(len(data)) {
+			return nil, errors.New("definition levels end early")
+		}
+		for _, b := range data[:groups] {
+			for bit := 0; bit < 8 && len(out) < n; bit++ {
+				out = append(out, b>>bit&1 == 1)
+			}
+		}
+		data = data[groups:]
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"unsafe"
@@ -19,9 +20,9 @@ import (
 // than a page.
 var valueSizes = []int{0, 1, 7, 300, 3000, 70_000}
 
-// byteFile is a Parquet file of one binary column "b" (nullable or not) written with
-// props, in row groups of groupRows rows, and the values it holds, of the given sizes in
-// turn.
+// byteFile is a Parquet file of one binary column "b" written with props, in row groups of
+// groupRows rows, and the values it holds, of the given sizes in turn; when nullable, every
+// fifth is null (nil).
 func byteFile(t testing.TB, nullable bool, groupRows int, sizes []int, props ...parquet.WriterProperty) ([]byte, [][]byte) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(3, 5))
@@ -32,11 +33,20 @@ func byteFile(t testing.TB, nullable bool, groupRows int, sizes []int, props ...
 		for j := range v {
 			v[j] = byte(rng.Uint32())
 		}
+		if nullable && i%5 == 2 {
+			v = nil
+		}
 		values = append(values, v)
 	}
 	sc := arrow.NewSchema([]arrow.Field{{Name: "b", Type: arrow.BinaryTypes.Binary, Nullable: nullable}}, nil)
 	bld := array.NewBinaryBuilder(memory.DefaultAllocator, arrow.BinaryTypes.Binary)
-	bld.AppendValues(values, nil)
+	for _, v := range values {
+		if v == nil {
+			bld.AppendNull()
+		} else {
+			bld.Append(v)
+		}
+	}
 	rec := array.NewRecordBatch(sc, []arrow.Array{bld.NewArray()}, int64(len(values)))
 	var buf bytes.Buffer
 	props = append([]parquet.WriterProperty{parquet.WithMaxRowGroupLength(int64(groupRows))}, props...)
@@ -85,7 +95,7 @@ func readChunk(data []byte, c byteChunk) ([][]byte, []bytePage, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	values, err := byteValues(nil, pages, c.codec)
+	values, err := byteValues(nil, pages, c)
 	return values, pages, err
 }
 
@@ -102,30 +112,32 @@ func TestBytePagesReadEveryLayoutArrowWrites(t *testing.T) {
 		{"page index", []parquet.WriterProperty{parquet.WithPageIndexEnabled(true), parquet.WithDataPageSize(pageBytes), parquet.WithBatchSize(batchRows)}},
 	}
 	for _, l := range layouts {
-		t.Run(l.name, func(t *testing.T) {
-			data, want := byteFile(t, false, 50, valueSizes, append(l.props, parquet.WithDictionaryDefault(false))...)
-			chunks, direct := byteChunks(t, data)
-			var got [][]byte
-			for i, c := range chunks {
-				if !direct[i] {
-					t.Fatalf("row group %d cannot be read directly", i)
+		for _, nullable := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s nullable=%v", l.name, nullable), func(t *testing.T) {
+				data, want := byteFile(t, nullable, 50, valueSizes, append(l.props, parquet.WithDictionaryDefault(false))...)
+				chunks, direct := byteChunks(t, data)
+				var got [][]byte
+				for i, c := range chunks {
+					if !direct[i] {
+						t.Fatalf("row group %d cannot be read directly", i)
+					}
+					values, pages, err := readChunk(data, c)
+					if err != nil {
+						t.Fatalf("row group %d: %v", i, err)
+					}
+					checkRetention(t, values, pages)
+					got = append(got, values...)
 				}
-				values, pages, err := readChunk(data, c)
-				if err != nil {
-					t.Fatalf("row group %d: %v", i, err)
+				if len(got) != len(want) {
+					t.Fatalf("%d values, want %d", len(got), len(want))
 				}
-				checkRetention(t, values, pages)
-				got = append(got, values...)
-			}
-			if len(got) != len(want) {
-				t.Fatalf("%d values, want %d", len(got), len(want))
-			}
-			for i := range want {
-				if !bytes.Equal(got[i], want[i]) {
-					t.Fatalf("value %d: %d bytes, want %d bytes %x…", i, len(got[i]), len(want[i]), want[i][:min(len(want[i]), 8)])
+				for i := range want {
+					if (got[i] == nil) != (want[i] == nil) || !bytes.Equal(got[i], want[i]) {
+						t.Fatalf("value %d: %d bytes, want %d bytes %x…", i, len(got[i]), len(want[i]), want[i][:min(len(want[i]), 8)])
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -152,9 +164,9 @@ func TestBytePagesLeaveOtherChunksToArrow(t *testing.T) {
 		nullable bool
 		props    []parquet.WriterProperty
 	}{
-		"nullable":   {true, []parquet.WriterProperty{parquet.WithDictionaryDefault(false)}},
-		"dictionary": {false, nil},
-		"snappy":     {false, []parquet.WriterProperty{parquet.WithDictionaryDefault(false), parquet.WithCompression(compress.Codecs.Snappy)}},
+		"nullable, with a dictionary": {true, nil},
+		"dictionary":                  {false, nil},
+		"snappy":                      {false, []parquet.WriterProperty{parquet.WithDictionaryDefault(false), parquet.WithCompression(compress.Codecs.Snappy)}},
 	} {
 		data, _ := byteFile(t, c.nullable, 1000, valueSizes, c.props...)
 		if _, direct := byteChunks(t, data); direct[0] {
@@ -191,17 +203,19 @@ func FuzzBytePages(f *testing.F) {
 		{parquet.WithCompression(compress.Codecs.Zstd)},
 		{parquet.WithDataPageVersion(parquet.DataPageV2), parquet.WithDataPageSize(1 << 10)},
 	} {
-		data, _ := byteFile(f, false, 10, []int{0, 3, 40}, append(props, parquet.WithDictionaryDefault(false))...)
-		chunks, _ := byteChunks(f, data)
-		for _, c := range chunks[:2] {
-			f.Add(data[c.off:c.end], c.rows, c.codec == compress.Codecs.Zstd)
+		for _, nullable := range []bool{false, true} {
+			data, _ := byteFile(f, nullable, 10, []int{0, 3, 40}, append(props, parquet.WithDictionaryDefault(false))...)
+			chunks, _ := byteChunks(f, data)
+			for _, c := range chunks[:2] {
+				f.Add(data[c.off:c.end], c.rows, c.codec == compress.Codecs.Zstd, c.optional)
+			}
 		}
 	}
-	f.Fuzz(func(t *testing.T, chunk []byte, rows int64, zstd bool) {
+	f.Fuzz(func(t *testing.T, chunk []byte, rows int64, zstd, optional bool) {
 		if rows < 0 || rows > 1<<16 {
 			return
 		}
-		c := byteChunk{off: 0, end: int64(len(chunk)), rows: rows, codec: compress.Codecs.Uncompressed, maxPayload: 4 * int64(len(chunk))}
+		c := byteChunk{off: 0, end: int64(len(chunk)), rows: rows, codec: compress.Codecs.Uncompressed, maxPayload: 4 * int64(len(chunk)), optional: optional}
 		if zstd {
 			c.codec = compress.Codecs.Zstd
 		}

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -288,9 +289,6 @@ func (ds *Dataset) planFile(ctx context.Context, f File, cols []Column) (tasks [
 // when it is a required bytes or image column whose chunk of byte values readBytePages can
 // read; chunk gives the metadata and bytes of a leaf's chunk.
 func directChunk(md *metadata.FileMetaData, g int, c Column, chunk func(g, leaf int) (*metadata.ColumnChunkMetaData, byteRange, error)) (directColumn, bool, error) {
-	if c.Nullable {
-		return directColumn{}, false, nil
-	}
 	d := directColumn{col: c, format: -1}
 	data := -1
 	switch c.Type.Kind {
@@ -298,7 +296,8 @@ func directChunk(md *metadata.FileMetaData, g int, c Column, chunk func(g, leaf 
 		data = md.Schema.ColumnIndexByName(c.Name)
 	case Image:
 		data = md.Schema.ColumnIndexByName(c.Name + ".data")
-		if d.format = md.Schema.ColumnIndexByName(c.Name + ".format"); d.format < 0 || md.Schema.Column(d.format).MaxDefinitionLevel() != 0 {
+		d.format = md.Schema.ColumnIndexByName(c.Name + ".format")
+		if d.format < 0 || data < 0 || md.Schema.Column(d.format).MaxDefinitionLevel() != md.Schema.Column(data).MaxDefinitionLevel() {
 			return directColumn{}, false, nil
 		}
 		if _, _, err := chunk(g, d.format); err != nil {
@@ -479,13 +478,16 @@ func setDirect(rows []Row, g int, d directColumn, pages []bytePage, fetched *spa
 			err = fmt.Errorf("corrupt: %v", p)
 		}
 	}()
-	values, err := byteValues(make([][]byte, 0, len(rows)), pages, d.data.codec)
+	values, err := byteValues(make([][]byte, 0, len(rows)), pages, d.data)
 	if err != nil {
 		return err
 	}
+	null := func(i int) bool { return d.data.optional && values[i] == nil }
 	if d.format < 0 {
 		for i, r := range rows {
-			r[d.col.Name] = values[i]
+			if r[d.col.Name] = values[i]; null(i) {
+				r[d.col.Name] = nil
+			}
 		}
 		return nil
 	}
@@ -499,12 +501,24 @@ func setDirect(rows []Row, g int, d directColumn, pages []bytePage, fetched *spa
 		return err
 	}
 	for i, r := range rows {
-		r[d.col.Name] = ImageValue{Format: formats[i], Data: values[i]}
+		if null(i) {
+			r[d.col.Name] = nil
+			continue
+		}
+		if len(formats) == 0 {
+			return errors.New("an image has data but no format")
+		}
+		r[d.col.Name] = ImageValue{Format: formats[0], Data: values[i]}
+		formats = formats[1:]
+	}
+	if len(formats) > 0 {
+		return errors.New("an image has a format but no data")
 	}
 	return nil
 }
 
-// readStrings returns the n values of leaf, a required byte array leaf, of row group g of pr.
+// readStrings returns the values of leaf, a byte array leaf of row group g of pr, whose n
+// rows it holds; nulls are left out.
 func readStrings(pr *file.Reader, g, leaf, n int) ([]string, error) {
 	cr, err := pr.RowGroup(g).Column(leaf)
 	if err != nil {
@@ -514,22 +528,20 @@ func readStrings(pr *file.Reader, g, leaf, n int) ([]string, error) {
 	if !ok {
 		return nil, fmt.Errorf("leaf %d does not hold byte arrays", leaf)
 	}
-	vals := make([]parquet.ByteArray, n)
+	vals, defs := make([]parquet.ByteArray, n), make([]int16, n)
 	out := make([]string, 0, n)
-	for len(out) < n {
-		total, read, err := br.ReadBatch(int64(n-len(out)), vals, nil, nil)
+	for rows := 0; rows < n; {
+		total, read, err := br.ReadBatch(int64(n-rows), vals, defs, nil)
 		if err != nil {
 			return nil, err
 		}
 		if total == 0 {
-			break
+			return nil, fmt.Errorf("leaf %d holds %d rows, want %d", leaf, rows, n)
 		}
+		rows += int(total)
 		for _, v := range vals[:read] {
 			out = append(out, string(v))
 		}
-	}
-	if len(out) != n {
-		return nil, fmt.Errorf("leaf %d holds %d values, want %d", leaf, len(out), n)
 	}
 	return out, nil
 }

@@ -457,13 +457,15 @@ func (r *countedReader) Close() error {
 	return r.reader.Close()
 }
 
-// mediaSchema has required image and bytes columns, which Iter reads page by page itself,
-// between columns it leaves to arrow-go.
+// mediaSchema has image and bytes columns, required and nullable, which Iter reads page by
+// page itself, between columns it leaves to arrow-go.
 var mediaSchema = dataset.NewSchema(
 	dataset.Column{Name: "id", Type: dataset.T(dataset.Int64)},
 	dataset.Column{Name: "image", Type: dataset.T(dataset.Image)},
 	dataset.Column{Name: "label", Type: dataset.T(dataset.Text), Nullable: true},
 	dataset.Column{Name: "blob", Type: dataset.T(dataset.Bytes)},
+	dataset.Column{Name: "thumb", Type: dataset.T(dataset.Image), Nullable: true},
+	dataset.Column{Name: "extra", Type: dataset.T(dataset.Bytes), Nullable: true},
 )
 
 // mediaRow is row i of a media dataset: an image of 0 to ~600 KiB (more than a page, and
@@ -482,7 +484,14 @@ func mediaRow(i int) dataset.Row {
 	if i%4 == 0 {
 		label = nil
 	}
-	return dataset.Row{"id": int64(i), "image": dataset.ImageValue{Format: []string{"jpeg", "png"}[i%2], Data: img}, "label": label, "blob": blob}
+	var thumb, extra any // null in some rows, differently
+	if i%3 != 0 {
+		thumb = dataset.ImageValue{Format: "webp", Data: img[:len(img)/4]}
+	}
+	if i%4 != 1 {
+		extra = blob[:len(blob)/2]
+	}
+	return dataset.Row{"id": int64(i), "image": dataset.ImageValue{Format: []string{"jpeg", "png"}[i%2], Data: img}, "label": label, "blob": blob, "thumb": thumb, "extra": extra}
 }
 
 func TestIterReadsImagesAndBytes(t *testing.T) {
@@ -505,7 +514,7 @@ func TestIterReadsImagesAndBytes(t *testing.T) {
 			if _, err := w.Commit(ctx, "media"); err != nil {
 				t.Fatal(err)
 			}
-			for _, cols := range [][]string{nil, {"image"}, {"blob", "id"}, {"label"}} {
+			for _, cols := range [][]string{nil, {"image"}, {"blob", "id"}, {"label"}, {"thumb", "extra"}} {
 				got := iterAll(t, ds, dataset.IterOptions{Columns: cols, Prefetch: 3})
 				if len(got) != n {
 					t.Fatalf("columns %v: %d rows, want %d", cols, len(got), n)
