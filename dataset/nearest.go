@@ -240,9 +240,9 @@ func (ds *Dataset) searchGroup(ctx context.Context, s *search, t searchTask, top
 	var keep []bool
 	if s.filter != nil {
 		ft := t.groupTask // the filter's columns: the search's column only when it reads it
-		ft.arrow = slices.DeleteFunc(slices.Clone(ft.arrow), func(c Column) bool {
-			return c.Name == s.col.Name && !slices.ContainsFunc(s.cols, func(fc Column) bool { return fc.Name == c.Name })
-		})
+		if _, ok := findColumn(s.cols, s.col.Name); !ok {
+			ft.arrow = slices.DeleteFunc(slices.Clone(ft.arrow), func(c Column) bool { return c.Name == s.col.Name })
+		}
 		rows, err := ds.decodeGroup(ctx, ft, fg)
 		if err != nil {
 			return err

@@ -109,11 +109,11 @@ func (ps *pageScan) fetch(ctx context.Context, ranges []byteRange) error {
 		if r.end <= r.off || ps.fetched(r) {
 			continue
 		}
-		data := make([]byte, r.end-r.off)
-		if _, err := ps.src.src.ReadAt(data, r.off); err != nil && !(errors.Is(err, io.EOF) && r.end == ps.fs.f.Bytes) {
+		sp, err := readSpan(ps.src.src, ps.fs.f.Bytes, r.off, r.end-r.off)
+		if err != nil {
 			return fileError(ps.fs.f, err)
 		}
-		ps.src.parts.parts = append(ps.src.parts.parts, span{off: r.off, data: data})
+		ps.src.parts.parts = append(ps.src.parts.parts, sp)
 	}
 	return ctx.Err()
 }

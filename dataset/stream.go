@@ -109,9 +109,10 @@ type groupTask struct {
 // column, or an image column whose data it reads so and whose format, a short string,
 // through arrow-go's column reader from the fetched ranges.
 type directColumn struct {
-	col    Column
-	data   byteChunk
-	format int // the leaf of an image's format; -1 for a bytes column
+	col         Column
+	data        byteChunk
+	format      int       // the leaf of an image's format; -1 for a bytes column
+	formatBytes byteRange // the bytes of the format's chunk
 }
 
 // groupResult is a decoded row group, or the error that stopped it; ready is closed when
@@ -262,8 +263,7 @@ func (ds *Dataset) planFile(ctx context.Context, f File, cols []Column) (tasks [
 				segs = append(segs, segment{byteRange{d.data.off, d.data.end}, len(t.direct)})
 				t.direct = append(t.direct, d)
 				if d.format >= 0 {
-					_, r, _ := chunk(g, d.format)
-					segs = append(segs, segment{r, -1})
+					segs = append(segs, segment{d.formatBytes, -1})
 				}
 				continue
 			}
@@ -286,8 +286,8 @@ func (ds *Dataset) planFile(ctx context.Context, f File, cols []Column) (tasks [
 }
 
 // directChunk returns column c of row group g of a file with footer md as a directColumn,
-// when it is a required bytes or image column whose chunk of byte values readBytePages can
-// read; chunk gives the metadata and bytes of a leaf's chunk.
+// when it is a bytes or image column whose chunk of byte values readBytePages can read;
+// chunk gives the metadata and bytes of a leaf's chunk.
 func directChunk(md *metadata.FileMetaData, g int, c Column, chunk func(g, leaf int) (*metadata.ColumnChunkMetaData, byteRange, error)) (directColumn, bool, error) {
 	d := directColumn{col: c, format: -1}
 	data := -1
@@ -300,7 +300,8 @@ func directChunk(md *metadata.FileMetaData, g int, c Column, chunk func(g, leaf 
 		if d.format < 0 || data < 0 || md.Schema.Column(d.format).MaxDefinitionLevel() != md.Schema.Column(data).MaxDefinitionLevel() {
 			return directColumn{}, false, nil
 		}
-		if _, _, err := chunk(g, d.format); err != nil {
+		var err error
+		if _, d.formatBytes, err = chunk(g, d.format); err != nil {
 			return directColumn{}, false, err
 		}
 	}
@@ -349,20 +350,20 @@ func planFetches(segs []segment, tail span) ([]fetch, error) {
 func (ds *Dataset) readTail(ctx context.Context, f File) (span, error) {
 	src := &blobRange{ctx: ctx, b: ds.b, key: f.Path, size: f.Bytes}
 	n := min(f.Bytes, tailBytes)
-	tail, err := readSpan(src, f.Bytes-n, n)
+	tail, err := readSpan(src, f.Bytes, f.Bytes-n, n)
 	if err != nil || n < 8 || !bytes.Equal(tail.data[n-4:], []byte("PAR1")) {
 		return tail, err // a bad magic number is the Parquet reader's to report
 	}
 	if need := int64(binary.LittleEndian.Uint32(tail.data[n-8:])) + 8; need > n && need <= f.Bytes {
-		return readSpan(src, f.Bytes-need, need)
+		return readSpan(src, f.Bytes, f.Bytes-need, need)
 	}
 	return tail, nil
 }
 
-// readSpan reads bytes [off, off+n) of src.
-func readSpan(src *blobRange, off, n int64) (span, error) {
+// readSpan reads bytes [off, off+n) of src, a data file of size bytes.
+func readSpan(src io.ReaderAt, size, off, n int64) (span, error) {
 	data := make([]byte, n)
-	if _, err := src.ReadAt(data, off); err != nil && !(err == io.EOF && off+n == src.size) {
+	if _, err := src.ReadAt(data, off); err != nil && !(errors.Is(err, io.EOF) && off+n == size) {
 		return span{}, err
 	}
 	return span{off: off, data: data}, nil
@@ -485,8 +486,10 @@ func setDirect(rows []Row, g int, d directColumn, pages []bytePage, fetched *spa
 	null := func(i int) bool { return d.data.optional && values[i] == nil }
 	if d.format < 0 {
 		for i, r := range rows {
-			if r[d.col.Name] = values[i]; null(i) {
+			if null(i) {
 				r[d.col.Name] = nil
+			} else {
+				r[d.col.Name] = values[i]
 			}
 		}
 		return nil
